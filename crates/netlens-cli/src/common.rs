@@ -1,0 +1,107 @@
+//! What every subcommand shares: model loading with a progress line, image loading, and
+//! output-path safety.
+
+use anyhow::{Context, Result};
+use clap::Args as ClapArgs;
+use indicatif::{ProgressBar, ProgressStyle};
+use netlens::imaging::{self, Placement};
+use netlens::models::{self, Classifier};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `--model` and `--weights`, shared by every command that runs a network.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model to run (see `netlens models`)
+    #[arg(long, short = 'm', default_value = models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Load weights from this file (.pth in zip or legacy format, or .safetensors) instead of
+    /// the cache
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+}
+
+/// An error chain as one line: "outer: inner: root".
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// A spinner on stderr (hidden when stderr is not a terminal).
+pub fn spinner(msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_message(msg.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+/// A bar over `n` steps on stderr.
+pub fn bar(n: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(n);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Loads a model, fetching its weights (with a progress line) when they are missing.
+pub fn load_model(name: &str, weights: Option<&Path>) -> Result<Box<dyn Classifier>> {
+    let spec = models::spec(name)?;
+    let pb = spinner(&format!("loading {}", spec.name));
+    let mut status = |s: &str| pb.set_message(format!("{}: {s}", spec.name));
+    let model = models::load(spec, weights, &mut status);
+    pb.finish_and_clear();
+    let what = match weights {
+        Some(p) => format!("cannot load {} weights from {}", spec.name, p.display()),
+        None => format!("cannot load model {}", spec.name),
+    };
+    model.with_context(|| what)
+}
+
+/// One input image, decoded and fitted to the model.
+pub struct InputImage {
+    pub path: PathBuf,
+    pub original: image::RgbImage,
+    pub input: image::RgbImage,
+    pub placement: Placement,
+}
+
+/// Decodes and fits every image to `size`; the first unreadable one is the error.
+pub fn load_images(paths: &[PathBuf], size: u32) -> Result<Vec<InputImage>> {
+    if paths.is_empty() {
+        anyhow::bail!("no image given");
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let original = imaging::load_rgb(p)?;
+            let (input, placement) = imaging::fit(&original, size);
+            Ok(InputImage {
+                path: p.clone(),
+                original,
+                input,
+                placement,
+            })
+        })
+        .collect()
+}
+
+/// File stem of a path, for output names.
+pub fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into())
+}

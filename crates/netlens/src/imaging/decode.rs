@@ -1,0 +1,96 @@
+//! Reading a user's image file into 8-bit RGB, the way PIL would hand it to torchvision.
+//!
+//! PNG, JPEG, WebP, BMP, TIFF and GIF (first frame) are decoded by the `image` crate, with the
+//! format guessed from the content, not the extension. Grayscale and 16-bit images become
+//! 8-bit RGB, alpha is composited on white, and the EXIF orientation is applied. Images below
+//! [`MIN_SIDE`] pixels a side or above [`MAX_PIXELS`] are refused before decoding.
+
+use crate::error::{Error, Result};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use std::path::Path;
+
+/// The largest image accepted, in pixels (100 megapixels).
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// The smallest side accepted, in pixels.
+pub const MIN_SIDE: u32 = 8;
+
+/// Decodes `path` into 8-bit RGB with EXIF orientation applied and alpha over white.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bad = |reason: String| Error::BadImage {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    if reader.format().is_none() {
+        return Err(bad(
+            "unrecognised format (netlens reads PNG, JPEG, WebP, BMP, TIFF and GIF)".into(),
+        ));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    check_size(path, w, h)?;
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(e.to_string()))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(to_rgb8_over_white(img))
+}
+
+/// Decodes an in-memory image (for tests and embedded assets), with the same rules.
+pub fn decode_rgb(bytes: &[u8], name: &Path) -> Result<RgbImage> {
+    let bad = |reason: String| Error::BadImage {
+        path: name.to_path_buf(),
+        reason,
+    };
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| bad(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    check_size(name, w, h)?;
+    let orientation = decoder.orientation().ok();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(e.to_string()))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(to_rgb8_over_white(img))
+}
+
+fn check_size(path: &Path, w: u32, h: u32) -> Result<()> {
+    let size_err = |reason: String| Error::ImageSize {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(size_err(format!(
+            "image is {w}x{h}; netlens needs at least {MIN_SIDE} pixels on each side"
+        )));
+    }
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(size_err(format!(
+            "image is {w}x{h} ({:.0} megapixels); the limit is {} megapixels",
+            (u64::from(w) * u64::from(h)) as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        )));
+    }
+    Ok(())
+}
+
+/// Converts any decoded image to 8-bit RGB; alpha (8 or 16 bit) is composited on white.
+fn to_rgb8_over_white(img: DynamicImage) -> RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    RgbImage::from_fn(w, h, |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = u32::from(p[3]);
+        let over = |c: u8| ((u32::from(c) * a + 255 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([over(p[0]), over(p[1]), over(p[2])])
+    })
+}

@@ -1,0 +1,14 @@
+//! Images in and out: decoding, model-input geometry, tensors, arrays and figures.
+//!
+//! Data flows one way: file → [`decode`] → [`geometry`] → [`tensor`] → model, and back out
+//! through [`tensor`] and [`output`]. Nothing here does gradient math.
+
+pub mod decode;
+pub mod geometry;
+pub mod output;
+pub mod resample;
+pub mod tensor;
+
+pub use decode::load_rgb;
+pub use geometry::{fit, Placement};
+pub use tensor::{images_to_tensor, tensor_to_images, Normalization};

@@ -1,0 +1,17 @@
+//! netlens: what a pretrained image classifier looks at and what it has learned.
+//!
+//! Saliency maps, fooling images and class visualizations on real ImageNet networks, on a
+//! plain CPU. Data flows one way: file → [`imaging`] → tensor → [`models`] → [`gradients`] →
+//! method → [`imaging`] → file. The burn backend is named only in [`engine`].
+
+pub mod classify;
+pub mod engine;
+pub mod error;
+pub mod gradients;
+pub mod imaging;
+pub mod labels;
+pub mod models;
+pub mod weights;
+
+pub use error::{Error, Result};
+pub use models::{Classifier, ModelSpec};

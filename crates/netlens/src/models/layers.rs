@@ -1,0 +1,174 @@
+//! The building blocks every architecture shares: convolution (with BatchNorm folded in and
+//! TensorFlow "SAME" or explicit padding), linear layers, and ReLU6.
+//!
+//! Weights are created on the engine device with `from_data`, so they are constants for
+//! autodiff: backward passes compute input gradients only.
+
+use crate::engine;
+use crate::error::Result;
+use crate::weights::{Array, StateDict};
+use burn::tensor::activation::relu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Tensor, TensorData};
+
+/// How a convolution pads its input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Padding {
+    /// TensorFlow "SAME": output = ceil(input / stride); the extra pixel goes right/bottom.
+    Same,
+    /// PyTorch-style symmetric padding.
+    Explicit(usize),
+}
+
+/// A 2-D convolution with optional bias (BatchNorm folded into it when loading).
+#[derive(Debug, Clone)]
+pub struct Conv {
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    padding: Padding,
+}
+
+/// BatchNorm statistics as stored in a checkpoint.
+pub struct BatchNorm {
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    pub eps: f32,
+}
+
+impl BatchNorm {
+    /// Takes `prefix.{weight,bias,running_mean,running_var}` for `channels` channels.
+    pub fn take(sd: &mut StateDict, prefix: &str, channels: usize, eps: f32) -> Result<Self> {
+        Ok(Self {
+            gamma: sd.take(&format!("{prefix}.weight"), &[channels])?.data,
+            beta: sd.take(&format!("{prefix}.bias"), &[channels])?.data,
+            mean: sd
+                .take(&format!("{prefix}.running_mean"), &[channels])?
+                .data,
+            var: sd.take(&format!("{prefix}.running_var"), &[channels])?.data,
+            eps,
+        })
+    }
+}
+
+pub(crate) fn tensor4(a: Array) -> Tensor<4> {
+    let s = [a.shape[0], a.shape[1], a.shape[2], a.shape[3]];
+    Tensor::from_data(TensorData::new(a.data, s), &engine::device())
+}
+
+pub(crate) fn tensor1(v: Vec<f32>) -> Tensor<1> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), &engine::device())
+}
+
+/// Shape and wiring of one convolution, for reading its weights.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvShape {
+    pub in_ch: usize,
+    pub out_ch: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub groups: usize,
+    pub padding: Padding,
+}
+
+impl Conv {
+    /// Reads `name.weight` (and `name.bias` when `bias`), then folds the BatchNorm at
+    /// `bn = (prefix, eps)` if given.
+    pub fn take(
+        sd: &mut StateDict,
+        name: &str,
+        s: ConvShape,
+        bias: bool,
+        bn: Option<(&str, f32)>,
+    ) -> Result<Self> {
+        let mut w = sd.take(
+            &format!("{name}.weight"),
+            &[s.out_ch, s.in_ch / s.groups, s.kernel, s.kernel],
+        )?;
+        let mut b = if bias {
+            Some(sd.take(&format!("{name}.bias"), &[s.out_ch])?.data)
+        } else {
+            None
+        };
+        if let Some((prefix, eps)) = bn {
+            let bn = BatchNorm::take(sd, prefix, s.out_ch, eps)?;
+            let per_out = w.data.len() / s.out_ch;
+            let mut fb = b.take().unwrap_or_else(|| vec![0.0; s.out_ch]);
+            for o in 0..s.out_ch {
+                // Fold in f64 so the folded float32 weights are as exact as they can be.
+                let scale =
+                    f64::from(bn.gamma[o]) / (f64::from(bn.var[o]) + f64::from(bn.eps)).sqrt();
+                for v in &mut w.data[o * per_out..(o + 1) * per_out] {
+                    *v = (f64::from(*v) * scale) as f32;
+                }
+                fb[o] = ((f64::from(fb[o]) - f64::from(bn.mean[o])) * scale + f64::from(bn.beta[o]))
+                    as f32;
+            }
+            b = Some(fb);
+        }
+        Ok(Self {
+            weight: tensor4(w),
+            bias: b.map(tensor1),
+            kernel: s.kernel,
+            stride: s.stride,
+            groups: s.groups,
+            padding: s.padding,
+        })
+    }
+
+    /// Applies the convolution to `[N, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let pad = |len: usize| match self.padding {
+            Padding::Explicit(p) => (p, p),
+            Padding::Same => {
+                let out = len.div_ceil(self.stride);
+                let total = ((out - 1) * self.stride + self.kernel).saturating_sub(len);
+                (total / 2, total - total / 2)
+            }
+        };
+        let opts =
+            ConvOptions::new_with_padding([self.stride; 2], [pad(h), pad(w)], [1, 1], self.groups);
+        conv2d(x, self.weight.clone(), self.bias.clone(), opts)
+    }
+}
+
+/// A fully connected layer `y = x Wᵀ + b`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight_t: Tensor<2>,
+    bias: Tensor<1>,
+}
+
+impl Linear {
+    /// Reads PyTorch's `name.weight` `[out, in]` and `name.bias` `[out]`.
+    pub fn take(sd: &mut StateDict, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+        let w = sd.take(&format!("{name}.weight"), &[outputs, inputs])?;
+        let b = sd.take(&format!("{name}.bias"), &[outputs])?;
+        let weight: Tensor<2> = Tensor::from_data(
+            TensorData::new(w.data, [outputs, inputs]),
+            &engine::device(),
+        );
+        Ok(Self {
+            weight_t: weight.transpose(),
+            bias: tensor1(b.data),
+        })
+    }
+
+    /// Applies the layer to `[N, in]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        x.matmul(self.weight_t.clone()) + self.bias.clone().unsqueeze::<2>()
+    }
+}
+
+/// ReLU6, written as `relu(x) − relu(x − 6)`: the same values and gradient as PyTorch's
+/// `hardtanh(0, 6)` away from the kinks, and faster than `clamp` under autodiff.
+pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu(x.clone()) - relu(x - 6.0)
+}
