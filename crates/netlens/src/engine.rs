@@ -4,7 +4,56 @@
 //! swapping the engine is a one-file change. Weights are created with `from_data` on this
 //! device and are therefore not tracked: backward passes compute input gradients only.
 
-use burn::tensor::Device;
+//!
+//! Computation runs in float32 by default. [`set_precision`]`(Precision::F64)` makes every
+//! tensor created afterwards (weights included) float64: slower, but free of the float32
+//! rounding that flips ReLU6 masks near their kinks, so that gradients can be checked against
+//! a float64 PyTorch reference to ~1e-9.
+
+use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Floating-point precision of computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+static USE_F64: AtomicBool = AtomicBool::new(false);
+
+/// Sets the precision of tensors created from now on (load models after calling this).
+pub fn set_precision(p: Precision) {
+    USE_F64.store(p == Precision::F64, Ordering::SeqCst);
+}
+
+/// The current precision.
+pub fn precision() -> Precision {
+    if USE_F64.load(Ordering::SeqCst) {
+        Precision::F64
+    } else {
+        Precision::F32
+    }
+}
+
+fn options() -> TensorCreationOptions {
+    let dtype = match precision() {
+        Precision::F32 => DType::F32,
+        Precision::F64 => DType::F64,
+    };
+    TensorCreationOptions::new(device()).with_dtype(dtype)
+}
+
+/// A float tensor of the engine's precision from row-major `f32` values.
+pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), options())
+}
+
+/// A float tensor of the engine's precision from row-major `f64` values (no float32 rounding
+/// on the way when the engine runs in float64).
+pub fn tensor_f64<const D: usize>(values: Vec<f64>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), options())
+}
 
 /// The device every tensor in netlens lives on: flex (pure-Rust CPU) with autodiff.
 pub fn device() -> Device {

@@ -9,7 +9,7 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 /// One scalar per image, to be differentiated with respect to the input.
 pub trait Objective {
@@ -29,10 +29,7 @@ pub fn one_hot(targets: &[usize], classes: usize) -> Tensor<2> {
     for (i, &t) in targets.iter().enumerate() {
         m[i * classes + t] = 1.0;
     }
-    Tensor::from_data(
-        TensorData::new(m, [targets.len(), classes]),
-        &engine::device(),
-    )
+    engine::tensor(m, [targets.len(), classes])
 }
 
 impl Objective for ClassScore {

@@ -1,7 +1,9 @@
 //! Reading a user's image file into 8-bit RGB, the way PIL would hand it to torchvision.
 //!
 //! PNG, JPEG, WebP, BMP, TIFF and GIF (first frame) are decoded by the `image` crate, with the
-//! format guessed from the content, not the extension. Grayscale and 16-bit images become
+//! format guessed from the content, not the extension. JPEG pixels come from libjpeg-turbo's
+//! decoder (as in Pillow) so that they match the PyTorch pipeline bit for bit; a JPEG without
+//! its end-of-image marker is refused as truncated. Grayscale and 16-bit images become
 //! 8-bit RGB, alpha is composited on white, and the EXIF orientation is applied. Images below
 //! [`MIN_SIDE`] pixels a side or above [`MAX_PIXELS`] are refused before decoding.
 
@@ -16,31 +18,11 @@ pub const MIN_SIDE: u32 = 8;
 
 /// Decodes `path` into 8-bit RGB with EXIF orientation applied and alpha over white.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let bad = |reason: String| Error::BadImage {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let reader = ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(bad(
-            "unrecognised format (netlens reads PNG, JPEG, WebP, BMP, TIFF and GIF)".into(),
-        ));
-    }
-    let mut decoder = reader.into_decoder().map_err(|e| bad(e.to_string()))?;
-    let (w, h) = decoder.dimensions();
-    check_size(path, w, h)?;
-    let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(e.to_string()))?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    Ok(to_rgb8_over_white(img))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_rgb(&bytes, path)
 }
 
-/// Decodes an in-memory image (for tests and embedded assets), with the same rules.
+/// Decodes an in-memory image; `name` is used in error messages.
 pub fn decode_rgb(bytes: &[u8], name: &Path) -> Result<RgbImage> {
     let bad = |reason: String| Error::BadImage {
         path: name.to_path_buf(),
@@ -49,15 +31,51 @@ pub fn decode_rgb(bytes: &[u8], name: &Path) -> Result<RgbImage> {
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(e.to_string()))?;
+    let format = reader.format().ok_or_else(|| {
+        bad("unrecognised format (netlens reads PNG, JPEG, WebP, BMP, TIFF and GIF)".into())
+    })?;
+    let is_jpeg = format == image::ImageFormat::Jpeg;
+    if is_jpeg && !has_jpeg_end(bytes) {
+        return Err(bad("the JPEG is truncated (no end-of-image marker)".into()));
+    }
     let mut decoder = reader.into_decoder().map_err(|e| bad(e.to_string()))?;
     let (w, h) = decoder.dimensions();
     check_size(name, w, h)?;
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| bad(e.to_string()))?;
+    if is_jpeg {
+        // The image crate validated the file; take libjpeg-turbo's pixels when it agrees on
+        // the size (CMYK and other exotic JPEGs keep the image crate's decoding).
+        if let Some(exact) =
+            libjpeg_rgb(bytes).filter(|e| e.dimensions() == (img.width(), img.height()))
+        {
+            img = DynamicImage::ImageRgb8(exact);
+        }
+    }
     if let Some(o) = orientation {
         img.apply_orientation(o);
     }
     Ok(to_rgb8_over_white(img))
+}
+
+/// Whether a JPEG stream has its end-of-image marker (FF D9) near the end of the file.
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(1 << 16)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Decodes a JPEG with libjpeg-turbo (via mozjpeg), exactly as Pillow does.
+fn libjpeg_rgb(bytes: &[u8]) -> Option<RgbImage> {
+    let decode = || -> std::io::Result<RgbImage> {
+        let d = mozjpeg::Decompress::new_mem(bytes)?;
+        let mut rgb = d.rgb()?;
+        let (w, h) = (rgb.width() as u32, rgb.height() as u32);
+        let px: Vec<[u8; 3]> = rgb.read_scanlines()?;
+        rgb.finish()?;
+        let flat: Vec<u8> = px.into_iter().flatten().collect();
+        RgbImage::from_raw(w, h, flat).ok_or_else(|| std::io::Error::other("short scanlines"))
+    };
+    std::panic::catch_unwind(decode).ok().and_then(|r| r.ok())
 }
 
 fn check_size(path: &Path, w: u32, h: u32) -> Result<()> {

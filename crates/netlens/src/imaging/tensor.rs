@@ -6,7 +6,7 @@
 //! clamped to 0–255, which is exactly "the image as saved".
 
 use crate::engine;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use image::RgbImage;
 
 /// Per-channel affine normalization on 0–255 pixel values.
@@ -69,8 +69,7 @@ pub fn images_to_tensor(images: &[RgbImage], norm: &Normalization) -> Tensor<4> 
     for img in images {
         data.extend(image_to_chw(img, norm));
     }
-    let shape = [images.len(), 3, h as usize, w as usize];
-    Tensor::from_data(TensorData::new(data, shape), &engine::device())
+    engine::tensor(data, [images.len(), 3, h as usize, w as usize])
 }
 
 /// Flat values of a tensor as `f32` (any rank).

@@ -6,11 +6,11 @@
 
 use crate::engine;
 use crate::error::Result;
-use crate::weights::{Array, StateDict};
+use crate::weights::StateDict;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 /// How a convolution pads its input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,14 +56,12 @@ impl BatchNorm {
     }
 }
 
-pub(crate) fn tensor4(a: Array) -> Tensor<4> {
-    let s = [a.shape[0], a.shape[1], a.shape[2], a.shape[3]];
-    Tensor::from_data(TensorData::new(a.data, s), &engine::device())
+fn shape4(s: &[usize]) -> [usize; 4] {
+    [s[0], s[1], s[2], s[3]]
 }
 
-pub(crate) fn tensor1(v: Vec<f32>) -> Tensor<1> {
-    let n = v.len();
-    Tensor::from_data(TensorData::new(v, [n]), &engine::device())
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
 }
 
 /// Shape and wiring of one convolution, for reading its weights.
@@ -87,34 +85,38 @@ impl Conv {
         bias: bool,
         bn: Option<(&str, f32)>,
     ) -> Result<Self> {
-        let mut w = sd.take(
+        let w = sd.take(
             &format!("{name}.weight"),
             &[s.out_ch, s.in_ch / s.groups, s.kernel, s.kernel],
         )?;
+        let wshape = shape4(&w.shape);
+        let mut w = widen(&w.data);
         let mut b = if bias {
-            Some(sd.take(&format!("{name}.bias"), &[s.out_ch])?.data)
+            Some(widen(&sd.take(&format!("{name}.bias"), &[s.out_ch])?.data))
         } else {
             None
         };
         if let Some((prefix, eps)) = bn {
             let bn = BatchNorm::take(sd, prefix, s.out_ch, eps)?;
-            let per_out = w.data.len() / s.out_ch;
+            let per_out = w.len() / s.out_ch;
             let mut fb = b.take().unwrap_or_else(|| vec![0.0; s.out_ch]);
             for o in 0..s.out_ch {
-                // Fold in f64 so the folded float32 weights are as exact as they can be.
+                // Fold in f64: exact for a float64 engine, correctly rounded for float32.
                 let scale =
                     f64::from(bn.gamma[o]) / (f64::from(bn.var[o]) + f64::from(bn.eps)).sqrt();
-                for v in &mut w.data[o * per_out..(o + 1) * per_out] {
-                    *v = (f64::from(*v) * scale) as f32;
+                for v in &mut w[o * per_out..(o + 1) * per_out] {
+                    *v *= scale;
                 }
-                fb[o] = ((f64::from(fb[o]) - f64::from(bn.mean[o])) * scale + f64::from(bn.beta[o]))
-                    as f32;
+                fb[o] = (fb[o] - f64::from(bn.mean[o])) * scale + f64::from(bn.beta[o]);
             }
             b = Some(fb);
         }
         Ok(Self {
-            weight: tensor4(w),
-            bias: b.map(tensor1),
+            weight: engine::tensor_f64(w, wshape),
+            bias: b.map(|b| {
+                let n = b.len();
+                engine::tensor_f64(b, [n])
+            }),
             kernel: s.kernel,
             stride: s.stride,
             groups: s.groups,
@@ -151,13 +153,10 @@ impl Linear {
     pub fn take(sd: &mut StateDict, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
         let w = sd.take(&format!("{name}.weight"), &[outputs, inputs])?;
         let b = sd.take(&format!("{name}.bias"), &[outputs])?;
-        let weight: Tensor<2> = Tensor::from_data(
-            TensorData::new(w.data, [outputs, inputs]),
-            &engine::device(),
-        );
+        let weight: Tensor<2> = engine::tensor(w.data, [outputs, inputs]);
         Ok(Self {
             weight_t: weight.transpose(),
-            bias: tensor1(b.data),
+            bias: engine::tensor(b.data, [outputs]),
         })
     }
 
