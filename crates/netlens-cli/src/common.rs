@@ -7,7 +7,32 @@ use indicatif::{ProgressBar, ProgressStyle};
 use netlens::imaging::{self, Placement};
 use netlens::models::{self, Classifier};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+static FORCE: AtomicBool = AtomicBool::new(false);
+
+/// Records the global `--force` flag.
+pub fn set_force(force: bool) {
+    FORCE.store(force, Ordering::SeqCst);
+}
+
+/// Fails if `path` exists and `--force` was not given: netlens never overwrites a user's
+/// file silently.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.exists() && !FORCE.load(Ordering::SeqCst) {
+        anyhow::bail!(
+            "{} already exists; pass --force to overwrite it or choose another output",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Checks every path with [`check_writable`] before anything is written.
+pub fn check_all_writable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    paths.into_iter().try_for_each(check_writable)
+}
 
 /// `--model` and `--weights`, shared by every command that runs a network.
 #[derive(ClapArgs, Debug, Clone)]

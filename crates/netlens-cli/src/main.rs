@@ -20,6 +20,9 @@ struct Cli {
     /// Worker threads for the tensor engine (default: all cores)
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Overwrite existing output files (by default netlens refuses to)
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +33,22 @@ enum Command {
     Classify(commands::classify::Args),
     /// List the model zoo, or fetch a model's weights
     Models(commands::models::Args),
+    /// Saliency maps: which pixels move a class score (vanilla, SmoothGrad, IG, Grad-CAM...)
+    Saliency(commands::saliency::Args),
+    /// Bounding boxes from saliency maps
+    Locate(commands::locate::Args),
+    /// Localization benchmark: pointing game and IoU on pasted objects of known place
+    LocateBench(commands::locate_bench::Args),
+    /// Fooling images: the smallest change that makes the network say another class
+    Fool(commands::fool::Args),
+    /// Do fooling images made for one network fool another?
+    Transfer(commands::transfer::Args),
+    /// Top-1 agreement under growing random noise vs. growing adversarial perturbation
+    Robustness(commands::robustness::Args),
+    /// Class visualization: an image the network finds maximally "gorilla"
+    Visualize(commands::visualize::Args),
+    /// Look up ImageNet classes by index or name
+    Labels(commands::labels::Args),
     /// Time forward and forward+backward passes beside PyTorch
     Bench(commands::bench::Args),
 }
@@ -48,9 +67,18 @@ fn main() -> ExitCode {
     if let Some(n) = cli.threads {
         netlens::engine::set_threads(n);
     }
+    common::set_force(cli.force);
     let result = match cli.command {
         Command::Classify(a) => commands::classify::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Saliency(a) => commands::saliency::run(a),
+        Command::Locate(a) => commands::locate::run(a),
+        Command::LocateBench(a) => commands::locate_bench::run(a),
+        Command::Fool(a) => commands::fool::run(a),
+        Command::Transfer(a) => commands::transfer::run(a),
+        Command::Robustness(a) => commands::robustness::run(a),
+        Command::Visualize(a) => commands::visualize::run(a),
+        Command::Labels(a) => commands::labels::run(a),
         Command::Bench(a) => commands::bench::run(a),
     };
     match result {

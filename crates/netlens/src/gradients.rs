@@ -99,3 +99,365 @@ pub fn top_k(values: &[f64], k: usize) -> Vec<usize> {
     idx.truncate(k);
     idx
 }
+
+// ---------------------------------------------------------------------------------------------
+// The gradient-ascent loop. Fooling images (CS231n, FGSM, PGD) and class visualizations are
+// all configurations of `ascend`: an objective to maximize, a parametrization of the image,
+// differentiable transforms applied before the network, a step rule, a constraint, an
+// optional post-step filter and a stop rule. Method files only fill in an `Ascent`.
+// ---------------------------------------------------------------------------------------------
+
+use crate::imaging::filters::gaussian_blur;
+use crate::imaging::Normalization;
+use rand::rngs::StdRng;
+
+/// How the optimized variable becomes the image the objective sees. The identity
+/// ([`PixelParam`]) optimizes normalized pixels directly.
+pub trait Parametrization {
+    /// The normalized image `[N, 3, H, W]` from the variable (differentiable).
+    fn image(&self, theta: Tensor<4>) -> Tensor<4>;
+}
+
+/// Optimize normalized pixels directly.
+pub struct PixelParam;
+
+impl Parametrization for PixelParam {
+    fn image(&self, theta: Tensor<4>) -> Tensor<4> {
+        theta
+    }
+}
+
+/// A differentiable transform applied to the image before the network (jitter, scale...).
+/// It draws its randomness from `rng`, so a seed fixes the whole run.
+pub trait Transform {
+    fn apply(&self, x: Tensor<4>, rng: &mut StdRng) -> Tensor<4>;
+}
+
+/// How a step is taken from the gradient `g` of the objective (ascent).
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// `θ += lr · g / ‖g‖₂`, the norm taken per image (CS231n).
+    NormalizedL2 { lr: f32 },
+    /// `θ += size_c · sign(g)` with a per-channel size (FGSM, L∞ PGD).
+    Sign { size: [f32; 3] },
+    /// `θ += size · g / ‖g‖₂` measured in pixel units (L2 PGD): the per-channel scale turns
+    /// pixel units into normalized units.
+    PixelL2 { size: f32, scale: [f32; 3] },
+    /// Adam (Kingma & Ba 2015) on the variable, ascending.
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
+}
+
+/// Where the image may go after a step.
+#[derive(Debug, Clone, Default)]
+pub struct Constraint {
+    /// Clamp each channel to the valid pixel range of this normalization.
+    pub pixel_box: Option<Normalization>,
+    /// Stay within an L∞ ball of this radius (pixel units) around `center`.
+    pub linf: Option<f32>,
+    /// Stay within an L2 ball of this radius (pixel units) around `center`.
+    pub l2: Option<f32>,
+    /// The centre of the ball (normalized values, flat `[N, 3, H, W]`).
+    pub center: Vec<f32>,
+    /// Normalization used to convert pixel units to normalized ones for the balls.
+    pub norm: Option<Normalization>,
+}
+
+/// A filter applied to the image between steps.
+#[derive(Debug, Clone)]
+pub enum PostStep {
+    /// Gaussian blur of `sigma` pixels every `every` iterations (`t % every == 0`, as in the
+    /// CS231n loop).
+    Blur { every: usize, sigma: f32 },
+}
+
+/// When a run stops.
+#[derive(Debug, Clone)]
+pub enum Stop {
+    /// After exactly this many iterations.
+    Iterations(usize),
+    /// When the image *as saved* (clamped, 8-bit) is classified as `targets[i]` (or, with
+    /// `untargeted`, as anything but `targets[i]`), at most `max` iterations. Images that
+    /// succeed stop moving while the others go on.
+    Classified {
+        targets: Vec<usize>,
+        untargeted: bool,
+        max: usize,
+        norm: Normalization,
+    },
+}
+
+/// One iteration's news, for progress bars and snapshots.
+pub struct Progress<'a> {
+    /// Iterations done so far (1-based after the first step).
+    pub iteration: usize,
+    /// Objective per image before this step.
+    pub objective: &'a [f32],
+    /// Logits per image (flat `[N, K]`) before this step.
+    pub logits: &'a [f32],
+    /// The variable after this step (flat `[N, 3, H, W]`).
+    pub theta: &'a [f32],
+    /// Which images are finished.
+    pub done: &'a [bool],
+}
+
+/// A configured gradient-ascent run.
+pub struct Ascent<'a> {
+    pub objective: &'a dyn Objective,
+    pub param: &'a dyn Parametrization,
+    pub transforms: Vec<&'a dyn Transform>,
+    pub step: Step,
+    pub constraint: Constraint,
+    pub post: Option<PostStep>,
+    pub stop: Stop,
+}
+
+/// What a run returns.
+#[derive(Debug, Clone)]
+pub struct AscentResult {
+    /// The final variable, flat `[N, 3, H, W]` (for [`PixelParam`], the normalized images).
+    pub theta: Vec<f32>,
+    /// Iterations each image took.
+    pub iterations: Vec<usize>,
+    /// Whether each image met the stop rule's condition (always true for `Iterations`).
+    pub success: Vec<bool>,
+}
+
+/// Rounds normalized values to what an 8-bit image saves: clamp to 0–255 and quantize.
+pub fn quantize(values: &[f32], shape: [usize; 4], norm: &Normalization) -> Vec<f32> {
+    let plane = shape[2] * shape[3];
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = (i / plane) % 3;
+            norm.apply(c, norm.invert(c, v).round().clamp(0.0, 255.0))
+        })
+        .collect()
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
+/// Runs the loop from `theta0` (flat `[N, 3, H, W]`), reporting each iteration to
+/// `progress` (return `false` from it to stop early).
+pub fn ascend(
+    model: &dyn Classifier,
+    a: &Ascent,
+    theta0: Vec<f32>,
+    shape: [usize; 4],
+    rng: &mut StdRng,
+    progress: &mut dyn FnMut(&Progress) -> bool,
+) -> Result<AscentResult> {
+    let [n, _, h, w] = shape;
+    let per = theta0.len() / n.max(1);
+    let plane = h * w;
+    let mut theta = theta0;
+    let mut done = vec![false; n];
+    let mut success = vec![false; n];
+    let mut iterations = vec![0usize; n];
+    let mut adam = match a.step {
+        Step::Adam { .. } => Some((vec![0f32; theta.len()], vec![0f32; theta.len()])),
+        _ => None,
+    };
+    let max_iter = match &a.stop {
+        Stop::Iterations(k) => *k,
+        Stop::Classified { max, .. } => *max,
+    };
+    for t in 0..max_iter {
+        let var = engine::tensor(theta.clone(), shape).require_grad();
+        let img = a.param.image(var.clone());
+        let mut x = img.clone();
+        for tr in &a.transforms {
+            x = tr.apply(x, rng);
+        }
+        let lg = model.forward(x);
+        let obj = a.objective.evaluate(lg.clone(), &img);
+        let grads = obj.clone().sum().backward();
+        let g =
+            tensor_values(var.grad(&grads).ok_or_else(|| {
+                Error::Invalid("the objective does not depend on the image".into())
+            })?);
+        let obj_v = tensor_values(obj.detach());
+        let lg_v = tensor_values(lg.detach());
+        if let Stop::Classified {
+            targets,
+            untargeted,
+            norm,
+            ..
+        } = &a.stop
+        {
+            // Judge the image as it would be saved, but only where the unquantized image
+            // already meets the goal (when the network saw it untransformed).
+            let k = lg_v.len() / n;
+            let hit = |row: &[f32], i: usize| (argmax(row) == targets[i]) != *untargeted;
+            let candidates: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    !done[i] && (!a.transforms.is_empty() || hit(&lg_v[i * k..(i + 1) * k], i))
+                })
+                .collect();
+            if !candidates.is_empty() {
+                let q = quantize(&theta, shape, norm);
+                let l = logits(model, engine::tensor(q, shape));
+                for i in candidates {
+                    if hit(&l[i * k..(i + 1) * k], i) {
+                        done[i] = true;
+                        success[i] = true;
+                    }
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+        }
+        for i in 0..n {
+            if done[i] {
+                continue;
+            }
+            iterations[i] += 1;
+            let (th, gi) = (
+                &mut theta[i * per..(i + 1) * per],
+                &g[i * per..(i + 1) * per],
+            );
+            match &a.step {
+                Step::NormalizedL2 { lr } => {
+                    let norm = gi.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                    th.iter_mut()
+                        .zip(gi)
+                        .for_each(|(p, gv)| *p += lr * gv / norm);
+                }
+                Step::Sign { size } => {
+                    for (j, (p, gv)) in th.iter_mut().zip(gi).enumerate() {
+                        *p += size[(j / plane) % 3] * gv.signum() * f32::from(*gv != 0.0);
+                    }
+                }
+                Step::PixelL2 { size, scale } => {
+                    // ‖g‖ measured in pixel units: δ_px = δ_norm / scale_c.
+                    let norm = gi
+                        .iter()
+                        .enumerate()
+                        .map(|(j, v)| (v * scale[(j / plane) % 3]).powi(2))
+                        .sum::<f32>()
+                        .sqrt()
+                        .max(1e-12);
+                    for (j, (p, gv)) in th.iter_mut().zip(gi).enumerate() {
+                        let s = scale[(j / plane) % 3];
+                        // step along g in pixel space, converted back to normalized units
+                        *p += size * (gv * s / norm) * s;
+                    }
+                }
+                Step::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
+                    if let Some((m, v)) = adam.as_mut() {
+                        let (mi, vi) = (
+                            &mut m[i * per..(i + 1) * per],
+                            &mut v[i * per..(i + 1) * per],
+                        );
+                        let tt = iterations[i] as i32;
+                        let (c1, c2) = (1.0 - beta1.powi(tt), 1.0 - beta2.powi(tt));
+                        for j in 0..per {
+                            mi[j] = beta1 * mi[j] + (1.0 - beta1) * gi[j];
+                            vi[j] = beta2 * vi[j] + (1.0 - beta2) * gi[j] * gi[j];
+                            th[j] += lr * (mi[j] / c1) / ((vi[j] / c2).sqrt() + eps);
+                        }
+                    }
+                }
+            }
+            project(th, &a.constraint, i * per, plane);
+            if let Some(PostStep::Blur { every, sigma }) = &a.post {
+                if *every > 0 && t % every == 0 {
+                    gaussian_blur(th, h, w, *sigma);
+                }
+            }
+        }
+        if matches!(a.stop, Stop::Iterations(_)) {
+            for i in 0..n {
+                success[i] = true;
+            }
+        }
+        let keep_going = progress(&Progress {
+            iteration: t + 1,
+            objective: &obj_v,
+            logits: &lg_v,
+            theta: &theta,
+            done: &done,
+        });
+        if !keep_going {
+            break;
+        }
+    }
+    // A `Classified` run that used all its iterations still gets a last verdict.
+    if let Stop::Classified {
+        targets,
+        untargeted,
+        norm,
+        ..
+    } = &a.stop
+    {
+        let q = quantize(&theta, shape, norm);
+        let l = logits(model, engine::tensor(q, shape));
+        let k = l.len() / n;
+        for i in 0..n {
+            let pred = argmax(&l[i * k..(i + 1) * k]);
+            success[i] = (pred == targets[i]) != *untargeted;
+        }
+    }
+    Ok(AscentResult {
+        theta,
+        iterations,
+        success,
+    })
+}
+
+/// Projects one image's values (starting at flat offset `offset`) onto the constraint.
+fn project(th: &mut [f32], c: &Constraint, offset: usize, plane: usize) {
+    let chan = |j: usize| (j / plane) % 3;
+    if let (Some(norm), false) = (c.norm, c.center.is_empty()) {
+        let center = &c.center[offset..offset + th.len()];
+        if let Some(eps) = c.linf {
+            for (j, (p, &c0)) in th.iter_mut().zip(center).enumerate() {
+                let e = eps * norm.pixel_unit(chan(j));
+                *p = p.clamp(c0 - e, c0 + e);
+            }
+        }
+        if let Some(eps) = c.l2 {
+            let d2: f32 = th
+                .iter()
+                .zip(center)
+                .enumerate()
+                .map(|(j, (p, c0))| ((p - c0) / norm.pixel_unit(chan(j))).powi(2))
+                .sum();
+            let d = d2.sqrt();
+            if d > eps {
+                let s = eps / d;
+                th.iter_mut()
+                    .zip(center)
+                    .for_each(|(p, c0)| *p = c0 + (*p - c0) * s);
+            }
+        }
+    }
+    if let Some(norm) = c.pixel_box {
+        for (j, p) in th.iter_mut().enumerate() {
+            let (lo, hi) = norm.range(chan(j));
+            *p = p.clamp(lo, hi);
+        }
+    }
+}

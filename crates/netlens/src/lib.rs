@@ -4,6 +4,7 @@
 //! plain CPU. Data flows one way: file → [`imaging`] → tensor → [`models`] → [`gradients`] →
 //! method → [`imaging`] → file. The burn backend is named only in [`engine`].
 
+pub mod adversarial;
 pub mod classify;
 pub mod engine;
 pub mod error;
@@ -11,6 +12,8 @@ pub mod gradients;
 pub mod imaging;
 pub mod labels;
 pub mod models;
+pub mod saliency;
+pub mod synthesis;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -2,4 +2,12 @@
 
 pub mod bench;
 pub mod classify;
+pub mod fool;
+pub mod labels;
+pub mod locate;
+pub mod locate_bench;
 pub mod models;
+pub mod robustness;
+pub mod saliency;
+pub mod transfer;
+pub mod visualize;

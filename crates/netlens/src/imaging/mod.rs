@@ -3,7 +3,10 @@
 //! Data flows one way: file → [`decode`] → [`geometry`] → [`tensor`] → model, and back out
 //! through [`tensor`] and [`output`]. Nothing here does gradient math.
 
+pub mod colormap;
 pub mod decode;
+pub mod figure;
+pub mod filters;
 pub mod geometry;
 pub mod output;
 pub mod resample;

@@ -1,0 +1,1 @@
+//! Fooling images and adversarial attacks (filled in by the adversarial work).

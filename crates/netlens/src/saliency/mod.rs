@@ -1,0 +1,1 @@
+//! Attribution methods: which input pixels move a class score (filled in by the saliency work).

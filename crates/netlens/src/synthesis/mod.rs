@@ -1,0 +1,1 @@
+//! Class visualization (filled in by the synthesis work).
