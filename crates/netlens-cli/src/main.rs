@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| "unknown panic".into());
         eprintln!("netlens: internal error: {msg} (please report this)");
     }));
+    common::tune_allocator();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
         netlens::engine::set_threads(n);
