@@ -240,6 +240,88 @@ pub fn quantize(values: &[f32], shape: [usize; 4], norm: &Normalization) -> Vec<
         .collect()
 }
 
+/// [`quantize`], then kept inside the constraint's L∞ / L2 ball as measured on the saved
+/// 8-bit values: a pixel that rounding pushed outside the L∞ ball is rounded towards the
+/// centre instead, and while the saved image is outside the L2 ball, the pixels that rounding
+/// moved away from the centre are rounded towards it (largest gain first). Without a ball this
+/// is exactly [`quantize`]. Values must already satisfy the constraint (as after a step).
+pub fn quantize_within(
+    values: &[f32],
+    shape: [usize; 4],
+    norm: &Normalization,
+    c: &Constraint,
+) -> Vec<f32> {
+    let Some(cnorm) = c
+        .norm
+        .filter(|_| !c.center.is_empty() && (c.linf.is_some() || c.l2.is_some()))
+    else {
+        return quantize(values, shape, norm);
+    };
+    let plane = shape[2] * shape[3];
+    let per = 3 * plane;
+    let mut out = Vec::with_capacity(values.len());
+    for (img, cen) in values.chunks(per).zip(c.center.chunks(per)) {
+        let chan = |j: usize| (j / plane) % 3;
+        // Pixel values: unrounded, centre, nearest rounding, rounding towards the centre.
+        let v: Vec<f32> = img
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| cnorm.invert(chan(j), x))
+            .collect();
+        // The centre is normally an 8-bit image: snap its float round-off to the integer.
+        let snap = |x: f32| {
+            if (x - x.round()).abs() < 1e-3 {
+                x.round()
+            } else {
+                x
+            }
+        };
+        let p0: Vec<f32> = cen
+            .iter()
+            .enumerate()
+            .map(|(j, &x)| snap(cnorm.invert(chan(j), x)))
+            .collect();
+        let inward = |j: usize| {
+            let r = if v[j] > p0[j] {
+                v[j].floor()
+            } else {
+                v[j].ceil()
+            };
+            r.clamp(0.0, 255.0)
+        };
+        let mut q: Vec<f32> = v.iter().map(|x| x.round().clamp(0.0, 255.0)).collect();
+        if let Some(eps) = c.linf {
+            for j in 0..q.len() {
+                if (q[j] - p0[j]).abs() > eps {
+                    q[j] = inward(j);
+                }
+            }
+        }
+        if let Some(eps) = c.l2 {
+            let d2 = |q: &[f32]| q.iter().zip(&p0).map(|(a, b)| (a - b).powi(2)).sum::<f32>();
+            let mut total = d2(&q);
+            if total > eps * eps {
+                let mut gains: Vec<(f32, usize)> = (0..q.len())
+                    .filter_map(|j| {
+                        let g = (q[j] - p0[j]).powi(2) - (inward(j) - p0[j]).powi(2);
+                        (g > 0.0).then_some((g, j))
+                    })
+                    .collect();
+                gains.sort_by(|a, b| b.0.total_cmp(&a.0));
+                for (g, j) in gains {
+                    if total <= eps * eps {
+                        break;
+                    }
+                    q[j] = inward(j);
+                    total -= g;
+                }
+            }
+        }
+        out.extend(q.iter().enumerate().map(|(j, &p)| norm.apply(chan(j), p)));
+    }
+    out
+}
+
 fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
@@ -311,7 +393,7 @@ pub fn ascend(
                 })
                 .collect();
             if !candidates.is_empty() {
-                let q = quantize(&theta, shape, norm);
+                let q = quantize_within(&theta, shape, norm, &a.constraint);
                 let l = logits(model, engine::tensor(q, shape));
                 for i in candidates {
                     if hit(&l[i * k..(i + 1) * k], i) {
@@ -412,7 +494,7 @@ pub fn ascend(
         ..
     } = &a.stop
     {
-        let q = quantize(&theta, shape, norm);
+        let q = quantize_within(&theta, shape, norm, &a.constraint);
         let l = logits(model, engine::tensor(q, shape));
         let k = l.len() / n;
         for i in 0..n {

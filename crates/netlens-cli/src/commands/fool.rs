@@ -1,10 +1,349 @@
-//! `netlens fool` (placeholder until its issue lands).
+//! `netlens fool`: fooling images — the CS231n loop, FGSM and PGD — judged on the 8-bit PNG
+//! as saved.
 
-use anyhow::Result;
+use crate::common::{bar, check_all_writable, load_images, load_model, stem, ModelArgs};
+use anyhow::{Context, Result};
+use netlens::adversarial::cs231n::Cs231n;
+use netlens::adversarial::figure::fooling_figure;
+use netlens::adversarial::pgd::{Norm, Pgd};
+use netlens::adversarial::{attack, parse_epsilon, Attack, Fooled, Goal, Method};
+use netlens::imaging::{self, output::save_png};
+use netlens::labels;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodArg {
+    /// The assignment's make_fooling_image: normalized-gradient steps on the target score
+    Cs231n,
+    /// Fast gradient sign method: one signed step of --epsilon
+    Fgsm,
+    /// Projected gradient descent: --steps signed (L∞) or L2 steps inside the --epsilon ball
+    Pgd,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormArg {
+    Linf,
+    L2,
+}
+
+fn epsilon_arg(s: &str) -> std::result::Result<f32, String> {
+    parse_epsilon(s).map_err(|e| e.to_string())
+}
+
+/// The attack flags shared by `fool` and `transfer`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AttackArgs {
+    /// Attack method
+    #[arg(long, value_enum, default_value_t = MethodArg::Cs231n)]
+    pub method: MethodArg,
+    /// Class to make the network see: an index (0–999) or a name ("stingray")
+    #[arg(
+        long,
+        short = 't',
+        value_name = "CLASS",
+        required_unless_present = "untargeted"
+    )]
+    pub target: Option<String>,
+    /// Push each image away from its clean top-1 class instead of towards a target
+    #[arg(long, conflicts_with = "target")]
+    pub untargeted: bool,
+    /// cs231n: step size of the normalized-gradient steps (normalized-input units)
+    #[arg(long, value_name = "LR")]
+    pub learning_rate: Option<f32>,
+    /// cs231n: give up after this many steps
+    #[arg(long, value_name = "N")]
+    pub max_iterations: Option<usize>,
+    /// fgsm/pgd: perturbation budget, 0–255 pixel units (8) or a fraction of the range
+    /// (8/255) [default: 8/255 for linf, 127.5 (0.5 of the range) for l2]
+    #[arg(long, short = 'e', value_name = "EPS", value_parser = epsilon_arg)]
+    pub epsilon: Option<f32>,
+    /// pgd: number of steps [default: 10]
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// pgd: step size, 0–255 units or a fraction like 2/255 [default: 2.5·epsilon/steps]
+    #[arg(long, value_name = "EPS", value_parser = epsilon_arg)]
+    pub step_size: Option<f32>,
+    /// pgd: the ball the perturbation lives in
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
+    /// pgd: start at the clean image instead of a random point of the ball
+    #[arg(long)]
+    pub no_random_start: bool,
+    /// pgd: seed of the random start
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images attacked together in one batch
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch_size: u16,
+}
+
+impl AttackArgs {
+    /// The target class index, `None` when untargeted.
+    pub fn target(&self) -> Result<Option<usize>> {
+        match (&self.target, self.untargeted) {
+            (Some(t), false) => Ok(Some(labels::resolve(t)?)),
+            (None, true) => Ok(None),
+            _ => anyhow::bail!("give --target CLASS or --untargeted"),
+        }
+    }
+
+    /// The configured method, refusing flags that belong to another one.
+    pub fn method(&self) -> Result<Method> {
+        let only = |ok: bool, flag: &str, methods: &str| -> Result<()> {
+            if !ok {
+                anyhow::bail!("{flag} applies to --method {methods} only");
+            }
+            Ok(())
+        };
+        let m = self.method;
+        only(
+            m == MethodArg::Cs231n
+                || (self.learning_rate.is_none() && self.max_iterations.is_none()),
+            "--learning-rate/--max-iterations",
+            "cs231n",
+        )?;
+        only(
+            m == MethodArg::Pgd
+                || (self.steps.is_none()
+                    && self.step_size.is_none()
+                    && self.norm.is_none()
+                    && !self.no_random_start),
+            "--steps/--step-size/--norm/--no-random-start",
+            "pgd",
+        )?;
+        only(
+            m != MethodArg::Cs231n || self.epsilon.is_none(),
+            "--epsilon",
+            "fgsm or pgd",
+        )?;
+        let norm = match self.norm.unwrap_or(NormArg::Linf) {
+            NormArg::Linf => Norm::Linf,
+            NormArg::L2 => Norm::L2,
+        };
+        let eps = self
+            .epsilon
+            .unwrap_or(if norm == Norm::Linf { 8.0 } else { 127.5 });
+        if norm == Norm::Linf && m != MethodArg::Cs231n && eps < 1.0 {
+            anyhow::bail!(
+                "an L∞ epsilon of {eps} pixel levels cannot change an 8-bit image; give it in \
+                 0–255 units (2) or as a fraction of the range (2/255)"
+            );
+        }
+        Ok(match m {
+            MethodArg::Cs231n => {
+                let d = Cs231n::default();
+                let c = Cs231n {
+                    learning_rate: self.learning_rate.unwrap_or(d.learning_rate),
+                    max_iterations: self.max_iterations.unwrap_or(d.max_iterations),
+                };
+                if !(c.learning_rate.is_finite() && c.learning_rate > 0.0) {
+                    anyhow::bail!("--learning-rate must be a positive number");
+                }
+                if c.max_iterations == 0 {
+                    anyhow::bail!("--max-iterations must be at least 1");
+                }
+                Method::Cs231n(c)
+            }
+            MethodArg::Fgsm => Method::Fgsm { epsilon: eps },
+            MethodArg::Pgd => {
+                let p = Pgd {
+                    epsilon: eps,
+                    steps: self.steps.unwrap_or(10),
+                    step_size: self.step_size,
+                    norm,
+                    random_start: !self.no_random_start,
+                    seed: self.seed,
+                };
+                if p.steps == 0 {
+                    anyhow::bail!("--steps must be at least 1");
+                }
+                if p.step() <= 0.0 {
+                    anyhow::bail!("--step-size must be positive");
+                }
+                Method::Pgd(p)
+            }
+        })
+    }
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub attack: AttackArgs,
+    /// Write the fooling image (8-bit PNG at the model's input size). With several images,
+    /// or when this is an existing directory, a directory that receives <stem>.fooling.png
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Write the practical's figure: original, fooling image, difference, difference ×10
+    #[arg(long, value_name = "FILE.png")]
+    pub figure: Option<PathBuf>,
+    /// Print one JSON object per image per line instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    anyhow::bail!("this command is not implemented yet")
+/// Where each fooling image goes.
+fn out_paths(out: &Path, images: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    if images.len() == 1 && !out.is_dir() {
+        return Ok(vec![out.to_path_buf()]);
+    }
+    let paths: Vec<PathBuf> = images
+        .iter()
+        .map(|p| out.join(format!("{}.fooling.png", stem(p))))
+        .collect();
+    for (i, p) in paths.iter().enumerate() {
+        if paths[..i].contains(p) {
+            anyhow::bail!(
+                "two inputs would both write {}; attack them in separate calls",
+                p.display()
+            );
+        }
+    }
+    Ok(paths)
+}
+
+/// Saves `img` and reads it back: the file must hold exactly the pixels that were judged.
+fn save_checked(img: &image::RgbImage, path: &Path) -> Result<()> {
+    save_png(img, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let back =
+        imaging::load_rgb(path).with_context(|| format!("cannot read back {}", path.display()))?;
+    if back.as_raw() != img.as_raw() {
+        anyhow::bail!(
+            "{} does not read back as the image that was judged",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let method = a.attack.method()?;
+    let target = a.attack.target()?;
+    if a.out
+        .as_ref()
+        .is_some_and(|o| o.extension().is_some() && a.images.len() > 1)
+    {
+        anyhow::bail!("--out must be a directory when several images are given");
+    }
+    let outs = match &a.out {
+        Some(o) => out_paths(o, &a.images)?,
+        None => Vec::new(),
+    };
+    check_all_writable(outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()))?;
+    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let spec = model.spec();
+    let images = load_images(&a.images, spec.input_size)?;
+    let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+    let config = Attack {
+        method,
+        goal: match target {
+            Some(t) => Goal::Targets(vec![t; inputs.len()]),
+            None => Goal::Untargeted,
+        },
+        batch: a.attack.batch_size as usize,
+    };
+    let batches = inputs.len().div_ceil(config.batch);
+    let max_it = method.max_iterations() as u64;
+    let pb = bar(
+        batches as u64 * max_it,
+        &format!("{} on {}", method.name(), spec.name),
+    );
+    let fooled = attack(model.as_ref(), &inputs, &config, &mut |b, t| {
+        pb.set_position(b as u64 * max_it + t.iteration as u64);
+        pb.set_message(format!(
+            "{} on {}: batch {}/{batches}, {}/{} done",
+            method.name(),
+            spec.name,
+            b + 1,
+            t.done,
+            t.images
+        ));
+    })?;
+    pb.finish_and_clear();
+    for (f, path) in fooled.iter().zip(&outs) {
+        save_checked(&f.image, path)?;
+    }
+    if let Some(fig) = &a.figure {
+        let title = match target {
+            Some(t) => format!(
+                "{} → \"{}\" ({})",
+                method.name(),
+                labels::label(t),
+                spec.name
+            ),
+            None => format!("{} untargeted ({})", method.name(), spec.name),
+        };
+        let img = fooling_figure(&inputs, &fooled, &spec.normalization, &title);
+        save_png(&img, fig).with_context(|| format!("cannot write {}", fig.display()))?;
+    }
+    for (i, (img, f)) in images.iter().zip(&fooled).enumerate() {
+        let out = outs.get(i);
+        if a.json {
+            println!("{}", json(&img.path, spec.name, method.name(), f, out));
+        } else {
+            print_line(&img.path, f, out);
+        }
+    }
+    if !a.json {
+        let ok = fooled.iter().filter(|f| f.success).count();
+        println!(
+            "{ok}/{} fooled ({}, {})",
+            fooled.len(),
+            method.name(),
+            spec.name
+        );
+    }
+    Ok(())
+}
+
+fn json(
+    path: &Path,
+    model: &str,
+    method: &str,
+    f: &Fooled,
+    out: Option<&PathBuf>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "image": path.display().to_string(),
+        "model": model,
+        "method": method,
+        "original_class": f.original_class,
+        "original_label": labels::label(f.original_class),
+        "original_prob": f.original_prob,
+        "target": if f.untargeted { None } else { Some(f.class) },
+        "target_label": if f.untargeted { None } else { Some(labels::label(f.class)) },
+        "untargeted": f.untargeted,
+        "final_class": f.final_class,
+        "final_label": labels::label(f.final_class),
+        "final_prob": f.final_prob,
+        "iterations": f.iterations,
+        "linf": f.distance.linf,
+        "l2": f.distance.l2,
+        "success": f.success,
+        "out": out.map(|p| p.display().to_string()),
+    })
+}
+
+fn print_line(path: &Path, f: &Fooled, out: Option<&PathBuf>) {
+    let verdict = if f.success { "fooled" } else { "NOT fooled" };
+    println!(
+        "{}: {} {:.1}% -> {} {:.1}%  {verdict} after {} step{}  L∞ {:.0}  L2 {:.1}{}",
+        path.display(),
+        labels::label(f.original_class),
+        100.0 * f.original_prob,
+        labels::label(f.final_class),
+        100.0 * f.final_prob,
+        f.iterations,
+        if f.iterations == 1 { "" } else { "s" },
+        f.distance.linf,
+        f.distance.l2,
+        out.map(|p| format!("  -> {}", p.display()))
+            .unwrap_or_default()
+    );
 }
