@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::imaging::colormap::Colormap;
 use image::RgbImage;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 use std::sync::OnceLock;
 
@@ -23,6 +24,12 @@ fn fonts() -> Result<()> {
     } else {
         Err(Error::Invalid("cannot load the embedded plot font".into()))
     }
+}
+
+/// A tick value without trailing zeros: 0.5, 1, 10.
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn plot_err<E: std::fmt::Display>(e: E) -> Error {
@@ -60,13 +67,14 @@ pub fn robustness_plot(c: &Curves) -> Result<RgbImage> {
             .margin(16)
             .x_label_area_size(56)
             .y_label_area_size(64)
-            .build_cartesian_2d((lo..hi).log_scale(), 0f64..101f64)
+            .build_cartesian_2d((lo..hi).log_scale(), -3f64..103f64)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc("RMS change per pixel value of the saved image (0–255 units, log scale)")
             .y_desc("agreement with the clean top-1 (%)")
-            .x_label_formatter(&|v| format!("{v:.3}"))
+            .x_label_formatter(&|v| trim(*v))
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 17))
             .draw()
@@ -104,7 +112,7 @@ pub fn robustness_plot(c: &Curves) -> Result<RgbImage> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(SeriesLabelPosition::UpperRight)
             .label_font((FONT, 16))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
@@ -121,7 +129,7 @@ pub fn transfer_heatmap(t: &Transfer, title: &str) -> Result<RgbImage> {
     fonts()?;
     let n = t.models.len();
     let cell = 170u32;
-    let (left, top, bottom) = (200u32, 70u32, 80u32);
+    let (left, top, bottom) = (200u32, 70u32, 50u32);
     let (w, h) = (left + cell * n as u32 + 30, top + cell * n as u32 + bottom);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
@@ -147,6 +155,7 @@ pub fn transfer_heatmap(t: &Transfer, title: &str) -> Result<RgbImage> {
         ))
         .map_err(plot_err)?;
         let cmap = Colormap::Viridis;
+        let centered = Pos::new(HPos::Center, VPos::Center);
         for i in 0..n {
             let y0 = (top + cell * i as u32) as i32;
             root.draw(&Text::new(
@@ -165,16 +174,17 @@ pub fn transfer_heatmap(t: &Transfer, title: &str) -> Result<RgbImage> {
                 ))
                 .map_err(plot_err)?;
                 let fg = if r > 0.6 { BLACK } else { WHITE };
+                let (cx, cy) = (x0 + cell as i32 / 2, y0 + cell as i32 / 2);
                 root.draw(&Text::new(
                     format!("{:.0}%", 100.0 * r),
-                    (x0 + 50, y0 + cell as i32 / 2 - 24),
-                    (FONT, 30).into_font().color(&fg),
+                    (cx, cy - 14),
+                    (FONT, 30).into_font().color(&fg).pos(centered),
                 ))
                 .map_err(plot_err)?;
                 root.draw(&Text::new(
                     format!("{}/{}", t.success[i][j], t.images),
-                    (x0 + 60, y0 + cell as i32 / 2 + 14),
-                    (FONT, 17).into_font().color(&fg),
+                    (cx, cy + 22),
+                    (FONT, 17).into_font().color(&fg).pos(centered),
                 ))
                 .map_err(plot_err)?;
             }
@@ -183,8 +193,8 @@ pub fn transfer_heatmap(t: &Transfer, title: &str) -> Result<RgbImage> {
             let x0 = (left + cell * j as u32) as i32;
             root.draw(&Text::new(
                 t.models[j].clone(),
-                (x0 + 4, (top + cell * n as u32) as i32 + 10),
-                (FONT, 15).into_font().color(&BLACK),
+                (x0 + cell as i32 / 2, (top + cell * n as u32) as i32 + 18),
+                (FONT, 15).into_font().color(&BLACK).pos(centered),
             ))
             .map_err(plot_err)?;
         }
