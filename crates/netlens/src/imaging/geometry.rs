@@ -44,9 +44,36 @@ fn round_half_even(v: f64) -> i64 {
     }
 }
 
+/// How a photo becomes a square model input: the short side resized to `resize`, then a
+/// centre crop of `crop`×`crop` (`resize == crop` for EfficientNet-Lite; torchvision's models
+/// use 256 and 224).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub resize: u32,
+    pub crop: u32,
+}
+
+impl From<u32> for Geometry {
+    /// Resize the short side to `size` and crop `size`×`size`.
+    fn from(size: u32) -> Self {
+        Geometry {
+            resize: size,
+            crop: size,
+        }
+    }
+}
+
 /// The short side of `img` resized to `size`, then a centre crop of `size`×`size`.
 pub fn fit(img: &RgbImage, size: u32) -> (RgbImage, Placement) {
+    fit_with(img, size, size)
+}
+
+/// The short side of `img` resized to `resize`, then a centre crop of `crop`×`crop`
+/// (torchvision's `Resize(resize)` + `CenterCrop(crop)` on a PIL image). An image that is
+/// already `crop`×`crop` is returned untouched.
+pub fn fit_with(img: &RgbImage, resize: u32, crop: u32) -> (RgbImage, Placement) {
     let (w, h) = img.dimensions();
+    let size = crop;
     if (w, h) == (size, size) {
         let p = Placement {
             original: (w, h),
@@ -56,10 +83,17 @@ pub fn fit(img: &RgbImage, size: u32) -> (RgbImage, Placement) {
         };
         return (img.clone(), p);
     }
+    let resize = resize.max(crop);
     let (rw, rh) = if w <= h {
-        (size, (f64::from(size) * f64::from(h) / f64::from(w)) as u32)
+        (
+            resize,
+            (f64::from(resize) * f64::from(h) / f64::from(w)) as u32,
+        )
     } else {
-        ((f64::from(size) * f64::from(w) / f64::from(h)) as u32, size)
+        (
+            (f64::from(resize) * f64::from(w) / f64::from(h)) as u32,
+            resize,
+        )
     };
     let resized = resize_bilinear(img, rw, rh);
     let top = round_half_even(f64::from(rh - size) / 2.0).max(0) as u32;
@@ -95,5 +129,16 @@ mod tests {
         assert_eq!(p.crop, (56, 0));
         let (x, y) = p.to_original(0.0, 224.0);
         assert!((x - 56.0 * 451.0 / 336.0).abs() < 1e-9 && (y - 300.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fit_with_torchvision_geometry() {
+        let img = RgbImage::new(451, 300);
+        let (c, p) = fit_with(&img, 256, 224);
+        assert_eq!(c.dimensions(), (224, 224));
+        assert_eq!(p.resized, (384, 256));
+        assert_eq!(p.crop, (80, 16));
+        let square = RgbImage::new(224, 224);
+        assert_eq!(fit_with(&square, 256, 224).1.resized, (224, 224));
     }
 }

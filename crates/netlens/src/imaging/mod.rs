@@ -13,5 +13,5 @@ pub mod resample;
 pub mod tensor;
 
 pub use decode::load_rgb;
-pub use geometry::{fit, Placement};
+pub use geometry::{fit, fit_with, Geometry, Placement};
 pub use tensor::{images_to_tensor, tensor_to_images, Normalization};

