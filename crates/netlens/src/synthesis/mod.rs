@@ -1,1 +1,273 @@
-//! Class visualization (filled in by the synthesis work).
+//! Class visualization: an image the network finds maximally "gorilla".
+//!
+//! Every recipe here is one configuration of the shared gradient-ascent loop
+//! ([`crate::gradients::ascend`]), in the spirit of Lucid/Lucent: an objective
+//! ([`objective`]), a parametrization of the image ([`fourier`] or plain pixels), differentiable
+//! transforms applied before the network ([`transforms`]), a step rule and a stop rule.
+//!
+//! - [`cs231n`]: the CS231n `create_class_visualization` loop (noise start, random roll,
+//!   normalized L2 step on `score − λ‖x‖²`, clamp, periodic blur). The default recipe.
+//! - [`lucid`]: a decorrelated Fourier parametrization, transformation robustness (pad, jitter,
+//!   scale, rotation) and Adam, with Lucid/Lucent's defaults.
+//!
+//! [`visualize`] runs either; [`sweep`] expands a grid of settings for tuning.
+
+pub mod cs231n;
+pub mod fourier;
+pub mod lucid;
+pub mod objective;
+pub mod sweep;
+pub mod transforms;
+
+use crate::classify::classify;
+use crate::error::{Error, Result};
+use crate::gradients::{ascend, softmax_rows, Ascent};
+use crate::imaging::tensor::chw_to_images;
+use crate::labels::NUM_CLASSES;
+use crate::models::Classifier;
+use image::RgbImage;
+use rand::rngs::StdRng;
+
+pub use cs231n::Cs231n;
+pub use lucid::Lucid;
+
+/// A class-visualization recipe with its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipe {
+    /// CS231n's loop (the default).
+    Cs231n(Cs231n),
+    /// Lucid/Lucent's Fourier parametrization with transformation robustness.
+    Lucid(Lucid),
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe::Cs231n(Cs231n::default())
+    }
+}
+
+impl Recipe {
+    /// Names accepted by [`Recipe::by_name`].
+    pub const NAMES: [&'static str; 2] = ["cs231n", "lucid"];
+
+    /// The recipe `name` ("cs231n" or "lucid") with its default settings.
+    pub fn by_name(name: &str) -> Result<Self> {
+        match name.trim().to_lowercase().as_str() {
+            "cs231n" => Ok(Recipe::Cs231n(Cs231n::default())),
+            "lucid" | "lucent" => Ok(Recipe::Lucid(Lucid::default())),
+            other => Err(Error::Invalid(format!(
+                "unknown recipe '{other}'; known recipes: {}",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+
+    /// The recipe's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Recipe::Cs231n(_) => "cs231n",
+            Recipe::Lucid(_) => "lucid",
+        }
+    }
+
+    /// Number of iterations the recipe runs.
+    pub fn iterations(&self) -> usize {
+        match self {
+            Recipe::Cs231n(c) => c.iterations,
+            Recipe::Lucid(l) => l.iterations,
+        }
+    }
+
+    /// Settings that [`Recipe::set`] accepts.
+    pub fn keys(&self) -> &'static [&'static str] {
+        match self {
+            Recipe::Cs231n(_) => Cs231n::KEYS,
+            Recipe::Lucid(_) => Lucid::KEYS,
+        }
+    }
+
+    /// Sets one setting by its command-line name (`learning-rate`, `l2-reg`...).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match self {
+            Recipe::Cs231n(c) => c.set(key, value),
+            Recipe::Lucid(l) => l.set(key, value),
+        }
+    }
+}
+
+/// Parses a setting's value, with an error that names the setting.
+pub(crate) fn parse_value<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| Error::Invalid(format!("{key}: '{value}' is not a valid value")))
+}
+
+/// What a run starts from and what it records, besides the recipe.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Seeds the start noise and every random transform: the same seed gives the same image.
+    pub seed: u64,
+    /// Start from this image (already at the model's input size) instead of noise. Only the
+    /// pixel-space recipe (CS231n) can start from an image.
+    pub init: Option<RgbImage>,
+    /// Record the image every this many iterations (0: never).
+    pub snapshot_every: usize,
+}
+
+/// The image at one point of a run.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Iterations done (0: the start).
+    pub iteration: usize,
+    /// The image as it would be saved (8-bit).
+    pub image: RgbImage,
+    /// Target probability of `image` (untransformed, as saved).
+    pub prob: f64,
+}
+
+/// One iteration's news, for progress bars.
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    /// Iterations done (1-based).
+    pub iteration: usize,
+    /// Iterations planned.
+    pub total: usize,
+    /// Target probability the network gave the (transformed) image at this iteration.
+    pub prob: f64,
+}
+
+/// A finished class visualization.
+#[derive(Debug, Clone)]
+pub struct Visualization {
+    /// Target class.
+    pub class: usize,
+    /// The image as saved (8-bit, model input size).
+    pub image: RgbImage,
+    /// Target probability of `image`, classified as saved.
+    pub prob: f64,
+    /// Target probability of the starting image, as saved (noise or `--init`).
+    pub start_prob: f64,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Snapshots at iteration 0, every `snapshot_every` iterations and at the end (empty when
+    /// `snapshot_every` is 0).
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// Runs `recipe` for `class` on `model`, reporting every iteration to `progress`.
+pub fn visualize(
+    model: &dyn Classifier,
+    class: usize,
+    recipe: &Recipe,
+    options: &Options,
+    progress: &mut dyn FnMut(&Tick),
+) -> Result<Visualization> {
+    match recipe {
+        Recipe::Cs231n(c) => cs231n::run(model, class, c, options, progress),
+        Recipe::Lucid(l) => lucid::run(model, class, l, options, progress),
+    }
+}
+
+/// Target probability of an 8-bit image at the model's input size.
+pub fn class_prob(model: &dyn Classifier, image: &RgbImage, class: usize) -> f64 {
+    classify(model, std::slice::from_ref(image), 1, 1)
+        .first()
+        .and_then(|p| p.probs.get(class).copied())
+        .unwrap_or(0.0)
+}
+
+pub(crate) fn check_class(class: usize) -> Result<()> {
+    if class >= NUM_CLASSES {
+        return Err(Error::Invalid(format!(
+            "class index {class} is out of range: ImageNet classes are 0..{}",
+            NUM_CLASSES - 1
+        )));
+    }
+    Ok(())
+}
+
+/// Runs a configured ascent for one image and turns it into a [`Visualization`]: `to_image`
+/// maps the optimized variable to normalized `[1, 3, S, S]` image values. Shared by the
+/// recipes; the loop itself is [`ascend`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn drive(
+    model: &dyn Classifier,
+    class: usize,
+    ascent: &Ascent,
+    theta0: Vec<f32>,
+    shape: [usize; 4],
+    rng: &mut StdRng,
+    to_image: &dyn Fn(&[f32]) -> Vec<f32>,
+    options: &Options,
+    progress: &mut dyn FnMut(&Tick),
+) -> Result<Visualization> {
+    let spec = model.spec();
+    let s = spec.input_size as usize;
+    let norm = spec.normalization;
+    let save = |theta: &[f32]| -> RgbImage {
+        chw_to_images(&to_image(theta), 1, s, s, &norm)
+            .pop()
+            .unwrap_or_default()
+    };
+    let start = save(&theta0);
+    let start_prob = class_prob(model, &start, class);
+    let every = options.snapshot_every;
+    let mut snapshots = Vec::new();
+    if every > 0 {
+        snapshots.push(Snapshot {
+            iteration: 0,
+            image: start,
+            prob: start_prob,
+        });
+    }
+    let total = ascent_iterations(ascent);
+    let mut done = 0usize;
+    let result = ascend(model, ascent, theta0, shape, rng, &mut |p| {
+        done = p.iteration;
+        let k = p.logits.len();
+        let prob = softmax_rows(p.logits, k)
+            .first()
+            .and_then(|r| r.get(class).copied())
+            .unwrap_or(0.0);
+        progress(&Tick {
+            iteration: p.iteration,
+            total,
+            prob,
+        });
+        if every > 0 && p.iteration % every == 0 {
+            let image = save(p.theta);
+            let prob = class_prob(model, &image, class);
+            snapshots.push(Snapshot {
+                iteration: p.iteration,
+                image,
+                prob,
+            });
+        }
+        true
+    })?;
+    let image = save(&result.theta);
+    let prob = class_prob(model, &image, class);
+    if every > 0 && snapshots.last().map(|s| s.iteration) != Some(done) {
+        snapshots.push(Snapshot {
+            iteration: done,
+            image: image.clone(),
+            prob,
+        });
+    }
+    Ok(Visualization {
+        class,
+        image,
+        prob,
+        start_prob,
+        iterations: done,
+        snapshots,
+    })
+}
+
+fn ascent_iterations(a: &Ascent) -> usize {
+    match &a.stop {
+        crate::gradients::Stop::Iterations(k) => *k,
+        crate::gradients::Stop::Classified { max, .. } => *max,
+    }
+}
