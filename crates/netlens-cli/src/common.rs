@@ -123,16 +123,22 @@ pub struct InputImage {
     pub placement: Placement,
 }
 
-/// Decodes and fits every image to `size`; the first unreadable one is the error.
-pub fn load_images(paths: &[PathBuf], size: u32) -> Result<Vec<InputImage>> {
+/// Decodes and fits every image to a model's geometry (pass the model's `spec()`: short side
+/// to `spec.resize`, centre crop `spec.input_size`; a bare size resizes and crops to it); the
+/// first unreadable one is the error.
+pub fn load_images(
+    paths: &[PathBuf],
+    geometry: impl Into<imaging::Geometry>,
+) -> Result<Vec<InputImage>> {
     if paths.is_empty() {
         anyhow::bail!("no image given");
     }
+    let g = geometry.into();
     paths
         .iter()
         .map(|p| {
             let original = imaging::load_rgb(p)?;
-            let (input, placement) = imaging::fit(&original, size);
+            let (input, placement) = imaging::fit_with(&original, g.resize, g.crop);
             Ok(InputImage {
                 path: p.clone(),
                 original,

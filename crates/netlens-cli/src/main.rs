@@ -29,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole practical, answered in one HTML page (the main job)
+    Report(commands::report::Args),
     /// Classify images: top-k ImageNet classes with probabilities
     Classify(commands::classify::Args),
     /// List the model zoo, or fetch a model's weights
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(a) => commands::classify::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Saliency(a) => commands::saliency::run(a),
         Command::Locate(a) => commands::locate::run(a),
         Command::LocateBench(a) => commands::locate_bench::run(a),

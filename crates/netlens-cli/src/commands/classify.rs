@@ -29,7 +29,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let model = load_model(&a.model.model, a.model.weights.as_deref())?;
     let spec = model.spec();
-    let images = load_images(&a.images, spec.input_size)?;
+    let images = load_images(&a.images, spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
     let preds = netlens::classify::classify(
         model.as_ref(),

@@ -7,6 +7,7 @@ pub mod labels;
 pub mod locate;
 pub mod locate_bench;
 pub mod models;
+pub mod report;
 pub mod robustness;
 pub mod saliency;
 pub mod transfer;
