@@ -1,10 +1,495 @@
-//! `netlens visualize` (placeholder until its issue lands).
+//! `netlens visualize`: class visualization — an image the network finds maximally "gorilla",
+//! from noise or a photo, with the CS231n recipe (default) or Lucid's, snapshots, sweeps and a
+//! side-by-side figure of both recipes.
 
-use anyhow::Result;
+use crate::common::{bar, check_all_writable, load_images, load_model, ModelArgs};
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use netlens::imaging::figure::{Cell, Figure};
+use netlens::imaging::output::save_png;
+use netlens::labels;
+use netlens::synthesis::sweep::{self, Axis};
+use netlens::synthesis::{self, Options, Recipe, Tick, Visualization};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipeArg {
+    /// The assignment's create_class_visualization: noise, roll jitter, normalized-gradient
+    /// steps on score − λ‖x‖², clamp, periodic blur
+    Cs231n,
+    /// Lucid/Lucent: decorrelated Fourier image, pad/jitter/scale/rotate robustness, Adam
+    Lucid,
+    /// Both recipes for every class, side by side in one figure
+    Both,
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Class to visualize: an index (0–999), a name ("gorilla") or a WordNet id; repeat the
+    /// flag for several classes (one figure with a row per class)
+    #[arg(long, short = 'c', value_name = "CLASS", required = true)]
+    pub class: Vec<String>,
+    /// Recipe
+    #[arg(long, value_enum, default_value_t = RecipeArg::Cs231n)]
+    pub recipe: RecipeArg,
+    /// Iterations [default: 100 for cs231n, 512 for lucid]
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<usize>,
+    /// Step size [default: 25 for cs231n's normalized-gradient step, 0.05 for lucid's Adam]
+    #[arg(long, value_name = "LR")]
+    pub learning_rate: Option<f32>,
+    /// cs231n: weight λ of the L2 penalty λ‖x‖² on the normalized image [default: 1e-3]
+    #[arg(long, value_name = "λ")]
+    pub l2_reg: Option<f32>,
+    /// cs231n: blur every N iterations, 0 for never [default: 10]
+    #[arg(long, value_name = "N")]
+    pub blur_every: Option<usize>,
+    /// cs231n: standard deviation of the Gaussian blur, in pixels [default: 0.5]
+    #[arg(long, value_name = "SIGMA")]
+    pub blur_sigma: Option<f32>,
+    /// cs231n: largest random roll, in pixels, each iteration [default: 16]
+    #[arg(long, value_name = "PX")]
+    pub max_jitter: Option<usize>,
+    /// Start from this photo (resized and centre-cropped to the model) instead of noise
+    /// (cs231n only)
+    #[arg(long, value_name = "IMAGE")]
+    pub init: Option<PathBuf>,
+    /// Also write the image every N iterations (<image>-iterNNNN.png) and a strip of them with
+    /// iteration numbers and the target probability (<image>-snapshots.png)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub snapshot_every: usize,
+    /// Sweep a setting over values, e.g. l2-reg=1e-4,1e-3,1e-2; repeat for a grid
+    /// (cs231n: iterations, learning-rate, l2-reg, blur-every, blur-sigma, max-jitter; lucid:
+    /// iterations, learning-rate, sd, decay-power, decorrelate, transforms, pad, jitter)
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    pub sweep: Vec<String>,
+    /// Sweep cells run at once (1: one after another; the engine already uses every core)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Seed of the start noise and of every random jitter: the same seed gives the same PNG
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output PNG: the image for a single run, else the figure (each image is written beside
+    /// it as <out>-<class>-<recipe>.png) [default: <class>-<recipe>.png, <class>-sweep.png,
+    /// <class>-recipes.png or classes-<recipe>.png]
+    #[arg(long, short = 'o', value_name = "FILE.png")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object per image instead of text
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    anyhow::bail!("this command is not implemented yet")
+/// One image to make.
+struct Job {
+    class: usize,
+    recipe: Recipe,
+    /// Sweep settings (`key=value` pairs), empty outside a sweep.
+    settings: Vec<(String, String)>,
+    out: PathBuf,
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '.' {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// `dir/<stem of base>-<suffix>.png`.
+fn beside(base: &Path, suffix: &str) -> PathBuf {
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "visualize".into());
+    base.with_file_name(format!("{stem}-{suffix}.png"))
+}
+
+/// Snapshot file names of a run of `iterations` with a snapshot every `every` iterations.
+fn snapshot_paths(image: &Path, iterations: usize, every: usize) -> (Vec<PathBuf>, PathBuf) {
+    let mut its: Vec<usize> = (0..=iterations).step_by(every.max(1)).collect();
+    if its.last() != Some(&iterations) {
+        its.push(iterations);
+    }
+    let frames = its
+        .iter()
+        .map(|i| beside(image, &format!("iter{i:04}")))
+        .collect();
+    (frames, beside(image, "snapshots"))
+}
+
+/// The recipes the flags ask for, with the flags applied (refusing flags that belong to a
+/// recipe not selected).
+fn recipes(a: &Args) -> Result<Vec<Recipe>> {
+    let names: &[&str] = match a.recipe {
+        RecipeArg::Cs231n => &["cs231n"],
+        RecipeArg::Lucid => &["lucid"],
+        RecipeArg::Both => &["cs231n", "lucid"],
+    };
+    let cs_only = [
+        ("l2-reg", a.l2_reg.map(|v| v.to_string())),
+        ("blur-every", a.blur_every.map(|v| v.to_string())),
+        ("blur-sigma", a.blur_sigma.map(|v| v.to_string())),
+        ("max-jitter", a.max_jitter.map(|v| v.to_string())),
+    ];
+    if a.recipe == RecipeArg::Lucid {
+        if let Some((k, _)) = cs_only.iter().find(|(_, v)| v.is_some()) {
+            anyhow::bail!("--{k} applies to the cs231n recipe only");
+        }
+    }
+    if a.recipe == RecipeArg::Both && a.learning_rate.is_some() {
+        anyhow::bail!(
+            "--learning-rate means different things to the two recipes; give it with \
+             --recipe cs231n or --recipe lucid"
+        );
+    }
+    if a.init.is_some() && a.recipe != RecipeArg::Cs231n {
+        anyhow::bail!("--init works with --recipe cs231n only (lucid optimizes a spectrum)");
+    }
+    let shared = [
+        ("iterations", a.iterations.map(|v| v.to_string())),
+        ("learning-rate", a.learning_rate.map(|v| v.to_string())),
+    ];
+    names
+        .iter()
+        .map(|n| {
+            let mut r = Recipe::by_name(n)?;
+            for (k, v) in shared
+                .iter()
+                .chain(if *n == "cs231n" { &cs_only[..] } else { &[] })
+            {
+                if let Some(v) = v {
+                    r.set(k, v).with_context(|| format!("--{k}"))?;
+                }
+            }
+            Ok(r)
+        })
+        .collect()
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let classes = a
+        .class
+        .iter()
+        .map(|c| labels::resolve(c).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<usize>>>()?;
+    let recipes = recipes(&a)?;
+    let axes = a
+        .sweep
+        .iter()
+        .map(|s| Axis::parse(s).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let first = slug(labels::label(classes[0]));
+
+    // Every job and every output path, decided (and checked) before any work.
+    let mut jobs: Vec<Job> = Vec::new();
+    let figure: Option<PathBuf>;
+    if !axes.is_empty() {
+        if classes.len() > 1 || recipes.len() > 1 {
+            anyhow::bail!("--sweep takes one --class and one recipe");
+        }
+        let fig = a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{first}-sweep.png")));
+        for cell in sweep::grid(&recipes[0], &axes)? {
+            let suffix = cell
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}_{}", slug(v)))
+                .collect::<Vec<_>>()
+                .join("-");
+            jobs.push(Job {
+                class: classes[0],
+                out: beside(&fig, &suffix),
+                recipe: cell.recipe,
+                settings: cell.settings,
+            });
+        }
+        figure = Some(fig);
+    } else if classes.len() == 1 && recipes.len() == 1 {
+        let out = a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{first}-{}.png", recipes[0].name())));
+        jobs.push(Job {
+            class: classes[0],
+            recipe: recipes[0].clone(),
+            settings: Vec::new(),
+            out,
+        });
+        figure = None;
+    } else {
+        let fig = a.out.clone().unwrap_or_else(|| {
+            PathBuf::from(match (classes.len(), recipes.len()) {
+                (1, _) => format!("{first}-recipes.png"),
+                (_, 1) => format!("classes-{}.png", recipes[0].name()),
+                _ => "classes-recipes.png".to_string(),
+            })
+        });
+        for &c in &classes {
+            for r in &recipes {
+                jobs.push(Job {
+                    class: c,
+                    recipe: r.clone(),
+                    settings: Vec::new(),
+                    out: beside(&fig, &format!("{}-{}", slug(labels::label(c)), r.name())),
+                });
+            }
+        }
+        figure = Some(fig);
+    }
+    if let Some(f) = &figure {
+        if jobs.iter().any(|j| j.out == *f) {
+            anyhow::bail!("{} would be both an image and the figure", f.display());
+        }
+    }
+    let mut outputs: Vec<PathBuf> = figure.iter().cloned().collect();
+    for j in &jobs {
+        outputs.push(j.out.clone());
+        if a.snapshot_every > 0 {
+            let (frames, strip) = snapshot_paths(&j.out, j.recipe.iterations(), a.snapshot_every);
+            outputs.extend(frames);
+            outputs.push(strip);
+        }
+    }
+    check_all_writable(outputs.iter().map(PathBuf::as_path))?;
+
+    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let spec = model.spec();
+    let init = match &a.init {
+        Some(p) => Some(
+            load_images(std::slice::from_ref(p), spec.input_size)?
+                .remove(0)
+                .input,
+        ),
+        None => None,
+    };
+    let options = Options {
+        seed: a.seed,
+        init,
+        snapshot_every: a.snapshot_every,
+    };
+
+    let total: usize = jobs.iter().map(|j| j.recipe.iterations()).sum();
+    let pb = bar(total as u64, &format!("visualizing on {}", spec.name));
+    let results = if axes.is_empty() {
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut offset = 0u64;
+        for j in &jobs {
+            let what = format!("{} ({})", labels::label(j.class), j.recipe.name());
+            let v = synthesis::visualize(model.as_ref(), j.class, &j.recipe, &options, &mut |t| {
+                tick(&pb, offset, &what, t)
+            })?;
+            offset += j.recipe.iterations() as u64;
+            out.push(v);
+        }
+        out
+    } else {
+        let cells: Vec<sweep::Cell> = jobs
+            .iter()
+            .map(|j| sweep::Cell {
+                settings: j.settings.clone(),
+                recipe: j.recipe.clone(),
+            })
+            .collect();
+        let done = Mutex::new(vec![0usize; cells.len()]);
+        let report = |i: usize, t: &Tick| {
+            if let Ok(mut d) = done.lock() {
+                d[i] = t.iteration;
+                pb.set_position(d.iter().sum::<usize>() as u64);
+            }
+            pb.set_message(format!(
+                "{} [{}] p={:.3}",
+                labels::label(jobs[i].class),
+                cells[i].label(),
+                t.prob
+            ));
+        };
+        sweep::run(
+            model.as_ref(),
+            classes[0],
+            &cells,
+            &options,
+            a.parallel as usize,
+            &report,
+        )?
+    };
+    pb.finish_and_clear();
+
+    for (j, v) in jobs.iter().zip(&results) {
+        save(&v.image, &j.out)?;
+        if a.snapshot_every > 0 {
+            write_snapshots(j, v, a.snapshot_every, spec.name)?;
+        }
+    }
+    if let Some(fig) = &figure {
+        let img = if axes.is_empty() {
+            recipes_figure(&jobs, &results, spec.name)
+        } else {
+            sweep_figure(&jobs, &results, &axes, spec.name, classes[0])
+        };
+        save(&img, fig)?;
+    }
+    for (j, v) in jobs.iter().zip(&results) {
+        if a.json {
+            println!("{}", json(j, v, spec.name, a.seed));
+        } else {
+            let settings = if j.settings.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " [{}]",
+                    j.settings
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            println!(
+                "{} ({}) {}{settings}: {} iterations, p = {:.4} (start {:.4}), {:.1} s -> {}",
+                labels::label(j.class),
+                j.class,
+                j.recipe.name(),
+                v.iterations,
+                v.prob,
+                v.start_prob,
+                v.ms / 1e3,
+                j.out.display()
+            );
+        }
+    }
+    if let (Some(fig), false) = (&figure, a.json) {
+        println!("figure -> {}", fig.display());
+    }
+    Ok(())
+}
+
+fn tick(pb: &ProgressBar, offset: u64, what: &str, t: &Tick) {
+    pb.set_position(offset + t.iteration as u64);
+    pb.set_message(format!("{what} p={:.3}", t.prob));
+}
+
+fn save(img: &image::RgbImage, path: &Path) -> Result<()> {
+    save_png(img, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_snapshots(j: &Job, v: &Visualization, every: usize, model: &str) -> Result<()> {
+    let (frames, strip) = snapshot_paths(&j.out, v.iterations, every);
+    let mut cells = Vec::new();
+    for (s, path) in v.snapshots.iter().zip(&frames) {
+        save(&s.image, path)?;
+        cells.push(Cell::new(
+            s.image.clone(),
+            &format!("iteration {}\np = {:.3}", s.iteration, s.prob),
+        ));
+    }
+    let mut fig = Figure::new(160).title(format!(
+        "\"{}\" ({}), {} on {model}",
+        labels::label(j.class),
+        j.class,
+        j.recipe.name()
+    ));
+    for row in cells.chunks(8) {
+        fig.row(None, row.to_vec());
+    }
+    save(&fig.render(), &strip)
+}
+
+/// One row per recipe, one column per class: the recipes side by side for the same classes.
+fn recipes_figure(jobs: &[Job], results: &[Visualization], model: &str) -> image::RgbImage {
+    let mut names: Vec<&str> = Vec::new();
+    for j in jobs {
+        if !names.contains(&j.recipe.name()) {
+            names.push(j.recipe.name());
+        }
+    }
+    let mut fig = Figure::new(224).title(format!("class visualizations on {model}"));
+    for name in names {
+        let cells = jobs
+            .iter()
+            .zip(results)
+            .filter(|(j, _)| j.recipe.name() == name)
+            .map(|(j, v)| {
+                Cell::new(
+                    v.image.clone(),
+                    &format!(
+                        "{} ({})\np = {:.3} after {}",
+                        labels::label(j.class),
+                        j.class,
+                        v.prob,
+                        v.iterations
+                    ),
+                )
+            })
+            .collect();
+        fig.row(Some(name.to_string()), cells);
+    }
+    fig.render()
+}
+
+fn sweep_figure(
+    jobs: &[Job],
+    results: &[Visualization],
+    axes: &[Axis],
+    model: &str,
+    class: usize,
+) -> image::RgbImage {
+    let cols = axes.last().map(|a| a.values.len()).unwrap_or(1).max(1);
+    let mut fig = Figure::new(200).title(format!(
+        "\"{}\" ({class}), {} on {model}: sweep",
+        labels::label(class),
+        jobs.first().map(|j| j.recipe.name()).unwrap_or("")
+    ));
+    for (rj, rv) in jobs.chunks(cols).zip(results.chunks(cols)) {
+        let label = (axes.len() > 1).then(|| {
+            rj[0].settings[..axes.len() - 1]
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        let cells = rj
+            .iter()
+            .zip(rv)
+            .map(|(j, v)| {
+                let (k, val) = j.settings.last().cloned().unwrap_or_default();
+                Cell::new(v.image.clone(), &format!("{k}={val}\np = {:.3}", v.prob))
+            })
+            .collect();
+        fig.row(label, cells);
+    }
+    fig.render()
+}
+
+fn json(j: &Job, v: &Visualization, model: &str, seed: u64) -> serde_json::Value {
+    let mut o = serde_json::json!({
+        "class": j.class,
+        "label": labels::label(j.class),
+        "model": model,
+        "recipe": j.recipe.name(),
+        "iterations": v.iterations,
+        "final_prob": v.prob,
+        "start_prob": v.start_prob,
+        "seed": seed,
+        "ms": (v.ms * 10.0).round() / 10.0,
+        "out": j.out.display().to_string(),
+    });
+    if !j.settings.is_empty() {
+        o["settings"] = serde_json::Value::Object(
+            j.settings
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        );
+    }
+    o
 }

@@ -153,6 +153,8 @@ pub struct Visualization {
     /// Snapshots at iteration 0, every `snapshot_every` iterations and at the end (empty when
     /// `snapshot_every` is 0).
     pub snapshots: Vec<Snapshot>,
+    /// Wall-clock time of the run, in milliseconds (snapshot classification included).
+    pub ms: f64,
 }
 
 /// Runs `recipe` for `class` on `model`, reporting every iteration to `progress`.
@@ -202,6 +204,7 @@ pub(crate) fn drive(
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
+    let clock = std::time::Instant::now();
     let spec = model.spec();
     let s = spec.input_size as usize;
     let norm = spec.normalization;
@@ -262,6 +265,7 @@ pub(crate) fn drive(
         start_prob,
         iterations: done,
         snapshots,
+        ms: clock.elapsed().as_secs_f64() * 1e3,
     })
 }
 

@@ -230,6 +230,31 @@ mod tests {
     }
 
     #[test]
+    fn warp_gradient_is_its_adjoint() {
+        // <warp(x), r> is linear in x, so its gradient g satisfies <warp(y), r> = <y, g>.
+        let (h, w) = (6, 7);
+        let n = 3 * h * w;
+        let map = |u: f64, v: f64| (0.9 * u + 0.3 * v - 0.4, -0.2 * u + 1.1 * v + 0.25);
+        let r = engine::tensor(
+            (0..n).map(|i| (i * 37 % 11) as f32 - 5.0).collect(),
+            [1, 3, h, w],
+        );
+        let x = engine::tensor(vec![0.5; n], [1, 3, h, w]).require_grad();
+        let grads = (warp(x.clone(), h, w, map) * r.clone()).sum().backward();
+        let g = tensor_values(x.grad(&grads).expect("gradient"));
+        let y: Vec<f32> = (0..n).map(|i| (i * 13 % 7) as f32 * 0.3).collect();
+        let lhs: f32 = tensor_values(warp(engine::tensor(y.clone(), [1, 3, h, w]), h, w, map) * r)
+            .iter()
+            .sum();
+        let rhs: f32 = y.iter().zip(&g).map(|(a, b)| a * b).sum();
+        assert!(
+            (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+            "{lhs} vs {rhs}"
+        );
+        assert!(g.iter().any(|&v| v != 0.0));
+    }
+
+    #[test]
     fn rotate_by_180_flips() {
         let x = ramp(4, 6);
         let (sin, cos) = std::f64::consts::PI.sin_cos();
