@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Time the CS231n fooling loop in PyTorch (float32, CPU), for comparison with netlens.
+"""Time the CS231n fooling loop in PyTorch (CPU), for comparison with netlens.
 
     python3 tools/reference/adversarial_bench.py [--model efficientnet_lite0] [--target 6]
-        [--threads 2] [--max-iterations 100] [--repeats 3] IMAGE...
+        [--threads 2] [--max-iterations 100] [--repeats 3] [--dtype float32] IMAGE...
 
-For each image: make_fixtures.preprocess + normalize (float32), then the assignment's
+For each image: make_fixtures.preprocess + normalize (--dtype, float32 by default), then the assignment's
 make_fooling_image on the reference nn.Module (eval, frozen):
 
     for it in range(max_iterations):
@@ -64,15 +64,18 @@ def main():
     ap.add_argument("--max-iterations", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                    help="float64 gives the trajectory free of float32 rounding")
     ap.add_argument("--find-links", action="append", default=[])
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    net, _ = mf.build_model(args.model, torch.float32, args.find_links)
+    dtype = getattr(torch, args.dtype)
+    net, _ = mf.build_model(args.model, dtype, args.find_links)
     size = mf.MODELS[args.model][0]
     rows = []
     for path in args.images:
-        x0 = mf.normalize(mf.preprocess(path, size), torch.float32)
+        x0 = mf.normalize(mf.preprocess(path, size), dtype)
         fool(net, x0, args.target, args.lr, 2)  # warm-up
         times = []
         for _ in range(args.repeats):
@@ -84,7 +87,8 @@ def main():
                      "ms_per_iteration": ms / max(its, 1)})
         print(f"{path}: {its} iterations, success {ok}, {ms:.0f} ms, "
               f"{ms / max(its, 1):.1f} ms/iteration", file=sys.stderr)
-    print(json.dumps({"model": args.model, "threads": args.threads, "target": args.target,
+    print(json.dumps({"model": args.model, "dtype": args.dtype, "threads": args.threads,
+                      "target": args.target,
                       "torch_version": torch.__version__, "results": rows}))
 
 

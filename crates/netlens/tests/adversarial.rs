@@ -106,6 +106,7 @@ fn pgd_never_leaves_its_ball_after_quantization() {
                 norm,
                 random_start: true,
                 seed: 7,
+                full_steps: false,
             }),
             goal: Goal::Untargeted,
             batch: 2,

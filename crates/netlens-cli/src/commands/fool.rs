@@ -49,9 +49,10 @@ pub struct AttackArgs {
     #[arg(long, conflicts_with = "target")]
     pub untargeted: bool,
     /// cs231n: step size of the normalized-gradient steps (normalized-input units)
+    /// [default: 1]
     #[arg(long, value_name = "LR")]
     pub learning_rate: Option<f32>,
-    /// cs231n: give up after this many steps
+    /// cs231n: give up after this many steps [default: 100]
     #[arg(long, value_name = "N")]
     pub max_iterations: Option<usize>,
     /// fgsm/pgd: perturbation budget, 0–255 pixel units (8) or a fraction of the range
@@ -70,6 +71,10 @@ pub struct AttackArgs {
     /// pgd: start at the clean image instead of a random point of the ball
     #[arg(long)]
     pub no_random_start: bool,
+    /// pgd: take every step even after the image is fooled (textbook PGD; a deeper change
+    /// that transfers better) instead of stopping at the first success
+    #[arg(long)]
+    pub full_steps: bool,
     /// pgd: seed of the random start
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -108,8 +113,9 @@ impl AttackArgs {
                 || (self.steps.is_none()
                     && self.step_size.is_none()
                     && self.norm.is_none()
-                    && !self.no_random_start),
-            "--steps/--step-size/--norm/--no-random-start",
+                    && !self.no_random_start
+                    && !self.full_steps),
+            "--steps/--step-size/--norm/--no-random-start/--full-steps",
             "pgd",
         )?;
         only(
@@ -154,6 +160,7 @@ impl AttackArgs {
                     norm,
                     random_start: !self.no_random_start,
                     seed: self.seed,
+                    full_steps: self.full_steps,
                 };
                 if p.steps == 0 {
                     anyhow::bail!("--steps must be at least 1");
@@ -273,11 +280,11 @@ pub fn run(a: Args) -> Result<()> {
         let title = match target {
             Some(t) => format!(
                 "{} → \"{}\" ({})",
-                method.name(),
+                method.describe(),
                 labels::label(t),
                 spec.name
             ),
-            None => format!("{} untargeted ({})", method.name(), spec.name),
+            None => format!("{} untargeted ({})", method.describe(), spec.name),
         };
         let img = fooling_figure(&inputs, &fooled, &spec.normalization, &title);
         save_png(&img, fig).with_context(|| format!("cannot write {}", fig.display()))?;

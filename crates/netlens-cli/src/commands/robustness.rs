@@ -13,12 +13,18 @@ fn epsilon_arg(s: &str) -> std::result::Result<f32, String> {
     parse_epsilon(s).map_err(|e| e.to_string())
 }
 
+fn sigma_arg(s: &str) -> std::result::Result<f32, String> {
+    parse_epsilon(s).map_err(|_| {
+        format!("bad sigma {s:?}: give 0–255 pixel units (8) or a fraction of the range (8/255)")
+    })
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Gaussian noise standard deviations, 0–255 units or fractions (4/255), comma-separated
-    #[arg(long, value_delimiter = ',', value_parser = epsilon_arg,
+    #[arg(long, value_delimiter = ',', value_parser = sigma_arg,
           default_value = "1,2,4,8,16,32,64,128")]
     pub sigmas: Vec<f32>,
     /// Noisy copies of each image per sigma

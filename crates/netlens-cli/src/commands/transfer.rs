@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let title = format!(
         "{} {what}: success rate ({} images)",
-        method.name(),
+        method.describe(),
         t.images
     );
     let img = transfer_heatmap(&t, &title)?;

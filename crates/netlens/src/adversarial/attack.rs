@@ -30,6 +30,29 @@ impl Method {
         }
     }
 
+    /// The method with its settings, for titles: "pgd L∞ ε=8/255, 10 steps of 2/255".
+    pub fn describe(&self) -> String {
+        let px = |v: f32| format!("{}/255", (v * 1000.0).round() / 1000.0);
+        match self {
+            Method::Cs231n(c) => format!(
+                "cs231n (lr {}, ≤{} steps)",
+                c.learning_rate, c.max_iterations
+            ),
+            Method::Fgsm { epsilon } => format!("fgsm ε={}", px(*epsilon)),
+            Method::Pgd(p) => format!(
+                "pgd {} ε={}, {} steps of {}{}",
+                match p.norm {
+                    super::pgd::Norm::Linf => "L∞",
+                    super::pgd::Norm::L2 => "L2",
+                },
+                px(p.epsilon),
+                p.steps,
+                px(p.step()),
+                if p.full_steps { ", all steps" } else { "" }
+            ),
+        }
+    }
+
     /// The most gradient steps one image can take.
     pub fn max_iterations(&self) -> usize {
         match self {

@@ -2,8 +2,9 @@
 //! the cross-entropy — signed steps for L∞, normalized-gradient steps for L2 — each projected
 //! back into the ball and the valid pixel box. ε and the step size are in 0–255 pixel units.
 //!
-//! The run stops early for an image as soon as its saved (8-bit, in-ball) version succeeds;
-//! the saved image never leaves the ball (see [`crate::gradients::quantize_within`]).
+//! By default the run stops early for an image as soon as its saved (8-bit, in-ball) version
+//! succeeds (`full_steps` takes every step); the verdict is always made on the saved image,
+//! which never leaves the ball (see [`crate::gradients::quantize_within`]).
 
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
@@ -31,6 +32,9 @@ pub struct Pgd {
     pub norm: Norm,
     pub random_start: bool,
     pub seed: u64,
+    /// Take every step even after the saved image succeeds (the textbook PGD: a deeper,
+    /// more transferable perturbation); otherwise an image stops at its first success.
+    pub full_steps: bool,
 }
 
 impl Pgd {
@@ -43,6 +47,7 @@ impl Pgd {
             norm: Norm::Linf,
             random_start: true,
             seed: 0,
+            full_steps: false,
         }
     }
 
@@ -123,11 +128,15 @@ pub fn run(
         step,
         constraint,
         post: None,
-        stop: Stop::Classified {
-            targets: classes.to_vec(),
-            untargeted,
-            max: cfg.steps,
-            norm,
+        stop: if cfg.full_steps {
+            Stop::Iterations(cfg.steps)
+        } else {
+            Stop::Classified {
+                targets: classes.to_vec(),
+                untargeted,
+                max: cfg.steps,
+                norm,
+            }
         },
     };
     let n = shape[0];
