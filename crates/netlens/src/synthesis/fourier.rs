@@ -112,7 +112,7 @@ impl FourierImage {
         }
         let (mut cos_w, mut sin_w) = (vec![0f64; k * w], vec![0f64; k * w]);
         for kx in 0..k {
-            let c_k = if kx == 0 || (w % 2 == 0 && kx == w / 2) {
+            let c_k = if kx == 0 || (w.is_multiple_of(2) && kx == w / 2) {
                 1.0
             } else {
                 2.0
