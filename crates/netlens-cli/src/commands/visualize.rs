@@ -262,16 +262,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     check_all_writable(outputs.iter().map(PathBuf::as_path))?;
 
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
-    let spec = model.spec();
+    // The start photo is read before the model, so that a bad file fails fast.
+    let size = netlens::models::spec(&a.model.model)?.input_size;
     let init = match &a.init {
-        Some(p) => Some(
-            load_images(std::slice::from_ref(p), spec.input_size)?
-                .remove(0)
-                .input,
-        ),
+        Some(p) => Some(load_images(std::slice::from_ref(p), size)?.remove(0).input),
         None => None,
     };
+    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let spec = model.spec();
     let options = Options {
         seed: a.seed,
         init,
