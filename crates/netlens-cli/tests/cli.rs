@@ -19,11 +19,20 @@ fn netlens(args: &[&str]) -> Output {
 /// Asserts a clean failure: non-zero exit, one line on stderr mentioning `needle`, no panic.
 fn fails_cleanly(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line on stderr, got: {err}");
-    assert!(!err.contains("panicked") && !err.contains("internal error") && !err.contains("backtrace"), "{err}");
-    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "stderr lacks '{needle}': {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error") && !err.contains("backtrace"),
+        "{err}"
+    );
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr lacks '{needle}': {err}"
+    );
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -36,15 +45,26 @@ fn scratch(name: &str) -> PathBuf {
 fn classify_json_matches_pytorch() {
     let fixtures = root().join("crates/netlens/tests/fixtures/efficientnet_lite0");
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("manifest.json")).unwrap())
+            .unwrap();
     let photos: Vec<&serde_json::Value> = manifest["photos"].as_array().unwrap().iter().collect();
-    let files: Vec<String> = photos.iter().map(|p| p["file"].as_str().unwrap().to_string()).collect();
+    let files: Vec<String> = photos
+        .iter()
+        .map(|p| p["file"].as_str().unwrap().to_string())
+        .collect();
     let mut args = vec!["classify", "--json"];
     args.extend(files.iter().map(String::as_str));
     let out = netlens(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), photos.len());
     for (line, want) in lines.iter().zip(&photos) {
         assert_eq!(line["model"], "efficientnet_lite0");
@@ -73,21 +93,33 @@ fn classify_table_and_logits() {
 
 #[test]
 fn bad_images_fail_cleanly() {
-    fails_cleanly(&netlens(&["classify", "no/such/file.png"]), "no/such/file.png");
+    fails_cleanly(
+        &netlens(&["classify", "no/such/file.png"]),
+        "no/such/file.png",
+    );
 
     let text = scratch("notes.png");
     std::fs::write(&text, "this is not an image\n").unwrap();
-    fails_cleanly(&netlens(&["classify", text.to_str().unwrap()]), "not a readable image");
+    fails_cleanly(
+        &netlens(&["classify", text.to_str().unwrap()]),
+        "not a readable image",
+    );
 
     let png = std::fs::read(root().join("assets/photos/chelsea.png")).unwrap();
     let truncated = scratch("truncated.png");
     std::fs::write(&truncated, &png[..png.len() / 3]).unwrap();
-    fails_cleanly(&netlens(&["classify", truncated.to_str().unwrap()]), "truncated.png");
+    fails_cleanly(
+        &netlens(&["classify", truncated.to_str().unwrap()]),
+        "truncated.png",
+    );
 
     let jpg = std::fs::read(root().join("assets/photos/rocket.jpg")).unwrap();
     let truncated_jpg = scratch("truncated.jpg");
     std::fs::write(&truncated_jpg, &jpg[..jpg.len() / 2]).unwrap();
-    fails_cleanly(&netlens(&["classify", truncated_jpg.to_str().unwrap()]), "truncated");
+    fails_cleanly(
+        &netlens(&["classify", truncated_jpg.to_str().unwrap()]),
+        "truncated",
+    );
 
     let tiny = scratch("tiny.png");
     image::RgbImage::new(1, 1).save(&tiny).unwrap();
@@ -99,18 +131,32 @@ fn bad_weights_fail_cleanly() {
     let corrupt = scratch("corrupt.pth");
     std::fs::write(&corrupt, b"PK\x03\x04 definitely not a checkpoint").unwrap();
     fails_cleanly(
-        &netlens(&["classify", "--weights", corrupt.to_str().unwrap(), "assets/photos/coffee.png"]),
+        &netlens(&[
+            "classify",
+            "--weights",
+            corrupt.to_str().unwrap(),
+            "assets/photos/coffee.png",
+        ]),
         "corrupt.pth",
     );
     let garbage = scratch("garbage.safetensors");
     std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
     fails_cleanly(
-        &netlens(&["classify", "--weights", garbage.to_str().unwrap(), "assets/photos/coffee.png"]),
+        &netlens(&[
+            "classify",
+            "--weights",
+            garbage.to_str().unwrap(),
+            "assets/photos/coffee.png",
+        ]),
         "garbage.safetensors",
     );
     // Lite2's weights do not fit Lite0's architecture (wider channels).
     let fetch = netlens(&["models", "fetch", "efficientnet_lite2"]);
-    assert!(fetch.status.success(), "{}", String::from_utf8_lossy(&fetch.stderr));
+    assert!(
+        fetch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
     let lite2 = String::from_utf8_lossy(&fetch.stdout)
         .lines()
         .last()
@@ -118,13 +164,21 @@ fn bad_weights_fail_cleanly() {
         .or_else(|| {
             // already cached: ask where
             let list = netlens(&["models"]);
-            String::from_utf8_lossy(&list.stdout)
-                .lines()
-                .find_map(|l| l.strip_prefix("weights cache: ").map(|d| format!("{d}/efficientnet_lite2.safetensors")))
+            String::from_utf8_lossy(&list.stdout).lines().find_map(|l| {
+                l.strip_prefix("weights cache: ")
+                    .map(|d| format!("{d}/efficientnet_lite2.safetensors"))
+            })
         })
         .unwrap();
     fails_cleanly(
-        &netlens(&["classify", "--model", "efficientnet_lite0", "--weights", &lite2, "assets/photos/coffee.png"]),
+        &netlens(&[
+            "classify",
+            "--model",
+            "efficientnet_lite0",
+            "--weights",
+            &lite2,
+            "assets/photos/coffee.png",
+        ]),
         "shape",
     );
 }
@@ -133,7 +187,15 @@ fn bad_weights_fail_cleanly() {
 fn bad_names_fail_cleanly() {
     fails_cleanly(&netlens(&["labels", "crane"]), "ambiguous");
     fails_cleanly(&netlens(&["labels", "gorila"]), "gorilla");
-    fails_cleanly(&netlens(&["classify", "--model", "resnet9000", "assets/photos/coffee.png"]), "unknown model");
+    fails_cleanly(
+        &netlens(&[
+            "classify",
+            "--model",
+            "resnet9000",
+            "assets/photos/coffee.png",
+        ]),
+        "unknown model",
+    );
     let ok = netlens(&["labels", "--json", "Tinca tinca"]);
     assert!(ok.status.success());
     assert!(String::from_utf8_lossy(&ok.stdout).contains("\"class\":0"));
@@ -144,7 +206,11 @@ fn models_lists_the_zoo() {
     let out = netlens(&["models"]);
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    for m in ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"] {
+    for m in [
+        "efficientnet_lite0",
+        "efficientnet_lite1",
+        "efficientnet_lite2",
+    ] {
         assert!(s.contains(m), "{s}");
     }
 }
