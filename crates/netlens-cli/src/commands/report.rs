@@ -57,279 +57,249 @@ const SECTIONS: [(&str, &str); 5] = [
     ("Q8–Q11. Class visualization", "Images the network finds maximally of one class: the practical's recipe, its parameters, a start from a real photo, other networks, and the Lucid recipe beside it."),
 ];
 
-fn s(v: &str) -> String {
-    v.to_string()
+/// A command line from string-like pieces.
+macro_rules! args {
+    ($($x:expr),* $(,)?) => { vec![$(String::from($x)),*] };
 }
 
 fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     let q = a.quick;
     let seed = a.seed.to_string();
     let first = photos.first().cloned().unwrap_or_default();
+    let coffee = photos
+        .iter()
+        .find(|p| p.contains("coffee"))
+        .cloned()
+        .unwrap_or(first.clone());
     let few: Vec<String> = photos.iter().take(if q { 2 } else { 5 }).cloned().collect();
     let default = models
         .first()
         .cloned()
-        .unwrap_or_else(|| s(models::DEFAULT_MODEL));
-    let mut v = Vec::new();
-    for (method, extra) in [
-        ("vanilla", vec![]),
-        (
-            "smoothgrad",
-            vec![s("--samples"), s(if q { "8" } else { "50" })],
-        ),
-        ("grad-cam", vec![]),
-    ] {
-        let mut args = vec![
-            s("saliency"),
-            s("--model"),
-            default.clone(),
-            s("--method"),
-            s(method),
-            s("--out"),
-            format!("q1/{method}"),
-            s("--seed"),
-            seed.clone(),
-            s("--json"),
-        ];
-        args.extend(extra);
-        args.extend(few.iter().cloned());
-        v.push(Experiment {
-            section: 0,
-            title: format!("Saliency: {method}"),
+        .unwrap_or_else(|| models::DEFAULT_MODEL.to_string());
+    let all = models.join(",");
+    let pick = |quick: &'static str, full: &'static str| if q { quick } else { full };
+    let exp = |section, title: String, args: Vec<String>, figures: Vec<String>, params: String| {
+        Experiment {
+            section,
+            title,
             args,
-            figures: vec![format!("q1/{method}/figure.png")],
-            params: format!("model {default}, method {method}, target = top-1 class"),
-        });
+            figures,
+            params,
+        }
+    };
+    let mut v = Vec::new();
+
+    // Q1–Q2: saliency methods, and how often they point at the object.
+    for (method, extra) in [
+        ("vanilla", args![]),
+        ("smoothgrad", args!["--samples", pick("8", "50")]),
+        ("grad-cam", args![]),
+    ] {
+        let dir = format!("q1/{method}");
+        let mut cmd = args![
+            "saliency", "--model", &default, "--method", method, "--out", &dir, "--seed", &seed,
+            "--json"
+        ];
+        cmd.extend(extra);
+        cmd.extend(few.iter().cloned());
+        v.push(exp(
+            0,
+            format!("Saliency: {method}"),
+            cmd,
+            vec![format!("{dir}/figure.png")],
+            format!(
+                "model {default}, method {method}, target = each photo's top-1 class, seed {seed}"
+            ),
+        ));
     }
-    v.push(Experiment {
-        section: 0,
-        title: s("Localization benchmark"),
-        args: vec![
-            s("locate-bench"),
-            s("--model"),
-            default.clone(),
-            s("--seed"),
-            seed.clone(),
-            s("--json"),
-        ]
-        .into_iter()
-        .chain(if q { vec![s("--quick")] } else { vec![] })
-        .collect(),
-        figures: vec![],
-        params: format!("model {default}; real object photos pasted at known places and scales"),
-    });
-    v.push(Experiment {
-        section: 1,
-        title: s("Boxes from the vanilla saliency map"),
-        args: [
-            vec![
-                s("locate"),
-                s("--model"),
-                default.clone(),
-                s("--out"),
-                s("q3"),
-                s("--json"),
-            ],
-            few.clone(),
-        ]
-        .concat(),
-        figures: few
-            .iter()
+    let methods = pick(
+        "vanilla,smoothgrad,grad-cam",
+        "vanilla,gradient-x-input,smoothgrad,integrated-gradients,grad-cam",
+    );
+    v.push(exp(
+        0,
+        "Localization benchmark".into(),
+        args!["locate-bench", "--model", &default, "--methods", methods, "--samples", pick("4", "10"), "--seed", &seed, "--figure", "q1/locate-bench.png", "--json"],
+        args!["q1/locate-bench.png"],
+        format!("model {default}; real object photos pasted at known places and scales onto textures and photos; methods {methods}"),
+    ));
+
+    // Q3: boxes.
+    let mut cmd = args!["locate", "--model", &default, "--out", "q3"];
+    cmd.extend(few.iter().cloned());
+    v.push(exp(
+        1,
+        "Boxes from the vanilla saliency map".into(),
+        cmd,
+        few.iter()
             .map(|p| format!("q3/{}.boxes.png", stem(p)))
             .collect(),
-        params: format!("model {default}, method vanilla, default threshold"),
-    });
+        format!("model {default}, method vanilla, threshold 0.5 of the smoothed map's maximum"),
+    ));
+
+    // Q4: every network.
     if models.len() > 1 {
-        v.push(Experiment {
-            section: 2,
-            title: s("The same photos through every network"),
-            args: [
-                vec![
-                    s("saliency"),
-                    s("--model"),
-                    models.join(","),
-                    s("--method"),
-                    s("vanilla"),
-                    s("--out"),
-                    s("q4"),
-                    s("--json"),
-                ],
-                few.clone(),
-            ]
-            .concat(),
-            figures: vec![s("q4/figure.png")],
-            params: format!("models {}, method vanilla", models.join(", ")),
-        });
+        let mut cmd =
+            args!["saliency", "--model", &all, "--method", "vanilla", "--out", "q4", "--json"];
+        cmd.extend(few.iter().cloned());
+        v.push(exp(
+            2,
+            "The same photos through every network".into(),
+            cmd,
+            args!["q4/figure.png"],
+            format!("models {}, method vanilla", models.join(", ")),
+        ));
     }
-    v.push(Experiment {
-        section: 3,
-        title: s("A fooling image (CS231n loop)"),
-        args: vec![s("fool"), s("--model"), default.clone(), s("--target"), s("stingray"), s("--out"), s("q5/fooling.png"), s("--figure"), s("q5/figure.png"), s("--json"), first.clone()],
-        figures: vec![s("q5/figure.png")],
-        params: format!("model {default}, method cs231n, target stingray (6), learning rate 1, at most 100 iterations"),
-    });
-    v.push(Experiment {
-        section: 3,
-        title: s("Robustness: random noise vs. adversarial change"),
-        args: [
-            vec![
-                s("robustness"),
-                s("--model"),
-                default.clone(),
-                s("--out"),
-                s("q6/robustness.png"),
-                s("--seed"),
-                seed.clone(),
-                s("--json"),
-            ],
-            few.clone(),
-        ]
-        .concat(),
-        figures: vec![s("q6/robustness.png")],
-        params: format!("model {default}; Gaussian noise and PGD (L∞) of growing size"),
-    });
+
+    // Q5–Q7: fooling, robustness, transfer.
+    v.push(exp(
+        3,
+        "A fooling image (CS231n loop)".into(),
+        args!["fool", "--model", &default, "--target", "stingray", "--out", "q5/fooling.png", "--figure", "q5/figure.png", "--json", &first],
+        args!["q5/figure.png"],
+        format!("model {default}, method cs231n, target stingray (6), learning rate 1, at most 100 iterations"),
+    ));
+    let mut cmd = args![
+        "robustness",
+        "--model",
+        &default,
+        "--plot",
+        "q6/robustness.png",
+        "--seed",
+        &seed,
+        "--json"
+    ];
+    if q {
+        cmd.extend(args![
+            "--draws",
+            "1",
+            "--steps",
+            "3",
+            "--sigmas",
+            "4,32,128",
+            "--epsilons",
+            "1,4"
+        ]);
+    }
+    cmd.extend(few.iter().cloned());
+    v.push(exp(
+        3,
+        "Robustness: random noise vs. adversarial change".into(),
+        cmd,
+        args!["q6/robustness.png"],
+        format!(
+            "model {default}; Gaussian noise and untargeted PGD (L∞) of growing size, seed {seed}"
+        ),
+    ));
     if models.len() > 1 {
-        v.push(Experiment {
-            section: 3,
-            title: s("Transfer between networks"),
-            args: [
-                vec![
-                    s("transfer"),
-                    s("--models"),
-                    models.join(","),
-                    s("--target"),
-                    s("stingray"),
-                    s("--out"),
-                    s("q7/transfer.png"),
-                    s("--json"),
-                ],
-                few.clone(),
-            ]
-            .concat(),
-            figures: vec![s("q7/transfer.png")],
-            params: format!(
-                "models {}, target stingray, crafted with the CS231n loop",
-                models.join(", ")
-            ),
-        });
+        let mut cmd = args![
+            "transfer",
+            "--models",
+            &all,
+            "--method",
+            "pgd",
+            "--untargeted",
+            "--epsilon",
+            "8/255",
+            "--full-steps",
+            "--heatmap",
+            "q7/transfer.png",
+            "--seed",
+            &seed,
+            "--json"
+        ];
+        cmd.extend(few.iter().cloned());
+        v.push(exp(3, "Transfer between networks".into(), cmd, args!["q7/transfer.png"], format!("models {}; untargeted PGD, ε = 8/255, crafted on each model, tested on every model", models.join(", "))));
     }
-    let iters = if q { "20" } else { "200" };
+
+    // Q8–Q11: class visualization.
+    let iters = pick("20", "200");
     for class in if q {
         vec!["gorilla"]
     } else {
         vec!["gorilla", "tarantula", "daisy", "snail", "stingray"]
     } {
-        v.push(Experiment {
-            section: 4,
-            title: format!("Class visualization: {class}"),
-            args: vec![s("visualize"), s("--model"), default.clone(), s("--class"), s(class), s("--iterations"), s(iters), s("--seed"), seed.clone(), s("--out"), format!("q8/{class}.png"), s("--json")],
-            figures: vec![format!("q8/{class}.png")],
-            params: format!("model {default}, CS231n recipe (jitter 16, blur σ 0.5 every 10, L2 1e-3, lr 25), {iters} iterations, seed {seed}"),
-        });
+        let out = format!("q8/{class}.png");
+        v.push(exp(4, format!("Class visualization: {class}"), args!["visualize", "--model", &default, "--class", class, "--iterations", iters, "--seed", &seed, "--out", &out, "--json"], vec![out.clone()], format!("model {default}, CS231n recipe (jitter 16, blur σ 0.5 every 10, L2 1e-3, lr 25), {iters} iterations, seed {seed}")));
     }
-    v.push(Experiment {
-        section: 4,
-        title: s("Parameter sweep (L2 regularization × learning rate)"),
-        args: vec![
-            s("visualize"),
-            s("--model"),
-            default.clone(),
-            s("--class"),
-            s("gorilla"),
-            s("--iterations"),
-            s(if q { "10" } else { "100" }),
-            s("--seed"),
-            seed.clone(),
-            s("--sweep"),
-            s(if q {
-                "l2-reg=1e-4,1e-2"
-            } else {
-                "l2-reg=1e-4,1e-3,1e-2"
-            }),
-            s("--sweep"),
-            s(if q {
-                "learning-rate=25"
-            } else {
-                "learning-rate=5,25,100"
-            }),
-            s("--out"),
-            s("q9/sweep.png"),
-            s("--json"),
+    v.push(exp(
+        4,
+        "Parameter sweep (L2 regularization × learning rate)".into(),
+        args![
+            "visualize",
+            "--model",
+            &default,
+            "--class",
+            "gorilla",
+            "--iterations",
+            pick("10", "100"),
+            "--seed",
+            &seed,
+            "--sweep",
+            pick("l2-reg=1e-4,1e-2", "l2-reg=1e-4,1e-3,1e-2"),
+            "--sweep",
+            pick("learning-rate=25", "learning-rate=5,25,100"),
+            "--out",
+            "q9/sweep.png",
+            "--json"
         ],
-        figures: vec![s("q9/sweep.png")],
-        params: format!("model {default}, class gorilla, seed {seed}"),
-    });
-    v.push(Experiment {
-        section: 4,
-        title: s("Starting from a real photo"),
-        args: vec![
-            s("visualize"),
-            s("--model"),
-            default.clone(),
-            s("--class"),
-            s("espresso"),
-            s("--init"),
-            photos
-                .iter()
-                .find(|p| p.contains("coffee"))
-                .cloned()
-                .unwrap_or(first.clone()),
-            s("--iterations"),
-            s(if q { "10" } else { "100" }),
-            s("--snapshot-every"),
-            s(if q { "5" } else { "25" }),
-            s("--seed"),
-            seed.clone(),
-            s("--out"),
-            s("q10/espresso.png"),
-            s("--json"),
+        args!["q9/sweep.png"],
+        format!("model {default}, class gorilla, seed {seed}"),
+    ));
+    v.push(exp(
+        4,
+        "Starting from a real photo".into(),
+        args![
+            "visualize",
+            "--model",
+            &default,
+            "--class",
+            "espresso",
+            "--init",
+            &coffee,
+            "--iterations",
+            pick("10", "100"),
+            "--snapshot-every",
+            pick("5", "25"),
+            "--seed",
+            &seed,
+            "--out",
+            "q10/espresso.png",
+            "--json"
         ],
-        figures: vec![s("q10/espresso.strip.png")],
-        params: format!("model {default}, class espresso, init = the coffee photo"),
-    });
+        args!["q10/espresso-snapshots.png"],
+        format!("model {default}, class espresso, starting from the coffee photo"),
+    ));
     for m in models.iter().skip(1) {
-        v.push(Experiment {
-            section: 4,
-            title: format!("Class visualization on {m}"),
-            args: vec![
-                s("visualize"),
-                s("--model"),
-                m.clone(),
-                s("--class"),
-                s("gorilla"),
-                s("--iterations"),
-                s(iters),
-                s("--seed"),
-                seed.clone(),
-                s("--out"),
-                format!("q11/{m}.gorilla.png"),
-                s("--json"),
+        let out = format!("q11/{m}-gorilla.png");
+        v.push(exp(
+            4,
+            format!("Class visualization on {m}"),
+            args![
+                "visualize",
+                "--model",
+                m,
+                "--class",
+                "gorilla",
+                "--iterations",
+                iters,
+                "--seed",
+                &seed,
+                "--out",
+                &out,
+                "--json"
             ],
-            figures: vec![format!("q11/{m}.gorilla.png")],
-            params: format!("model {m}, CS231n recipe, {iters} iterations"),
-        });
+            vec![out.clone()],
+            format!("model {m}, CS231n recipe, {iters} iterations, seed {seed}"),
+        ));
     }
-    v.push(Experiment {
-        section: 4,
-        title: s("CS231n recipe vs. Lucid recipe"),
-        args: vec![
-            s("visualize"),
-            s("--model"),
-            default.clone(),
-            s("--class"),
-            s("gorilla"),
-            s("--compare-recipes"),
-            s("--iterations"),
-            s(if q { "10" } else { "200" }),
-            s("--seed"),
-            seed.clone(),
-            s("--out"),
-            s("q11/recipes.png"),
-            s("--json"),
-        ],
-        figures: vec![s("q11/recipes.png")],
-        params: format!("model {default}, class gorilla, seed {seed}"),
-    });
+    v.push(exp(
+        4,
+        "CS231n recipe vs. Lucid recipe".into(),
+        args!["visualize", "--model", &default, "--class", "gorilla", "--class", "daisy", "--recipe", "both", "--iterations", pick("10", "200"), "--seed", &seed, "--out", "q11/recipes.png", "--json"],
+        args!["q11/recipes.png"],
+        format!("model {default}, classes gorilla and daisy: the CS231n recipe beside the Lucid recipe (decorrelated Fourier image, transformation robustness, Adam), seed {seed}"),
+    ));
     v
 }
 
@@ -421,11 +391,11 @@ pub fn run(a: Args) -> Result<()> {
     // Models: as asked, else the default plus every model whose weights are present.
     let mut skipped = Vec::new();
     let models: Vec<String> = if a.models.is_empty() {
-        let mut v = vec![s(models::DEFAULT_MODEL)];
+        let mut v = vec![models::DEFAULT_MODEL.to_string()];
         for spec in models::zoo() {
             if spec.name != models::DEFAULT_MODEL {
                 if weights::cached_path(spec.name).is_file() {
-                    v.push(s(spec.name));
+                    v.push(spec.name.to_string());
                 } else {
                     skipped.push(format!(
                         "{}: weights absent (netlens models fetch {})",

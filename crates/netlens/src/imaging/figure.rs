@@ -110,7 +110,12 @@ impl Figure {
             .iter()
             .map(|(_, cells)| self.cell + PAD + max_lines(cells) * line_h + PAD)
             .collect();
-        let width = label_w + cols * (self.cell + PAD) + PAD;
+        let title_w = self
+            .title
+            .as_ref()
+            .map(|t| text_size(PxScale::from(self.text_px * 1.15), &f, t).0 + 2 * PAD)
+            .unwrap_or(0);
+        let width = (label_w + cols * (self.cell + PAD) + PAD).max(title_w);
         let height = title_h + row_heights.iter().sum::<u32>() + PAD;
         let mut out = RgbImage::from_pixel(width.max(1), height.max(1), WHITE);
         if let Some(t) = &self.title {
