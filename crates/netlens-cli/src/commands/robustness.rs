@@ -57,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
     check_all_writable([a.plot.as_path()])?;
     let model = load_model(&a.model.model, a.model.weights.as_deref())?;
     let spec = model.spec();
-    let images = load_images(&a.images, spec.input_size)?;
+    let images = load_images(&a.images, spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
     let sweep = Sweep {
         sigmas: a.sigmas.clone(),

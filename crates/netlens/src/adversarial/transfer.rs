@@ -8,7 +8,7 @@
 use super::attack::{attack, Attack, Fooled, Goal, Method, Tick};
 use crate::classify::classify;
 use crate::error::{Error, Result};
-use crate::imaging::fit;
+use crate::imaging::fit_with;
 use crate::models::Classifier;
 use image::RgbImage;
 
@@ -50,7 +50,9 @@ pub fn transfer(
         ));
     }
     let fitted = |m: &dyn Classifier, imgs: &[RgbImage]| -> Vec<RgbImage> {
-        imgs.iter().map(|i| fit(i, m.spec().input_size).0).collect()
+        imgs.iter()
+            .map(|i| fit_with(i, m.spec().resize, m.spec().input_size).0)
+            .collect()
     };
     // Each tested model's clean prediction on the photo fitted for it.
     let clean: Vec<Vec<usize>> = models
