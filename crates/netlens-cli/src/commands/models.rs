@@ -41,7 +41,15 @@ pub fn run(a: Args) -> Result<()> {
                 }
                 let pb = spinner(&format!("fetching {}", spec.name));
                 let mut status = |s: &str| pb.set_message(format!("{}: {s}", spec.name));
-                let path = weights::fetch(spec.name, &spec.weights, &mut status);
+                // A published file placed by hand (offline installs) is verified and
+                // converted like a download.
+                let placed = cached.with_extension("pth");
+                let path = if placed.is_file() && !force {
+                    weights::load_for(spec.name, &spec.weights, None, &mut status)
+                        .map(|_| cached.clone())
+                } else {
+                    weights::fetch(spec.name, &spec.weights, &mut status)
+                };
                 pb.finish_and_clear();
                 let path = path.with_context(|| format!("cannot fetch {}", spec.name))?;
                 // Building the model proves the file fits the architecture.
