@@ -417,7 +417,10 @@ pub fn ascend(
             );
             match &a.step {
                 Step::NormalizedL2 { lr } => {
-                    let norm = gi.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                    // Summed in f64: an f32 running sum over ~1e5 terms is off by ~1e-5.
+                    let norm = (gi.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt()
+                        as f32)
+                        .max(1e-12);
                     th.iter_mut()
                         .zip(gi)
                         .for_each(|(p, gv)| *p += lr * gv / norm);
@@ -471,9 +474,7 @@ pub fn ascend(
             }
         }
         if matches!(a.stop, Stop::Iterations(_)) {
-            for i in 0..n {
-                success[i] = true;
-            }
+            success.fill(true);
         }
         let keep_going = progress(&Progress {
             iteration: t + 1,
