@@ -1,10 +1,155 @@
-//! `netlens locate` (placeholder until its issue lands).
+//! `netlens locate`: bounding boxes from saliency maps (the practical's Q3), in the original
+//! photo's pixels, drawn on the photo and printed as one JSON line per image.
 
+use super::saliency::{attribute, unique_stems, MethodArgs};
+use crate::common::{check_all_writable, load_images, load_model, ModelArgs};
 use anyhow::Result;
+use image::Rgb;
+use netlens::imaging::figure::{draw_box, draw_label};
+use netlens::imaging::output::save_png;
+use netlens::labels;
+use netlens::saliency::locate::{self, BoundingBox, LocateOptions, Threshold};
+use netlens::saliency::Targets;
+use std::path::PathBuf;
+
+/// How maps become boxes, shared with `locate-bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BoxArgs {
+    /// Keep pixels at or above this fraction (0–1) of the smoothed map's maximum
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub threshold: f32,
+    /// Keep pixels at or above this percentile (0–100) of the smoothed map instead
+    #[arg(long, conflicts_with = "threshold", value_name = "P")]
+    pub percentile: Option<f32>,
+    /// σ (model-input pixels) of the Gaussian that smooths the map before thresholding
+    #[arg(long, default_value_t = 8.0, value_name = "PIXELS")]
+    pub smooth: f32,
+    /// Boxes kept per image, best first
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_boxes: u16,
+}
+
+impl BoxArgs {
+    /// The library options these flags describe.
+    pub fn options(&self) -> LocateOptions {
+        LocateOptions {
+            threshold: match self.percentile {
+                Some(p) => Threshold::Percentile(p),
+                None => Threshold::Fraction(self.threshold),
+            },
+            smooth: self.smooth,
+            max_boxes: self.max_boxes as usize,
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub method: MethodArgs,
+    #[command(flatten)]
+    pub boxes: BoxArgs,
+    /// Class to find (index, WordNet id or name) in every image [default: each image's top-1
+    /// class]
+    #[arg(long, short = 't', value_name = "CLASS")]
+    pub target: Option<String>,
+    /// Folder for <stem>.boxes.png (the photo with its boxes)
+    #[arg(long, short = 'o', default_value = "locate", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    anyhow::bail!("this command is not implemented yet")
+/// Rounded box corners as JSON.
+pub fn box_json(b: &BoundingBox) -> serde_json::Value {
+    serde_json::json!({
+        "x0": b.x0.floor() as i64,
+        "y0": b.y0.floor() as i64,
+        "x1": b.x1.ceil() as i64,
+        "y1": b.y1.ceil() as i64,
+        "score": (b.score * 1e4).round() / 1e4,
+    })
+}
+
+/// Draws boxes (best in red, the others in orange) with their scores.
+pub fn draw_boxes(img: &mut image::RgbImage, boxes: &[BoundingBox]) {
+    let side = img.width().min(img.height());
+    let thick = (side / 150).max(2);
+    let px = (side as f32 / 22.0).clamp(12.0, 28.0);
+    for (i, b) in boxes.iter().enumerate().rev() {
+        let color = if i == 0 {
+            Rgb([230, 30, 30])
+        } else {
+            Rgb([255, 150, 0])
+        };
+        let (x0, y0, x1, y1) = (
+            b.x0.floor() as i32,
+            b.y0.floor() as i32,
+            b.x1.ceil() as i32,
+            b.y1.ceil() as i32,
+        );
+        draw_box(img, x0, y0, x1, y1, color, thick);
+        draw_label(
+            img,
+            x0 + thick as i32,
+            y0 + thick as i32,
+            &format!("{:.2}", b.score),
+            Rgb([255, 255, 255]),
+            color,
+            px,
+        );
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let method = a.method.build(a.method.method)?;
+    let opts = a.boxes.options();
+    let target = a.target.as_deref().map(labels::resolve).transpose()?;
+    let stems = unique_stems(&a.images)?;
+    let pngs: Vec<PathBuf> = stems
+        .iter()
+        .map(|s| a.out.join(format!("{s}.boxes.png")))
+        .collect();
+    check_all_writable(pngs.iter().map(PathBuf::as_path))?;
+    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let images = load_images(&a.images, model.spec().input_size)?;
+    let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+    let targets = match target {
+        Some(t) => Targets::All(t),
+        None => Targets::PerImage(
+            netlens::classify::classify(model.as_ref(), &inputs, 1, 16)
+                .iter()
+                .map(|p| p.class())
+                .collect(),
+        ),
+    };
+    let what = format!("{} on {}", method.name(), model.spec().name);
+    let (maps, _) = attribute(
+        model.as_ref(),
+        method.as_ref(),
+        &inputs,
+        &targets,
+        a.method.batch_size as usize,
+        &what,
+    )?;
+    for ((img, m), png) in images.iter().zip(&maps).zip(&pngs) {
+        let boxes: Vec<BoundingBox> = locate::boxes(m, &opts)?
+            .iter()
+            .map(|b| b.to_original(&img.placement))
+            .collect();
+        let mut drawn = img.original.clone();
+        draw_boxes(&mut drawn, &boxes);
+        save_png(&drawn, png)?;
+        let obj = serde_json::json!({
+            "image": img.path.display().to_string(),
+            "class": m.target,
+            "label": labels::label(m.target),
+            "boxes": boxes.iter().map(box_json).collect::<Vec<_>>(),
+        });
+        println!("{obj}");
+    }
+    Ok(())
 }

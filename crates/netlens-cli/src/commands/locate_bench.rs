@@ -1,10 +1,371 @@
-//! `netlens locate-bench` (placeholder until its issue lands).
+//! `netlens locate-bench`: a localization benchmark that needs no dataset. Crops of real
+//! photos of known class (a cat, an espresso, a moped) are pasted at known places and scales
+//! onto textures and other photos; each method's map is scored by the pointing game (is its
+//! maximum inside the object?) and by the IoU of its best `locate` box with the pasted
+//! rectangle.
 
-use anyhow::Result;
+use super::locate::{draw_boxes, BoxArgs};
+use super::saliency::{attribute, DISPLAY_CLIP};
+use crate::common::{check_all_writable, load_model, ModelArgs};
+use anyhow::{Context, Result};
+use image::{Rgb, RgbImage};
+use netlens::imaging::colormap::{overlay, Colormap};
+use netlens::imaging::decode::decode_rgb;
+use netlens::imaging::figure::{draw_box, Cell, Figure};
+use netlens::imaging::output::save_png;
+use netlens::imaging::{self, Placement};
+use netlens::labels;
+use netlens::saliency::locate::{self, BoundingBox};
+use netlens::saliency::metrics::{iou, pointing_hit, Tally};
+use netlens::saliency::scenes::{self, Background, Layout, Object};
+use netlens::saliency::{self as sal, Baseline, Map, Method, Settings, Targets};
+use std::path::{Path, PathBuf};
+
+/// A built-in object: a photo, the object's rectangle in it and its class.
+struct Builtin {
+    name: &'static str,
+    photo: &'static [u8],
+    /// (x0, y0, x1, y1) in the photo's pixels.
+    rect: (u32, u32, u32, u32),
+    class: usize,
+}
+
+/// The pasted objects.
+const OBJECTS: [Builtin; 3] = [
+    Builtin {
+        name: "cat",
+        photo: include_bytes!("../../../../assets/photos/chelsea.png"),
+        rect: (0, 0, 400, 300),
+        class: 285, // Egyptian cat
+    },
+    Builtin {
+        name: "espresso",
+        photo: include_bytes!("../../../../assets/photos/coffee.png"),
+        rect: (75, 15, 480, 390),
+        class: 967, // espresso
+    },
+    Builtin {
+        name: "moped",
+        photo: include_bytes!("../../../../assets/photos/motorcycle_left.png"),
+        rect: (100, 55, 690, 445),
+        class: 665, // moped
+    },
+];
+
+/// Default backgrounds: three grey textures and two photos without any of the objects.
+const BACKGROUNDS: [(&str, &[u8]); 5] = [
+    (
+        "grass",
+        include_bytes!("../../../../assets/textures/grass.png"),
+    ),
+    (
+        "brick",
+        include_bytes!("../../../../assets/textures/brick.png"),
+    ),
+    (
+        "gravel",
+        include_bytes!("../../../../assets/textures/gravel.png"),
+    ),
+    (
+        "rocket",
+        include_bytes!("../../../../assets/photos/rocket.jpg"),
+    ),
+    (
+        "grace_hopper",
+        include_bytes!("../../../../assets/photos/grace_hopper.jpg"),
+    ),
+];
+
+fn method_list(s: &str) -> Result<Vec<Method>, netlens::Error> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(Method::parse)
+        .collect()
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Methods to score, separated by commas
+    #[arg(long, value_parser = method_list, value_name = "M,M,...",
+          default_value = "vanilla,gradient-x-input,smoothgrad,integrated-gradients,grad-cam")]
+    pub methods: std::vec::Vec<Method>,
+    /// SmoothGrad: noisy copies per scene (smaller than `saliency`'s default to keep the
+    /// benchmark short)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub samples: u32,
+    /// SmoothGrad: noise σ as a fraction of each image's value range
+    #[arg(long, default_value_t = 0.15, value_name = "SIGMA")]
+    pub noise: f32,
+    /// Integrated Gradients: points on the path from a black baseline
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1024))]
+    pub steps: u32,
+    /// Seed of SmoothGrad's noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images, noisy copies or path points sent through the network at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch_size: u16,
+    #[command(flatten)]
+    pub boxes: BoxArgs,
+    /// Side of the square scenes, in pixels (the model input is fitted from it)
+    #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(64..=2048))]
+    pub size: u32,
+    /// Pointing game: a maximum this many scene pixels outside the object still counts
+    #[arg(long, default_value_t = 0.0, value_name = "PIXELS")]
+    pub tolerance: f64,
+    /// Backgrounds to paste onto instead of the built-in textures and photos
+    #[arg(long = "background", value_name = "IMAGE")]
+    pub backgrounds: Vec<PathBuf>,
+    /// Also save a figure: sample scenes per method, the map over the scene, the true box in
+    /// green and the best box in red
+    #[arg(long, value_name = "FILE")]
+    pub figure: Option<PathBuf>,
+    /// Print one JSON line per method instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    anyhow::bail!("this command is not implemented yet")
+fn objects() -> Result<Vec<Object>> {
+    OBJECTS
+        .iter()
+        .map(|b| {
+            let img = decode_rgb(b.photo, Path::new(b.name))?;
+            let (x0, y0, x1, y1) = b.rect;
+            let crop = image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image();
+            Ok(Object {
+                name: b.name.to_string(),
+                image: crop,
+                class: b.class,
+            })
+        })
+        .collect()
+}
+
+fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
+    if paths.is_empty() {
+        return BACKGROUNDS
+            .iter()
+            .map(|(name, bytes)| {
+                Ok(Background {
+                    name: name.to_string(),
+                    image: decode_rgb(bytes, Path::new(name))?,
+                })
+            })
+            .collect();
+    }
+    paths
+        .iter()
+        .map(|p| {
+            Ok(Background {
+                name: crate::common::stem(p),
+                image: imaging::load_rgb(p)?,
+            })
+        })
+        .collect()
+}
+
+/// One method's results on every scene.
+struct Scored {
+    name: String,
+    tally: Tally,
+    maps: Vec<Map>,
+    best: Vec<Option<BoundingBox>>,
+}
+
+/// The baseline that ignores the image: it points at the centre and boxes the central
+/// half of the scene.
+fn center_baseline(truths: &[BoundingBox], size: u32, tolerance: f64) -> Tally {
+    let s = f64::from(size);
+    let guess = BoundingBox {
+        x0: s / 4.0,
+        y0: s / 4.0,
+        x1: 3.0 * s / 4.0,
+        y1: 3.0 * s / 4.0,
+        score: 1.0,
+    };
+    let mut t = Tally::default();
+    for truth in truths {
+        t.add(
+            truth.contains(s / 2.0, s / 2.0, tolerance),
+            iou(&guess, truth),
+        );
+    }
+    t
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.methods.is_empty() {
+        anyhow::bail!("--methods needs at least one method");
+    }
+    if let Some(f) = &a.figure {
+        check_all_writable([f.as_path()])?;
+    }
+    let settings = Settings {
+        samples: a.samples as usize,
+        noise: a.noise,
+        steps: a.steps as usize,
+        baseline: Baseline::Black,
+        seed: a.seed,
+        ..Settings::default()
+    };
+    let methods = a
+        .methods
+        .iter()
+        .map(|&m| sal::build(m, &settings))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = a.boxes.options();
+    let objs = objects().context("cannot decode a built-in object photo")?;
+    let bgs = backgrounds(&a.backgrounds)?;
+    let layout = Layout {
+        size: a.size,
+        ..Layout::default()
+    };
+    let scenes = scenes::scenes(&objs, &bgs, &layout)?;
+    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let fitted: Vec<(RgbImage, Placement)> = scenes
+        .iter()
+        .map(|s| imaging::fit(&s.image, model.spec().input_size))
+        .collect();
+    let inputs: Vec<RgbImage> = fitted.iter().map(|f| f.0.clone()).collect();
+    let classes: Vec<usize> = scenes.iter().map(|s| s.class).collect();
+    let preds = netlens::classify::classify(model.as_ref(), &inputs, 5, 16);
+    let recognized = preds
+        .iter()
+        .zip(&classes)
+        .filter(|(p, c)| p.top.iter().any(|t| t.0 == **c))
+        .count();
+    let truths: Vec<BoundingBox> = scenes.iter().map(|s| s.truth).collect();
+
+    let mut scored = Vec::new();
+    for m in &methods {
+        let what = format!("{} on {} scenes", m.name(), scenes.len());
+        let (maps, _) = attribute(
+            model.as_ref(),
+            m.as_ref(),
+            &inputs,
+            &Targets::PerImage(classes.clone()),
+            a.batch_size as usize,
+            &what,
+        )?;
+        let mut tally = Tally::default();
+        let mut best = Vec::with_capacity(maps.len());
+        for ((map, (_, placement)), truth) in maps.iter().zip(&fitted).zip(&truths) {
+            let hit = pointing_hit(map, placement, truth, a.tolerance);
+            let b = locate::boxes(map, &opts)?
+                .first()
+                .map(|b| b.to_original(placement));
+            tally.add(hit, b.map(|b| iou(&b, truth)).unwrap_or(0.0));
+            best.push(b);
+        }
+        scored.push(Scored {
+            name: m.name(),
+            tally,
+            maps,
+            best,
+        });
+    }
+
+    let center = center_baseline(&truths, a.size, a.tolerance);
+    let rows: Vec<(&str, &Tally)> = std::iter::once(("center (baseline)", &center))
+        .chain(scored.iter().map(|s| (s.name.as_str(), &s.tally)))
+        .collect();
+    let model_name = model.spec().name;
+    if a.json {
+        for (name, t) in &rows {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "model": model_name,
+                    "method": name,
+                    "scenes": t.scenes,
+                    "pointing": t.pointing(),
+                    "iou50": t.iou_rate(),
+                    "mean_iou": t.mean_iou(),
+                    "recognized_top5": recognized,
+                })
+            );
+        }
+    } else {
+        println!(
+            "{} scenes on {model_name}: {} objects × {} backgrounds × {} scales × {} positions; \
+             object class in the top-5 on {recognized}/{}",
+            scenes.len(),
+            objs.len(),
+            bgs.len(),
+            layout.scales.len(),
+            layout.positions.len(),
+            scenes.len()
+        );
+        println!(
+            "{:<28} {:>9} {:>9} {:>9}",
+            "method", "pointing", "IoU≥0.5", "mean IoU"
+        );
+        for (name, t) in &rows {
+            println!(
+                "{:<28} {:>9.3} {:>9.3} {:>9.3}",
+                name,
+                t.pointing(),
+                t.iou_rate(),
+                t.mean_iou()
+            );
+        }
+    }
+    if let Some(path) = &a.figure {
+        save_png(&figure(&scenes, &fitted, &scored, &classes), path)?;
+        if !a.json {
+            println!("figure: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Six scenes spread over the benchmark, one row per method.
+fn figure(
+    scenes: &[scenes::Scene],
+    fitted: &[(RgbImage, Placement)],
+    scored: &[Scored],
+    classes: &[usize],
+) -> RgbImage {
+    let n = scenes.len();
+    // A stride one past n/6 walks across objects, backgrounds, scales and positions.
+    let stride = n / 6 + 1;
+    let picks: Vec<usize> = (0..6.min(n)).map(|k| (k * stride) % n).collect();
+    let mut fig = Figure::new(200).title("locate-bench: true box green, best box red");
+    for s in scored {
+        let cells = picks
+            .iter()
+            .map(|&i| {
+                let (input, placement) = &fitted[i];
+                let over = overlay(
+                    input,
+                    &s.maps[i].display(DISPLAY_CLIP),
+                    Colormap::Inferno,
+                    0.8,
+                );
+                // Draw in scene coordinates (upscale the overlay back to the scene).
+                let (w, h) = placement.original;
+                let mut img =
+                    image::imageops::resize(&over, w, h, image::imageops::FilterType::Triangle);
+                let t = scenes[i].truth;
+                draw_box(
+                    &mut img,
+                    t.x0 as i32,
+                    t.y0 as i32,
+                    t.x1 as i32,
+                    t.y1 as i32,
+                    Rgb([40, 220, 40]),
+                    3,
+                );
+                if let Some(b) = s.best[i] {
+                    draw_boxes(&mut img, &[b]);
+                }
+                Cell::new(img, labels::label(classes[i]))
+            })
+            .collect();
+        fig.row(Some(s.name.clone()), cells);
+    }
+    fig.render()
 }

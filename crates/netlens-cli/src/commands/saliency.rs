@@ -1,10 +1,313 @@
-//! `netlens saliency` (placeholder until its issue lands).
+//! `netlens saliency`: attribution maps for images on one or several models, written as raw
+//! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use anyhow::Result;
+use crate::common::{self, check_all_writable, load_model, stem, InputImage, ModelArgs};
+use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use netlens::imaging::colormap::{colorize, overlay, Colormap};
+use netlens::imaging::figure::{Cell, Figure};
+use netlens::imaging::output::{save_npy, save_png};
+use netlens::imaging::{self, images_to_tensor};
+use netlens::labels;
+use netlens::saliency::{self, Attribution, Baseline, Map, Method, Run, Settings, Targets};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Share of the highest values saturated in pictures of maps (Captum's outlier percentage).
+pub const DISPLAY_CLIP: f32 = 0.01;
+
+fn method_parser() -> impl TypedValueParser<Value = Method> {
+    PossibleValuesParser::new(Method::ALL.map(|m| m.name())).try_map(|s| Method::parse(&s))
+}
+
+/// The attribution method and its settings, shared by `saliency`, `locate` and `locate-bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MethodArgs {
+    /// Attribution method: vanilla = CS231n's max_c |d score / d x|; gradient-x-input;
+    /// smoothgrad = --inner averaged over noisy copies; integrated-gradients; grad-cam = on
+    /// the model's last convolutional block
+    #[arg(long, default_value = "vanilla", value_parser = method_parser())]
+    pub method: Method,
+    /// SmoothGrad: the method averaged over noisy copies
+    #[arg(long, default_value = "vanilla", value_parser = method_parser(), value_name = "METHOD")]
+    pub inner: Method,
+    /// SmoothGrad: noisy copies per image
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub samples: u32,
+    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min)
+    #[arg(long, default_value_t = 0.15, value_name = "SIGMA")]
+    pub noise: f32,
+    /// Integrated Gradients: points on the path from the baseline (adaptive quadrature)
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
+    pub steps: u32,
+    /// Integrated Gradients: where the path starts
+    #[arg(long, default_value = "black", value_parser = ["black", "blur", "noise"])]
+    pub baseline: String,
+    /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`
+    #[arg(long, default_value_t = 16.0, value_name = "PIXELS")]
+    pub blur_sigma: f32,
+    /// Seed of SmoothGrad's noise and of the noise baseline (same seed, same maps)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Images, noisy copies or path points sent through the network at once (bounds memory)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub batch_size: u16,
+}
+
+impl MethodArgs {
+    /// The library settings these flags describe.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            samples: self.samples as usize,
+            noise: self.noise,
+            inner: self.inner,
+            steps: self.steps as usize,
+            baseline: match self.baseline.as_str() {
+                "blur" => Baseline::Blur {
+                    sigma: self.blur_sigma,
+                },
+                "noise" => Baseline::Noise,
+                _ => Baseline::Black,
+            },
+            seed: self.seed,
+        }
+    }
+
+    /// The configured method `m` (the settings checked).
+    pub fn build(&self, m: Method) -> Result<Box<dyn Attribution>> {
+        Ok(saliency::build(m, &self.settings())?)
+    }
+}
+
+/// Maps of `images` (already at the model's input size) for `targets`, with a progress bar;
+/// returns the maps and the seconds the attribution took.
+pub fn attribute(
+    model: &dyn netlens::Classifier,
+    method: &dyn Attribution,
+    images: &[image::RgbImage],
+    targets: &Targets,
+    batch_size: usize,
+    what: &str,
+) -> Result<(Vec<Map>, f64)> {
+    let x = images_to_tensor(images, &model.spec().normalization);
+    let pb = common::bar(method.passes(images.len()) as u64, what);
+    let mut tick = |k: usize| pb.inc(k as u64);
+    let mut run = Run::new(batch_size, &mut tick);
+    let t0 = Instant::now();
+    let maps = method.attribute(model, &x, targets, &mut run);
+    let secs = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    Ok((maps.with_context(|| format!("{what} failed"))?, secs))
+}
+
+/// The map as a colour picture (magnitude, top 1% saturated).
+pub fn map_picture(m: &Map) -> image::RgbImage {
+    colorize(
+        &m.display(DISPLAY_CLIP),
+        m.width as u32,
+        m.height as u32,
+        Colormap::Inferno,
+    )
+}
+
+/// Model names from `--model a,b,c` (at least one, no repeats).
+pub fn model_names(arg: &str) -> Result<Vec<&'static str>> {
+    let mut names = Vec::new();
+    for n in arg.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let spec = netlens::models::spec(n)?;
+        if !names.contains(&spec.name) {
+            names.push(spec.name);
+        }
+    }
+    if names.is_empty() {
+        anyhow::bail!("--model needs at least one model name");
+    }
+    Ok(names)
+}
+
+/// Output stems of the inputs; two inputs with the same file stem would overwrite each other.
+pub fn unique_stems(paths: &[PathBuf]) -> Result<Vec<String>> {
+    let stems: Vec<String> = paths.iter().map(|p| stem(p)).collect();
+    let mut seen = HashSet::new();
+    for (s, p) in stems.iter().zip(paths) {
+        if !seen.insert(s.clone()) {
+            anyhow::bail!(
+                "two inputs are named '{s}' ({}); outputs are named after the file stem, so \
+                 rename one",
+                p.display()
+            );
+        }
+    }
+    Ok(stems)
+}
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "--model takes several names separated by commas \
+    (e.g. efficientnet_lite0,efficientnet_lite2): each model writes into DIR/<model>/ and the \
+    figure gets one row of maps per model.")]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub method: MethodArgs,
+    /// Class to explain (index, WordNet id or name) for every image [default: each image's
+    /// top-1 class]
+    #[arg(long, short = 't', value_name = "CLASS")]
+    pub target: Option<String>,
+    /// Output folder: <stem>.npy (raw float32 map, input resolution), <stem>.png,
+    /// <stem>.overlay.png, figure.png
+    #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print one JSON summary line per image (and model)
+    #[arg(long)]
+    pub json: bool,
+    /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}
 
-pub fn run(_a: Args) -> Result<()> {
-    anyhow::bail!("this command is not implemented yet")
+struct Outputs {
+    npy: PathBuf,
+    png: PathBuf,
+    overlay: PathBuf,
+}
+
+fn outputs(dir: &Path, stem: &str) -> Outputs {
+    Outputs {
+        npy: dir.join(format!("{stem}.npy")),
+        png: dir.join(format!("{stem}.png")),
+        overlay: dir.join(format!("{stem}.overlay.png")),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let names = model_names(&a.model.model)?;
+    if names.len() > 1 && a.model.weights.is_some() {
+        anyhow::bail!("--weights names one file; give a single --model with it");
+    }
+    let method = a.method.build(a.method.method)?;
+    let target = a.target.as_deref().map(labels::resolve).transpose()?;
+    let stems = unique_stems(&a.images)?;
+    let dirs: Vec<PathBuf> = if names.len() == 1 {
+        vec![a.out.clone()]
+    } else {
+        names.iter().map(|n| a.out.join(n)).collect()
+    };
+    let figure_path = a.out.join("figure.png");
+    let mut all: Vec<PathBuf> = vec![figure_path.clone()];
+    for d in &dirs {
+        for s in &stems {
+            let o = outputs(d, s);
+            all.extend([o.npy, o.png, o.overlay]);
+        }
+    }
+    check_all_writable(all.iter().map(PathBuf::as_path))?;
+
+    let mut photos: Option<Vec<InputImage>> = None;
+    let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
+    for (name, dir) in names.iter().zip(&dirs) {
+        let model = load_model(name, a.model.weights.as_deref())?;
+        let size = model.spec().input_size;
+        let images = match &photos {
+            None => common::load_images(&a.images, size)?,
+            Some(first) => first
+                .iter()
+                .map(|i| {
+                    let (input, placement) = imaging::fit(&i.original, size);
+                    InputImage {
+                        path: i.path.clone(),
+                        original: i.original.clone(),
+                        input,
+                        placement,
+                    }
+                })
+                .collect(),
+        };
+        let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+        let preds = netlens::classify::classify(model.as_ref(), &inputs, 1, 16);
+        let targets = match target {
+            Some(t) => Targets::All(t),
+            None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
+        };
+        let what = format!("{} on {name}", method.name());
+        let (maps, secs) = attribute(
+            model.as_ref(),
+            method.as_ref(),
+            &inputs,
+            &targets,
+            a.method.batch_size as usize,
+            &what,
+        )?;
+        let mut cells = Vec::new();
+        for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
+            let o = outputs(dir, s);
+            let pic = map_picture(m);
+            save_npy(&m.values, &[m.height, m.width], &o.npy)?;
+            save_png(&pic, &o.png)?;
+            let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
+            save_png(&over, &o.overlay)?;
+            let prob = p.probs[m.target];
+            let label = labels::label(m.target);
+            cells.push(Cell::new(pic, &format!("{label} ({prob:.2})")));
+            let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
+            if a.json {
+                let mut obj = serde_json::json!({
+                    "image": img.path.display().to_string(),
+                    "model": name,
+                    "method": method.name(),
+                    "class": m.target,
+                    "label": label,
+                    "prob": prob,
+                    "top1": p.class(),
+                    "peak": [px.round(), py.round()],
+                    "npy": o.npy.display().to_string(),
+                    "png": o.png.display().to_string(),
+                    "overlay": o.overlay.display().to_string(),
+                });
+                if let Some(d) = m.delta {
+                    obj["completeness_delta"] = serde_json::json!(d);
+                }
+                println!("{obj}");
+            } else {
+                println!(
+                    "{}  {name}  {label} ({prob:.3})  -> {}",
+                    img.path.display(),
+                    o.png.display()
+                );
+            }
+        }
+        eprintln!(
+            "{what}: {} maps in {secs:.2} s ({:.0} ms per image)",
+            maps.len(),
+            1000.0 * secs / maps.len().max(1) as f64
+        );
+        rows.push((name.to_string(), cells));
+        photos.get_or_insert(images);
+    }
+
+    let photos = photos.unwrap_or_default();
+    let mut fig = Figure::new(224).title(format!(
+        "{} saliency, target: {}",
+        method.name(),
+        match target {
+            Some(t) => labels::label(t).to_string(),
+            None => "each image's top-1 class".into(),
+        }
+    ));
+    let photo_cells = photos
+        .iter()
+        .zip(&stems)
+        .map(|(p, s)| Cell::new(p.input.clone(), s))
+        .collect();
+    let multi = rows.len() > 1;
+    fig.row(multi.then(|| "photo".to_string()), photo_cells);
+    for (name, cells) in rows {
+        fig.row(multi.then(|| name.replace("efficientnet_", "")), cells);
+    }
+    save_png(&fig.render(), &figure_path)?;
+    if !a.json {
+        println!("figure: {}", figure_path.display());
+    }
+    Ok(())
 }

@@ -1,15 +1,23 @@
 //! Integrated Gradients (Sundararajan, Taly & Yan 2017): the gradient averaged along the
 //! straight path from a baseline x' to the input x, times (x − x'), summed over channels.
 //!
-//! The path integral uses Gauss–Legendre quadrature on [0, 1], Captum's default. Completeness
-//! — Σ attributions = score(x) − score(x') — is measured on every image and returned as
-//! [`Map::delta`]. Baselines: black (pixel value 0), a Gaussian blur of the image (Sturmfels
-//! et al., Distill 2020), or uniform random pixels (seeded).
+//! The path integral is an adaptive trapezoid rule. On these networks the class score
+//! saturates along the path: on `chelsea` from a black baseline it rises from 0.1 to 8.6
+//! between α = 0.02 and 0.05 and barely moves afterwards, so a uniform 64-point rule (Riemann,
+//! trapezoid or Captum's Gauss–Legendre) misses completeness by 1–20%. Because the score is
+//! measured at every point, the trapezoid error of each interval is known exactly
+//! (`|½(s_p + s_q)(q − p) − ΔF|`, s = g · (x − x')): starting from 9 uniform points, each
+//! round bisects the 4 intervals that err most until `steps` gradients are spent. The rule is
+//! still a plain trapezoid on the points it picked; completeness —
+//! Σ attributions = score(x) − score(x') — is measured, not imposed, and returned as
+//! [`Map::delta`]. Points go through the network `batch_size` at a time; one image's `steps`
+//! gradients are kept until its integral is summed (0.6 MB each at 224 px).
+//!
+//! Baselines: black (pixel value 0), a Gaussian blur of the image (Sturmfels et al., Distill
+//! 2020), or uniform random pixels (seeded).
 
 use super::{check_shape, class_gradients, flat, Attribution, Map, Run, Targets};
-use crate::engine;
 use crate::error::{Error, Result};
-use crate::gradients::logits;
 use crate::imaging::filters::gaussian_blur;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
@@ -33,16 +41,14 @@ pub struct IntegratedGradients {
     steps: usize,
     baseline: Baseline,
     seed: u64,
-    alphas: Vec<f64>,
-    weights: Vec<f64>,
 }
 
 impl IntegratedGradients {
     /// `steps` in 1..=4096 points on the path.
     pub fn new(steps: usize, baseline: Baseline, seed: u64) -> Result<Self> {
-        if !(1..=4096).contains(&steps) {
+        if !(2..=1024).contains(&steps) {
             return Err(Error::Invalid(format!(
-                "Integrated Gradients needs 1 to 4096 steps, got {steps}"
+                "Integrated Gradients needs 2 to 1024 steps, got {steps}"
             )));
         }
         if let Baseline::Blur { sigma } = baseline {
@@ -52,13 +58,10 @@ impl IntegratedGradients {
                 )));
             }
         }
-        let (alphas, weights) = gauss_legendre(steps);
         Ok(Self {
             steps,
             baseline,
             seed,
-            alphas,
-            weights,
         })
     }
 
@@ -86,42 +89,103 @@ impl IntegratedGradients {
     }
 }
 
-/// Gauss–Legendre nodes and weights mapped to [0, 1] (weights sum to 1).
-pub fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut nodes = Vec::with_capacity(n);
-    let mut weights = Vec::with_capacity(n);
-    for i in 0..n {
-        // Newton's method on P_n from the Tricomi initial guess.
-        let mut z = (std::f64::consts::PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
-        let mut dp = 1.0;
-        for _ in 0..100 {
-            let (mut p0, mut p1) = (1.0, z);
-            for k in 2..=n {
-                let p2 = ((2 * k - 1) as f64 * z * p1 - (k - 1) as f64 * p0) / k as f64;
-                p0 = p1;
-                p1 = p2;
-            }
-            let p = if n == 1 { z } else { p1 };
-            let pm1 = if n == 1 { 1.0 } else { p0 };
-            dp = n as f64 * (z * p - pm1) / (z * z - 1.0);
-            let dz = p / dp;
-            z -= dz;
-            if dz.abs() < 1e-15 {
-                break;
-            }
+/// Uniform points a path starts with before refining (both ends included).
+const INITIAL_POINTS: usize = 9;
+/// Intervals bisected per refinement round.
+const ROUND: usize = 4;
+
+/// One evaluated point of the path: α, the target score there, the directional derivative
+/// `s = g · (x − x')` and the gradient `g`.
+struct PathPoint {
+    alpha: f64,
+    score: f64,
+    slope: f64,
+    grad: Vec<f32>,
+}
+
+/// The trapezoid rule's error on `[p, q]`, known exactly because the score is measured at
+/// both ends: `|½(s_p + s_q)(q − p) − (F_q − F_p)|`.
+fn interval_error(p: &PathPoint, q: &PathPoint) -> f64 {
+    (0.5 * (p.slope + q.slope) * (q.alpha - p.alpha) - (q.score - p.score)).abs()
+}
+
+impl IntegratedGradients {
+    /// Gradients of the target score at `alphas` on the path from `b` to `x` (batched).
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        b: &[f32],
+        alphas: &[f64],
+        target: usize,
+        shape: [usize; 4],
+        run: &mut Run,
+    ) -> Result<Vec<PathPoint>> {
+        let [_, c, h, w] = shape;
+        let per = c * h * w;
+        let mut pts = Vec::with_capacity(alphas.len() * per);
+        for &a in alphas {
+            pts.extend(
+                x.iter()
+                    .zip(b)
+                    .map(|(&xv, &bv)| (f64::from(bv) + a * (f64::from(xv) - f64::from(bv))) as f32),
+            );
         }
-        if n == 1 {
-            z = 0.0;
-            dp = 1.0;
-        }
-        let wgt = 2.0 / ((1.0 - z * z) * dp * dp);
-        nodes.push(0.5 * (1.0 + z));
-        weights.push(0.5 * wgt);
+        let k = alphas.len();
+        let (g, scores) = class_gradients(model, &pts, [k, c, h, w], &vec![target; k], run)?;
+        Ok(alphas
+            .iter()
+            .zip(g.chunks(per))
+            .zip(scores)
+            .map(|((&alpha, gk), score)| PathPoint {
+                alpha,
+                score: f64::from(score),
+                slope: gk
+                    .iter()
+                    .zip(x.iter().zip(b))
+                    .map(|(&gv, (&xv, &bv))| f64::from(gv) * (f64::from(xv) - f64::from(bv)))
+                    .sum(),
+                grad: gk.to_vec(),
+            })
+            .collect())
     }
-    // Increasing alphas.
-    nodes.reverse();
-    weights.reverse();
-    (nodes, weights)
+
+    /// The path points of one image: a uniform start, then rounds that bisect the intervals
+    /// where the trapezoid rule errs most, until `steps` gradients are spent.
+    #[allow(clippy::too_many_arguments)]
+    fn path(
+        &self,
+        model: &dyn Classifier,
+        x: &[f32],
+        b: &[f32],
+        target: usize,
+        shape: [usize; 4],
+        run: &mut Run,
+    ) -> Result<Vec<PathPoint>> {
+        let n0 = INITIAL_POINTS.min(self.steps);
+        let start: Vec<f64> = (0..n0).map(|k| k as f64 / (n0 - 1) as f64).collect();
+        let mut pts = self.evaluate(model, x, b, &start, target, shape, run)?;
+        let mut used = n0;
+        while used < self.steps {
+            let mut worst: Vec<(f64, usize)> = pts
+                .windows(2)
+                .enumerate()
+                .map(|(k, w)| (interval_error(&w[0], &w[1]), k))
+                .collect();
+            // Largest error first; ties keep path order.
+            worst.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let take = ROUND.min(self.steps - used);
+            let mids: Vec<f64> = worst[..take]
+                .iter()
+                .map(|&(_, k)| 0.5 * (pts[k].alpha + pts[k + 1].alpha))
+                .collect();
+            pts.extend(self.evaluate(model, x, b, &mids, target, shape, run)?);
+            pts.sort_by(|p, q| p.alpha.total_cmp(&q.alpha));
+            used += take;
+        }
+        Ok(pts)
+    }
 }
 
 impl Attribution for IntegratedGradients {
@@ -144,60 +208,36 @@ impl Attribution for IntegratedGradients {
         check_shape(shape)?;
         let t = targets.resolve(shape[0])?;
         let [n, c, h, w] = shape;
-        let per = c * h * w;
+        let (per, plane) = (c * h * w, h * w);
         let base = self.baselines(model, &x, shape);
-        // score(x) and score(x') for the completeness check, forward only.
-        let mut ends = Vec::with_capacity(2 * n);
-        for i in 0..n {
-            ends.push((i, &x[i * per..(i + 1) * per]));
-            ends.push((i, &base[i * per..(i + 1) * per]));
-        }
-        let mut end_scores = Vec::with_capacity(2 * n);
-        for chunk in ends.chunks(run.batch_size) {
-            let data: Vec<f32> = chunk.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-            let l = logits(model, engine::tensor(data, [chunk.len(), c, h, w]));
-            let k = l.len() / chunk.len();
-            for (j, (i, _)) in chunk.iter().enumerate() {
-                end_scores.push(l[j * k + t[*i]]);
-            }
-        }
         let mut maps = Vec::with_capacity(n);
         for i in 0..n {
             let (xi, bi) = (&x[i * per..(i + 1) * per], &base[i * per..(i + 1) * per]);
+            let pts = self.path(model, xi, bi, t[i], shape, run)?;
+            // Trapezoid rule on the final points: ∫ g dα ≈ Σ ½(g_p + g_q)(q − p).
             let mut avg = vec![0f64; per];
-            for start in (0..self.steps).step_by(run.batch_size) {
-                let end = (start + run.batch_size).min(self.steps);
-                let mut pts = Vec::with_capacity((end - start) * per);
-                for &a in &self.alphas[start..end] {
-                    pts.extend(
-                        xi.iter()
-                            .zip(bi)
-                            .map(|(&xv, &bv)| (f64::from(bv) + a * f64::from(xv - bv)) as f32),
-                    );
-                }
-                let b = end - start;
-                let (g, _) = class_gradients(model, &pts, [b, c, h, w], &vec![t[i]; b], run)?;
-                for (k, gk) in g.chunks(per).enumerate() {
-                    let wk = self.weights[start + k];
-                    avg.iter_mut()
-                        .zip(gk)
-                        .for_each(|(a, &gv)| *a += wk * f64::from(gv));
+            for pair in pts.windows(2) {
+                let half = 0.5 * (pair[1].alpha - pair[0].alpha);
+                for (a, (&g0, &g1)) in avg.iter_mut().zip(pair[0].grad.iter().zip(&pair[1].grad)) {
+                    *a += half * (f64::from(g0) + f64::from(g1));
                 }
             }
-            let plane = h * w;
             let mut values = vec![0f64; plane];
             for (j, a) in avg.iter().enumerate() {
-                values[j % plane] += a * f64::from(xi[j] - bi[j]);
+                values[j % plane] += a * (f64::from(xi[j]) - f64::from(bi[j]));
             }
             let total: f64 = values.iter().sum();
-            let expected = f64::from(end_scores[2 * i]) - f64::from(end_scores[2 * i + 1]);
+            let gap = match (pts.first(), pts.last()) {
+                (Some(p0), Some(p1)) => p1.score - p0.score,
+                _ => 0.0,
+            };
             maps.push(Map {
                 width: w,
                 height: h,
                 values: values.into_iter().map(|v| v as f32).collect(),
                 target: t[i],
                 signed: true,
-                delta: Some((total - expected) as f32),
+                delta: Some((total - gap) as f32),
             });
         }
         Ok(maps)
@@ -208,16 +248,22 @@ impl Attribution for IntegratedGradients {
 mod tests {
     use super::*;
 
-    #[test]
-    fn quadrature_is_exact_for_polynomials() {
-        for n in [1usize, 2, 5, 16, 64] {
-            let (a, w) = gauss_legendre(n);
-            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12, "n={n}");
-            assert!(a.windows(2).all(|p| p[0] < p[1]));
-            // ∫0^1 t^k dt = 1/(k+1), exact up to degree 2n-1.
-            let k = (2 * n - 1).min(20) as i32;
-            let got: f64 = a.iter().zip(&w).map(|(t, wt)| wt * t.powi(k)).sum();
-            assert!((got - 1.0 / f64::from(k + 1)).abs() < 1e-12, "n={n}: {got}");
+    fn point(alpha: f64, score: f64, slope: f64) -> PathPoint {
+        PathPoint {
+            alpha,
+            score,
+            slope,
+            grad: Vec::new(),
         }
+    }
+
+    #[test]
+    fn trapezoid_error_is_zero_on_a_straight_piece() {
+        // F = 3α on [0.25, 0.5]: slope 3 at both ends.
+        let e = interval_error(&point(0.25, 0.75, 3.0), &point(0.5, 1.5, 3.0));
+        assert!(e.abs() < 1e-12);
+        // A kink: slope 0 then 4 with F rising 0.5 over the interval of 0.25.
+        let e = interval_error(&point(0.0, 0.0, 0.0), &point(0.25, 0.5, 4.0));
+        assert!((e - (0.5 * 4.0 * 0.25 - 0.5)).abs() < 1e-12);
     }
 }

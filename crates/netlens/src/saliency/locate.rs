@@ -36,7 +36,7 @@ impl Default for LocateOptions {
     fn default() -> Self {
         Self {
             threshold: Threshold::Fraction(0.5),
-            smooth: 4.0,
+            smooth: 8.0,
             max_boxes: 5,
         }
     }
@@ -90,6 +90,9 @@ pub fn smoothed(map: &Map, sigma: f32) -> Vec<f32> {
     m
 }
 
+/// A component's bounds `(x0, y0, x1, y1)` (exclusive ends) and mass.
+type Region = (usize, usize, usize, usize, f64);
+
 /// The boxes of `map`'s strongest regions, best first.
 pub fn boxes(map: &Map, o: &LocateOptions) -> Result<Vec<BoundingBox>> {
     let (w, h) = (map.width, map.height);
@@ -140,7 +143,7 @@ pub fn boxes(map: &Map, o: &LocateOptions) -> Result<Vec<BoundingBox>> {
     });
     let labels = connected_components(&mask, Connectivity::Eight, Luma([0u8]));
     // Per label: x0, y0, x1, y1 (exclusive), mass.
-    let mut regions: Vec<Option<(usize, usize, usize, usize, f64)>> = Vec::new();
+    let mut regions: Vec<Option<Region>> = Vec::new();
     for (x, y, l) in labels.enumerate_pixels() {
         let l = l[0] as usize;
         if l == 0 {
