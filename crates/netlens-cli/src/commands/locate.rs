@@ -115,7 +115,7 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     check_all_writable(pngs.iter().map(PathBuf::as_path))?;
     let model = load_model(&a.model.model, a.model.weights.as_deref())?;
-    let images = load_images(&a.images, model.spec().input_size)?;
+    let images = load_images(&a.images, model.spec())?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
     let targets = match target {
         Some(t) => Targets::All(t),

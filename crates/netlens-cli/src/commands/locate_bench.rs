@@ -227,7 +227,7 @@ pub fn run(a: Args) -> Result<()> {
     let model = load_model(&a.model.model, a.model.weights.as_deref())?;
     let fitted: Vec<(RgbImage, Placement)> = scenes
         .iter()
-        .map(|s| imaging::fit(&s.image, model.spec().input_size))
+        .map(|s| imaging::fit_with(&s.image, model.spec().resize, model.spec().input_size))
         .collect();
     let inputs: Vec<RgbImage> = fitted.iter().map(|f| f.0.clone()).collect();
     let classes: Vec<usize> = scenes.iter().map(|s| s.class).collect();

@@ -18,7 +18,12 @@ use std::time::Instant;
 pub const DISPLAY_CLIP: f32 = 0.01;
 
 fn method_parser() -> impl TypedValueParser<Value = Method> {
-    PossibleValuesParser::new(Method::ALL.map(|m| m.name())).try_map(|s| Method::parse(&s))
+    let names: Vec<&'static str> = Method::ALL
+        .into_iter()
+        .chain(Method::TRANSFORMER_ONLY)
+        .map(|m| m.name())
+        .collect();
+    PossibleValuesParser::new(names).try_map(|s| Method::parse(&s))
 }
 
 /// The attribution method and its settings, shared by `saliency`, `locate` and `locate-bench`.
@@ -208,13 +213,14 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
     for (name, dir) in names.iter().zip(&dirs) {
         let model = load_model(name, a.model.weights.as_deref())?;
-        let size = model.spec().input_size;
+        let spec = model.spec();
         let images = match &photos {
-            None => common::load_images(&a.images, size)?,
+            None => common::load_images(&a.images, spec)?,
             Some(first) => first
                 .iter()
                 .map(|i| {
-                    let (input, placement) = imaging::fit(&i.original, size);
+                    let (input, placement) =
+                        imaging::fit_with(&i.original, spec.resize, spec.input_size);
                     InputImage {
                         path: i.path.clone(),
                         original: i.original.clone(),

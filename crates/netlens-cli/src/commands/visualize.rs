@@ -263,9 +263,13 @@ pub fn run(a: Args) -> Result<()> {
     check_all_writable(outputs.iter().map(PathBuf::as_path))?;
 
     // The start photo is read before the model, so that a bad file fails fast.
-    let size = netlens::models::spec(&a.model.model)?.input_size;
+    let geometry = netlens::models::spec(&a.model.model)?;
     let init = match &a.init {
-        Some(p) => Some(load_images(std::slice::from_ref(p), size)?.remove(0).input),
+        Some(p) => Some(
+            load_images(std::slice::from_ref(p), geometry)?
+                .remove(0)
+                .input,
+        ),
         None => None,
     };
     let model = load_model(&a.model.model, a.model.weights.as_deref())?;

@@ -9,7 +9,8 @@
 //! - [`gradient_x_input`]: the gradient times the input, summed over channels;
 //! - [`smoothgrad`]: [`smoothgrad::NoiseTunnel`] averages any method over noisy copies;
 //! - [`integrated_gradients`]: path integral from a baseline (black, blurred or noise);
-//! - [`grad_cam`]: Grad-CAM on the model's last convolutional block.
+//! - [`grad_cam`]: Grad-CAM on the model's last convolutional block;
+//! - [`attention_rollout`]: attention rollout, for vision transformers only.
 //!
 //! Gradient-based maps share a template ([`FromGradient`]: a method only says how one gradient
 //! reduces to a map), as pytorch-grad-cam's CAMs share a base. Every method sends images,
@@ -18,6 +19,7 @@
 //! boxes and maxima against a known object in [`metrics`], synthetic scenes with a known
 //! object in [`scenes`].
 
+pub mod attention_rollout;
 pub mod grad_cam;
 pub mod gradient_x_input;
 pub mod integrated_gradients;
@@ -35,6 +37,7 @@ use crate::labels::NUM_CLASSES;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 
+pub use attention_rollout::AttentionRollout;
 pub use grad_cam::GradCam;
 pub use gradient_x_input::GradientXInput;
 pub use integrated_gradients::{Baseline, IntegratedGradients};
@@ -279,9 +282,13 @@ pub enum Method {
     SmoothGrad,
     IntegratedGradients,
     GradCam,
+    AttentionRollout,
 }
 
 impl Method {
+    /// Methods that need attention layers (vision transformers).
+    pub const TRANSFORMER_ONLY: [Method; 1] = [Method::AttentionRollout];
+
     /// Every method, in the order tables list them.
     pub const ALL: [Method; 5] = [
         Method::Vanilla,
@@ -299,6 +306,7 @@ impl Method {
             Method::SmoothGrad => "smoothgrad",
             Method::IntegratedGradients => "integrated-gradients",
             Method::GradCam => "grad-cam",
+            Method::AttentionRollout => "attention-rollout",
         }
     }
 
@@ -307,11 +315,13 @@ impl Method {
         let n = name.trim().to_lowercase().replace('_', "-");
         Method::ALL
             .into_iter()
+            .chain(Method::TRANSFORMER_ONLY)
             .find(|m| m.name() == n)
             .ok_or_else(|| {
                 Error::Invalid(format!(
-                    "unknown method '{name}'; methods: {}",
-                    Method::ALL.map(|m| m.name()).join(", ")
+                    "unknown method '{name}'; methods: {}, {}",
+                    Method::ALL.map(|m| m.name()).join(", "),
+                    Method::TRANSFORMER_ONLY.map(|m| m.name()).join(", ")
                 ))
             })
     }
@@ -358,6 +368,7 @@ pub fn build(method: Method, s: &Settings) -> Result<Box<dyn Attribution>> {
             s.seed,
         )?),
         Method::GradCam => Box::new(GradCam::default()),
+        Method::AttentionRollout => Box::new(AttentionRollout),
         Method::SmoothGrad => {
             if s.inner == Method::SmoothGrad {
                 return Err(Error::Invalid(
