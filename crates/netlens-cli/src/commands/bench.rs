@@ -3,8 +3,8 @@
 //! (run by `tools/reference/bench_torch.py`), as ratios.
 
 use anyhow::{Context, Result};
-use netlens::gradients::{input_gradient, logits, ClassScore};
 use netlens::engine;
+use netlens::gradients::{input_gradient, logits, ClassScore};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,9 +61,13 @@ pub fn run(a: Args) -> Result<()> {
     let mut ours: BTreeMap<(String, usize), f64> = BTreeMap::new();
     let pb = crate::common::bar((a.batches.len() * 2) as u64, "netlens");
     for &b in &a.batches {
-        let values: Vec<f32> = (0..b * 3 * s * s).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let values: Vec<f32> = (0..b * 3 * s * s)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
         let shape = [b, 3, s, s];
-        let targets = ClassScore { targets: (0..b).map(|i| (i * 97) % 1000).collect() };
+        let targets = ClassScore {
+            targets: (0..b).map(|i| (i * 97) % 1000).collect(),
+        };
         let fwd = median_ms(
             || {
                 let _ = logits(model.as_ref(), engine::tensor(values.clone(), shape));
@@ -74,7 +78,11 @@ pub fn run(a: Args) -> Result<()> {
         pb.inc(1);
         let fb = median_ms(
             || {
-                let _ = input_gradient(model.as_ref(), engine::tensor(values.clone(), shape), &targets);
+                let _ = input_gradient(
+                    model.as_ref(),
+                    engine::tensor(values.clone(), shape),
+                    &targets,
+                );
             },
             a.warmup,
             a.repeats,
@@ -85,7 +93,11 @@ pub fn run(a: Args) -> Result<()> {
     }
     pb.finish_and_clear();
 
-    let torch = if a.no_torch { None } else { Some(run_torch(&a, spec.name)) };
+    let torch = if a.no_torch {
+        None
+    } else {
+        Some(run_torch(&a, spec.name))
+    };
     let torch_rows: BTreeMap<(String, String, usize), f64> = match &torch {
         Some(Ok(v)) => v["results"]
             .as_array()
@@ -120,7 +132,12 @@ pub fn run(a: Args) -> Result<()> {
             serde_json::json!({"model": spec.name, "threads": engine::threads(), "results": rows})
         );
     } else {
-        println!("model {}  threads {}  (median of {} runs, ms)", spec.name, engine::threads(), a.repeats);
+        println!(
+            "model {}  threads {}  (median of {} runs, ms)",
+            spec.name,
+            engine::threads(),
+            a.repeats
+        );
         println!(
             "{:<18} {:>5} {:>10} {:>14} {:>7} {:>14} {:>7}",
             "pass", "batch", "netlens", "torch module", "ratio", "torch folded", "ratio"
@@ -129,10 +146,19 @@ pub fn run(a: Args) -> Result<()> {
             let m = torch_rows.get(&(name.clone(), "module".into(), *b));
             let f = torch_rows.get(&(name.clone(), "folded".into(), *b));
             let fmt = |t: Option<&f64>| t.map(|t| format!("{t:.1}")).unwrap_or_else(|| "-".into());
-            let ratio = |t: Option<&f64>| t.map(|t| format!("{:.2}", ms / t)).unwrap_or_else(|| "-".into());
+            let ratio = |t: Option<&f64>| {
+                t.map(|t| format!("{:.2}", ms / t))
+                    .unwrap_or_else(|| "-".into())
+            };
             println!(
                 "{:<18} {:>5} {:>10.1} {:>14} {:>7} {:>14} {:>7}",
-                name, b, ms, fmt(m), ratio(m), fmt(f), ratio(f)
+                name,
+                b,
+                ms,
+                fmt(m),
+                ratio(m),
+                fmt(f),
+                ratio(f)
             );
         }
         println!("ratio = netlens time / PyTorch time (below 1 means netlens is faster)");
@@ -145,7 +171,10 @@ pub fn run(a: Args) -> Result<()> {
 
 fn run_torch(a: &Args, model: &str) -> Result<serde_json::Value> {
     if !a.torch_script.is_file() {
-        anyhow::bail!("{} not found (run from the repository root or pass --torch-script)", a.torch_script.display());
+        anyhow::bail!(
+            "{} not found (run from the repository root or pass --torch-script)",
+            a.torch_script.display()
+        );
     }
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
     let pb = crate::common::spinner("running the PyTorch benchmark");
@@ -153,7 +182,12 @@ fn run_torch(a: &Args, model: &str) -> Result<serde_json::Value> {
         .arg(&a.torch_script)
         .args(["--model", model, "--batches", &batches.join(",")])
         .args(["--threads", &engine::threads().to_string()])
-        .args(["--repeats", &a.repeats.to_string(), "--warmup", &a.warmup.to_string()])
+        .args([
+            "--repeats",
+            &a.repeats.to_string(),
+            "--warmup",
+            &a.warmup.to_string(),
+        ])
         .args(["--classviz-iterations", "0"])
         .envs(crate::common::ALLOCATOR_ENV.iter().copied())
         .output()
@@ -163,10 +197,17 @@ fn run_torch(a: &Args, model: &str) -> Result<serde_json::Value> {
         let err = String::from_utf8_lossy(&out.stderr);
         anyhow::bail!(
             "the PyTorch benchmark failed: {}",
-            err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output")
+            err.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no output")
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON from the PyTorch benchmark")?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON from the PyTorch benchmark")?;
     Ok(serde_json::from_str(line)?)
 }

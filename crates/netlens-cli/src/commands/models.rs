@@ -66,8 +66,8 @@ pub fn run(a: Args) -> Result<()> {
 
 fn list() -> Result<()> {
     println!(
-        "{:<20} {:>6} {:>12}  {:<8} {}",
-        "model", "input", "parameters", "weights", "source"
+        "{:<20} {:>6} {:>12}  {:<8} source",
+        "model", "input", "parameters", "weights"
     );
     for spec in models::zoo() {
         let cached = weights::cached_path(spec.name);

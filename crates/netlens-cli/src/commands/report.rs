@@ -510,9 +510,9 @@ fn render(
             h.push_str("</div>");
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<footer>netlens {} · {} · seed {} · total {:.0} s</footer></body></html>\n",
+        "<footer>netlens {} · {} · seed {} · total {:.0} s</footer></body></html>",
         env!("CARGO_PKG_VERSION"),
         esc(&machine()),
         a.seed,

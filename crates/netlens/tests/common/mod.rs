@@ -56,7 +56,8 @@ pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
 
 /// Loads (fetching on first use) a zoo model; one instance per name per test binary.
 pub fn model(name: &str) -> &'static dyn Classifier {
-    static CACHE: OnceLock<Mutex<Vec<(String, &'static dyn Classifier)>>> = OnceLock::new();
+    type Loaded = Vec<(String, &'static dyn Classifier)>;
+    static CACHE: OnceLock<Mutex<Loaded>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let mut guard = cache.lock().unwrap();
     if let Some((_, m)) = guard.iter().find(|(n, _)| n == name) {
