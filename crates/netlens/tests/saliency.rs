@@ -173,3 +173,49 @@ fn boxes_are_in_original_photo_coordinates() {
     // The cup and its saucer fill the middle of the photo: the best box covers its centre.
     assert!(b[0].to_original(&placement).contains(300.0, 200.0, 0.0));
 }
+
+/// Timing of a batch of the five sample photos, for notes/issue-3.md beside
+/// `tools/reference/saliency_bench.py` (run both under the same allocator settings):
+/// `cargo test --release -p netlens --test saliency -- --ignored --nocapture`.
+/// It asserts nothing about time.
+#[test]
+#[ignore]
+fn time_a_batch_of_five() {
+    use netlens::saliency::{self as sal, Method, Settings};
+    let stems = [
+        "chelsea",
+        "coffee",
+        "rocket",
+        "grace_hopper",
+        "motorcycle_left",
+    ];
+    let imgs = pixels(&stems);
+    let net = model(MODEL);
+    let top1: Vec<usize> = netlens::classify::classify(net, &imgs, 1, 5)
+        .iter()
+        .map(|p| p.class())
+        .collect();
+    let t = Targets::PerImage(top1);
+    for m in Method::ALL {
+        let method = sal::build(m, &Settings::default()).unwrap();
+        let (batch, repeats) = match m {
+            Method::SmoothGrad | Method::IntegratedGradients => (8, 2),
+            _ => (5, 5),
+        };
+        attribute(method.as_ref(), &imgs, &t, batch); // warm-up
+        let mut ms: Vec<f64> = (0..repeats)
+            .map(|_| {
+                let t0 = std::time::Instant::now();
+                attribute(method.as_ref(), &imgs, &t, batch);
+                1000.0 * t0.elapsed().as_secs_f64()
+            })
+            .collect();
+        let runs = format!("{ms:.0?}");
+        ms.sort_by(f64::total_cmp);
+        eprintln!(
+            "{}: median {:.0} ms over {repeats} runs {runs}",
+            method.name(),
+            ms[ms.len() / 2]
+        );
+    }
+}
