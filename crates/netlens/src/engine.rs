@@ -73,3 +73,23 @@ pub fn set_threads(n: usize) -> usize {
         .build_global();
     rayon::current_num_threads()
 }
+
+static FAST_PATH: AtomicBool = AtomicBool::new(true);
+
+/// Turns netlens's fast path on or off (on by default). When on, the networks it supports
+/// (EfficientNet-Lite, SqueezeNet, VGG; float32 only) run forward and backward-to-input over
+/// netlens's own CPU kernels inside one burn autodiff operation; when off, every layer runs
+/// as plain burn operations — the reference the fast path is tested against.
+pub fn set_fast_path(enabled: bool) {
+    FAST_PATH.store(enabled, Ordering::SeqCst);
+}
+
+/// Whether the fast path is on (see [`set_fast_path`]); also off when the engine runs in
+/// float64 or `NETLENS_FAST_PATH=0` is set.
+pub fn fast_path() -> bool {
+    static ENV_OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let env_off = *ENV_OFF.get_or_init(|| {
+        std::env::var("NETLENS_FAST_PATH").is_ok_and(|v| v == "0" || v.eq_ignore_ascii_case("off"))
+    });
+    FAST_PATH.load(Ordering::SeqCst) && !env_off && precision() == Precision::F32
+}
