@@ -93,3 +93,21 @@ pub fn fast_path() -> bool {
     });
     FAST_PATH.load(Ordering::SeqCst) && !env_off && precision() == Precision::F32
 }
+
+mod fast_op;
+
+/// Logits of `x` through a fast-path network, as one burn autodiff operation (input
+/// gradients flow through it). Falls back to `plain` when the fast path is off or the
+/// network cannot run on `x`'s shape.
+pub fn forward_fast_or(
+    net: Option<&std::sync::Arc<crate::fast::FastNet>>,
+    x: Tensor<4>,
+    plain: impl FnOnce(Tensor<4>) -> Tensor<2>,
+) -> Tensor<2> {
+    match net {
+        Some(net) if fast_path() && x.dtype() == DType::F32 && net.check(x.dims()).is_ok() => {
+            fast_op::fast_forward(net, x)
+        }
+        _ => plain(x),
+    }
+}

@@ -8,6 +8,7 @@ pub mod adversarial;
 pub mod classify;
 pub mod engine;
 pub mod error;
+pub mod fast;
 pub mod gradients;
 pub mod imaging;
 pub mod labels;

@@ -11,6 +11,7 @@
 
 use super::layers::{relu6, Conv, ConvShape, Linear, Padding};
 use crate::error::{Error, Result};
+use crate::fast::{self, kernels::Act};
 use crate::weights::StateDict;
 use burn::tensor::Tensor;
 
@@ -363,5 +364,30 @@ impl EfficientNetLite {
             h = self.stage(i, h);
         }
         Ok(self.classify(h))
+    }
+}
+
+impl EfficientNetLite {
+    /// The network as a fast-path graph (the same layers as [`forward`](Self::forward)).
+    pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
+        let mut g = fast::Graph::new();
+        let mut h = g.conv(0, self.stem.fast_params(), Act::Relu6)?;
+        for b in &self.blocks {
+            let x = h;
+            let mut t = x;
+            if let Some(e) = &b.expand {
+                t = g.conv(t, e.fast_params(), Act::Relu6)?;
+            }
+            t = g.conv(t, b.depthwise.fast_params(), Act::Relu6)?;
+            t = g.conv(t, b.project.fast_params(), Act::None)?;
+            h = if b.residual { g.add(t, x) } else { t };
+        }
+        h = g.conv(h, self.head.fast_params(), Act::Relu6)?;
+        h = g.global_avg(h);
+        let (w, bias) = self.fc.fast_params();
+        let classes = bias.len();
+        let inputs = w.len() / classes.max(1);
+        g.linear(h, w, bias, inputs, classes, Act::None, None)?;
+        Ok(g)
     }
 }

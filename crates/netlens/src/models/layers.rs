@@ -240,3 +240,48 @@ impl LayerNorm {
         burn::tensor::module::layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same layers described for the fast path.
+// ---------------------------------------------------------------------------------------------
+
+fn host_f32<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.to_data()
+        .convert_dtype(burn::tensor::DType::F32)
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+impl Conv {
+    /// This convolution's weights and wiring for a [`fast::Graph`](crate::fast::Graph).
+    pub fn fast_params(&self) -> crate::fast::ConvParams {
+        let [cout, per_group, k, _] = self.weight.dims();
+        crate::fast::ConvParams {
+            weight: host_f32(&self.weight),
+            bias: self
+                .bias
+                .as_ref()
+                .map(host_f32)
+                .unwrap_or_else(|| vec![0.0; cout]),
+            cin: per_group * self.groups,
+            cout,
+            k,
+            stride: self.stride,
+            groups: self.groups,
+            pad: match self.padding {
+                Padding::Same => crate::fast::Pad::Same,
+                Padding::Explicit(p) => crate::fast::Pad::Explicit(p),
+            },
+        }
+    }
+}
+
+impl Linear {
+    /// PyTorch-layout `[out, in]` weight and bias, for a [`fast::Graph`](crate::fast::Graph).
+    pub fn fast_params(&self) -> (Vec<f32>, Vec<f32>) {
+        (
+            host_f32(&self.weight_t.clone().transpose()),
+            host_f32(&self.bias),
+        )
+    }
+}

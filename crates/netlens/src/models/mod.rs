@@ -12,11 +12,37 @@ pub mod squeezenet;
 pub mod vgg;
 pub mod vit;
 
+use crate::engine;
 use crate::error::{Error, Result};
+use crate::fast::{FastNet, Graph, Unsupported};
 use crate::imaging::{Geometry, Normalization};
 use crate::weights::{self, StateDict, WeightSource};
 use burn::tensor::Tensor;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// A model's fast-path network, built from its weights on first use (never when the fast
+/// path is off, so float64 runs and the plain reference pay nothing for it).
+#[derive(Default)]
+struct FastSlot(OnceLock<Option<Arc<FastNet>>>);
+
+impl FastSlot {
+    fn get(
+        &self,
+        build: impl FnOnce() -> Option<std::result::Result<Graph, Unsupported>>,
+    ) -> Option<&Arc<FastNet>> {
+        if !engine::fast_path() {
+            return None;
+        }
+        self.0
+            .get_or_init(|| {
+                build()
+                    .and_then(|g| g.ok())
+                    .map(|g| Arc::new(FastNet::new(g)))
+            })
+            .as_ref()
+    }
+}
 
 /// A pretrained image classifier.
 pub trait Classifier: Send + Sync {
@@ -202,18 +228,22 @@ pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifi
         Arch::EfficientNetLite(cfg) => Ok(Box::new(Lite {
             spec,
             net: efficientnet_lite::EfficientNetLite::from_state_dict(cfg, sd)?,
+            fast: FastSlot::default(),
         })),
         Arch::SqueezeNet(cfg) => Ok(Box::new(Torchvision {
             spec,
             net: squeezenet::SqueezeNet::from_state_dict(cfg, sd)?,
+            fast: FastSlot::default(),
         })),
         Arch::Vgg(cfg) => Ok(Box::new(Torchvision {
             spec,
             net: vgg::Vgg::from_state_dict(cfg, sd)?,
+            fast: FastSlot::default(),
         })),
         Arch::VisionTransformer(cfg) => Ok(Box::new(Torchvision {
             spec,
             net: vit::VisionTransformer::from_state_dict(cfg, sd)?,
+            fast: FastSlot::default(),
         })),
     }
 }
@@ -232,6 +262,7 @@ pub fn load(
 struct Lite {
     spec: &'static ModelSpec,
     net: efficientnet_lite::EfficientNetLite,
+    fast: FastSlot,
 }
 
 impl Classifier for Lite {
@@ -239,7 +270,8 @@ impl Classifier for Lite {
         self.spec
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.net.forward(x)
+        let fast = self.fast.get(|| Some(self.net.fast_graph()));
+        engine::forward_fast_or(fast, x, |x| self.net.forward(x))
     }
     fn layers(&self) -> Vec<String> {
         self.net.layer_names()
@@ -265,10 +297,13 @@ trait Network: Send + Sync {
     fn attention_maps(&self, _x: Tensor<4>) -> Option<Result<Vec<Tensor<4>>>> {
         None
     }
+    fn fast_graph(&self) -> Option<std::result::Result<Graph, Unsupported>> {
+        None
+    }
 }
 
 macro_rules! network {
-    ($t:ty $(, $attention:ident)?) => {
+    ($t:ty $(, $attention:ident)? $(; $fast:ident)?) => {
         impl Network for $t {
             fn forward(&self, x: Tensor<4>) -> Tensor<2> {
                 <$t>::forward(self, x)
@@ -290,17 +325,23 @@ macro_rules! network {
                 Some(<$t>::$attention(self, x))
             }
             )?
+            $(
+            fn $fast(&self) -> Option<std::result::Result<Graph, Unsupported>> {
+                Some(<$t>::$fast(self))
+            }
+            )?
         }
     };
 }
 
-network!(squeezenet::SqueezeNet);
-network!(vgg::Vgg);
+network!(squeezenet::SqueezeNet; fast_graph);
+network!(vgg::Vgg; fast_graph);
 network!(vit::VisionTransformer, attention_maps);
 
 struct Torchvision<N> {
     spec: &'static ModelSpec,
     net: N,
+    fast: FastSlot,
 }
 
 impl<N: Network> Classifier for Torchvision<N> {
@@ -308,7 +349,8 @@ impl<N: Network> Classifier for Torchvision<N> {
         self.spec
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.net.forward(x)
+        let fast = self.fast.get(|| self.net.fast_graph());
+        engine::forward_fast_or(fast, x, |x| self.net.forward(x))
     }
     fn layers(&self) -> Vec<String> {
         self.net.layer_names()

@@ -11,6 +11,7 @@
 
 use super::layers::{max_pool, Conv, ConvShape, Padding};
 use crate::error::{Error, Result};
+use crate::fast::{self, kernels::Act};
 use crate::weights::StateDict;
 use burn::tensor::activation::relu;
 use burn::tensor::Tensor;
@@ -265,5 +266,39 @@ impl SqueezeNet {
             h = self.step(i, h);
         }
         Ok(self.pool(h))
+    }
+}
+
+impl SqueezeNet {
+    /// The network as a fast-path graph (the same layers as [`forward`](Self::forward)).
+    pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
+        let mut g = fast::Graph::new();
+        let mut h = 0;
+        let mut i = 0;
+        while i < self.features.len() {
+            match &self.features[i] {
+                Op::Conv(c) => {
+                    // torchvision follows every plain convolution with its ReLU.
+                    let relu_next = matches!(self.features.get(i + 1), Some(Op::Relu));
+                    let act = if relu_next { Act::Relu } else { Act::None };
+                    h = g.conv(h, c.fast_params(), act)?;
+                    if relu_next {
+                        i += 1;
+                    }
+                }
+                Op::Relu => return Err(fast::Unsupported("a ReLU without its convolution".into())),
+                Op::Pool => h = g.max_pool(h, 3, 2, 0, true),
+                Op::Fire(f) => {
+                    let s = g.conv(h, f.squeeze.fast_params(), Act::Relu)?;
+                    let a = g.conv(s, f.expand1x1.fast_params(), Act::Relu)?;
+                    let b = g.conv(s, f.expand3x3.fast_params(), Act::Relu)?;
+                    h = g.concat(vec![a, b]);
+                }
+            }
+            i += 1;
+        }
+        h = g.conv(h, self.final_conv.fast_params(), Act::Relu)?;
+        g.global_avg(h);
+        Ok(g)
     }
 }

@@ -9,6 +9,7 @@
 
 use super::layers::{max_pool, Conv, ConvShape, Linear, Padding};
 use crate::error::{Error, Result};
+use crate::fast::{self, kernels::Act};
 use crate::weights::StateDict;
 use burn::tensor::activation::relu;
 use burn::tensor::module::adaptive_avg_pool2d;
@@ -221,5 +222,41 @@ impl Vgg {
             h = self.step(i, h);
         }
         Ok(self.classify(h))
+    }
+}
+
+impl Vgg {
+    /// The network as a fast-path graph (the same layers as [`forward`](Self::forward));
+    /// the adaptive average pool must be the identity (a 224-pixel input for VGG16), other
+    /// sizes run on the plain path.
+    pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
+        let mut g = fast::Graph::new();
+        let mut h = 0;
+        let mut i = 0;
+        while i < self.features.len() {
+            match &self.features[i] {
+                Op::Conv(c) => {
+                    let relu_next = matches!(self.features.get(i + 1), Some(Op::Relu));
+                    let act = if relu_next { Act::Relu } else { Act::None };
+                    h = g.conv(h, c.fast_params(), act)?;
+                    if relu_next {
+                        i += 1;
+                    }
+                }
+                Op::Relu => return Err(fast::Unsupported("a ReLU without its convolution".into())),
+                Op::Pool => h = g.max_pool(h, 2, 2, 0, false),
+            }
+            i += 1;
+        }
+        let p = self.config.pool_size;
+        let acts = [Act::Relu, Act::Relu, Act::None];
+        for (j, (fc, act)) in self.fc.iter().zip(acts).enumerate() {
+            let (w, b) = fc.fast_params();
+            let outputs = b.len();
+            let inputs = w.len() / outputs.max(1);
+            let spatial = (j == 0).then_some((p, p));
+            h = g.linear(h, w, b, inputs, outputs, act, spatial)?;
+        }
+        Ok(g)
     }
 }

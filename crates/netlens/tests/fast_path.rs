@@ -1,0 +1,384 @@
+//! The fast path against the plain burn path it replaces.
+//!
+//! Layer by layer on random weights and inputs of awkward shapes (odd sizes, stride 2, TF
+//! "SAME" and explicit padding, 1×1 / 3×3 / 5×5 / depthwise / strided dense convolutions,
+//! max-pool with ceil mode, residual adds, concatenation, dense layers), and on the real
+//! EfficientNet-Lite0: logits and input gradients agree to 1e-5 relative (L2), except where a
+//! float32 rounding difference moves a pre-activation across a ReLU6 kink, which the
+//! real-network test counts and bounds. The PyTorch fixtures of `parity*.rs`,
+//! `saliency.rs`, `adversarial.rs` and `synthesis.rs` run with the fast path on (the
+//! default), so they check it against PyTorch too.
+
+mod common;
+
+use burn::tensor::activation::relu;
+use burn::tensor::module::{conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::Tensor;
+use common::rel_l2;
+use netlens::engine;
+use netlens::fast::kernels::Act;
+use netlens::fast::{ConvParams, FastNet, Graph, Pad};
+use netlens::gradients::{input_gradient, ClassScore};
+use netlens::imaging::tensor::tensor_values;
+use rand::{Rng, SeedableRng};
+use std::sync::{Arc, Mutex};
+
+/// Serializes tests that flip the global fast-path switch.
+static SWITCH: Mutex<()> = Mutex::new(());
+
+fn random(rng: &mut rand::rngs::StdRng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+#[derive(Clone, Copy)]
+enum L {
+    /// cout, k, stride, groups (0 = depthwise), padding (None = SAME), act
+    Conv(usize, usize, usize, usize, Option<usize>, Act),
+    Pool(usize, usize, bool),
+    /// A residual block: 1×1 expand ×4 (ReLU6), depthwise 3×3, 1×1 project, add.
+    Residual,
+    /// A Fire module: squeeze to c/4 (ReLU), expand 1×1 and 3×3 to c/2 each, concat.
+    Fire,
+}
+
+struct Built {
+    graph: Graph,
+    plain: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
+}
+
+fn burn_conv(x: Tensor<4>, p: &ConvParams) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let pad = |len: usize| match p.pad {
+        Pad::Explicit(q) => (q, q),
+        Pad::Same => {
+            let out = len.div_ceil(p.stride);
+            let total = ((out - 1) * p.stride + p.k).saturating_sub(len);
+            (total / 2, total - total / 2)
+        }
+    };
+    let wt = engine::tensor(p.weight.clone(), [p.cout, p.cin / p.groups, p.k, p.k]);
+    let b = engine::tensor(p.bias.clone(), [p.cout]);
+    let opts = ConvOptions::new_with_padding([p.stride; 2], [pad(h), pad(w)], [1, 1], p.groups);
+    conv2d(x, wt, Some(b), opts)
+}
+
+fn burn_act(x: Tensor<4>, a: Act) -> Tensor<4> {
+    match a {
+        Act::None => x,
+        Act::Relu => relu(x),
+        Act::Relu6 => relu(x.clone()) - relu(x - 6.0),
+    }
+}
+
+/// Builds the same random network as a fast graph and as plain burn operations, ending in a
+/// global average pool and a dense layer to `classes`.
+fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut g = Graph::new();
+    type F = Box<dyn Fn(Tensor<4>) -> Tensor<4>>;
+    let mut steps: Vec<F> = Vec::new();
+    let mut h = 0;
+    let mut c = cin;
+    let mut conv = |rng: &mut rand::rngs::StdRng,
+                    g: &mut Graph,
+                    x,
+                    cin: usize,
+                    cout,
+                    k,
+                    stride,
+                    groups: usize,
+                    pad,
+                    act| {
+        let groups = if groups == 0 { cin } else { groups };
+        let fan = (cin / groups) * k * k;
+        let p = ConvParams {
+            weight: random(rng, cout * fan, (3.0 / fan as f32).sqrt() * 1.5),
+            bias: random(rng, cout, 0.5),
+            cin,
+            cout,
+            k,
+            stride,
+            groups,
+            pad,
+        };
+        let v = g.conv(x, p.clone(), act).unwrap();
+        let f: F = Box::new(move |t| burn_act(burn_conv(t, &p), act));
+        (v, f)
+    };
+    for l in layers {
+        match *l {
+            L::Conv(cout, k, s, groups, pad, act) => {
+                let pad = pad.map_or(Pad::Same, Pad::Explicit);
+                let (v, f) = conv(
+                    &mut rng,
+                    &mut g,
+                    h,
+                    c,
+                    if groups == 0 { c } else { cout },
+                    k,
+                    s,
+                    groups,
+                    pad,
+                    act,
+                );
+                steps.push(f);
+                h = v;
+                c = if groups == 0 { c } else { cout };
+            }
+            L::Pool(k, s, ceil) => {
+                h = g.max_pool(h, k, s, 0, ceil);
+                steps.push(Box::new(move |t| {
+                    max_pool2d(
+                        t,
+                        MaxPoolOptions::new([k; 2])
+                            .with_stride([s; 2])
+                            .with_ceil_mode(ceil),
+                    )
+                }));
+            }
+            L::Residual => {
+                let x = h;
+                let (e, fe) = conv(
+                    &mut rng,
+                    &mut g,
+                    x,
+                    c,
+                    4 * c,
+                    1,
+                    1,
+                    1,
+                    Pad::Same,
+                    Act::Relu6,
+                );
+                let (d, fd) = conv(
+                    &mut rng,
+                    &mut g,
+                    e,
+                    4 * c,
+                    4 * c,
+                    3,
+                    1,
+                    0,
+                    Pad::Same,
+                    Act::Relu6,
+                );
+                let (p, fp) = conv(&mut rng, &mut g, d, 4 * c, c, 1, 1, 1, Pad::Same, Act::None);
+                h = g.add(p, x);
+                steps.push(Box::new(move |t| fp(fd(fe(t.clone()))) + t));
+            }
+            L::Fire => {
+                let (s, fs) = conv(
+                    &mut rng,
+                    &mut g,
+                    h,
+                    c,
+                    c / 4,
+                    1,
+                    1,
+                    1,
+                    Pad::Explicit(0),
+                    Act::Relu,
+                );
+                let (a, fa) = conv(
+                    &mut rng,
+                    &mut g,
+                    s,
+                    c / 4,
+                    c / 2,
+                    1,
+                    1,
+                    1,
+                    Pad::Explicit(0),
+                    Act::Relu,
+                );
+                let (b, fb) = conv(
+                    &mut rng,
+                    &mut g,
+                    s,
+                    c / 4,
+                    c / 2,
+                    3,
+                    1,
+                    1,
+                    Pad::Explicit(1),
+                    Act::Relu,
+                );
+                h = g.concat(vec![a, b]);
+                steps.push(Box::new(move |t| {
+                    let s = fs(t);
+                    Tensor::cat(vec![fa(s.clone()), fb(s)], 1)
+                }));
+                c = c / 2 * 2;
+            }
+        }
+    }
+    let h = g.global_avg(h);
+    let w = random(&mut rng, classes * c, 1.0);
+    let b = random(&mut rng, classes, 0.1);
+    g.linear(h, w.clone(), b.clone(), c, classes, Act::None, None)
+        .unwrap();
+    let wt: Tensor<2> = engine::tensor(w, [classes, c]).transpose();
+    let bt: Tensor<1> = engine::tensor(b, [classes]);
+    let plain = Box::new(move |x: Tensor<4>| {
+        let mut t = x;
+        for s in &steps {
+            t = s(t);
+        }
+        let [n, c, _, _] = t.dims();
+        let pooled: Tensor<2> = t.mean_dim(3).mean_dim(2).reshape([n, c]);
+        pooled.matmul(wt.clone()) + bt.clone().unsqueeze::<2>()
+    });
+    Built { graph: g, plain }
+}
+
+/// (logits, input gradient of Σ r·logits) through the fast graph and through burn.
+fn both(b: Built, shape: [usize; 4], seed: u64) -> ((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>)) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let x = random(&mut rng, shape.iter().product(), 2.0);
+    let net = Arc::new(FastNet::new(b.graph));
+    let classes = net.output_size(shape).unwrap();
+    let r = random(&mut rng, shape[0] * classes, 1.0);
+    let run = |f: &dyn Fn(Tensor<4>) -> Tensor<2>| {
+        let xt = engine::tensor(x.clone(), shape).require_grad();
+        let y = f(xt.clone());
+        let rt: Tensor<2> = engine::tensor(r.clone(), [shape[0], classes]);
+        let grads = (y.clone() * rt).sum().backward();
+        (tensor_values(y), tensor_values(xt.grad(&grads).unwrap()))
+    };
+    let fast =
+        run(&|t| engine::forward_fast_or(Some(&net), t, |_| panic!("fast path refused the shape")));
+    let plain = run(&*b.plain);
+    (fast, plain)
+}
+
+fn check(name: &str, layers: &[L], cin: usize, shapes: &[[usize; 4]]) {
+    let _guard = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    for (i, &shape) in shapes.iter().enumerate() {
+        assert_eq!(shape[1], cin);
+        let b = build(layers, cin, 7, 11 + i as u64);
+        let ((fy, fg), (py, pg)) = both(b, shape, 100 + i as u64);
+        let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
+        eprintln!("{name} {shape:?}: logits {ey:.1e}, input gradient {eg:.1e}");
+        assert!(ey < 1e-5, "{name} {shape:?}: logits differ by {ey:.2e}");
+        assert!(
+            eg < 1e-5,
+            "{name} {shape:?}: input gradients differ by {eg:.2e}"
+        );
+    }
+}
+
+const ODD: &[[usize; 4]] = &[[1, 3, 13, 17], [2, 3, 16, 16], [3, 3, 9, 12], [1, 3, 31, 8]];
+
+#[test]
+fn dense_convolutions() {
+    for (k, s, pad) in [
+        (1, 1, Some(0)),
+        (3, 1, Some(1)),
+        (3, 2, None),
+        (3, 2, Some(0)),
+        (5, 1, None),
+        (3, 1, Some(0)),
+        (5, 2, Some(2)),
+        (1, 2, None),
+    ] {
+        check(
+            &format!("conv k{k} s{s} pad {pad:?}"),
+            &[
+                L::Conv(8, k, s, 1, pad, Act::Relu6),
+                L::Conv(6, k, s.min(1), 1, pad, Act::Relu),
+            ],
+            3,
+            ODD,
+        );
+    }
+}
+
+#[test]
+fn depthwise_convolutions() {
+    for (k, s, pad) in [
+        (3, 1, None),
+        (3, 2, None),
+        (5, 1, None),
+        (5, 2, None),
+        (3, 1, Some(1)),
+        (3, 2, Some(1)),
+        (5, 2, Some(2)),
+        (3, 2, Some(0)),
+    ] {
+        check(
+            &format!("depthwise k{k} s{s} pad {pad:?}"),
+            &[
+                L::Conv(8, 1, 1, 1, None, Act::Relu6),
+                L::Conv(0, k, s, 0, pad, Act::Relu6),
+                L::Conv(5, 1, 1, 1, None, Act::None),
+            ],
+            3,
+            ODD,
+        );
+    }
+}
+
+#[test]
+fn blocks_pools_and_concatenation() {
+    check(
+        "residual",
+        &[
+            L::Conv(8, 3, 2, 1, None, Act::Relu6),
+            L::Residual,
+            L::Residual,
+        ],
+        3,
+        ODD,
+    );
+    check(
+        "fire + ceil pool",
+        &[
+            L::Conv(16, 3, 2, 1, Some(0), Act::Relu),
+            L::Pool(3, 2, true),
+            L::Fire,
+            L::Fire,
+            L::Pool(3, 2, true),
+        ],
+        3,
+        &[[1, 3, 33, 29], [2, 3, 24, 24], [1, 3, 19, 40]],
+    );
+    check(
+        "vgg-like",
+        &[
+            L::Conv(8, 3, 1, 1, Some(1), Act::Relu),
+            L::Pool(2, 2, false),
+            L::Conv(12, 3, 1, 1, Some(1), Act::Relu),
+            L::Pool(2, 2, false),
+        ],
+        3,
+        ODD,
+    );
+}
+
+/// Lite0 with its real weights on random inputs: logits to 1e-5; the input gradient to
+/// 1e-5 except for ReLU6-kink flips (pre-activations within float32 rounding of 0 or 6),
+/// which move it by at most 1e-3 here.
+#[test]
+fn lite0_fast_matches_plain() {
+    let _guard = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let model = common::model("efficientnet_lite0");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for shape in [[1, 3, 224, 224], [2, 3, 224, 224], [1, 3, 161, 199]] {
+        let x = random(&mut rng, shape.iter().product(), 2.0);
+        let obj = ClassScore {
+            targets: (0..shape[0]).map(|i| 366 + i).collect(),
+        };
+        let run = |fast: bool| {
+            engine::set_fast_path(fast);
+            let g = input_gradient(model, engine::tensor(x.clone(), shape), &obj).unwrap();
+            engine::set_fast_path(true);
+            g
+        };
+        let (f, p) = (run(true), run(false));
+        let (ey, eg) = (rel_l2(&f.logits, &p.logits), rel_l2(&f.grad, &p.grad));
+        eprintln!("lite0 {shape:?}: logits {ey:.1e}, input gradient {eg:.1e}");
+        assert!(ey < 1e-5, "logits differ by {ey:.2e}");
+        assert!(eg < 1e-3, "input gradients differ by {eg:.2e}");
+    }
+}
