@@ -2,26 +2,41 @@
 """Time PyTorch (CPU, float32) on EfficientNet-Lite, for comparison with netlens.
 
     python3 tools/reference/bench_torch.py [--model efficientnet_lite0] [--batches 1,8]
-        [--threads 2] [--repeats 10] [--warmup 3] [--classviz-iterations 100]
+        [--threads 2] [--repeats 10] [--warmup 3] [--budget-s 0]
+        [--classviz-iterations 100] [--classviz-repeats 3]
+
+`netlens bench` runs this script for EfficientNet-Lite models, under its own allocator
+settings and thread count.
 
 Variants:
   module  the reference nn.Module (efficientnet-lite-pytorch), eval, frozen parameters;
   folded  BN folded into the conv weights/bias, a plain functional forward (F.pad only where
           TF-SAME padding is asymmetric, conv2d's own padding where it is symmetric, in-place
           hardtanh(0, 6) for ReLU6); checked against `module` to 1e-4 before timing.
-Measurements (median ms over --repeats, after --warmup untimed runs):
+Measurements (median ms over --repeats, after --warmup untimed runs; with --budget-s > 0 a
+measurement stops early once it has at least 3 timed runs and they took that many seconds, and
+warm-up stops once it took a quarter of it):
   forward           logits under torch.inference_mode
   forward_backward  input requires_grad, forward, logits[range(B), target].sum().backward(),
                     read x.grad
-  classviz100       (folded, batch 1) the CS231n create_class_visualization loop, timed as one
-                    run of --classviz-iterations iterations (3 runs, median)
-One JSON line goes to stdout; human-readable lines go to stderr.
+  classvizN         (both variants, batch 1) the CS231n create_class_visualization loop with
+                    netlens's default recipe (`netlens visualize`'s cs231n: N = 100 iterations,
+                    lr 25 on the L2-normalized gradient, L2 1e-3, jitter 0..16 px by roll,
+                    clamp to the valid pixel box, Gaussian blur sigma 0.5 every 10 iterations at
+                    t % 10 == 0, class 366, input size of the model), timed as one whole run,
+                    median of --classviz-repeats runs. Like netlens's
+                    `synthesis::cs231n::visualize`, a run also classifies the start noise and the
+                    final image (both quantized to 8 bits), one forward pass each.
+One JSON line goes to stdout, with peak_rss_mb (this process's ru_maxrss over the whole run,
+torch's own libraries included) and setup_rss_mb (the same before the first pass);
+human-readable lines go to stderr.
 """
 
 import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -136,10 +151,24 @@ class Blur:
         return F.conv2d(self._pad(x, 3), self.kw, groups=self.c)
 
 
-def class_visualization(model, size, iterations, target=TARGET, lr=25.0, l2_reg=1e-3,
-                        max_jitter=16, blur_every=10, sigma=0.5):
+def saved_prob(model, img, target):
+    """Target probability of `img` as an 8-bit image would hold it (quantized, no graph)."""
+    with torch.inference_mode():
+        q = ((img * 128 + 127).round().clamp(0, 255) - 127) / 128
+        return float(torch.softmax(model(q), dim=1)[0, target])
+
+
+# netlens's default cs231n recipe (crates/netlens/src/synthesis/cs231n.rs, Cs231n::default()).
+CS231N = dict(lr=25.0, l2_reg=1e-3, max_jitter=16, blur_every=10, sigma=0.5)
+
+
+def class_visualization(model, size, iterations, target=TARGET, lr=CS231N["lr"],
+                        l2_reg=CS231N["l2_reg"], max_jitter=CS231N["max_jitter"],
+                        blur_every=CS231N["blur_every"], sigma=CS231N["sigma"]):
+    """Returns (image, start probability, final probability)."""
     g = torch.Generator().manual_seed(0)
     img = torch.randn(1, 3, size, size, generator=g).requires_grad_(True)
+    start_prob = saved_prob(model, img.detach(), target)
     rng = random.Random(0)
     blur = Blur(3, sigma, img.dtype)
     for t in range(iterations):
@@ -154,24 +183,43 @@ def class_visualization(model, size, iterations, target=TARGET, lr=25.0, l2_reg=
             img.grad = None
             img.copy_(torch.roll(img, shifts=(-ox, -oy), dims=(3, 2)))
             img.clamp_(LO, HI)
-            if t % blur_every == 0:
+            if blur_every > 0 and t % blur_every == 0:
                 img.copy_(blur(img))
-    return img.detach()
+    out = img.detach()
+    return out, start_prob, saved_prob(model, out, target)
 
 
 # ---------------------------------------------------------------------------------------------
 # Timing
 # ---------------------------------------------------------------------------------------------
 
-def median_ms(fn, repeats, warmup):
+MIN_REPEATS = 3
+
+
+def median_ms(fn, repeats, warmup, budget_s=0.0):
+    """Median of up to `repeats` timed runs after up to `warmup` untimed ones. With a budget,
+    warm-up stops once it took budget/4 and timing once it has MIN_REPEATS runs (or all of
+    `repeats`, if fewer) that took `budget_s` (netlens bench uses the same rule)."""
+    spent = 0.0
     for _ in range(warmup):
+        t0 = time.perf_counter()
         fn()
+        spent += time.perf_counter() - t0
+        if budget_s > 0 and spent >= budget_s / 4:
+            break
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, 1)):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
+        if budget_s > 0 and len(times) >= MIN_REPEATS and sum(times) >= budget_s * 1e3:
+            break
     return statistics.median(times), times
+
+
+def peak_rss_mb():
+    """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main():
@@ -181,6 +229,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--budget-s", type=float, default=0.0,
+                    help="seconds per measurement after which timing stops early (0: never)")
     ap.add_argument("--classviz-iterations", type=int, default=100)
     ap.add_argument("--classviz-repeats", type=int, default=3)
     ap.add_argument("--find-links", action="append", default=[])
@@ -199,6 +249,7 @@ def main():
     net, _ = mf.build_model(model, torch.float32, args.find_links)
     folded = FoldedNet(net)
     variants = {"module": net, "folded": folded}
+    setup_rss_mb = peak_rss_mb()  # torch imported, model built: before any pass
 
     # Correctness of the folded baseline.
     g = torch.Generator().manual_seed(0)
@@ -232,34 +283,39 @@ def main():
                 return xg.grad
 
             for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
-                med, times = median_ms(fn, args.repeats, args.warmup)
+                med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
                 results.append({"name": kind, "variant": name, "batch": b,
-                                "median_ms": round(med, 3)})
+                                "median_ms": round(med, 3), "runs": len(times)})
                 log(f"{kind:<17} {name:<7} b{b:<3} median {med:8.2f} ms "
                     f"(min {min(times):.2f}, max {max(times):.2f})")
 
     if args.classviz_iterations > 0:
         it = args.classviz_iterations
-        out = None
-
-        def run():
-            nonlocal out
-            out = class_visualization(folded, size, it)
-
-        med, times = median_ms(run, args.classviz_repeats, 0)
         name = f"classviz{it}"
-        results.append({"name": name, "variant": "folded", "batch": 1, "median_ms": round(med, 3)})
-        with torch.inference_mode():
-            probs = torch.softmax(folded(out), dim=1)[0]
-        log(f"{name:<17} folded  b1   median {med:8.2f} ms "
-            f"(runs {', '.join(f'{t:.0f}' for t in times)}); "
-            f"p[{TARGET}] = {float(probs[TARGET]):.3f}, top1 = {int(probs.argmax())}")
+        for vname, fwd in variants.items():
+            out = None
+
+            def run():
+                nonlocal out
+                out = class_visualization(fwd, size, it)
+
+            med, times = median_ms(run, args.classviz_repeats, 0)
+            results.append({"name": name, "variant": vname, "batch": 1,
+                            "median_ms": round(med, 3), "runs": len(times)})
+            img, p0, p1 = out
+            with torch.inference_mode():
+                top1 = int(fwd(img).argmax())
+            log(f"{name:<17} {vname:<7} b1   median {med:8.2f} ms "
+                f"(runs {', '.join(f'{t:.0f}' for t in times)}); "
+                f"p[{TARGET}] {p0:.4f} -> {p1:.3f}, top1 = {top1}")
 
     print(json.dumps({
         "torch_version": torch.__version__,
         "threads": args.threads,
         "model": model,
         "loadavg_1min": round(os.getloadavg()[0], 2),
+        "setup_rss_mb": setup_rss_mb,
+        "peak_rss_mb": peak_rss_mb(),
         "results": results,
     }))
 

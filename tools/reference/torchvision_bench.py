@@ -2,26 +2,34 @@
 """Time torchvision's SqueezeNet 1.1, VGG16 and ViT-B/16 (CPU, float32), for comparison with netlens.
 
     python3 tools/reference/torchvision_bench.py [--model vgg16] [--batches 1,8]
-        [--threads 2] [--repeats 10] [--warmup 3]
+        [--threads 2] [--repeats 10] [--warmup 3] [--budget-s 0]
+    python3 tools/reference/torchvision_bench.py --model vgg16 --save-weights FILE.pth
 
-Speaks `netlens bench`'s protocol, so that
-
-    netlens bench --model vgg16 --weights FILE --torch-script tools/reference/torchvision_bench.py
-
-prints the ratio table directly (run both under the same allocator settings: `netlens bench`
-passes its own to this script). The model is torchvision's own module with its default random
-initialisation (timing does not depend on the weights), eval mode, parameters frozen.
-Measurements (median ms over --repeats, after --warmup untimed runs), variant "module":
+Speaks `netlens bench`'s protocol: `netlens bench --models squeezenet1_1,vgg16` runs it for
+torchvision models under netlens's own allocator settings and thread count, and prints the
+ratio table. The model is torchvision's own module with its default random initialisation
+(torch.manual_seed(0); timing does not depend on the weights), eval mode, parameters frozen.
+Measurements (median ms over --repeats, after --warmup untimed runs; with --budget-s > 0 a
+measurement stops early once it has at least 3 timed runs and they took that many seconds, and
+warm-up stops once it took a quarter of it), variant "module":
   forward           logits under torch.inference_mode
   forward_backward  input requires_grad, forward, logits[range(B), target].sum().backward(),
                     read x.grad
-One JSON line goes to stdout; human-readable lines go to stderr. --classviz-iterations is
-accepted for compatibility with bench_torch.py and ignored.
+One JSON line goes to stdout, with peak_rss_mb (this process's ru_maxrss over the whole run,
+torch's own libraries included) and setup_rss_mb (the same before the first pass);
+human-readable lines go to stderr. --classviz-iterations and
+--classviz-repeats are accepted for compatibility with bench_torch.py and ignored.
+
+--save-weights FILE writes that same random initialisation as a state dict
+(torch.save, zip format; netlens reads it with --weights) and exits without timing: netlens
+bench uses it when the real weights are not in netlens's cache (they cannot be downloaded
+offline), so that both engines time the same network.
 """
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -41,15 +49,42 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def median_ms(fn, repeats, warmup):
+MIN_REPEATS = 3
+
+
+def median_ms(fn, repeats, warmup, budget_s=0.0):
+    """Median of up to `repeats` timed runs after up to `warmup` untimed ones. With a budget,
+    warm-up stops once it took budget/4 and timing once it has MIN_REPEATS runs (or all of
+    `repeats`, if fewer) that took `budget_s` (netlens bench uses the same rule)."""
+    spent = 0.0
     for _ in range(warmup):
+        t0 = time.perf_counter()
         fn()
+        spent += time.perf_counter() - t0
+        if budget_s > 0 and spent >= budget_s / 4:
+            break
     times = []
-    for _ in range(repeats):
+    for _ in range(max(repeats, 1)):
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1e3)
+        if budget_s > 0 and len(times) >= MIN_REPEATS and sum(times) >= budget_s * 1e3:
+            break
     return statistics.median(times), times
+
+
+def peak_rss_mb():
+    """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def build(model):
+    """torchvision's module with its default random initialisation (seed 0), eval, frozen."""
+    torch.manual_seed(0)
+    net = MODELS[model](weights=None).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
 
 
 def main():
@@ -59,17 +94,26 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--classviz-iterations", type=int, default=0)
+    ap.add_argument("--budget-s", type=float, default=0.0,
+                    help="seconds per measurement after which timing stops early (0: never)")
+    ap.add_argument("--classviz-iterations", type=int, default=0, help="ignored")
+    ap.add_argument("--classviz-repeats", type=int, default=0, help="ignored")
+    ap.add_argument("--save-weights", metavar="FILE",
+                    help="write the random initialisation as a state dict to FILE and exit")
     args = ap.parse_args()
 
     model = args.model.replace("-", "_")
     if model not in MODELS:
         sys.exit(f"unknown model {args.model!r}; one of {', '.join(MODELS)}")
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    net = MODELS[model](weights=None).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net = build(model)
+    if args.save_weights:
+        state = {k: v.contiguous() for k, v in net.state_dict().items()}
+        torch.save(state, args.save_weights)
+        log(f"{model}: random initialisation (seed 0, {len(state)} tensors) -> "
+            f"{args.save_weights}")
+        return
+    setup_rss_mb = peak_rss_mb()  # torch imported, model built: before any pass
 
     g = torch.Generator().manual_seed(0)
     results = []
@@ -87,9 +131,9 @@ def main():
             return xg.grad
 
         for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
-            med, times = median_ms(fn, args.repeats, args.warmup)
+            med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
             results.append({"name": kind, "variant": "module", "batch": b,
-                            "median_ms": round(med, 3)})
+                            "median_ms": round(med, 3), "runs": len(times)})
             log(f"{kind:<17} module  b{b:<3} median {med:8.2f} ms "
                 f"(min {min(times):.2f}, max {max(times):.2f})")
 
@@ -99,6 +143,8 @@ def main():
         "threads": args.threads,
         "model": model,
         "loadavg_1min": round(os.getloadavg()[0], 2),
+        "setup_rss_mb": setup_rss_mb,
+        "peak_rss_mb": peak_rss_mb(),
         "results": results,
     }))
 

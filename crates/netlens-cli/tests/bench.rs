@@ -1,0 +1,84 @@
+//! `netlens bench` end to end, in its smallest form: one model, batch 1, one run, no PyTorch;
+//! the JSON must carry positive fast-path and plain-path figures for every measurement.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where netlens looks for cached weights: `$NETLENS_HOME`, else `~/.cache/netlens`
+/// (`netlens::weights::cache_dir`).
+fn cached_weights(model: &str) -> PathBuf {
+    let home = std::env::var_os("NETLENS_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".cache")
+                .join("netlens")
+        });
+    home.join("weights").join(format!("{model}.safetensors"))
+}
+
+#[test]
+fn bench_json_has_fast_and_plain_figures() {
+    let weights = cached_weights("efficientnet_lite0");
+    if !weights.is_file() {
+        eprintln!(
+            "skipping: {} is not cached (run `netlens models fetch efficientnet_lite0`)",
+            weights.display()
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_netlens"))
+        .args([
+            "bench",
+            "--models",
+            "efficientnet_lite0",
+            "--batches",
+            "1",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--no-torch",
+            "--classviz-iterations",
+            "2",
+            "--json",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("run netlens bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let models = v["models"].as_array().expect("models");
+    assert_eq!(models.len(), 1);
+    let m = &models[0];
+    assert_eq!(m["model"], "efficientnet_lite0");
+    assert_eq!(m["weights"], "cache");
+    assert_eq!(m["random_weights"], false);
+    let rows = m["results"].as_array().expect("results");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["forward", "forward_backward", "classviz2"], "{m}");
+    for r in rows {
+        for key in ["netlens_fast_ms", "netlens_plain_ms"] {
+            let ms = r[key].as_f64().unwrap_or(-1.0);
+            assert!(
+                ms > 0.0,
+                "{key} of {} is not a positive number: {r}",
+                r["name"]
+            );
+        }
+        assert!(r["torch_module_ms"].is_null(), "{r}");
+    }
+    for key in ["netlens_fast", "netlens_plain"] {
+        let rss = m["peak_rss_mb"][key].as_f64().unwrap_or(-1.0);
+        assert!(rss > 0.0, "peak RSS of {key} missing: {m}");
+    }
+}
