@@ -24,27 +24,20 @@ pub enum Act {
 }
 
 impl Act {
+    /// The activation of `z` and its 0/1 gradient, branch-free so that loops vectorize.
     #[inline(always)]
     fn apply(self, z: f32) -> (f32, u8) {
         match self {
             Act::None => (z, 1),
             Act::Relu => {
-                if z > 0.0 {
-                    (z, 1)
-                } else {
-                    (0.0, 0)
-                }
+                let pos = z > 0.0;
+                (if pos { z } else { 0.0 }, u8::from(pos))
             }
             Act::Relu6 => {
-                if z > 0.0 {
-                    if z <= 6.0 {
-                        (z, 1)
-                    } else {
-                        (6.0, 0)
-                    }
-                } else {
-                    (0.0, 0)
-                }
+                let pos = z > 0.0;
+                let low = z <= 6.0;
+                let y = if low { z } else { 6.0 };
+                (if pos { y } else { 0.0 }, u8::from(pos & low))
             }
         }
     }
@@ -67,6 +60,62 @@ impl<T> SendPtr<T> {
 thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static SCRATCH2: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Multiply-accumulate `a + w·s`: fused on CPUs with FMA (inside the `avx2,fma`
+/// compiled copies of the kernels), separate multiply and add elsewhere.
+pub(crate) trait Mac {
+    fn mac(a: f32, w: f32, s: f32) -> f32;
+}
+pub(crate) struct Fused;
+pub(crate) struct Separate;
+impl Mac for Fused {
+    #[inline(always)]
+    fn mac(a: f32, w: f32, s: f32) -> f32 {
+        w.mul_add(s, a)
+    }
+}
+impl Mac for Separate {
+    #[inline(always)]
+    fn mac(a: f32, w: f32, s: f32) -> f32 {
+        a + w * s
+    }
+}
+
+#[inline(always)]
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Defines `$name(args)` that runs `$generic::<Fused>` compiled for AVX2 + FMA when the CPU
+/// has them (the generic code is `#[inline(always)]`, so the whole kernel is vectorized 8
+/// wide), and `$generic::<Separate>` otherwise.
+macro_rules! simd_kernel {
+    ($name:ident => $generic:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn wide($($arg: $ty),*) {
+                    $generic::<Fused>($($arg),*)
+                }
+                if has_avx2_fma() {
+                    // SAFETY: the CPU features were just detected.
+                    return unsafe { wide($($arg),*) };
+                }
+            }
+            $generic::<Separate>($($arg),*)
+        }
+    };
 }
 
 /// Runs `f` with a thread-local scratch buffer of at least `n` floats (contents arbitrary).
@@ -295,22 +344,49 @@ pub fn conv_forward(
             });
         }
         if bias.is_some() || act != Act::None || mp.is_some() {
-            for co in 0..g.cout {
-                let off = ybase + co * pixels;
-                // SAFETY: same disjoint tile as above.
-                let row = unsafe { std::slice::from_raw_parts_mut(yp.at(off), len) };
-                let b = bias.map_or(0.0, |b| b[co]);
-                match mp {
-                    Some(mp) => {
-                        let mrow = unsafe { std::slice::from_raw_parts_mut(mp.at(off), len) };
-                        epilogue_masked(row, mrow, b, act);
-                    }
-                    None => epilogue(row, b, act),
-                }
-            }
+            epilogue_tile_any(yp, mp, ybase, pixels, g.cout, len, bias, act);
         }
     });
 }
+
+/// Bias, activation and mask over a `rows × len` tile of rows `stride` apart.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn epilogue_tile<M: Mac>(
+    yp: SendPtr<f32>,
+    mp: Option<SendPtr<u8>>,
+    base: usize,
+    stride: usize,
+    rows: usize,
+    len: usize,
+    bias: Option<&[f32]>,
+    act: Act,
+) {
+    for r in 0..rows {
+        let off = base + r * stride;
+        // SAFETY: the caller owns this tile of the output (and of the mask).
+        let row = unsafe { std::slice::from_raw_parts_mut(yp.at(off), len) };
+        let b = bias.map_or(0.0, |b| b[r]);
+        match mp {
+            Some(mp) => {
+                let mrow = unsafe { std::slice::from_raw_parts_mut(mp.at(off), len) };
+                epilogue_masked(row, mrow, b, act);
+            }
+            None => epilogue(row, b, act),
+        }
+    }
+}
+
+simd_kernel!(epilogue_tile_any => epilogue_tile(
+    yp: SendPtr<f32>,
+    mp: Option<SendPtr<u8>>,
+    base: usize,
+    stride: usize,
+    rows: usize,
+    len: usize,
+    bias: Option<&[f32]>,
+    act: Act,
+));
 
 #[inline(always)]
 fn epilogue(row: &mut [f32], b: f32, act: Act) {
@@ -470,130 +546,148 @@ pub struct DwGeom {
     pub ow: usize,
 }
 
-/// `acc[i] += Σ_j w[j] · src[j][i]`, vectorized over `i` (the compiler unrolls `j`).
-#[inline(always)]
-fn taps<const K: usize>(acc: &mut [f32], src: &[&[f32]; K], w: &[f32; K]) {
-    let n = acc.len();
-    let src: [&[f32]; K] = std::array::from_fn(|j| &src[j][..n]);
-    for i in 0..n {
-        let mut a = acc[i];
-        for j in 0..K {
-            a += w[j] * src[j][i];
-        }
-        acc[i] = a;
-    }
-}
+/// Largest depthwise kernel side the direct kernels take (49 taps).
+pub const MAX_DEPTHWISE_KERNEL: usize = 7;
 
-/// One output row of a depthwise convolution over a zero-padded (and, for stride 2,
-/// column-deinterleaved) plane: `acc[ox] += Σ_{ky,kx} w[ky,kx] · P[row0+ky][ox·s+kx]`.
+/// `acc[i] += Σ_t w_t · src[i + off_t]` for every `i`: the whole plane as one long
+/// vectorizable loop per group of three taps, in L1-sized chunks.
 #[inline(always)]
-fn dw_row<const K: usize>(
-    acc: &mut [f32],
-    padded: &[f32],
-    pw: usize,
-    row0: usize,
-    stride: usize,
-    w: &[f32],
-) {
-    let half = pw.div_ceil(2);
-    for ky in 0..K {
-        let prow = &padded[(row0 + ky) * pw..(row0 + ky + 1) * pw];
-        let src: [&[f32]; K] = std::array::from_fn(|kx| {
-            if stride == 1 {
-                &prow[kx..]
-            } else if kx % 2 == 0 {
-                &prow[kx / 2..]
-            } else {
-                &prow[half + kx / 2..]
+fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)]) {
+    const CHUNK: usize = 512;
+    let len = acc.len();
+    let mut c0 = 0;
+    while c0 < len {
+        let c1 = (c0 + CHUNK).min(len);
+        let a = &mut acc[c0..c1];
+        let n = a.len();
+        let mut t = taps;
+        while t.len() >= 3 {
+            let (s0, s1, s2) = (
+                &src[c0 + t[0].0..][..n],
+                &src[c0 + t[1].0..][..n],
+                &src[c0 + t[2].0..][..n],
+            );
+            let (w0, w1, w2) = (t[0].1, t[1].1, t[2].1);
+            for i in 0..n {
+                a[i] = M::mac(M::mac(M::mac(a[i], w0, s0[i]), w1, s1[i]), w2, s2[i]);
             }
-        });
-        let wk: [f32; K] = std::array::from_fn(|kx| w[ky * K + kx]);
-        taps::<K>(acc, &src, &wk);
-    }
-}
-
-#[inline(always)]
-fn dw_row_dyn(
-    acc: &mut [f32],
-    padded: &[f32],
-    pw: usize,
-    row0: usize,
-    k: usize,
-    s: usize,
-    w: &[f32],
-) {
-    let half = pw.div_ceil(2);
-    let n = acc.len();
-    for ky in 0..k {
-        let prow = &padded[(row0 + ky) * pw..(row0 + ky + 1) * pw];
-        for kx in 0..k {
-            let src = if s == 1 {
-                &prow[kx..kx + n]
-            } else if kx % 2 == 0 {
-                &prow[kx / 2..kx / 2 + n]
-            } else {
-                &prow[half + kx / 2..half + kx / 2 + n]
-            };
-            let wv = w[ky * k + kx];
-            for (a, v) in acc.iter_mut().zip(src) {
-                *a += wv * v;
+            t = &t[3..];
+        }
+        for &(o, w) in t {
+            let s0 = &src[c0 + o..][..n];
+            for i in 0..n {
+                a[i] = M::mac(a[i], w, s0[i]);
             }
         }
+        c0 = c1;
     }
 }
 
-/// Copies `src` (`h×w`, optionally multiplied by a 0/1 mask) into a zero-padded plane with
-/// `top`/`left` zeros and `ph×pw` in all; with `split`, each padded row is stored as its
-/// even columns followed by its odd columns.
+/// Writes the polyphase decomposition of a zero-padded plane: phase `(py, px)` (of
+/// `s × s`) holds `x[r·s + py − pt][c·s + px − pl]` (masked, zero outside) at `[r][c]`,
+/// `rows × pitch` each, one after another in `out`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn pad_plane(
-    src: &[f32],
+fn phases(
+    x: &[f32],
     mask: Option<&[u8]>,
     h: usize,
     w: usize,
-    top: usize,
-    left: usize,
-    ph: usize,
-    pw: usize,
-    split: bool,
+    s: usize,
+    pt: usize,
+    pl: usize,
+    rows: usize,
+    pitch: usize,
     out: &mut [f32],
 ) {
-    out[..ph * pw].fill(0.0);
-    let half = pw.div_ceil(2);
-    for y in 0..h {
-        let r = y + top;
-        if r >= ph {
-            break;
-        }
-        let row = &mut out[r * pw..(r + 1) * pw];
-        let s = &src[y * w..(y + 1) * w];
-        let m = mask.map(|m| &m[y * w..(y + 1) * w]);
-        for x in 0..w {
-            let c = x + left;
-            if c >= pw {
-                break;
-            }
-            let v = match m {
-                Some(m) if m[x] == 0 => 0.0,
-                _ => s[x],
-            };
-            let at = if split {
-                if c % 2 == 0 {
-                    c / 2
-                } else {
-                    half + c / 2
-                }
+    let size = rows * pitch;
+    for py in 0..s {
+        for px in 0..s {
+            let ph = &mut out[(py * s + px) * size..][..size];
+            // Columns c with 0 ≤ c·s + px − pl < w.
+            let lo = (pl as isize - px as isize).max(0) as usize;
+            let c_lo = lo.div_ceil(s).min(pitch);
+            let c_hi = if w + pl > px {
+                ((w + pl - px - 1) / s + 1).min(pitch)
             } else {
-                c
-            };
-            row[at] = v;
+                0
+            }
+            .max(c_lo);
+            for r in 0..rows {
+                let row = &mut ph[r * pitch..(r + 1) * pitch];
+                let iy = (r * s + py) as isize - pt as isize;
+                if iy < 0 || iy >= h as isize || c_lo == c_hi {
+                    row.fill(0.0);
+                    continue;
+                }
+                let iy = iy as usize;
+                row[..c_lo].fill(0.0);
+                row[c_hi..].fill(0.0);
+                let src = &x[iy * w..(iy + 1) * w];
+                let dst = &mut row[c_lo..c_hi];
+                let x0 = c_lo * s + px - pl;
+                match (s, mask) {
+                    (1, None) => dst.copy_from_slice(&src[x0..x0 + dst.len()]),
+                    (1, Some(m)) => {
+                        let m = &m[iy * w + x0..][..dst.len()];
+                        for ((d, &v), &k) in dst.iter_mut().zip(&src[x0..]).zip(m) {
+                            *d = if k != 0 { v } else { 0.0 };
+                        }
+                    }
+                    (_, m) => {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            let ix = x0 + j * s;
+                            let keep = m.is_none_or(|m| m[iy * w + ix] != 0);
+                            *d = if keep { src[ix] } else { 0.0 };
+                        }
+                    }
+                }
+            }
         }
     }
 }
 
+/// A correlation of one plane: `out[oy][ox] = init + Σ w[ky,kx] · x[oy·s + ky − pt][ox·s + kx − pl]`
+/// (zero outside `x`). Each output row, as computed, goes to `emit(oy, row)`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn dw_plane_forward(
+fn correlate<M: Mac>(
+    x: &[f32],
+    mask: Option<&[u8]>,
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    (k, s, pt, pl): (usize, usize, usize, usize),
+    weight: &[f32],
+    init: f32,
+    mut emit: impl FnMut(usize, &[f32]),
+) {
+    let e = (k - 1) / s;
+    let (rows, pitch) = (oh + e, ow + e);
+    let size = rows * pitch;
+    let len = (oh - 1) * pitch + ow;
+    with_scratch(s * s * size, |ph| {
+        phases(x, mask, h, w, s, pt, pl, rows, pitch, ph);
+        let mut taps = [(0usize, 0.0f32); MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL];
+        let mut nt = 0;
+        for ky in 0..k {
+            for kx in 0..k {
+                let base = ((ky % s) * s + kx % s) * size;
+                taps[nt] = (base + (ky / s) * pitch + kx / s, weight[ky * k + kx]);
+                nt += 1;
+            }
+        }
+        with_scratch2(len, |acc| {
+            acc.fill(init);
+            taps_1d::<M>(acc, ph, &taps[..nt]);
+            for oy in 0..oh {
+                emit(oy, &acc[oy * pitch..oy * pitch + ow]);
+            }
+        });
+    });
+}
+
+#[inline(always)]
+fn dw_plane_forward<M: Mac>(
     x: &[f32],
     y: &mut [f32],
     mask: Option<&mut [u8]>,
@@ -602,118 +696,170 @@ fn dw_plane_forward(
     b: f32,
     act: Act,
 ) {
-    let (k, s) = (g.k, g.stride);
-    let ph = (g.oh - 1) * s + k;
-    let pw = (g.ow - 1) * s + k;
-    with_scratch(ph * pw, |padded| {
-        pad_plane(x, None, g.h, g.w, g.pt, g.pl, ph, pw, s == 2, padded);
-        let mut mask = mask;
-        for oy in 0..g.oh {
-            let acc = &mut y[oy * g.ow..(oy + 1) * g.ow];
-            acc.fill(b);
-            match k {
-                3 if s <= 2 => dw_row::<3>(acc, padded, pw, oy * s, s, w),
-                5 if s <= 2 => dw_row::<5>(acc, padded, pw, oy * s, s, w),
-                _ => dw_row_dyn(acc, padded, pw, oy * s, k, s, w),
-            }
+    let ow = g.ow;
+    let mut mask = mask;
+    correlate::<M>(
+        x,
+        None,
+        (g.h, g.w),
+        (g.oh, g.ow),
+        (g.k, g.stride, g.pt, g.pl),
+        w,
+        b,
+        |oy, row| {
+            let yo = &mut y[oy * ow..(oy + 1) * ow];
             match mask.as_deref_mut() {
-                Some(m) => epilogue_masked(acc, &mut m[oy * g.ow..(oy + 1) * g.ow], 0.0, act),
-                None => epilogue(acc, 0.0, act),
+                Some(m) => {
+                    let mo = &mut m[oy * ow..(oy + 1) * ow];
+                    for ((o, mm), &a) in yo.iter_mut().zip(mo).zip(row) {
+                        let (v, k) = act.apply(a);
+                        *o = v;
+                        *mm = k;
+                    }
+                }
+                None => {
+                    for (o, &a) in yo.iter_mut().zip(row) {
+                        *o = act.apply(a).0;
+                    }
+                }
             }
-        }
-    });
+        },
+    );
 }
 
-/// Stride-1 backward-data of one plane: the gradient (masked) correlated with the flipped
-/// kernel, `dx (+)= Σ w[k-1-ky, k-1-kx] · G[iy+ky][ix+kx]` over the padded gradient `G`.
+simd_kernel!(dw_plane_forward_any => dw_plane_forward(
+    x: &[f32],
+    y: &mut [f32],
+    mask: Option<&mut [u8]>,
+    g: &DwGeom,
+    w: &[f32],
+    b: f32,
+    act: Act,
+));
+
+/// `dst (+)= src`, or `dst = src · mask` (the gradient's own activation mask, applied
+/// here when this is the only consumer of the value).
 #[inline(always)]
-fn dw_plane_backward_s1(
+fn store_grad(dst: &mut [f32], src: &[f32], accumulate: bool, mask: Option<&[u8]>) {
+    match (accumulate, mask) {
+        (true, _) => {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += v;
+            }
+        }
+        (false, Some(m)) => {
+            for ((d, &v), &k) in dst.iter_mut().zip(src).zip(m) {
+                *d = if k != 0 { v } else { 0.0 };
+            }
+        }
+        (false, None) => dst.copy_from_slice(src),
+    }
+}
+
+/// Backward-data of one plane. At stride 1 it is a correlation of the (masked) gradient
+/// with the kernel rotated by 180°; at stride `s` the input pixels of each of the `s × s`
+/// row/column phases receive exactly the kernel taps of the matching phase, so each phase
+/// is a small dense correlation of the gradient — no zero-filled upsampling.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_plane_backward<M: Mac>(
     dy: &[f32],
     mask: Option<&[u8]>,
     dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
     g: &DwGeom,
+    w: &[f32],
     wf: &[f32],
     accumulate: bool,
 ) {
-    let k = g.k;
-    let top = k - 1 - g.pt;
-    let left = k - 1 - g.pl;
-    let ph = g.h + k - 1;
-    let pw = g.w + k - 1;
-    with_scratch(ph * pw, |padded| {
-        pad_plane(dy, mask, g.oh, g.ow, top, left, ph, pw, false, padded);
-        for iy in 0..g.h {
-            let acc = &mut dx[iy * g.w..(iy + 1) * g.w];
-            if !accumulate {
-                acc.fill(0.0);
-            }
-            match k {
-                3 => dw_row::<3>(acc, padded, pw, iy, 1, wf),
-                5 => dw_row::<5>(acc, padded, pw, iy, 1, wf),
-                _ => dw_row_dyn(acc, padded, pw, iy, k, 1, wf),
-            }
-        }
-    });
-}
-
-/// Strided backward-data of one plane, phase by phase: the input pixels of one row/column
-/// parity receive exactly the kernel taps of the matching parity, so each phase is a small
-/// dense correlation of the (masked) gradient — no zero-filled upsampling.
-#[inline(always)]
-fn dw_plane_backward_strided(
-    dy: &[f32],
-    mask: Option<&[u8]>,
-    dx: &mut [f32],
-    g: &DwGeom,
-    w: &[f32],
-    accumulate: bool,
-) {
     let (k, s) = (g.k, g.stride);
-    // G[r][c] = dy[r - k][c - k] (zero outside).
-    let ph = g.oh + 2 * k;
-    let pw = g.ow + 2 * k;
-    let maxlen = g.w.div_ceil(s);
-    with_scratch(ph * pw, |padded| {
-        pad_plane(dy, mask, g.oh, g.ow, k, k, ph, pw, false, padded);
-        with_scratch2(maxlen, |acc_buf| {
-            for iy in 0..g.h {
-                let dxrow = &mut dx[iy * g.w..(iy + 1) * g.w];
-                if !accumulate {
-                    dxrow.fill(0.0);
-                }
-                for px in 0..s.min(g.w) {
-                    // ix = s·a + px for a in 0..len
-                    let len = (g.w - px).div_ceil(s);
-                    let acc = &mut acc_buf[..len];
-                    acc.fill(0.0);
+    if s == 1 {
+        let width = g.w;
+        correlate::<M>(
+            dy,
+            mask,
+            (g.oh, g.ow),
+            (g.h, g.w),
+            (k, 1, k - 1 - g.pt, k - 1 - g.pl),
+            wf,
+            0.0,
+            |iy, row| {
+                let m = dx_mask.map(|m| &m[iy * width..(iy + 1) * width]);
+                store_grad(&mut dx[iy * width..(iy + 1) * width], row, accumulate, m);
+            },
+        );
+        return;
+    }
+    // G[r][c] = dy[r − k][c − k] (masked, zero outside), then per output phase (qy, qx):
+    // dx[s·a + qy][s·b + qx] = Σ w[ky][kx] · G[a + (qy + pt − ky)/s + k][b + (qx + pl − kx)/s + k]
+    // over the taps whose offsets divide exactly.
+    let (t0, l0) = (k, k);
+    let max_rows = g.h.div_ceil(s);
+    let max_cols = g.w.div_ceil(s);
+    let reach = |p: usize| (s - 1 + p) / s + 1;
+    let pitch = (max_cols + l0 + reach(g.pl)).max(l0 + g.ow);
+    let prows = (max_rows + t0 + reach(g.pt)).max(t0 + g.oh);
+    let size = prows * pitch;
+    with_scratch(size, |gp| {
+        phases(dy, mask, g.oh, g.ow, 1, t0, l0, prows, pitch, gp);
+        with_scratch2(max_rows * pitch, |acc| {
+            let mut taps = [(0usize, 0.0f32); MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL];
+            for qy in 0..s.min(g.h) {
+                let rows = (g.h - qy).div_ceil(s);
+                for qx in 0..s.min(g.w) {
+                    let cols = (g.w - qx).div_ceil(s);
+                    let mut nt = 0;
                     for ky in 0..k {
-                        let ny = iy as isize + g.pt as isize - ky as isize;
+                        let ny = (qy + g.pt) as isize - ky as isize;
                         if ny.rem_euclid(s as isize) != 0 {
                             continue;
                         }
-                        let r = (ny.div_euclid(s as isize) + k as isize) as usize;
-                        let prow = &padded[r * pw..(r + 1) * pw];
+                        let r = (ny.div_euclid(s as isize) + t0 as isize) as usize;
                         for kx in 0..k {
-                            let nx = px as isize + g.pl as isize - kx as isize;
+                            let nx = (qx + g.pl) as isize - kx as isize;
                             if nx.rem_euclid(s as isize) != 0 {
                                 continue;
                             }
-                            let c0 = (nx.div_euclid(s as isize) + k as isize) as usize;
-                            let src = &prow[c0..c0 + len];
-                            let wv = w[ky * k + kx];
-                            for (a, v) in acc.iter_mut().zip(src) {
-                                *a += wv * v;
-                            }
+                            let c = (nx.div_euclid(s as isize) + l0 as isize) as usize;
+                            taps[nt] = (r * pitch + c, w[ky * k + kx]);
+                            nt += 1;
                         }
                     }
-                    for (a, &v) in acc.iter().enumerate() {
-                        dxrow[a * s + px] += v;
+                    let len = (rows - 1) * pitch + cols;
+                    let a = &mut acc[..len];
+                    a.fill(0.0);
+                    taps_1d::<M>(a, gp, &taps[..nt]);
+                    for ar in 0..rows {
+                        let iy = s * ar + qy;
+                        let src = &a[ar * pitch..ar * pitch + cols];
+                        let drow = &mut dx[iy * g.w..(iy + 1) * g.w];
+                        let mrow = dx_mask.map(|m| &m[iy * g.w..(iy + 1) * g.w]);
+                        for (b, &v) in src.iter().enumerate() {
+                            let ix = s * b + qx;
+                            if accumulate {
+                                drow[ix] += v;
+                            } else {
+                                let keep = mrow.is_none_or(|m| m[ix] != 0);
+                                drow[ix] = if keep { v } else { 0.0 };
+                            }
+                        }
                     }
                 }
             }
         });
     });
 }
+
+simd_kernel!(dw_plane_backward_any => dw_plane_backward(
+    dy: &[f32],
+    mask: Option<&[u8]>,
+    dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
+    g: &DwGeom,
+    w: &[f32],
+    wf: &[f32],
+    accumulate: bool,
+));
 
 /// Depthwise convolution of a batch (`images × channels` planes), bias, activation and
 /// mask fused into each output row. `weight` is `[channels, k·k]`.
@@ -734,17 +880,15 @@ pub fn depthwise_forward(
     let planes = images * channels;
     let run = |i: usize, yo: &mut [f32], m: Option<&mut [u8]>| {
         let c = i % channels;
-        simd(|| {
-            dw_plane_forward(
-                &x[i * ip..(i + 1) * ip],
-                yo,
-                m,
-                g,
-                &weight[c * kk..(c + 1) * kk],
-                bias[c],
-                act,
-            )
-        });
+        dw_plane_forward_any(
+            &x[i * ip..(i + 1) * ip],
+            yo,
+            m,
+            g,
+            &weight[c * kk..(c + 1) * kk],
+            bias[c],
+            act,
+        );
     };
     match mask {
         Some(mask) => y[..planes * op]
@@ -760,13 +904,15 @@ pub fn depthwise_forward(
 }
 
 /// Backward-data of a depthwise convolution; the gradient `dy` is multiplied by the
-/// layer's activation `mask` as it is read. `weight_flipped` is each channel's kernel
-/// rotated by 180° (used at stride 1).
+/// layer's activation `mask` as it is read, and the result by `dx_mask` (the activation
+/// mask of the input, when this layer is its only consumer) as it is written.
+/// `weight_flipped` is each channel's kernel rotated by 180° (used at stride 1).
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_backward(
     dy: &[f32],
     mask: Option<&[u8]>,
     dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
     images: usize,
     channels: usize,
     g: &DwGeom,
@@ -784,46 +930,11 @@ pub fn depthwise_backward(
             let c = i % channels;
             let dyi = &dy[i * op..(i + 1) * op];
             let mi = mask.map(|m| &m[i * op..(i + 1) * op]);
-            simd(|| {
-                if g.stride == 1 {
-                    dw_plane_backward_s1(
-                        dyi,
-                        mi,
-                        dxi,
-                        g,
-                        &weight_flipped[c * kk..(c + 1) * kk],
-                        accumulate,
-                    )
-                } else {
-                    dw_plane_backward_strided(
-                        dyi,
-                        mi,
-                        dxi,
-                        g,
-                        &weight[c * kk..(c + 1) * kk],
-                        accumulate,
-                    )
-                }
-            })
+            let dmi = dx_mask.map(|m| &m[i * ip..(i + 1) * ip]);
+            let w = &weight[c * kk..(c + 1) * kk];
+            let wf = &weight_flipped[c * kk..(c + 1) * kk];
+            dw_plane_backward_any(dyi, mi, dxi, dmi, g, w, wf, accumulate)
         });
-}
-
-/// Runs `f` compiled for AVX2 + FMA when the CPU has them (the kernels above are
-/// `#[inline(always)]` generic code that the compiler then vectorizes 8 wide).
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were just detected.
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -239,6 +239,8 @@ struct Layout {
     geoms: Vec<Geom>,
     /// The last node reading each value (`usize::MAX` for the output, never freed).
     last_use: Vec<usize>,
+    /// How many nodes read each value.
+    readers: Vec<usize>,
 }
 
 impl Layout {
@@ -303,6 +305,9 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
                 } else {
                     if p.pad != Pad::Same && pt >= p.k {
                         return bad(format!("node {i}: padding as large as the kernel"));
+                    }
+                    if p.k > kernels::MAX_DEPTHWISE_KERNEL {
+                        return bad(format!("node {i}: depthwise kernel of {} pixels", p.k));
                     }
                     Geom::Dw(DwGeom {
                         k: p.k,
@@ -391,9 +396,11 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
         geoms.push(geom);
     }
     let mut last_use = vec![0; nodes.len() + 1];
+    let mut readers = vec![0; nodes.len() + 1];
     for (i, n) in nodes.iter().enumerate() {
         for v in n.inputs() {
             last_use[v] = last_use[v].max(i);
+            readers[v] += 1;
         }
     }
     last_use[nodes.len()] = usize::MAX;
@@ -402,6 +409,7 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
         shapes,
         geoms,
         last_use,
+        readers,
     })
 }
 
@@ -614,25 +622,41 @@ impl FastNet {
         let m = top.len();
         top.copy_from_slice(&dlogits[..m]);
         grads[nodes.len()] = Some(top);
+        // Values whose gradient already had its activation mask applied by their only reader.
+        let mut premasked = vec![false; nodes.len() + 1];
+        let mask_of = |v: Value| -> Option<&[u8]> {
+            let i = v.checked_sub(1)?;
+            if nodes[i].act() == Act::None {
+                return None;
+            }
+            data.masks.get(i).map(|m| &m[..]).filter(|m| !m.is_empty())
+        };
         for (i, node) in nodes.iter().enumerate().rev() {
             let v = i + 1;
             let Some(mut g) = grads[v].take() else {
                 continue;
             };
-            let mask = data
-                .masks
-                .get(i)
-                .filter(|m| !m.is_empty() && node.act() != Act::None);
+            let mask = mask_of(v);
             // Depthwise reads its mask inside the kernel; everything else masks first.
-            if let (Some(m), false) = (mask, matches!(node, Node::Depthwise { .. })) {
+            let depthwise = matches!(node, Node::Depthwise { .. });
+            if let (Some(m), false, false) = (mask, depthwise, premasked[v]) {
                 kernels::apply_mask(&mut g, m);
             }
+            // A depthwise layer that is the only reader of a masked value applies that
+            // value's mask as it writes the gradient.
+            let input_mask = match node {
+                Node::Depthwise { x, .. } if l.readers[*x] == 1 && grads[*x].is_none() => {
+                    mask_of(*x).inspect(|_| premasked[*x] = true)
+                }
+                _ => None,
+            };
             run_backward(
                 node,
                 &l.geoms[i],
                 l,
                 &g,
-                mask.map(|m| &m[..]),
+                mask,
+                input_mask,
                 data.argmax.get(i),
                 &mut grads,
                 &mut pool,
@@ -776,6 +800,7 @@ fn run_backward(
     l: &Layout,
     g: &[f32],
     mask: Option<&[u8]>,
+    input_mask: Option<&[u8]>,
     argmax: Option<&Vec<u32>>,
     grads: &mut [Option<Vec<f32>>],
     pool: &mut Pool,
@@ -817,7 +842,9 @@ fn run_backward(
         }
         (Node::Depthwise { x, p, flipped, .. }, Geom::Dw(dg)) => {
             let (mut dx, acc) = grad_slot(grads, pool, l, *x);
-            kernels::depthwise_backward(g, mask, &mut dx, n, p.cout, dg, &p.weight, flipped, acc);
+            kernels::depthwise_backward(
+                g, mask, &mut dx, input_mask, n, p.cout, dg, &p.weight, flipped, acc,
+            );
             grads[*x] = Some(dx);
         }
         (Node::Add(a, b), _) => {
