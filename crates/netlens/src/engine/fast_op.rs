@@ -30,16 +30,17 @@ pub trait FastOps: Backend {
     fn netlens_fast_forward(x: FloatTensor<Self>, net: NetRef) -> FloatTensor<Self>;
 }
 
-fn read(x: &FlexTensor) -> (Vec<f32>, [usize; 4]) {
+fn read(x: &FlexTensor) -> (std::borrow::Cow<'_, [f32]>, [usize; 4]) {
     let dims = x.layout().shape().dims::<4>();
     let values = match x.as_slice::<f32>() {
-        Some(s) => s.to_vec(),
+        Some(s) => std::borrow::Cow::Borrowed(s),
         None => x
             .clone()
             .into_data()
             .convert_dtype(DType::F32)
             .try_to_vec::<f32>()
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
     };
     (values, dims)
 }

@@ -601,6 +601,44 @@ fn phases(
     out: &mut [f32],
 ) {
     let size = rows * pitch;
+    if s == 2 && mask.is_none() {
+        // Both column phases of a row at once: the row with its left padding, split into
+        // even and odd columns (a vectorizable pairs loop).
+        let (ph0, rest) = out.split_at_mut(2 * size);
+        let (p00, p01) = ph0.split_at_mut(size);
+        let (p10, p11) = rest.split_at_mut(size);
+        with_scratch2(2 * pitch, |padded| {
+            for py in 0..2 {
+                let (e_ph, o_ph) = if py == 0 {
+                    (&mut *p00, &mut *p01)
+                } else {
+                    (&mut *p10, &mut *p11)
+                };
+                for r in 0..rows {
+                    let e = &mut e_ph[r * pitch..(r + 1) * pitch];
+                    let o = &mut o_ph[r * pitch..(r + 1) * pitch];
+                    let iy = (r * 2 + py) as isize - pt as isize;
+                    if iy < 0 || iy >= h as isize {
+                        e.fill(0.0);
+                        o.fill(0.0);
+                        continue;
+                    }
+                    let src = &x[iy as usize * w..(iy as usize + 1) * w];
+                    let n = (w + pl).min(2 * pitch);
+                    padded[..pl.min(n)].fill(0.0);
+                    if n > pl {
+                        padded[pl..n].copy_from_slice(&src[..n - pl]);
+                    }
+                    padded[n..].fill(0.0);
+                    for (j, pair) in padded.chunks_exact(2).enumerate() {
+                        e[j] = pair[0];
+                        o[j] = pair[1];
+                    }
+                }
+            }
+        });
+        return;
+    }
     for py in 0..s {
         for px in 0..s {
             let ph = &mut out[(py * s + px) * size..][..size];
@@ -802,7 +840,8 @@ fn dw_plane_backward<M: Mac>(
     let size = prows * pitch;
     with_scratch(size, |gp| {
         phases(dy, mask, g.oh, g.ow, 1, t0, l0, prows, pitch, gp);
-        with_scratch2(max_rows * pitch, |acc| {
+        let stride_q = max_rows * pitch;
+        with_scratch2(s * s * stride_q, |acc| {
             let mut taps = [(0usize, 0.0f32); MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL];
             for qy in 0..s.min(g.h) {
                 let rows = (g.h - qy).div_ceil(s);
@@ -826,23 +865,41 @@ fn dw_plane_backward<M: Mac>(
                         }
                     }
                     let len = (rows - 1) * pitch + cols;
-                    let a = &mut acc[..len];
+                    let a = &mut acc[(qy * s + qx) * stride_q..][..len];
                     a.fill(0.0);
                     taps_1d::<M>(a, gp, &taps[..nt]);
-                    for ar in 0..rows {
-                        let iy = s * ar + qy;
-                        let src = &a[ar * pitch..ar * pitch + cols];
-                        let drow = &mut dx[iy * g.w..(iy + 1) * g.w];
-                        let mrow = dx_mask.map(|m| &m[iy * g.w..(iy + 1) * g.w]);
-                        for (b, &v) in src.iter().enumerate() {
-                            let ix = s * b + qx;
-                            if accumulate {
-                                drow[ix] += v;
-                            } else {
-                                let keep = mrow.is_none_or(|m| m[ix] != 0);
-                                drow[ix] = if keep { v } else { 0.0 };
-                            }
+                }
+            }
+            // Interleave the column phases of each row into dx, then mask it.
+            for iy in 0..g.h {
+                let (qy, ar) = (iy % s, iy / s);
+                let drow = &mut dx[iy * g.w..(iy + 1) * g.w];
+                let base = qy * s * stride_q + ar * pitch;
+                if s == 2 && g.w % 2 == 0 {
+                    let a0 = &acc[base..base + g.w / 2];
+                    let a1 = &acc[base + stride_q..base + stride_q + g.w / 2];
+                    for ((pair, &v0), &v1) in drow.chunks_exact_mut(2).zip(a0).zip(a1) {
+                        if accumulate {
+                            pair[0] += v0;
+                            pair[1] += v1;
+                        } else {
+                            pair[0] = v0;
+                            pair[1] = v1;
                         }
+                    }
+                } else {
+                    for (ix, d) in drow.iter_mut().enumerate() {
+                        let v = acc[base + (ix % s) * stride_q + ix / s];
+                        if accumulate {
+                            *d += v;
+                        } else {
+                            *d = v;
+                        }
+                    }
+                }
+                if let (false, Some(m)) = (accumulate, dx_mask) {
+                    for (d, &k) in drow.iter_mut().zip(&m[iy * g.w..(iy + 1) * g.w]) {
+                        *d = if k != 0 { *d } else { 0.0 };
                     }
                 }
             }

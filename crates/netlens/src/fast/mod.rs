@@ -421,20 +421,21 @@ struct Pool {
 }
 
 impl Pool {
-    /// A buffer of `n` floats with arbitrary contents.
+    /// A buffer of at least `n` floats with arbitrary contents (callers use `[..n]`).
+    /// Buffers are never shortened, so reusing one costs no zero-filling.
     fn get(&mut self, n: usize) -> Vec<f32> {
         let pick = self
             .free
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= n)
-            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, b)| b.len() >= n)
+            .min_by_key(|(_, b)| b.len())
             .map(|(i, _)| i)
             .or_else(|| {
                 self.free
                     .iter()
                     .enumerate()
-                    .max_by_key(|(_, b)| b.capacity())
+                    .max_by_key(|(_, b)| b.len())
                     .map(|(i, _)| i)
             });
         let mut b = match pick {
@@ -443,8 +444,6 @@ impl Pool {
         };
         if b.len() < n {
             b.resize(n, 0.0);
-        } else {
-            b.truncate(n);
         }
         b
     }
@@ -595,7 +594,7 @@ impl FastNet {
             }
         }
         let out = vals[nodes.len()].take().unwrap_or_default();
-        let logits = out.clone();
+        let logits = out[..l.size(nodes.len())].to_vec();
         pool.put(out);
         for b in vals.into_iter().flatten() {
             pool.put(b);
@@ -618,9 +617,9 @@ impl FastNet {
             return vec![0.0; l.size(0)];
         };
         let mut grads: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
-        let mut top = pool.get(l.size(nodes.len()));
-        let m = top.len();
-        top.copy_from_slice(&dlogits[..m]);
+        let m = l.size(nodes.len());
+        let mut top = pool.get(m);
+        top[..m].copy_from_slice(&dlogits[..m]);
         grads[nodes.len()] = Some(top);
         // Values whose gradient already had its activation mask applied by their only reader.
         let mut premasked = vec![false; nodes.len() + 1];
@@ -663,7 +662,8 @@ impl FastNet {
             );
             pool.put(g);
         }
-        let dx = grads[0].take().unwrap_or_else(|| vec![0.0; l.size(0)]);
+        let mut dx = grads[0].take().unwrap_or_else(|| vec![0.0; l.size(0)]);
+        dx.truncate(l.size(0));
         for b in grads.into_iter().flatten() {
             pool.put(b);
         }
@@ -711,7 +711,10 @@ fn run_forward<'a>(
         (Node::Depthwise { x, p, act, .. }, Geom::Dw(g)) => {
             kernels::depthwise_forward(get(*x), out, mask, n, p.cout, g, &p.weight, &p.bias, *act)
         }
-        (Node::Add(a, b), _) => kernels::add(get(*a), get(*b), out),
+        (Node::Add(a, b), _) => {
+            let size = l.size(v);
+            kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size])
+        }
         (Node::MaxPool { x, .. }, Geom::Pool(g)) => {
             let planes = n * l.shapes[v].0;
             let am = argmax.map(|a| {
@@ -770,7 +773,7 @@ fn run_forward<'a>(
                 );
             }
             let mut mask = mask;
-            for (r, row) in out.chunks_mut(*outputs).enumerate() {
+            for (r, row) in out[..n * outputs].chunks_mut(*outputs).enumerate() {
                 for (j, o) in row.iter_mut().enumerate() {
                     let z = *o + bias[j];
                     let y = match act {
@@ -850,7 +853,8 @@ fn run_backward(
         (Node::Add(a, b), _) => {
             for u in [*a, *b] {
                 let (mut dx, acc) = grad_slot(grads, pool, l, u);
-                kernels::add_into(&mut dx, g, acc);
+                let size = l.size(u);
+                kernels::add_into(&mut dx[..size], &g[..size], acc);
                 grads[u] = Some(dx);
             }
         }
@@ -865,7 +869,7 @@ fn run_backward(
             grads[*x] = Some(dx);
         }
         (Node::Concat(vs), _) => {
-            let v_size = g.len() / n;
+            let v_size: usize = vs.iter().map(|&u| l.size(u) / n).sum();
             let mut off = 0;
             for &u in vs {
                 let sz = l.size(u) / n;
