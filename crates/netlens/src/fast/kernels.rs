@@ -494,9 +494,7 @@ pub fn apply_mask(g: &mut [f32], mask: &[u8]) {
         .zip(mask.par_chunks(CHUNK))
         .for_each(|(g, m)| {
             for (v, &m) in g.iter_mut().zip(m) {
-                if m == 0 {
-                    *v = 0.0;
-                }
+                *v *= f32::from(m);
             }
         });
 }
@@ -898,8 +896,10 @@ fn dw_plane_backward<M: Mac>(
                     }
                 }
                 if let (false, Some(m)) = (accumulate, dx_mask) {
+                    // Masks are 0/1: a multiply (a conditional store would compile to slow
+                    // masked stores).
                     for (d, &k) in drow.iter_mut().zip(&m[iy * g.w..(iy + 1) * g.w]) {
-                        *d = if k != 0 { *d } else { 0.0 };
+                        *d *= f32::from(k);
                     }
                 }
             }
