@@ -285,7 +285,8 @@ def main():
             for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
                 med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
                 results.append({"name": kind, "variant": name, "batch": b,
-                                "median_ms": round(med, 3), "runs": len(times)})
+                                "median_ms": round(med, 3), "min_ms": round(min(times), 3),
+                                "runs": len(times)})
                 log(f"{kind:<17} {name:<7} b{b:<3} median {med:8.2f} ms "
                     f"(min {min(times):.2f}, max {max(times):.2f})")
 
@@ -301,7 +302,8 @@ def main():
 
             med, times = median_ms(run, args.classviz_repeats, 0)
             results.append({"name": name, "variant": vname, "batch": 1,
-                            "median_ms": round(med, 3), "runs": len(times)})
+                            "median_ms": round(med, 3), "min_ms": round(min(times), 3),
+                            "runs": len(times)})
             img, p0, p1 = out
             with torch.inference_mode():
                 top1 = int(fwd(img).argmax())

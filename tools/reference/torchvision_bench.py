@@ -133,7 +133,8 @@ def main():
         for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
             med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
             results.append({"name": kind, "variant": "module", "batch": b,
-                            "median_ms": round(med, 3), "runs": len(times)})
+                            "median_ms": round(med, 3), "min_ms": round(min(times), 3),
+                            "runs": len(times)})
             log(f"{kind:<17} module  b{b:<3} median {med:8.2f} ms "
                 f"(min {min(times):.2f}, max {max(times):.2f})")
 

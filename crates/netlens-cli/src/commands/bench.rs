@@ -348,6 +348,8 @@ impl Weights {
 /// Everything measured for one model.
 struct ModelReport {
     spec: &'static ModelSpec,
+    /// 1-minute load average before the model's first process started.
+    load_before: Option<f64>,
     weights: Result<Weights>,
     fast: Option<Result<Value>>,
     plain: Option<Result<Value>>,
@@ -360,6 +362,7 @@ fn bench_model(
     threads: usize,
     scratch: &Scratch,
 ) -> ModelReport {
+    let load_before = loadavg();
     let weights = choose_weights(a, spec, threads, scratch);
     let (mut fast, mut plain) = (None, None);
     if let Ok(w) = &weights {
@@ -375,6 +378,7 @@ fn bench_model(
     let torch = (!a.no_torch).then(|| run_torch(a, spec, threads));
     ModelReport {
         spec,
+        load_before,
         weights,
         fast,
         plain,
@@ -774,6 +778,7 @@ fn to_json(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport])
             let weights_error = r.weights.as_ref().err().map(crate::common::one_line);
             json!({
                 "model": r.spec.name,
+                "loadavg_1min_before": r.load_before,
                 "weights": weights,
                 "weights_file": weights_file,
                 "random_weights": matches!(r.weights, Ok(Weights::Random(_))),
@@ -900,6 +905,10 @@ fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelRepo
             peak(r.plain.as_ref(), "rss_after_load_mb"),
             peak(r.torch.as_ref(), "setup_rss_mb"),
         );
+        let load_after = ok_field(r.torch.as_ref(), "loadavg_1min").and_then(Value::as_f64);
+        if let (Some(before), Some(after)) = (r.load_before, load_after) {
+            println!("load average: {before:.2} before netlens, {after:.2} after PyTorch");
+        }
         for (what, v) in [
             ("netlens fast path", r.fast.as_ref()),
             ("netlens plain path", r.plain.as_ref()),
