@@ -344,6 +344,21 @@ fn blocks_pools_and_concatenation() {
         &[[1, 3, 33, 29], [2, 3, 24, 24], [1, 3, 19, 40]],
     );
     check(
+        "vgg-like deep",
+        &[
+            L::Conv(8, 3, 1, 1, Some(1), Act::Relu),
+            L::Conv(8, 3, 1, 1, Some(1), Act::Relu),
+            L::Pool(2, 2, false),
+            L::Conv(16, 3, 1, 1, Some(1), Act::Relu),
+            L::Conv(16, 3, 1, 1, Some(1), Act::Relu),
+            L::Pool(2, 2, false),
+            L::Conv(32, 3, 1, 1, Some(1), Act::Relu),
+            L::Pool(2, 2, false),
+        ],
+        3,
+        &[[1, 3, 64, 64], [1, 3, 224, 224], [2, 3, 96, 80]],
+    );
+    check(
         "vgg-like",
         &[
             L::Conv(8, 3, 1, 1, Some(1), Act::Relu),

@@ -6,7 +6,8 @@
 //! the input gradient of the top-1 logit (relative L2 ≤ 1e-3; see [`KINK_GRAD_TOL`] for the one
 //! float32 exception, exact in `parity_torchvision_f64.rs`), Grad-CAM through
 //! `forward_to`/`forward_from` at the default CAM layer against pytorch-grad-cam's definition
-//! (relative L2 ≤ 1e-3), that `forward_from(forward_to(x))` is `forward(x)`, and for the ViT
+//! (relative L2 ≤ 1e-3), that `forward_from(forward_to(x))` is `forward(x)` (to 1e-5: the
+//! first runs on plain burn operations, the second on the fast path), and for the ViT
 //! every block's class-token attention row (relative L2 ≤ 1e-4).
 //!
 //! The `#[ignore]`d `full_size_*` tests do the same at full size from the folder written by
@@ -80,6 +81,13 @@ fn grad_cam(net: &dyn Classifier, x: Tensor<4>, layer: &str, target: usize) -> V
 /// exact (0 in float32 rounding) in float64.
 const KINK_GRAD_TOL: f64 = 1e-2;
 
+/// The same for the reduced VGG16 on the fast path (the default): its 2×2 max-pool after
+/// `features.15` has a window whose two largest values differ by less than 1e-6 of their
+/// size on the coffee crop; the fast path's float32 rounding picks the other one, which moves
+/// a 45×45-pixel patch of the gradient, 1.42e-2 overall (the plain burn path happens to pick
+/// PyTorch's, 4e-7). `parity_torchvision_f64.rs` checks the network exactly.
+const NEAR_TIE_GRAD_TOL: f64 = 2e-2;
+
 fn check(net: &dyn Classifier, dir: &Path, grad_tol: f64) {
     let name = net.spec().name;
     let m = manifest(dir);
@@ -126,8 +134,9 @@ fn check(net: &dyn Classifier, dir: &Path, grad_tol: f64) {
     assert!(logit_err < 1e-4, "{name}: logits differ by {logit_err}");
     assert!(grad_err < grad_tol, "{name}: gradient rel L2 {grad_err}");
     assert!(cam_err < 1e-3, "{name}: Grad-CAM rel L2 {cam_err}");
+    // `forward` runs on the fast path, the split on plain burn operations.
     assert!(
-        split_err < 1e-6,
+        split_err < 1e-5,
         "{name}: forward_from(forward_to) differs by {split_err}"
     );
 
@@ -168,7 +177,7 @@ fn vgg16_tiny_matches_torchvision() {
     let dir = fixtures("vgg16_tiny");
     let net = build(spec, &dir);
     assert_eq!(net.layers().len(), 32); // features.0..30 and avgpool
-    check(net.as_ref(), &dir, 1e-3);
+    check(net.as_ref(), &dir, NEAR_TIE_GRAD_TOL);
 }
 
 #[test]
