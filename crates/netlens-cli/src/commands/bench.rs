@@ -33,8 +33,9 @@ pub const DEFAULT_MODELS: &str = "efficientnet_lite0,squeezenet1_1,vgg16";
 const CLASS: usize = 366;
 /// A measurement with a time budget still gets at least this many timed runs.
 const MIN_REPEATS: usize = 3;
-/// A 1-minute load average at the start above which the table carries a warning.
-const LOAD_WARNING: f64 = 1.0;
+/// Share of the CPUs (%) busy with other work just before a model's measurements above which
+/// the table carries a warning.
+const BUSY_WARNING: f64 = 20.0;
 
 const AFTER_HELP: &str = "\
 What is measured (median wall-clock ms, same inputs and targets on every engine):
@@ -66,7 +67,9 @@ tools/reference/torchvision_bench.py --save-weights and loaded by netlens (the o
 the timing does not depend on the weight values.
 
 Run from the repository root (the PyTorch scripts are found under tools/reference/), on an
-otherwise idle machine.";
+otherwise idle machine: before each model netlens samples one second of /proc/stat, prints how
+busy the CPUs were with other work, and warns after the table when that was 20% or more (other
+work slows PyTorch's OpenMP threads far more than netlens's).";
 
 /// Which engine path a worker measures.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +283,32 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// The 1-minute load average at the start (other work on the machine skews every figure).
+/// Busy and total jiffies of all CPUs so far (`/proc/stat`).
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let v: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Share (%) of all CPUs that were busy during one second, sampled while this benchmark runs
+/// nothing: other work on the machine, which skews every figure (the 1-minute load average
+/// lags, and counts the benchmark's own previous processes).
+fn other_cpu_busy() -> Option<f64> {
+    let (b0, t0) = cpu_jiffies()?;
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (b1, t1) = cpu_jiffies()?;
+    (t1 > t0).then(|| ((b1 - b0) as f64 / (t1 - t0) as f64 * 1000.0).round() / 10.0)
+}
+
+/// The 1-minute load average at the start.
 fn loadavg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
@@ -348,8 +376,8 @@ impl Weights {
 /// Everything measured for one model.
 struct ModelReport {
     spec: &'static ModelSpec,
-    /// 1-minute load average before the model's first process started.
-    load_before: Option<f64>,
+    /// Share of the CPUs (%) busy with other work just before the model's first process.
+    busy_before: Option<f64>,
     weights: Result<Weights>,
     fast: Option<Result<Value>>,
     plain: Option<Result<Value>>,
@@ -362,7 +390,7 @@ fn bench_model(
     threads: usize,
     scratch: &Scratch,
 ) -> ModelReport {
-    let load_before = loadavg();
+    let busy_before = other_cpu_busy();
     let weights = choose_weights(a, spec, threads, scratch);
     let (mut fast, mut plain) = (None, None);
     if let Ok(w) = &weights {
@@ -378,7 +406,7 @@ fn bench_model(
     let torch = (!a.no_torch).then(|| run_torch(a, spec, threads));
     ModelReport {
         spec,
-        load_before,
+        busy_before,
         weights,
         fast,
         plain,
@@ -778,7 +806,7 @@ fn to_json(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport])
             let weights_error = r.weights.as_ref().err().map(crate::common::one_line);
             json!({
                 "model": r.spec.name,
-                "loadavg_1min_before": r.load_before,
+                "other_cpu_busy_pct_before": r.busy_before,
                 "weights": weights,
                 "weights_file": weights_file,
                 "random_weights": matches!(r.weights, Ok(Weights::Random(_))),
@@ -857,6 +885,9 @@ fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelRepo
                 crate::common::one_line(e)
             ),
         }
+        if let Some(b) = r.busy_before {
+            println!("  (CPUs {b:.0}% busy with other work in the second before)");
+        }
         if ok_field(r.fast.as_ref(), "fast_path_active").and_then(Value::as_bool) == Some(false) {
             println!("  (the fast path was off in its worker: NETLENS_FAST_PATH=0 or float64)");
         }
@@ -905,10 +936,6 @@ fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelRepo
             peak(r.plain.as_ref(), "rss_after_load_mb"),
             peak(r.torch.as_ref(), "setup_rss_mb"),
         );
-        let load_after = ok_field(r.torch.as_ref(), "loadavg_1min").and_then(Value::as_f64);
-        if let (Some(before), Some(after)) = (r.load_before, load_after) {
-            println!("load average: {before:.2} before netlens, {after:.2} after PyTorch");
-        }
         for (what, v) in [
             ("netlens fast path", r.fast.as_ref()),
             ("netlens plain path", r.plain.as_ref()),
@@ -940,10 +967,19 @@ fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelRepo
          are two, torch's own libraries included)",
         a.batches.iter().max().copied().unwrap_or(1)
     );
-    if let Some(l) = load.filter(|&l| l >= LOAD_WARNING) {
+    let busy: Vec<String> = reports
+        .iter()
+        .filter_map(|r| {
+            r.busy_before
+                .filter(|&b| b >= BUSY_WARNING)
+                .map(|b| format!("{b:.0}% before {}", r.spec.name))
+        })
+        .collect();
+    if !busy.is_empty() {
         println!(
-            "warning: load average {l:.2} at start: other work on this machine skews every \
-             figure (PyTorch's OpenMP threads suffer most); rerun on an idle machine"
+            "warning: other work kept the CPUs busy ({}): it skews every figure, PyTorch's \
+             OpenMP threads most; rerun on an idle machine",
+            busy.join(", ")
         );
     }
     println!("ratio = netlens fast-path time / PyTorch time (below 1 means netlens is faster)");
