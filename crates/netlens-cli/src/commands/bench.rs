@@ -760,6 +760,11 @@ fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
         .collect()
 }
 
+/// [`ratio`] rounded to 4 decimals, for JSON.
+fn ratio4(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    ratio(a, b).map(|r| (r * 1e4).round() / 1e4)
+}
+
 fn err_text(v: Option<&Result<Value>>) -> Option<String> {
     match v {
         Some(Err(e)) => Some(crate::common::one_line(e)),
@@ -788,11 +793,11 @@ fn to_json(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport])
                         "netlens_plain_ms": row.plain,
                         "torch_module_ms": row.module,
                         "torch_folded_ms": row.folded,
-                        "ratio_fast_module": ratio(row.fast, row.module),
-                        "ratio_fast_folded": ratio(row.fast, row.folded),
-                        "ratio_plain_module": ratio(row.plain, row.module),
-                        "ratio_plain_folded": ratio(row.plain, row.folded),
-                        "ratio_fast_plain": ratio(row.fast, row.plain),
+                        "ratio_fast_module": ratio4(row.fast, row.module),
+                        "ratio_fast_folded": ratio4(row.fast, row.folded),
+                        "ratio_plain_module": ratio4(row.plain, row.module),
+                        "ratio_plain_folded": ratio4(row.plain, row.folded),
+                        "ratio_fast_plain": ratio4(row.fast, row.plain),
                     })
                 })
                 .collect();
