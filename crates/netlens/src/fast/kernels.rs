@@ -224,6 +224,52 @@ fn column_tile(pixels: usize, images: usize, kdim: usize) -> usize {
     by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024)
 }
 
+/// How the products `[m × pixels]` of a batch of `images` are shared out among tasks:
+/// column tiles of each image and, where images are small (the late layers at batch 1),
+/// blocks of rows, so that no task repacks a large weight matrix for a handful of columns.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    tile: usize,
+    tiles: usize,
+    rows: usize,
+    blocks: usize,
+}
+
+impl Split {
+    fn new(pixels: usize, images: usize, kdim: usize, m: usize, rows_ok: bool) -> Self {
+        let want = 2 * rayon::current_num_threads().max(1);
+        let mut tile = column_tile(pixels, images, kdim);
+        if rows_ok {
+            tile = tile.max(64.min(pixels.max(1)));
+        }
+        let tiles = pixels.div_ceil(tile);
+        let mut blocks = 1;
+        if rows_ok && images * tiles < want {
+            blocks = want.div_ceil(images * tiles).min(m.div_ceil(16)).max(1);
+        }
+        let rows = m.div_ceil(blocks).next_multiple_of(16).min(m.max(1));
+        let blocks = m.div_ceil(rows).max(1);
+        Self {
+            tile,
+            tiles,
+            rows,
+            blocks,
+        }
+    }
+    fn tasks(&self, images: usize) -> usize {
+        images * self.tiles * self.blocks
+    }
+    /// (image, first column, columns, first row, rows) of task `t`.
+    fn task(&self, t: usize, pixels: usize, m: usize) -> (usize, usize, usize, usize, usize) {
+        let bi = t % self.blocks;
+        let ti = (t / self.blocks) % self.tiles;
+        let n = t / (self.blocks * self.tiles);
+        let p0 = ti * self.tile;
+        let r0 = bi * self.rows;
+        (n, p0, self.tile.min(pixels - p0), r0, self.rows.min(m - r0))
+    }
+}
+
 /// Fills `cols` (`kdim × len`, row-major) with the im2col block of output pixels
 /// `p0..p0+len` of one image.
 fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
@@ -304,30 +350,27 @@ pub fn conv_forward(
     debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
     let pixels = g.oh * g.ow;
     let kdim = g.kdim();
-    let tile = column_tile(pixels, images, kdim);
-    let tiles = pixels.div_ceil(tile);
-    let tasks = images * tiles;
+    let pointwise = g.pointwise();
+    let split = Split::new(pixels, images, kdim, g.cout, pointwise);
+    let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let yp = SendPtr(y.as_mut_ptr());
     let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
-    let pointwise = g.pointwise();
     (0..tasks).into_par_iter().for_each(|t| {
-        let (n, ti) = (t / tiles, t % tiles);
-        let p0 = ti * tile;
-        let len = tile.min(pixels - p0);
+        let (n, p0, len, r0, rows) = split.task(t, pixels, g.cout);
         let xi = &x[n * in_sz..(n + 1) * in_sz];
-        let ybase = n * out_sz + p0;
+        let ybase = n * out_sz + r0 * pixels + p0;
         let run = |rhs: *const f32, rhs_rs: isize| {
-            // SAFETY: tile (n, ti) writes only columns p0..p0+len of image n.
+            // SAFETY: task t writes only rows r0..r0+rows, columns p0..p0+len of image n.
             unsafe {
                 matmul(
-                    g.cout,
+                    rows,
                     len,
                     kdim,
                     yp.at(ybase),
                     (pixels as isize, 1),
                     accumulate,
-                    weight.as_ptr(),
+                    weight[r0 * kdim..].as_ptr(),
                     (kdim as isize, 1),
                     rhs,
                     (rhs_rs, 1),
@@ -344,7 +387,8 @@ pub fn conv_forward(
             });
         }
         if bias.is_some() || act != Act::None || mp.is_some() {
-            epilogue_tile_any(yp, mp, ybase, pixels, g.cout, len, bias, act);
+            let b = bias.map(|b| &b[r0..r0 + rows]);
+            epilogue_tile_any(yp, mp, ybase, pixels, rows, len, b, act);
         }
     });
 }
@@ -459,25 +503,22 @@ pub fn pointwise_backward(
     weight: &[f32],
     accumulate: bool,
 ) {
-    let tile = column_tile(pixels, images, cout);
-    let tiles = pixels.div_ceil(tile);
-    let tasks = images * tiles;
+    let split = Split::new(pixels, images, cout, cin, true);
+    let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let dxp = SendPtr(dx.as_mut_ptr());
     (0..tasks).into_par_iter().for_each(|t| {
-        let (n, ti) = (t / tiles, t % tiles);
-        let p0 = ti * tile;
-        let len = tile.min(pixels - p0);
-        // SAFETY: tile (n, ti) writes only its own columns of image n.
+        let (n, p0, len, r0, rows) = split.task(t, pixels, cin);
+        // SAFETY: task t writes only rows r0..r0+rows, columns p0..p0+len of image n.
         unsafe {
             matmul(
-                cin,
+                rows,
                 len,
                 cout,
-                dxp.at(n * cin * pixels + p0),
+                dxp.at(n * cin * pixels + r0 * pixels + p0),
                 (pixels as isize, 1),
                 accumulate,
-                weight.as_ptr(),
+                weight[r0..].as_ptr(),
                 (1, cin as isize),
                 dy[n * cout * pixels + p0..].as_ptr(),
                 (pixels as isize, 1),
