@@ -80,16 +80,16 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
     let mut steps: Vec<F> = Vec::new();
     let mut h = 0;
     let mut c = cin;
-    let mut conv = |rng: &mut rand::rngs::StdRng,
-                    g: &mut Graph,
-                    x,
-                    cin: usize,
-                    cout,
-                    k,
-                    stride,
-                    groups: usize,
-                    pad,
-                    act| {
+    let conv = |rng: &mut rand::rngs::StdRng,
+                g: &mut Graph,
+                x,
+                cin: usize,
+                cout,
+                k,
+                stride,
+                groups: usize,
+                pad,
+                act| {
         let groups = if groups == 0 { cin } else { groups };
         let fan = (cin / groups) * k * k;
         let p = ConvParams {
@@ -233,7 +233,10 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
 }
 
 /// (logits, input gradient of Σ r·logits) through the fast graph and through burn.
-fn both(b: Built, shape: [usize; 4], seed: u64) -> ((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>)) {
+/// Logits and input gradient of one run.
+type Run = (Vec<f32>, Vec<f32>);
+
+fn both(b: Built, shape: [usize; 4], seed: u64) -> (Run, Run) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let x = random(&mut rng, shape.iter().product(), 2.0);
     let net = Arc::new(FastNet::new(b.graph));

@@ -493,6 +493,7 @@ pub fn conv_backward_col2im(
 
 /// Backward-data of a 1×1 convolution or of a dense layer over pixels:
 /// `dx[ci, p] (+)= Σ_co W[co, ci] · dy[co, p]`, tiled like the forward pass.
+#[allow(clippy::too_many_arguments)]
 pub fn pointwise_backward(
     dy: &[f32],
     dx: &mut [f32],
@@ -873,7 +874,7 @@ fn dw_plane_backward<M: Mac>(
     let (t0, l0) = (k, k);
     let max_rows = g.h.div_ceil(s);
     let max_cols = g.w.div_ceil(s);
-    let reach = |p: usize| (s - 1 + p) / s + 1;
+    let reach = |p: usize| p.div_ceil(s) + 1;
     let pitch = (max_cols + l0 + reach(g.pl)).max(l0 + g.ow);
     let prows = (max_rows + t0 + reach(g.pt)).max(t0 + g.oh);
     let size = prows * pitch;
@@ -914,7 +915,7 @@ fn dw_plane_backward<M: Mac>(
                 let (qy, ar) = (iy % s, iy / s);
                 let drow = &mut dx[iy * g.w..(iy + 1) * g.w];
                 let base = qy * s * stride_q + ar * pitch;
-                if s == 2 && g.w % 2 == 0 {
+                if s == 2 && g.w.is_multiple_of(2) {
                     let a0 = &acc[base..base + g.w / 2];
                     let a1 = &acc[base + stride_q..base + stride_q + g.w / 2];
                     for ((pair, &v0), &v1) in drow.chunks_exact_mut(2).zip(a0).zip(a1) {
