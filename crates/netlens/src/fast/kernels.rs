@@ -589,10 +589,11 @@ pub struct DwGeom {
 /// Largest depthwise kernel side the direct kernels take (49 taps).
 pub const MAX_DEPTHWISE_KERNEL: usize = 7;
 
-/// `acc[i] += Σ_t w_t · src[i + off_t]` for every `i`: the whole plane as one long
-/// vectorizable loop per group of three taps, in L1-sized chunks.
+/// `acc[i] = init + Σ_t w_t · src[i + off_t]` for every `i`: the whole plane as one long
+/// vectorizable loop per group of three taps, in L1-sized chunks (the first group writes
+/// `init +` its taps, so `acc` needs no clearing).
 #[inline(always)]
-fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)]) {
+fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)], init: f32) {
     const CHUNK: usize = 512;
     let len = acc.len();
     let mut c0 = 0;
@@ -601,6 +602,7 @@ fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)]) {
         let a = &mut acc[c0..c1];
         let n = a.len();
         let mut t = taps;
+        let mut first = true;
         while t.len() >= 3 {
             let (s0, s1, s2) = (
                 &src[c0 + t[0].0..][..n],
@@ -608,10 +610,20 @@ fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)]) {
                 &src[c0 + t[2].0..][..n],
             );
             let (w0, w1, w2) = (t[0].1, t[1].1, t[2].1);
-            for i in 0..n {
-                a[i] = M::mac(M::mac(M::mac(a[i], w0, s0[i]), w1, s1[i]), w2, s2[i]);
+            if first {
+                for i in 0..n {
+                    a[i] = M::mac(M::mac(M::mac(init, w0, s0[i]), w1, s1[i]), w2, s2[i]);
+                }
+                first = false;
+            } else {
+                for i in 0..n {
+                    a[i] = M::mac(M::mac(M::mac(a[i], w0, s0[i]), w1, s1[i]), w2, s2[i]);
+                }
             }
             t = &t[3..];
+        }
+        if first {
+            a.fill(init);
         }
         for &(o, w) in t {
             let s0 = &src[c0 + o..][..n];
@@ -755,8 +767,7 @@ fn correlate<M: Mac>(
             }
         }
         with_scratch2(len, |acc| {
-            acc.fill(init);
-            taps_1d::<M>(acc, ph, &taps[..nt]);
+            taps_1d::<M>(acc, ph, &taps[..nt], init);
             for oy in 0..oh {
                 emit(oy, &acc[oy * pitch..oy * pitch + ow]);
             }
@@ -906,8 +917,7 @@ fn dw_plane_backward<M: Mac>(
                     }
                     let len = (rows - 1) * pitch + cols;
                     let a = &mut acc[(qy * s + qx) * stride_q..][..len];
-                    a.fill(0.0);
-                    taps_1d::<M>(a, gp, &taps[..nt]);
+                    taps_1d::<M>(a, gp, &taps[..nt], 0.0);
                 }
             }
             // Interleave the column phases of each row into dx, then mask it.
