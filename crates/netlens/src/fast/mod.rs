@@ -534,6 +534,18 @@ impl FastNet {
         shape: [usize; 4],
         save: bool,
     ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
+        // The whole pass runs on a pool thread, so that each layer's parallel loop is
+        // shared out by work stealing rather than injected from outside the pool (one
+        // sleeping caller and two wake-ups per layer).
+        rayon::join(|| self.forward_in_pool(x, shape, save), || ()).0
+    }
+
+    fn forward_in_pool(
+        &self,
+        x: &[f32],
+        shape: [usize; 4],
+        save: bool,
+    ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
         let layout = self.layout(shape)?;
         let l = &*layout;
         let nodes = &self.graph.nodes;
@@ -609,6 +621,10 @@ impl FastNet {
 
     /// Backward pass: the gradient of the input batch given the gradient of the logits.
     pub fn backward(&self, saved: &Saved, dlogits: &[f32]) -> Vec<f32> {
+        rayon::join(|| self.backward_in_pool(saved, dlogits), || ()).0
+    }
+
+    fn backward_in_pool(&self, saved: &Saved, dlogits: &[f32]) -> Vec<f32> {
         let l = &*saved.layout;
         let nodes = &self.graph.nodes;
         let empty = SavedData::default();
