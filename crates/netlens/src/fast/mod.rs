@@ -464,25 +464,31 @@ struct SavedData {
 pub struct FastNet {
     graph: Graph,
     layouts: Mutex<HashMap<[usize; 4], Arc<Layout>>>,
-    pool: Mutex<Pool>,
+    /// Buffer pools, one per pass running at the same time.
+    pools: Mutex<Vec<Pool>>,
     saved_pool: Arc<Mutex<Vec<SavedData>>>,
+}
+
+/// What one group of images of a tracked forward pass keeps.
+#[derive(Debug)]
+struct Part {
+    layout: Arc<Layout>,
+    data: Option<SavedData>,
 }
 
 /// The state a tracked forward pass leaves for the backward pass. Dropping it returns its
 /// buffers to the network's pool.
 #[derive(Debug)]
 pub struct Saved {
-    layout: Arc<Layout>,
-    data: Option<SavedData>,
+    parts: Vec<Part>,
+    shape: [usize; 4],
     home: Arc<Mutex<Vec<SavedData>>>,
 }
 
 impl Drop for Saved {
     fn drop(&mut self) {
-        if let Some(d) = self.data.take() {
-            if let Ok(mut h) = self.home.lock() {
-                h.push(d);
-            }
+        if let Ok(mut h) = self.home.lock() {
+            h.extend(self.parts.iter_mut().filter_map(|p| p.data.take()));
         }
     }
 }
@@ -493,7 +499,7 @@ impl FastNet {
         Self {
             graph,
             layouts: Mutex::new(HashMap::new()),
-            pool: Mutex::new(Pool::default()),
+            pools: Mutex::new(Vec::new()),
             saved_pool: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -534,18 +540,74 @@ impl FastNet {
         shape: [usize; 4],
         save: bool,
     ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
-        // The whole pass runs on a pool thread, so that each layer's parallel loop is
-        // shared out by work stealing rather than injected from outside the pool (one
-        // sleeping caller and two wake-ups per layer).
-        rayon::join(|| self.forward_in_pool(x, shape, save), || ()).0
+        // The whole pass runs on pool threads, so that each layer's parallel loop is shared
+        // out by work stealing rather than injected from outside the pool (one sleeping
+        // caller and two wake-ups per layer). A batch of at least two images is split into
+        // one group per thread, each run through the whole network: the threads then meet
+        // only when a group runs out of work, not at every layer.
+        let [n, c, h, w] = shape;
+        let groups = self.groups(n);
+        let per = n.div_ceil(groups);
+        let ranges: Vec<(usize, usize)> = (0..n)
+            .step_by(per.max(1))
+            .map(|a| (a, (a + per).min(n)))
+            .collect();
+        // Lay out every group's shape first (the cache is shared).
+        for &(a, b) in &ranges {
+            self.layout([b - a, c, h, w])?;
+        }
+        let img = c * h * w;
+        let results: Vec<Result<(Vec<f32>, Option<Part>), Unsupported>> = rayon::join(
+            || {
+                use rayon::prelude::*;
+                ranges
+                    .par_iter()
+                    .map(|&(a, b)| self.forward_group(&x[a * img..b * img], [b - a, c, h, w], save))
+                    .collect()
+            },
+            || (),
+        )
+        .0;
+        let mut logits = Vec::new();
+        let mut parts = Vec::new();
+        for r in results {
+            let (lg, part) = r?;
+            logits.extend(lg);
+            parts.extend(part);
+        }
+        let saved = save.then(|| Saved {
+            parts,
+            shape,
+            home: self.saved_pool.clone(),
+        });
+        Ok((logits, saved))
     }
 
-    fn forward_in_pool(
+    /// How many groups a batch of `n` images is split into.
+    fn groups(&self, n: usize) -> usize {
+        rayon::current_num_threads().min(n).max(1)
+    }
+
+    fn take_pool(&self) -> Pool {
+        self.pools
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default()
+    }
+
+    fn return_pool(&self, pool: Pool) {
+        if let Ok(mut p) = self.pools.lock() {
+            p.push(pool);
+        }
+    }
+
+    fn forward_group(
         &self,
         x: &[f32],
         shape: [usize; 4],
         save: bool,
-    ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
+    ) -> Result<(Vec<f32>, Option<Part>), Unsupported> {
         let layout = self.layout(shape)?;
         let l = &*layout;
         let nodes = &self.graph.nodes;
@@ -565,10 +627,7 @@ impl FastNet {
         } else {
             None
         };
-        let mut pool = self
-            .pool
-            .lock()
-            .map_err(|_| Unsupported("poisoned buffer pool".into()))?;
+        let mut pool = self.take_pool();
         let mut vals: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
         let (mut masks, mut argmaxes) = match saved.as_mut() {
             Some(s) => (Some(&mut s.masks), Some(&mut s.argmax)),
@@ -611,27 +670,47 @@ impl FastNet {
         for b in vals.into_iter().flatten() {
             pool.put(b);
         }
-        let saved = saved.map(|d| Saved {
+        self.return_pool(pool);
+        let part = saved.map(|d| Part {
             layout,
             data: Some(d),
-            home: self.saved_pool.clone(),
         });
-        Ok((logits, saved))
+        Ok((logits, part))
     }
 
     /// Backward pass: the gradient of the input batch given the gradient of the logits.
     pub fn backward(&self, saved: &Saved, dlogits: &[f32]) -> Vec<f32> {
-        rayon::join(|| self.backward_in_pool(saved, dlogits), || ()).0
+        let [n, c, h, w] = saved.shape;
+        let img = c * h * w;
+        let classes = dlogits.len() / n.max(1);
+        let mut dx = vec![0.0; n * img];
+        rayon::join(
+            || {
+                use rayon::prelude::*;
+                let mut rest = &mut dx[..];
+                let mut first = 0;
+                let mut jobs = Vec::new();
+                for part in &saved.parts {
+                    let k = part.layout.images;
+                    let (mine, tail) = rest.split_at_mut(k * img);
+                    jobs.push((part, mine, &dlogits[first * classes..(first + k) * classes]));
+                    rest = tail;
+                    first += k;
+                }
+                jobs.into_par_iter()
+                    .for_each(|(part, out, dl)| self.backward_group(part, dl, out));
+            },
+            || (),
+        );
+        dx
     }
 
-    fn backward_in_pool(&self, saved: &Saved, dlogits: &[f32]) -> Vec<f32> {
-        let l = &*saved.layout;
+    fn backward_group(&self, part: &Part, dlogits: &[f32], out: &mut [f32]) {
+        let l = &*part.layout;
         let nodes = &self.graph.nodes;
         let empty = SavedData::default();
-        let data = saved.data.as_ref().unwrap_or(&empty);
-        let Ok(mut pool) = self.pool.lock() else {
-            return vec![0.0; l.size(0)];
-        };
+        let data = part.data.as_ref().unwrap_or(&empty);
+        let mut pool = self.take_pool();
         let mut grads: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
         let m = l.size(nodes.len());
         let mut top = pool.get(m);
@@ -678,12 +757,14 @@ impl FastNet {
             );
             pool.put(g);
         }
-        let mut dx = grads[0].take().unwrap_or_else(|| vec![0.0; l.size(0)]);
-        dx.truncate(l.size(0));
+        if let Some(dx) = grads[0].take() {
+            out.copy_from_slice(&dx[..out.len()]);
+            pool.put(dx);
+        }
         for b in grads.into_iter().flatten() {
             pool.put(b);
         }
-        dx
+        self.return_pool(pool);
     }
 }
 
@@ -955,7 +1036,6 @@ fn run_backward(
 impl Saved {
     /// Shape of the input batch of the forward pass that saved this.
     pub fn input_shape(&self) -> [usize; 4] {
-        let (c, h, w) = self.layout.shapes[0];
-        [self.layout.images, c, h, w]
+        self.shape
     }
 }
