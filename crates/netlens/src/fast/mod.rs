@@ -469,6 +469,9 @@ pub struct FastNet {
     saved_pool: Arc<Mutex<Vec<SavedData>>>,
 }
 
+/// The logits of one group of images, and what it keeps for the backward pass.
+type GroupOutput = (Vec<f32>, Option<Part>);
+
 /// What one group of images of a tracked forward pass keeps.
 #[derive(Debug)]
 struct Part {
@@ -557,7 +560,7 @@ impl FastNet {
             self.layout([b - a, c, h, w])?;
         }
         let img = c * h * w;
-        let results: Vec<Result<(Vec<f32>, Option<Part>), Unsupported>> = rayon::join(
+        let results: Vec<Result<GroupOutput, Unsupported>> = rayon::join(
             || {
                 use rayon::prelude::*;
                 ranges
@@ -607,7 +610,7 @@ impl FastNet {
         x: &[f32],
         shape: [usize; 4],
         save: bool,
-    ) -> Result<(Vec<f32>, Option<Part>), Unsupported> {
+    ) -> Result<GroupOutput, Unsupported> {
         let layout = self.layout(shape)?;
         let l = &*layout;
         let nodes = &self.graph.nodes;
