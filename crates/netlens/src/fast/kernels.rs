@@ -224,9 +224,11 @@ fn column_tile(pixels: usize, images: usize, kdim: usize) -> usize {
     by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024)
 }
 
-/// How the products `[m × pixels]` of a batch of `images` are shared out among tasks:
-/// column tiles of each image and, where images are small (the late layers at batch 1),
-/// blocks of rows, so that no task repacks a large weight matrix for a handful of columns.
+/// How the products `[m × pixels]` of each image are shared out among tasks: column tiles
+/// and, where images are small (the late layers), blocks of rows, so that no task repacks a
+/// large weight matrix for a handful of columns. The split depends on the image's geometry
+/// only, never on the batch size, so that an image's results are bitwise the same in any
+/// batch.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     tile: usize,
@@ -236,7 +238,8 @@ struct Split {
 }
 
 impl Split {
-    fn new(pixels: usize, images: usize, kdim: usize, m: usize, rows_ok: bool) -> Self {
+    fn new(pixels: usize, kdim: usize, m: usize, rows_ok: bool) -> Self {
+        let images = 1;
         let want = 2 * rayon::current_num_threads().max(1);
         let mut tile = column_tile(pixels, images, kdim);
         if rows_ok {
@@ -351,7 +354,7 @@ pub fn conv_forward(
     let pixels = g.oh * g.ow;
     let kdim = g.kdim();
     let pointwise = g.pointwise();
-    let split = Split::new(pixels, images, kdim, g.cout, pointwise);
+    let split = Split::new(pixels, kdim, g.cout, pointwise);
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let yp = SendPtr(y.as_mut_ptr());
@@ -504,7 +507,7 @@ pub fn pointwise_backward(
     weight: &[f32],
     accumulate: bool,
 ) {
-    let split = Split::new(pixels, images, cout, cin, true);
+    let split = Split::new(pixels, cout, cin, true);
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let dxp = SendPtr(dx.as_mut_ptr());
