@@ -119,24 +119,36 @@ macro_rules! simd_kernel {
 }
 
 /// Runs `f` with a thread-local scratch buffer of at least `n` floats (contents arbitrary).
+/// The buffer is taken out of its thread-local slot and put back afterwards, so that `f` is
+/// called (and inlined) right here — inside the kernel's AVX2 + FMA copy — rather than
+/// inside `LocalKey::with`, and so that a task a waiting thread steals while the buffer is
+/// out simply gets a fresh one.
+#[inline(always)]
 fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < n {
-            s.resize(n, 0.0);
-        }
-        f(&mut s[..n])
-    })
+    scratch(&SCRATCH, n, f)
 }
 
+#[inline(always)]
 fn with_scratch2<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH2.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < n {
-            s.resize(n, 0.0);
+    scratch(&SCRATCH2, n, f)
+}
+
+type Slot = std::thread::LocalKey<RefCell<Vec<f32>>>;
+
+#[inline(always)]
+fn scratch<R>(slot: &'static Slot, n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut v = slot.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    let r = f(&mut v[..n]);
+    slot.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < v.len() {
+            *c = v;
         }
-        f(&mut s[..n])
-    })
+    });
+    r
 }
 
 /// `dst (+)= lhs · rhs` for `m×k` times `k×n`, every matrix given by a pointer and its
