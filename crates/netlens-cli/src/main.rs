@@ -51,7 +51,7 @@ enum Command {
     Visualize(commands::visualize::Args),
     /// Look up ImageNet classes by index or name
     Labels(commands::labels::Args),
-    /// Time forward and forward+backward passes beside PyTorch
+    /// Time forward and forward+backward passes (fast and plain paths) beside PyTorch
     Bench(commands::bench::Args),
 }
 
