@@ -1014,16 +1014,29 @@ pub fn depthwise_forward(
             act,
         );
     };
-    match mask {
-        Some(mask) => y[..planes * op]
-            .par_chunks_mut(op)
-            .zip(mask[..planes * op].par_chunks_mut(op))
+    for_each_plane(y, mask, op, planes, run);
+}
+
+/// Runs `f(i, plane, side)` on every output plane `i` of `planes` (`size` values each), in
+/// parallel, with the matching plane of an optional per-value side output (a mask, an
+/// argmax).
+fn for_each_plane<T: Send>(
+    y: &mut [f32],
+    side: Option<&mut [T]>,
+    size: usize,
+    planes: usize,
+    f: impl Fn(usize, &mut [f32], Option<&mut [T]>) + Sync + Send,
+) {
+    match side {
+        Some(side) => y[..planes * size]
+            .par_chunks_mut(size)
+            .zip(side[..planes * size].par_chunks_mut(size))
             .enumerate()
-            .for_each(|(i, (yo, m))| run(i, yo, Some(m))),
-        None => y[..planes * op]
-            .par_chunks_mut(op)
+            .for_each(|(i, (yo, s))| f(i, yo, Some(s))),
+        None => y[..planes * size]
+            .par_chunks_mut(size)
             .enumerate()
-            .for_each(|(i, yo)| run(i, yo, None)),
+            .for_each(|(i, yo)| f(i, yo, None)),
     }
 }
 
@@ -1113,17 +1126,7 @@ pub fn max_pool_forward(
             }
         }
     };
-    match argmax {
-        Some(am) => y[..planes * op]
-            .par_chunks_mut(op)
-            .zip(am[..planes * op].par_chunks_mut(op))
-            .enumerate()
-            .for_each(|(i, (yo, a))| plane(i, yo, Some(a))),
-        None => y[..planes * op]
-            .par_chunks_mut(op)
-            .enumerate()
-            .for_each(|(i, yo)| plane(i, yo, None)),
-    }
+    for_each_plane(y, argmax, op, planes, plane);
 }
 
 /// Routes each window's gradient to its saved argmax.

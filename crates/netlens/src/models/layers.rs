@@ -285,3 +285,19 @@ impl Linear {
         )
     }
 }
+
+/// Adds a torchvision `features` convolution to a fast graph, with the ReLU that follows it
+/// (when `relu_next`) fused in; the new value and how many modules it took (1 or 2).
+pub fn fast_conv(
+    g: &mut crate::fast::Graph,
+    x: crate::fast::Value,
+    conv: &Conv,
+    relu_next: bool,
+) -> std::result::Result<(crate::fast::Value, usize), crate::fast::Unsupported> {
+    use crate::fast::kernels::Act;
+    let act = if relu_next { Act::Relu } else { Act::None };
+    Ok((
+        g.conv(x, conv.fast_params(), act)?,
+        1 + usize::from(relu_next),
+    ))
+}

@@ -237,11 +237,10 @@ impl Vgg {
             match &self.features[i] {
                 Op::Conv(c) => {
                     let relu_next = matches!(self.features.get(i + 1), Some(Op::Relu));
-                    let act = if relu_next { Act::Relu } else { Act::None };
-                    h = g.conv(h, c.fast_params(), act)?;
-                    if relu_next {
-                        i += 1;
-                    }
+                    let (v, took) = super::layers::fast_conv(&mut g, h, c, relu_next)?;
+                    h = v;
+                    i += took;
+                    continue;
                 }
                 Op::Relu => return Err(fast::Unsupported("a ReLU without its convolution".into())),
                 Op::Pool => h = g.max_pool(h, 2, 2, 0, false),
