@@ -284,6 +284,9 @@ fn dense_convolutions() {
         (3, 1, Some(0)),
         (5, 2, Some(2)),
         (1, 2, None),
+        // Padding as wide as the kernel: the stride-1 backward falls back to col2im.
+        (1, 1, Some(1)),
+        (3, 1, Some(3)),
     ] {
         check(
             &format!("conv k{k} s{s} pad {pad:?}"),

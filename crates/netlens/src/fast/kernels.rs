@@ -200,7 +200,8 @@ pub(crate) fn inner_parallelism(tasks: usize) -> Parallelism {
     }
 }
 
-/// Geometry of one convolution on one image.
+/// Geometry of one convolution on one image (for a depthwise one, of each plane: `cin` and
+/// `cout` are then the channel count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeom {
     pub cin: usize,
@@ -588,19 +589,6 @@ pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
 // Depthwise convolution
 // ---------------------------------------------------------------------------------------------
 
-/// Geometry of a depthwise convolution on one plane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DwGeom {
-    pub k: usize,
-    pub stride: usize,
-    pub pt: usize,
-    pub pl: usize,
-    pub h: usize,
-    pub w: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
 /// Largest depthwise kernel side the direct kernels take (49 taps).
 pub const MAX_DEPTHWISE_KERNEL: usize = 7;
 
@@ -795,7 +783,7 @@ fn dw_plane_forward<M: Mac>(
     x: &[f32],
     y: &mut [f32],
     mask: Option<&mut [u8]>,
-    g: &DwGeom,
+    g: &ConvGeom,
     w: &[f32],
     b: f32,
     act: Act,
@@ -835,7 +823,7 @@ simd_kernel!(dw_plane_forward_any => dw_plane_forward(
     x: &[f32],
     y: &mut [f32],
     mask: Option<&mut [u8]>,
-    g: &DwGeom,
+    g: &ConvGeom,
     w: &[f32],
     b: f32,
     act: Act,
@@ -871,7 +859,7 @@ fn dw_plane_backward<M: Mac>(
     mask: Option<&[u8]>,
     dx: &mut [f32],
     dx_mask: Option<&[u8]>,
-    g: &DwGeom,
+    g: &ConvGeom,
     w: &[f32],
     wf: &[f32],
     accumulate: bool,
@@ -979,7 +967,7 @@ simd_kernel!(dw_plane_backward_any => dw_plane_backward(
     mask: Option<&[u8]>,
     dx: &mut [f32],
     dx_mask: Option<&[u8]>,
-    g: &DwGeom,
+    g: &ConvGeom,
     w: &[f32],
     wf: &[f32],
     accumulate: bool,
@@ -994,7 +982,7 @@ pub fn depthwise_forward(
     mask: Option<&mut [u8]>,
     images: usize,
     channels: usize,
-    g: &DwGeom,
+    g: &ConvGeom,
     weight: &[f32],
     bias: &[f32],
     act: Act,
@@ -1052,7 +1040,7 @@ pub fn depthwise_backward(
     dx_mask: Option<&[u8]>,
     images: usize,
     channels: usize,
-    g: &DwGeom,
+    g: &ConvGeom,
     weight: &[f32],
     weight_flipped: &[f32],
     accumulate: bool,

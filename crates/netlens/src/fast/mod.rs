@@ -14,7 +14,7 @@
 
 pub mod kernels;
 
-use kernels::{Act, ConvGeom, DwGeom, PoolGeom};
+use kernels::{Act, ConvGeom, PoolGeom};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +48,8 @@ pub struct ConvParams {
 #[derive(Debug)]
 enum Node {
     /// Dense convolution; `weight_t` is the flipped, transposed kernel
-    /// `[cin, cout·k·k]` that turns the stride-1 backward pass into a forward convolution.
+    /// `[cin, cout·k·k]` that turns the stride-1 backward pass of a k > 1 kernel into a
+    /// forward convolution (empty for other convolutions, which do not use it).
     Conv {
         x: Value,
         p: ConvParams,
@@ -135,8 +136,9 @@ impl Graph {
         }
         if p.groups == 1 {
             // weight_t[ci][co][ky][kx] = weight[co][ci][k-1-ky][k-1-kx]
-            let mut wt = vec![0.0; p.weight.len()];
-            for co in 0..p.cout {
+            let flipped_backward = p.stride == 1 && k > 1;
+            let mut wt = vec![0.0; if flipped_backward { p.weight.len() } else { 0 }];
+            for co in (0..p.cout).filter(|_| flipped_backward) {
                 for ci in 0..p.cin {
                     for t in 0..k * k {
                         wt[(ci * p.cout + co) * k * k + (k * k - 1 - t)] =
@@ -225,7 +227,7 @@ impl Graph {
 #[derive(Debug, Clone)]
 enum Geom {
     Conv(ConvGeom),
-    Dw(DwGeom),
+    Dw(ConvGeom),
     Pool(PoolGeom),
     None,
 }
@@ -289,19 +291,20 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
                         )
                     }
                 };
+                let g = ConvGeom {
+                    cin: c,
+                    cout: p.cout,
+                    k: p.k,
+                    stride: p.stride,
+                    pt,
+                    pl,
+                    h,
+                    w,
+                    oh,
+                    ow,
+                };
                 let g = if matches!(n, Node::Conv { .. }) {
-                    Geom::Conv(ConvGeom {
-                        cin: c,
-                        cout: p.cout,
-                        k: p.k,
-                        stride: p.stride,
-                        pt,
-                        pl,
-                        h,
-                        w,
-                        oh,
-                        ow,
-                    })
+                    Geom::Conv(g)
                 } else {
                     if p.pad != Pad::Same && pt >= p.k {
                         return bad(format!("node {i}: padding as large as the kernel"));
@@ -309,16 +312,7 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
                     if p.k > kernels::MAX_DEPTHWISE_KERNEL {
                         return bad(format!("node {i}: depthwise kernel of {} pixels", p.k));
                     }
-                    Geom::Dw(DwGeom {
-                        k: p.k,
-                        stride: p.stride,
-                        pt,
-                        pl,
-                        h,
-                        w,
-                        oh,
-                        ow,
-                    })
+                    Geom::Dw(g)
                 };
                 ((p.cout, oh, ow), g)
             }
@@ -923,7 +917,7 @@ fn run_backward(
                     &p.weight,
                     acc,
                 );
-            } else if cg.stride == 1 {
+            } else if !weight_t.is_empty() && cg.pt < cg.k && cg.pl < cg.k {
                 // dx = conv(g, flipped Wᵀ) with padding k-1-p, back to the input size.
                 let bg = ConvGeom {
                     cin: cg.cout,
