@@ -688,8 +688,12 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Median ms per (name, batch) from a worker's JSON.
-fn worker_times(v: Option<&Result<Value>>) -> BTreeMap<(String, usize), f64> {
+/// Median ms of every result row of a worker's or a PyTorch script's JSON, keyed by `key`.
+fn times<K: Ord>(
+    v: Option<&Result<Value>>,
+    key: impl Fn(&Value) -> Option<K>,
+    median: impl Fn(&Value) -> Option<f64>,
+) -> BTreeMap<K, f64> {
     let Some(Ok(v)) = v else {
         return BTreeMap::new();
     };
@@ -697,38 +701,37 @@ fn worker_times(v: Option<&Result<Value>>) -> BTreeMap<(String, usize), f64> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|r| {
-            Some((
-                (
-                    r["name"].as_str()?.to_string(),
-                    r["batch"].as_u64()? as usize,
-                ),
-                r["timing"]["median_ms"].as_f64()?,
-            ))
-        })
+        .filter_map(|r| Some((key(r)?, median(r)?)))
         .collect()
+}
+
+/// Median ms per (name, batch) from a worker's JSON.
+fn worker_times(v: Option<&Result<Value>>) -> BTreeMap<(String, usize), f64> {
+    times(
+        v,
+        |r| {
+            Some((
+                r["name"].as_str()?.to_string(),
+                r["batch"].as_u64()? as usize,
+            ))
+        },
+        |r| r["timing"]["median_ms"].as_f64(),
+    )
 }
 
 /// Median ms per (name, variant, batch) from a PyTorch script's JSON.
 fn torch_times(v: Option<&Result<Value>>) -> BTreeMap<(String, String, usize), f64> {
-    let Some(Ok(v)) = v else {
-        return BTreeMap::new();
-    };
-    v["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
+    times(
+        v,
+        |r| {
             Some((
-                (
-                    r["name"].as_str()?.to_string(),
-                    r["variant"].as_str()?.to_string(),
-                    r["batch"].as_u64()? as usize,
-                ),
-                r["median_ms"].as_f64()?,
+                r["name"].as_str()?.to_string(),
+                r["variant"].as_str()?.to_string(),
+                r["batch"].as_u64()? as usize,
             ))
-        })
-        .collect()
+        },
+        |r| r["median_ms"].as_f64(),
+    )
 }
 
 fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
