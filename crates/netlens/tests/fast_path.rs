@@ -4,8 +4,9 @@
 //! "SAME" and explicit padding, 1×1 / 3×3 / 5×5 / depthwise / strided dense convolutions,
 //! max-pool with ceil mode, residual adds, concatenation, dense layers), and on the real
 //! EfficientNet-Lite0: logits and input gradients agree to 1e-5 relative (L2), except where a
-//! float32 rounding difference moves a pre-activation across a ReLU6 kink, which the
-//! real-network test counts and bounds. The PyTorch fixtures of `parity*.rs`,
+//! float32 rounding difference moves a pre-activation across a ReLU6 kink: the real-network
+//! test allows 5e-3 for its input gradients (seen: 6e-7 without a flip, up to 1.2e-3 with
+//! one). The PyTorch fixtures of `parity*.rs`,
 //! `saliency.rs`, `adversarial.rs` and `synthesis.rs` run with the fast path on (the
 //! default), so they check it against PyTorch too.
 
