@@ -324,6 +324,20 @@ fn depthwise_convolutions() {
             ODD,
         );
     }
+    // Small planes take channel-interleaved kernels in groups of 8 channels: channel counts
+    // that leave a partial group, on planes small enough for them.
+    for (c, k, s, pad) in [(12, 3, 1, None), (20, 5, 2, None), (13, 3, 2, Some(1))] {
+        check(
+            &format!("depthwise {c} channels k{k} s{s} pad {pad:?}"),
+            &[
+                L::Conv(c, 1, 1, 1, None, Act::Relu6),
+                L::Conv(0, k, s, 0, pad, Act::Relu6),
+                L::Conv(5, 1, 1, 1, None, Act::None),
+            ],
+            3,
+            &[[1, 3, 7, 7], [2, 3, 14, 11], [1, 3, 5, 16]],
+        );
+    }
 }
 
 #[test]

@@ -987,6 +987,9 @@ pub fn depthwise_forward(
     bias: &[f32],
     act: Act,
 ) {
+    if interleaved(g) {
+        return depthwise_forward_interleaved(x, y, mask, images, channels, g, weight, bias, act);
+    }
     let (ip, op) = (g.h * g.w, g.oh * g.ow);
     let kk = g.k * g.k;
     let planes = images * channels;
@@ -1045,6 +1048,11 @@ pub fn depthwise_backward(
     weight_flipped: &[f32],
     accumulate: bool,
 ) {
+    if interleaved(g) {
+        return depthwise_backward_interleaved(
+            dy, mask, dx, dx_mask, images, channels, g, weight, accumulate,
+        );
+    }
     let (ip, op) = (g.h * g.w, g.oh * g.ow);
     let kk = g.k * g.k;
     let planes = images * channels;
@@ -1060,6 +1068,393 @@ pub fn depthwise_backward(
             let wf = &weight_flipped[c * kk..(c + 1) * kk];
             dw_plane_backward_any(dyi, mi, dxi, dmi, g, w, wf, accumulate)
         });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise convolution of small planes, channels interleaved
+// ---------------------------------------------------------------------------------------------
+
+/// Channels per vector in the interleaved depthwise kernels.
+const LANES: usize = 8;
+
+/// Output planes at most this wide take the channel-interleaved depthwise kernels: there a
+/// whole-plane correlation would spend most of its work on padding and short row tails,
+/// while one vector of eight channels is always full.
+const SMALL_PLANE: usize = 16;
+
+/// Whether a depthwise layer takes the channel-interleaved kernels: small planes, and
+/// padding within the kernel (so that the stride-1 backward is a plain correlation).
+fn interleaved(g: &ConvGeom) -> bool {
+    g.ow.max(g.w.div_ceil(g.stride)) <= SMALL_PLANE && g.pt < g.k && g.pl < g.k
+}
+
+/// `v` where the 0/1 mask value `k` is 1, else 0 — by bits, branch-free.
+#[inline(always)]
+fn keep(v: f32, k: u8) -> f32 {
+    f32::from_bits(v.to_bits() & 0u32.wrapping_sub(u32::from(k)))
+}
+
+/// Writes `n ≤ LANES` planes of `h × w` (one after another in `x`) into `xp` as a
+/// `ph × pw` grid of pixels of `LANES` channels, each plane placed at row `pt`, column `pl`,
+/// zeros elsewhere and in unused lanes. `mask` zeroes the values it marks 0 as they are read.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn interleave(
+    x: &[f32],
+    mask: Option<&[u8]>,
+    n: usize,
+    (h, w): (usize, usize),
+    (ph, pw): (usize, usize),
+    (pt, pl): (usize, usize),
+    xp: &mut [f32],
+) {
+    let xp = &mut xp[..ph * pw * LANES];
+    xp.fill(0.0);
+    let rows = h.min(ph.saturating_sub(pt));
+    let cols = w.min(pw.saturating_sub(pl));
+    for l in 0..n {
+        for iy in 0..rows {
+            let src = &x[(l * h + iy) * w..][..cols];
+            let dst = &mut xp[((iy + pt) * pw + pl) * LANES..][..cols * LANES];
+            match mask {
+                Some(m) => {
+                    let m = &m[(l * h + iy) * w..][..cols];
+                    for ((d, &v), &k) in dst.chunks_exact_mut(LANES).zip(src).zip(m) {
+                        d[l] = keep(v, k);
+                    }
+                }
+                None => {
+                    for (d, &v) in dst.chunks_exact_mut(LANES).zip(src) {
+                        d[l] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out[oy][ox] = init + Σ_{ky,kx} w[ky·k + kx] · xp[oy·s + ky][ox·s + kx]`, every term a
+/// vector of `LANES` channels; `xp` is `pw` pixels wide, `out` is `oh × ow`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn correlate_lanes<M: Mac>(
+    xp: &[f32],
+    pw: usize,
+    (oh, ow): (usize, usize),
+    (k, s): (usize, usize),
+    w: &[f32],
+    init: &[f32; LANES],
+    out: &mut [f32],
+) {
+    for oy in 0..oh {
+        let mut ox = 0;
+        while ox < ow {
+            let at = (oy, ox, ow, pw, k, s);
+            ox += match ow - ox {
+                1 => lanes_block::<M, 1>(xp, at, w, init, out),
+                2 => lanes_block::<M, 2>(xp, at, w, init, out),
+                3 => lanes_block::<M, 3>(xp, at, w, init, out),
+                4 => lanes_block::<M, 4>(xp, at, w, init, out),
+                5 => lanes_block::<M, 5>(xp, at, w, init, out),
+                6 => lanes_block::<M, 6>(xp, at, w, init, out),
+                7 => lanes_block::<M, 7>(xp, at, w, init, out),
+                _ => lanes_block::<M, 8>(xp, at, w, init, out),
+            };
+        }
+    }
+}
+
+/// `P` consecutive output pixels of [`correlate_lanes`], kept in registers across all taps;
+/// returns `P`.
+#[inline(always)]
+fn lanes_block<M: Mac, const P: usize>(
+    xp: &[f32],
+    (oy, ox, ow, pw, k, s): (usize, usize, usize, usize, usize, usize),
+    w: &[f32],
+    init: &[f32; LANES],
+    out: &mut [f32],
+) -> usize {
+    let first = (oy * s * pw + ox * s) * LANES;
+    let last = ((oy * s + k - 1) * pw + ox * s + (P - 1) * s + k) * LANES;
+    assert!(last <= xp.len() && k * k * LANES <= w.len());
+    let mut a = [*init; P];
+    // SAFETY: every vector read lies between `first` and `last` of `xp` (rows oy·s .. oy·s +
+    // k − 1, columns ox·s .. ox·s + (P − 1)·s + k − 1) or inside the k² vectors of `w`, both
+    // checked above; [f32; LANES] needs only f32 alignment.
+    unsafe {
+        let x0 = xp.as_ptr().add(first);
+        let mut wp = w.as_ptr() as *const [f32; LANES];
+        for ky in 0..k {
+            let row = x0.add(ky * pw * LANES);
+            for kx in 0..k {
+                let wv = *wp;
+                wp = wp.add(1);
+                for (p, ap) in a.iter_mut().enumerate() {
+                    let xv = *(row.add((p * s + kx) * LANES) as *const [f32; LANES]);
+                    for l in 0..LANES {
+                        ap[l] = M::mac(ap[l], wv[l], xv[l]);
+                    }
+                }
+            }
+        }
+    }
+    let dst = &mut out[(oy * ow + ox) * LANES..][..P * LANES];
+    for (d, ap) in dst.chunks_exact_mut(LANES).zip(&a) {
+        d.copy_from_slice(ap);
+    }
+    P
+}
+
+/// The kernels of channels `c0 .. c0 + n` (`n ≤ LANES`) as one vector per tap, zeros in
+/// unused lanes; `flip` rotates each kernel by 180°.
+fn kernel_lanes(weight: &[f32], kk: usize, c0: usize, n: usize, flip: bool) -> Vec<f32> {
+    let mut w = vec![0.0; kk * LANES];
+    for l in 0..n {
+        let src = &weight[(c0 + l) * kk..(c0 + l + 1) * kk];
+        for (t, &v) in src.iter().enumerate() {
+            let t = if flip { kk - 1 - t } else { t };
+            w[t * LANES + l] = v;
+        }
+    }
+    w
+}
+
+/// Forward of one group of `n ≤ LANES` planes of one image: `x` and `y` hold the group's
+/// input and output planes, `mask` (if any) receives the activation's gradient mask.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_group_forward<M: Mac>(
+    x: &[f32],
+    y: &mut [f32],
+    mask: Option<&mut [u8]>,
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    init: &[f32; LANES],
+    act: Act,
+    xp: &mut [f32],
+    out: &mut [f32],
+) {
+    let (ph, pw) = ((g.oh - 1) * g.stride + g.k, (g.ow - 1) * g.stride + g.k);
+    interleave(x, None, n, (g.h, g.w), (ph, pw), (g.pt, g.pl), xp);
+    correlate_lanes::<M>(xp, pw, (g.oh, g.ow), (g.k, g.stride), w, init, out);
+    let op = g.oh * g.ow;
+    let out = &out[..op * LANES];
+    match mask {
+        Some(m) => {
+            for l in 0..n {
+                let (yl, ml) = (&mut y[l * op..][..op], &mut m[l * op..][..op]);
+                for ((o, mm), v) in yl.iter_mut().zip(ml).zip(out.chunks_exact(LANES)) {
+                    (*o, *mm) = act.apply(v[l]);
+                }
+            }
+        }
+        None => {
+            for l in 0..n {
+                for (o, v) in y[l * op..][..op].iter_mut().zip(out.chunks_exact(LANES)) {
+                    *o = act.apply(v[l]).0;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel!(dw_group_forward_any => dw_group_forward(
+    x: &[f32],
+    y: &mut [f32],
+    mask: Option<&mut [u8]>,
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    init: &[f32; LANES],
+    act: Act,
+    xp: &mut [f32],
+    out: &mut [f32],
+));
+
+/// Backward-data of one group of `n ≤ LANES` planes of one image (see
+/// [`depthwise_backward`]); `w` is the group's kernels as lanes, rotated by 180° at stride 1.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_group_backward<M: Mac>(
+    dy: &[f32],
+    mask: Option<&[u8]>,
+    dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    accumulate: bool,
+    gp: &mut [f32],
+    out: &mut [f32],
+) {
+    let (k, s) = (g.k, g.stride);
+    let ip = g.h * g.w;
+    // `out` receives dx as a grid of pixels `cols` wide, the image at (top, left).
+    let (cols, top, left);
+    if s == 1 {
+        // A correlation of the gradient, padded by k − 1 − padding, with the rotated kernel.
+        let (ph, pw) = (g.h + k - 1, g.w + k - 1);
+        interleave(
+            dy,
+            mask,
+            n,
+            (g.oh, g.ow),
+            (ph, pw),
+            (k - 1 - g.pt, k - 1 - g.pl),
+            gp,
+        );
+        correlate_lanes::<M>(gp, pw, (g.h, g.w), (k, 1), w, &[0.0; LANES], out);
+        (cols, top, left) = (g.w, 0, 0);
+    } else {
+        // Each gradient pixel adds its kernel, scaled, into the padded input grid.
+        interleave(dy, mask, n, (g.oh, g.ow), (g.oh, g.ow), (0, 0), gp);
+        let rows = ((g.oh - 1) * s + k).max(g.pt + g.h);
+        cols = ((g.ow - 1) * s + k).max(g.pl + g.w);
+        (top, left) = (g.pt, g.pl);
+        let out = &mut out[..rows * cols * LANES];
+        out.fill(0.0);
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let gv = &gp[(oy * g.ow + ox) * LANES..][..LANES];
+                for ky in 0..k {
+                    let row = &mut out[((oy * s + ky) * cols + ox * s) * LANES..][..k * LANES];
+                    for (d, wv) in row
+                        .chunks_exact_mut(LANES)
+                        .zip(w[ky * k * LANES..][..k * LANES].chunks_exact(LANES))
+                    {
+                        for l in 0..LANES {
+                            d[l] = M::mac(d[l], wv[l], gv[l]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for l in 0..n {
+        let dxl = &mut dx[l * ip..][..ip];
+        let ml = dx_mask.map(|m| &m[l * ip..][..ip]);
+        for iy in 0..g.h {
+            let src = &out[((iy + top) * cols + left) * LANES..][..g.w * LANES];
+            let drow = &mut dxl[iy * g.w..][..g.w];
+            match (accumulate, ml) {
+                (true, _) => {
+                    for (d, v) in drow.iter_mut().zip(src.chunks_exact(LANES)) {
+                        *d += v[l];
+                    }
+                }
+                (false, Some(m)) => {
+                    let m = &m[iy * g.w..][..g.w];
+                    for ((d, v), &k) in drow.iter_mut().zip(src.chunks_exact(LANES)).zip(m) {
+                        *d = keep(v[l], k);
+                    }
+                }
+                (false, None) => {
+                    for (d, v) in drow.iter_mut().zip(src.chunks_exact(LANES)) {
+                        *d = v[l];
+                    }
+                }
+            }
+        }
+    }
+}
+
+simd_kernel!(dw_group_backward_any => dw_group_backward(
+    dy: &[f32],
+    mask: Option<&[u8]>,
+    dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
+    n: usize,
+    g: &ConvGeom,
+    w: &[f32],
+    accumulate: bool,
+    gp: &mut [f32],
+    out: &mut [f32],
+));
+
+/// Runs `f(image, c0, n)` for every group of up to [`LANES`] channels of every image, in
+/// parallel.
+fn for_each_group(images: usize, channels: usize, f: impl Fn(usize, usize, usize) + Sync + Send) {
+    let groups = channels.div_ceil(LANES);
+    (0..images * groups).into_par_iter().for_each(|t| {
+        let (img, c0) = (t / groups, (t % groups) * LANES);
+        f(img, c0, LANES.min(channels - c0));
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn depthwise_forward_interleaved(
+    x: &[f32],
+    y: &mut [f32],
+    mask: Option<&mut [u8]>,
+    images: usize,
+    channels: usize,
+    g: &ConvGeom,
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+) {
+    let (ip, op, kk) = (g.h * g.w, g.oh * g.ow, g.k * g.k);
+    let total = images * channels * op;
+    assert!(y.len() >= total && mask.as_ref().is_none_or(|m| m.len() >= total));
+    let yp = SendPtr(y.as_mut_ptr());
+    let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
+    let (ph, pw) = ((g.oh - 1) * g.stride + g.k, (g.ow - 1) * g.stride + g.k);
+    for_each_group(images, channels, |img, c0, n| {
+        let w = kernel_lanes(weight, kk, c0, n, false);
+        let mut init = [0.0; LANES];
+        init[..n].copy_from_slice(&bias[c0..c0 + n]);
+        let off = img * channels + c0;
+        // SAFETY: this task alone writes planes c0 .. c0 + n of this image (checked above to
+        // lie inside `y` and `mask`).
+        let yt = unsafe { std::slice::from_raw_parts_mut(yp.at(off * op), n * op) };
+        let mt = mp.map(|m| unsafe { std::slice::from_raw_parts_mut(m.at(off * op), n * op) });
+        with_scratch(ph * pw * LANES, |xp| {
+            with_scratch2(op * LANES, |out| {
+                let xt = &x[off * ip..(off + n) * ip];
+                dw_group_forward_any(xt, yt, mt, n, g, &w, &init, act, xp, out);
+            })
+        });
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn depthwise_backward_interleaved(
+    dy: &[f32],
+    mask: Option<&[u8]>,
+    dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
+    images: usize,
+    channels: usize,
+    g: &ConvGeom,
+    weight: &[f32],
+    accumulate: bool,
+) {
+    let (ip, op, k) = (g.h * g.w, g.oh * g.ow, g.k);
+    let total = images * channels * ip;
+    assert!(dx.len() >= total);
+    let dxp = SendPtr(dx.as_mut_ptr());
+    let grid = if g.stride == 1 {
+        (g.h + k - 1) * (g.w + k - 1)
+    } else {
+        op
+    };
+    let out =
+        ((g.oh - 1) * g.stride + k).max(g.pt + g.h) * ((g.ow - 1) * g.stride + k).max(g.pl + g.w);
+    for_each_group(images, channels, |img, c0, n| {
+        let w = kernel_lanes(weight, k * k, c0, n, g.stride == 1);
+        let off = img * channels + c0;
+        // SAFETY: this task alone writes planes c0 .. c0 + n of this image of `dx`.
+        let dxt = unsafe { std::slice::from_raw_parts_mut(dxp.at(off * ip), n * ip) };
+        let dyt = &dy[off * op..(off + n) * op];
+        let mt = mask.map(|m| &m[off * op..(off + n) * op]);
+        let dmt = dx_mask.map(|m| &m[off * ip..(off + n) * ip]);
+        with_scratch(grid * LANES, |gp| {
+            with_scratch2(out.max(ip) * LANES, |o| {
+                dw_group_backward_any(dyt, mt, dxt, dmt, n, g, &w, accumulate, gp, o);
+            })
+        });
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
