@@ -1205,10 +1205,16 @@ fn lanes_block<M: Mac, const P: usize>(
     P
 }
 
-/// The kernels of channels `c0 .. c0 + n` (`n ≤ LANES`) as one vector per tap, zeros in
-/// unused lanes; `flip` rotates each kernel by 180°.
-fn kernel_lanes(weight: &[f32], kk: usize, c0: usize, n: usize, flip: bool) -> Vec<f32> {
-    let mut w = vec![0.0; kk * LANES];
+/// The kernels of channels `c0 .. c0 + n` (`n ≤ LANES`) as one vector per tap (the first
+/// `kk` vectors), zeros in unused lanes; `flip` rotates each kernel by 180°.
+fn kernel_lanes(
+    weight: &[f32],
+    kk: usize,
+    c0: usize,
+    n: usize,
+    flip: bool,
+) -> [f32; MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL * LANES] {
+    let mut w = [0.0; MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL * LANES];
     for l in 0..n {
         let src = &weight[(c0 + l) * kk..(c0 + l + 1) * kk];
         for (t, &v) in src.iter().enumerate() {

@@ -539,9 +539,9 @@ impl FastNet {
     ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
         // The whole pass runs on pool threads, so that each layer's parallel loop is shared
         // out by work stealing rather than injected from outside the pool (one sleeping
-        // caller and two wake-ups per layer). A batch of at least two images is split into
-        // one group per thread, each run through the whole network: the threads then meet
-        // only when a group runs out of work, not at every layer.
+        // caller and two wake-ups per layer). A batch is split into groups (see `groups`),
+        // each run through the whole network: the threads then meet only when a group runs
+        // out of work, not at every layer.
         let [n, c, h, w] = shape;
         let groups = self.groups(n);
         let per = n.div_ceil(groups);
@@ -580,9 +580,13 @@ impl FastNet {
         Ok((logits, saved))
     }
 
-    /// How many groups a batch of `n` images is split into.
+    /// How many groups a batch of `n` images is split into: one per image. A group's
+    /// activations then stay in the shared cache (Lite0's largest is 4.8 MB per image; a
+    /// group of four images per thread would not fit two threads' worth in 32 MB), and
+    /// idle threads steal whole images. Measured on Lite0 at batch 8, 2 threads: forward
+    /// 55 → 52 ms, forward + backward 121 → 115 ms (best of 20) against one group per thread.
     fn groups(&self, n: usize) -> usize {
-        rayon::current_num_threads().min(n).max(1)
+        n.max(1)
     }
 
     fn take_pool(&self) -> Pool {
