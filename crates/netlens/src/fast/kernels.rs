@@ -640,7 +640,8 @@ fn taps_1d<M: Mac>(acc: &mut [f32], src: &[f32], taps: &[(usize, f32)], init: f3
 
 /// Writes the polyphase decomposition of a zero-padded plane: phase `(py, px)` (of
 /// `s × s`) holds `x[r·s + py − pt][c·s + px − pl]` (masked, zero outside) at `[r][c]`,
-/// `rows × pitch` each, one after another in `out`.
+/// `rows × pitch` each, one after another in `out`; at stride 2 without a mask, `out` has
+/// room for `2 · pitch` more values after the phases (a padded row, scratch).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn phases(
@@ -657,12 +658,15 @@ fn phases(
 ) {
     let size = rows * pitch;
     if s == 2 && mask.is_none() {
+        // A row with its padding lives after the phases (see `correlate`).
+        let (out, padded) = out.split_at_mut(4 * size);
+        let padded = &mut padded[..2 * pitch];
         // Both column phases of a row at once: the row with its left padding, split into
         // even and odd columns (a vectorizable pairs loop).
         let (ph0, rest) = out.split_at_mut(2 * size);
         let (p00, p01) = ph0.split_at_mut(size);
         let (p10, p11) = rest.split_at_mut(size);
-        with_scratch2(2 * pitch, |padded| {
+        {
             for py in 0..2 {
                 let (e_ph, o_ph) = if py == 0 {
                     (&mut *p00, &mut *p01)
@@ -685,13 +689,14 @@ fn phases(
                         padded[pl..n].copy_from_slice(&src[..n - pl]);
                     }
                     padded[n..].fill(0.0);
-                    for (j, pair) in padded.chunks_exact(2).enumerate() {
-                        e[j] = pair[0];
-                        o[j] = pair[1];
+                    for ((e, o), pair) in e.iter_mut().zip(o.iter_mut()).zip(padded.chunks_exact(2))
+                    {
+                        *e = pair[0];
+                        *o = pair[1];
                     }
                 }
             }
-        });
+        }
         return;
     }
     for py in 0..s {
@@ -758,7 +763,8 @@ fn correlate<M: Mac>(
     let (rows, pitch) = (oh + e, ow + e);
     let size = rows * pitch;
     let len = (oh - 1) * pitch + ow;
-    with_scratch(s * s * size, |ph| {
+    // The phases, then room for one padded input row (used at stride 2).
+    with_scratch(s * s * size + 2 * pitch, |ph| {
         phases(x, mask, h, w, s, pt, pl, rows, pitch, ph);
         let mut taps = [(0usize, 0.0f32); MAX_DEPTHWISE_KERNEL * MAX_DEPTHWISE_KERNEL];
         let mut nt = 0;
