@@ -73,7 +73,7 @@ fn burn_act(x: Tensor<4>, a: Act) -> Tensor<4> {
 }
 
 /// Builds the same random network as a fast graph and as plain burn operations, ending in a
-/// global average pool and a dense layer to `classes`.
+/// global average pool, a hidden dense layer with ReLU, and a dense layer to `classes`.
 fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut g = Graph::new();
@@ -215,11 +215,19 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
         }
     }
     let h = g.global_avg(h);
-    let w = random(&mut rng, classes * c, 1.0);
-    let b = random(&mut rng, classes, 0.1);
-    g.linear(h, w.clone(), b.clone(), c, classes, Act::None, None)
+    const HIDDEN: usize = 37;
+    let w1 = random(&mut rng, HIDDEN * c, 1.0);
+    let b1 = random(&mut rng, HIDDEN, 0.3);
+    let h = g
+        .linear(h, w1.clone(), b1.clone(), c, HIDDEN, Act::Relu, None)
         .unwrap();
-    let wt: Tensor<2> = engine::tensor(w, [classes, c]).transpose();
+    let w = random(&mut rng, classes * HIDDEN, 1.0);
+    let b = random(&mut rng, classes, 0.1);
+    g.linear(h, w.clone(), b.clone(), HIDDEN, classes, Act::None, None)
+        .unwrap();
+    let w1t: Tensor<2> = engine::tensor(w1, [HIDDEN, c]).transpose();
+    let b1t: Tensor<1> = engine::tensor(b1, [HIDDEN]);
+    let wt: Tensor<2> = engine::tensor(w, [classes, HIDDEN]).transpose();
     let bt: Tensor<1> = engine::tensor(b, [classes]);
     let plain = Box::new(move |x: Tensor<4>| {
         let mut t = x;
@@ -228,7 +236,8 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
         }
         let [n, c, _, _] = t.dims();
         let pooled: Tensor<2> = t.mean_dim(3).mean_dim(2).reshape([n, c]);
-        pooled.matmul(wt.clone()) + bt.clone().unsqueeze::<2>()
+        let hidden = relu(pooled.matmul(w1t.clone()) + b1t.clone().unsqueeze::<2>());
+        hidden.matmul(wt.clone()) + bt.clone().unsqueeze::<2>()
     });
     Built { graph: g, plain }
 }

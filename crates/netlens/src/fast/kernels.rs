@@ -26,7 +26,7 @@ pub enum Act {
 impl Act {
     /// The activation of `z` and its 0/1 gradient, branch-free so that loops vectorize.
     #[inline(always)]
-    fn apply(self, z: f32) -> (f32, u8) {
+    pub(crate) fn apply(self, z: f32) -> (f32, u8) {
         match self {
             Act::None => (z, 1),
             Act::Relu => {
@@ -324,23 +324,31 @@ fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
     }
 }
 
-/// Adds `cols` (`kdim × len`, the gradient of an im2col block) back onto the image gradient.
-fn col2im(dx: &mut [f32], g: &ConvGeom, p0: usize, len: usize, cols: &[f32]) {
+/// Adds the rows of `cols` (`kdim × len`, the gradient of an im2col block of output
+/// pixels `p0 .. p0 + len`) that belong to input channel `ci` back onto that channel's plane
+/// of the image gradient, output row by output row (no division per value).
+fn col2im_plane(plane: &mut [f32], ci: usize, g: &ConvGeom, p0: usize, len: usize, cols: &[f32]) {
     let (k, s) = (g.k, g.stride);
-    for ci in 0..g.cin {
-        let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
-                for (j, &v) in row.iter().enumerate() {
-                    let p = p0 + j;
-                    let (oy, ox) = (p / g.ow, p % g.ow);
-                    let iy = (oy * s + ky) as isize - g.pt as isize;
-                    let ix = (ox * s + kx) as isize - g.pl as isize;
-                    if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
-                        plane[iy as usize * g.w + ix as usize] += v;
+    for ky in 0..k {
+        for kx in 0..k {
+            let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
+            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
+            let mut j = 0;
+            while j < len {
+                let run = (g.ow - ox0).min(len - j);
+                let iy = (oy * s + ky) as isize - g.pt as isize;
+                if iy >= 0 && (iy as usize) < g.h {
+                    let dst = &mut plane[iy as usize * g.w..][..g.w];
+                    for (t, &v) in row[j..j + run].iter().enumerate() {
+                        let ix = ((ox0 + t) * s + kx) as isize - g.pl as isize;
+                        if ix >= 0 && (ix as usize) < g.w {
+                            dst[ix as usize] += v;
+                        }
                     }
                 }
+                j += run;
+                oy += 1;
+                ox0 = 0;
             }
         }
     }
@@ -502,7 +510,17 @@ pub fn conv_backward_col2im(
                         par,
                     );
                 }
-                col2im(dxi, g, 0, pixels, cols);
+                // One task per input channel when the images alone leave threads idle.
+                let plane = g.h * g.w;
+                if matches!(par, Parallelism::None) {
+                    for (ci, p) in dxi.chunks_mut(plane).enumerate() {
+                        col2im_plane(p, ci, g, 0, pixels, cols);
+                    }
+                } else {
+                    dxi.par_chunks_mut(plane)
+                        .enumerate()
+                        .for_each(|(ci, p)| col2im_plane(p, ci, g, 0, pixels, cols));
+                }
             });
         });
 }
@@ -1466,6 +1484,175 @@ fn depthwise_backward_interleaved(
                 dw_group_backward_any(dyt, mt, dxt, dmt, n, g, &w, accumulate, gp, o);
             })
         });
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dense layers
+// ---------------------------------------------------------------------------------------------
+
+/// `Σ a[i]·b[i]` in sixteen running sums.
+#[inline(always)]
+fn dot<M: Mac>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] = M::mac(acc[l], x[l], y[l]);
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (&x, &y) in ra.iter().zip(rb) {
+        s = M::mac(s, x, y);
+    }
+    s
+}
+
+/// `y[i][j] = bias[j] + W[j] · x[i]` for the outputs `j0 .. j0 + cols` of every image (`y`
+/// is `[images, outputs]`): each weight row is read once for all images.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dense_block<M: Mac>(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    images: usize,
+    (inputs, outputs): (usize, usize),
+    (j0, cols): (usize, usize),
+    y: SendPtr<f32>,
+) {
+    for j in j0..j0 + cols {
+        let w = &weight[j * inputs..][..inputs];
+        for i in 0..images {
+            let v = bias[j] + dot::<M>(w, &x[i * inputs..][..inputs]);
+            // SAFETY: the caller's task alone writes outputs j0 .. j0 + cols of every image,
+            // and `y` holds `images × outputs` values.
+            unsafe { *y.at(i * outputs + j) = v };
+        }
+    }
+}
+
+simd_kernel!(dense_block_any => dense_block(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    images: usize,
+    dims: (usize, usize),
+    block: (usize, usize),
+    y: SendPtr<f32>,
+));
+
+/// `dx[i][k] (+)= Σ_j dy[i][j] · W[j][k]` for the inputs `k0 .. k0 + cols` of every image
+/// (`dx` is `[images, inputs]`): each weight row segment is read once for all images.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dense_backward_block<M: Mac>(
+    dy: &[f32],
+    weight: &[f32],
+    images: usize,
+    (inputs, outputs): (usize, usize),
+    (k0, cols): (usize, usize),
+    dx: SendPtr<f32>,
+    accumulate: bool,
+) {
+    // SAFETY: the caller's task alone writes inputs k0 .. k0 + cols of every image, and `dx`
+    // holds `images × inputs` values.
+    let row = |i: usize| unsafe { std::slice::from_raw_parts_mut(dx.at(i * inputs + k0), cols) };
+    if !accumulate {
+        for i in 0..images {
+            row(i).fill(0.0);
+        }
+    }
+    for j in 0..outputs {
+        // Outputs with no gradient in any image cost no weight reads: a class score's
+        // gradient has one nonzero output, a ReLU's often half.
+        if (0..images).all(|i| dy[i * outputs + j] == 0.0) {
+            continue;
+        }
+        let w = &weight[j * inputs + k0..][..cols];
+        for i in 0..images {
+            let g = dy[i * outputs + j];
+            for (d, &v) in row(i).iter_mut().zip(w) {
+                *d = M::mac(*d, g, v);
+            }
+        }
+    }
+}
+
+simd_kernel!(dense_backward_block_any => dense_backward_block(
+    dy: &[f32],
+    weight: &[f32],
+    images: usize,
+    dims: (usize, usize),
+    block: (usize, usize),
+    dx: SendPtr<f32>,
+    accumulate: bool,
+));
+
+/// Columns of a dense layer's weight that one task takes (a block of outputs forward, of
+/// inputs backward): enough tasks for every thread, each a whole number of vectors.
+fn dense_block_size(n: usize) -> usize {
+    let tasks = 4 * rayon::current_num_threads().max(1);
+    n.div_ceil(tasks).next_multiple_of(16).max(16)
+}
+
+/// Dense layer `y = x Wᵀ + bias` for `images` rows of `inputs` values; `weight` is
+/// `[outputs, inputs]`. A matrix–vector product per image is bound by reading the weights,
+/// so they are read once per pass, in blocks of outputs shared out over the threads (a
+/// general matrix product would first copy them into its packed layout).
+pub fn dense_forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    images: usize,
+    (inputs, outputs): (usize, usize),
+    y: &mut [f32],
+) {
+    assert!(
+        x.len() >= images * inputs
+            && y.len() >= images * outputs
+            && weight.len() >= inputs * outputs
+            && bias.len() >= outputs
+    );
+    let yp = SendPtr(y.as_mut_ptr());
+    let bs = dense_block_size(outputs);
+    (0..outputs.div_ceil(bs)).into_par_iter().for_each(|b| {
+        let j0 = b * bs;
+        let block = (j0, bs.min(outputs - j0));
+        dense_block_any(x, weight, bias, images, (inputs, outputs), block, yp);
+    });
+}
+
+/// Backward-data of [`dense_forward`]: `dx (+)= dy W`, in blocks of inputs; weight rows of
+/// outputs whose gradient is zero in every image are skipped.
+pub fn dense_backward(
+    dy: &[f32],
+    weight: &[f32],
+    images: usize,
+    (inputs, outputs): (usize, usize),
+    dx: &mut [f32],
+    accumulate: bool,
+) {
+    assert!(
+        dy.len() >= images * outputs
+            && dx.len() >= images * inputs
+            && weight.len() >= inputs * outputs
+    );
+    let dxp = SendPtr(dx.as_mut_ptr());
+    let bs = dense_block_size(inputs);
+    (0..inputs.div_ceil(bs)).into_par_iter().for_each(|b| {
+        let k0 = b * bs;
+        let block = (k0, bs.min(inputs - k0));
+        dense_backward_block_any(
+            dy,
+            weight,
+            images,
+            (inputs, outputs),
+            block,
+            dxp,
+            accumulate,
+        );
     });
 }
 

@@ -854,39 +854,18 @@ fn run_forward<'a>(
             _,
         ) => {
             let xs = get(*x);
-            // SAFETY: out is [n, outputs], xs is [n, inputs], weight [outputs, inputs].
-            unsafe {
-                kernels::matmul(
-                    n,
-                    *outputs,
-                    *inputs,
-                    out.as_mut_ptr(),
-                    (*outputs as isize, 1),
-                    false,
-                    xs.as_ptr(),
-                    (*inputs as isize, 1),
-                    weight.as_ptr(),
-                    (1, *inputs as isize),
-                    kernels::inner_parallelism(1),
-                );
-            }
-            let mut mask = mask;
-            for (r, row) in out[..n * outputs].chunks_mut(*outputs).enumerate() {
-                for (j, o) in row.iter_mut().enumerate() {
-                    let z = *o + bias[j];
-                    let y = match act {
-                        Act::None => z,
-                        Act::Relu => z.max(0.0),
-                        Act::Relu6 => z.clamp(0.0, 6.0),
-                    };
-                    if let Some(m) = mask.as_deref_mut() {
-                        m[r * outputs + j] = match act {
-                            Act::None => 1,
-                            Act::Relu => u8::from(z > 0.0),
-                            Act::Relu6 => u8::from(z > 0.0 && z <= 6.0),
-                        };
+            kernels::dense_forward(xs, weight, bias, n, (*inputs, *outputs), out);
+            let size = n * outputs;
+            match mask {
+                Some(m) => {
+                    for (o, mm) in out[..size].iter_mut().zip(&mut m[..size]) {
+                        (*o, *mm) = act.apply(*o);
                     }
-                    *o = y;
+                }
+                None => {
+                    for o in &mut out[..size] {
+                        *o = act.apply(*o).0;
+                    }
                 }
             }
         }
@@ -1012,22 +991,7 @@ fn run_backward(
             _,
         ) => {
             let (mut dx, acc) = grad_slot(grads, pool, l, *x);
-            // SAFETY: dx is [n, inputs], g is [n, outputs], weight [outputs, inputs].
-            unsafe {
-                kernels::matmul(
-                    n,
-                    *inputs,
-                    *outputs,
-                    dx.as_mut_ptr(),
-                    (*inputs as isize, 1),
-                    acc,
-                    g.as_ptr(),
-                    (*outputs as isize, 1),
-                    weight.as_ptr(),
-                    (*inputs as isize, 1),
-                    kernels::inner_parallelism(1),
-                );
-            }
+            kernels::dense_backward(g, weight, n, (*inputs, *outputs), &mut dx, acc);
             grads[*x] = Some(dx);
         }
         _ => unreachable!("layout geometry always matches its node"),
