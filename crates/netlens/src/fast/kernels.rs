@@ -709,34 +709,31 @@ fn phases(
         let (ph0, rest) = out.split_at_mut(2 * size);
         let (p00, p01) = ph0.split_at_mut(size);
         let (p10, p11) = rest.split_at_mut(size);
-        {
-            for py in 0..2 {
-                let (e_ph, o_ph) = if py == 0 {
-                    (&mut *p00, &mut *p01)
-                } else {
-                    (&mut *p10, &mut *p11)
-                };
-                for r in 0..rows {
-                    let e = &mut e_ph[r * pitch..(r + 1) * pitch];
-                    let o = &mut o_ph[r * pitch..(r + 1) * pitch];
-                    let iy = (r * 2 + py) as isize - pt as isize;
-                    if iy < 0 || iy >= h as isize {
-                        e.fill(0.0);
-                        o.fill(0.0);
-                        continue;
-                    }
-                    let src = &x[iy as usize * w..(iy as usize + 1) * w];
-                    let n = (w + pl).min(2 * pitch);
-                    padded[..pl.min(n)].fill(0.0);
-                    if n > pl {
-                        padded[pl..n].copy_from_slice(&src[..n - pl]);
-                    }
-                    padded[n..].fill(0.0);
-                    for ((e, o), pair) in e.iter_mut().zip(o.iter_mut()).zip(padded.chunks_exact(2))
-                    {
-                        *e = pair[0];
-                        *o = pair[1];
-                    }
+        for py in 0..2 {
+            let (e_ph, o_ph) = if py == 0 {
+                (&mut *p00, &mut *p01)
+            } else {
+                (&mut *p10, &mut *p11)
+            };
+            for r in 0..rows {
+                let e = &mut e_ph[r * pitch..(r + 1) * pitch];
+                let o = &mut o_ph[r * pitch..(r + 1) * pitch];
+                let iy = (r * 2 + py) as isize - pt as isize;
+                if iy < 0 || iy >= h as isize {
+                    e.fill(0.0);
+                    o.fill(0.0);
+                    continue;
+                }
+                let src = &x[iy as usize * w..(iy as usize + 1) * w];
+                let n = (w + pl).min(2 * pitch);
+                padded[..pl.min(n)].fill(0.0);
+                if n > pl {
+                    padded[pl..n].copy_from_slice(&src[..n - pl]);
+                }
+                padded[n..].fill(0.0);
+                for ((e, o), pair) in e.iter_mut().zip(o.iter_mut()).zip(padded.chunks_exact(2)) {
+                    *e = pair[0];
+                    *o = pair[1];
                 }
             }
         }
