@@ -80,11 +80,9 @@ fn smoothgrad_is_seeded_and_batch_size_free() {
     let c = attribute(&sg(7), &imgs, &t, 1);
     for (x, y) in a.iter().zip(&c) {
         // Batching changes float32 summation order inside the network only.
-        eprintln!("batch 4 vs 1: {:.2e}", rel_l2(&x.values, &y.values));
-        assert!(
-            rel_l2(&x.values, &y.values) < 1e-4,
-            "batch size changed the maps"
-        );
+        let e = rel_l2(&x.values, &y.values);
+        eprintln!("batch 4 vs 1: {e:.2e}");
+        assert!(e < 1e-4, "batch size changed the maps ({e:.2e})");
     }
     let d = attribute(&sg(8), &imgs, &t, 4);
     assert!(

@@ -1128,10 +1128,12 @@ const LANES: usize = 8;
 /// while one vector of eight channels is always full.
 const SMALL_PLANE: usize = 16;
 
-/// Whether a depthwise layer takes the channel-interleaved kernels: small planes, and
-/// padding within the kernel (so that the stride-1 backward is a plain correlation).
+/// Whether a depthwise layer takes the channel-interleaved kernels. (Its padding is within
+/// the kernel, as the layout requires of every depthwise layer, so that the stride-1
+/// backward is a plain correlation.)
 fn interleaved(g: &ConvGeom) -> bool {
-    g.ow.max(g.w.div_ceil(g.stride)) <= SMALL_PLANE && g.pt < g.k && g.pl < g.k
+    debug_assert!(g.pt < g.k && g.pl < g.k);
+    g.ow <= SMALL_PLANE
 }
 
 /// `v` where the 0/1 mask value `k` is 1, else 0 — by bits, branch-free.

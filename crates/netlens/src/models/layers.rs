@@ -6,6 +6,9 @@
 
 use crate::engine;
 use crate::error::Result;
+use crate::fast::kernels::Act;
+use crate::fast::{Graph, Unsupported, Value};
+use crate::imaging::tensor::tensor_values;
 use crate::weights::StateDict;
 use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
@@ -245,23 +248,16 @@ impl LayerNorm {
 // The same layers described for the fast path.
 // ---------------------------------------------------------------------------------------------
 
-fn host_f32<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data()
-        .convert_dtype(burn::tensor::DType::F32)
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
-}
-
 impl Conv {
     /// This convolution's weights and wiring for a [`fast::Graph`](crate::fast::Graph).
     pub fn fast_params(&self) -> crate::fast::ConvParams {
         let [cout, per_group, k, _] = self.weight.dims();
         crate::fast::ConvParams {
-            weight: host_f32(&self.weight),
+            weight: tensor_values(self.weight.clone()),
             bias: self
                 .bias
-                .as_ref()
-                .map(host_f32)
+                .clone()
+                .map(tensor_values)
                 .unwrap_or_else(|| vec![0.0; cout]),
             cin: per_group * self.groups,
             cout,
@@ -280,24 +276,45 @@ impl Linear {
     /// PyTorch-layout `[out, in]` weight and bias, for a [`fast::Graph`](crate::fast::Graph).
     pub fn fast_params(&self) -> (Vec<f32>, Vec<f32>) {
         (
-            host_f32(&self.weight_t.clone().transpose()),
-            host_f32(&self.bias),
+            tensor_values(self.weight_t.clone().transpose()),
+            tensor_values(self.bias.clone()),
         )
     }
 }
 
-/// Adds a torchvision `features` convolution to a fast graph, with the ReLU that follows it
-/// (when `relu_next`) fused in; the new value and how many modules it took (1 or 2).
-pub fn fast_conv(
-    g: &mut crate::fast::Graph,
-    x: crate::fast::Value,
-    conv: &Conv,
-    relu_next: bool,
-) -> std::result::Result<(crate::fast::Value, usize), crate::fast::Unsupported> {
-    use crate::fast::kernels::Act;
-    let act = if relu_next { Act::Relu } else { Act::None };
-    Ok((
-        g.conv(x, conv.fast_params(), act)?,
-        1 + usize::from(relu_next),
-    ))
+/// What one module of a torchvision `features` sequence is to [`fast_features`].
+pub enum FastFeature<'a> {
+    Conv(&'a Conv),
+    Relu,
+    /// Anything else (a pool, a Fire module): the caller adds it.
+    Other,
+}
+
+/// Adds the `n` modules of a torchvision `features` sequence to a fast graph, after value
+/// `h`: each convolution with the ReLU that follows it fused in, every other module through
+/// `other(graph, value, index)`. Returns the last value.
+pub fn fast_features<'a>(
+    g: &mut Graph,
+    mut h: Value,
+    n: usize,
+    kind: impl Fn(usize) -> FastFeature<'a>,
+    mut other: impl FnMut(&mut Graph, Value, usize) -> std::result::Result<Value, Unsupported>,
+) -> std::result::Result<Value, Unsupported> {
+    let mut i = 0;
+    while i < n {
+        match kind(i) {
+            FastFeature::Conv(c) => {
+                let relu = i + 1 < n && matches!(kind(i + 1), FastFeature::Relu);
+                let act = if relu { Act::Relu } else { Act::None };
+                h = g.conv(h, c.fast_params(), act)?;
+                i += 1 + usize::from(relu);
+            }
+            FastFeature::Relu => return Err(Unsupported("a ReLU without its convolution".into())),
+            FastFeature::Other => {
+                h = other(g, h, i)?;
+                i += 1;
+            }
+        }
+    }
+    Ok(h)
 }

@@ -9,7 +9,7 @@
 //! identity at evaluation. Weight and layer names are torchvision's module indices
 //! (`features.3.squeeze.weight`, `classifier.1.bias`, ...).
 
-use super::layers::{max_pool, Conv, ConvShape, Padding};
+use super::layers::{fast_features, max_pool, Conv, ConvShape, FastFeature, Padding};
 use crate::error::{Error, Result};
 use crate::fast::{self, kernels::Act};
 use crate::weights::StateDict;
@@ -273,29 +273,22 @@ impl SqueezeNet {
     /// The network as a fast-path graph (the same layers as [`forward`](Self::forward)).
     pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
         let mut g = fast::Graph::new();
-        let mut h = 0;
-        let mut i = 0;
-        while i < self.features.len() {
-            match &self.features[i] {
-                Op::Conv(c) => {
-                    let relu_next = matches!(self.features.get(i + 1), Some(Op::Relu));
-                    let (v, took) = super::layers::fast_conv(&mut g, h, c, relu_next)?;
-                    h = v;
-                    i += took;
-                    continue;
-                }
-                Op::Relu => return Err(fast::Unsupported("a ReLU without its convolution".into())),
-                Op::Pool => h = g.max_pool(h, 3, 2, 0, true),
-                Op::Fire(f) => {
-                    let s = g.conv(h, f.squeeze.fast_params(), Act::Relu)?;
-                    let a = g.conv(s, f.expand1x1.fast_params(), Act::Relu)?;
-                    let b = g.conv(s, f.expand3x3.fast_params(), Act::Relu)?;
-                    h = g.concat(vec![a, b]);
-                }
+        let kind = |i: usize| match &self.features[i] {
+            Op::Conv(c) => FastFeature::Conv(c),
+            Op::Relu => FastFeature::Relu,
+            Op::Pool | Op::Fire(_) => FastFeature::Other,
+        };
+        let other = |g: &mut fast::Graph, h, i: usize| match &self.features[i] {
+            Op::Fire(f) => {
+                let s = g.conv(h, f.squeeze.fast_params(), Act::Relu)?;
+                let a = g.conv(s, f.expand1x1.fast_params(), Act::Relu)?;
+                let b = g.conv(s, f.expand3x3.fast_params(), Act::Relu)?;
+                Ok(g.concat(vec![a, b]))
             }
-            i += 1;
-        }
-        h = g.conv(h, self.final_conv.fast_params(), Act::Relu)?;
+            _ => Ok(g.max_pool(h, 3, 2, 0, true)),
+        };
+        let h = fast_features(&mut g, 0, self.features.len(), kind, other)?;
+        let h = g.conv(h, self.final_conv.fast_params(), Act::Relu)?;
         g.global_avg(h);
         Ok(g)
     }

@@ -7,7 +7,7 @@
 //! whose dropout is the identity at evaluation. 138 M parameters. Weight and layer names are
 //! torchvision's module indices (`features.28.weight`, `classifier.6.bias`, ...).
 
-use super::layers::{max_pool, Conv, ConvShape, Linear, Padding};
+use super::layers::{fast_features, max_pool, Conv, ConvShape, FastFeature, Linear, Padding};
 use crate::error::{Error, Result};
 use crate::fast::{self, kernels::Act};
 use crate::weights::StateDict;
@@ -231,22 +231,13 @@ impl Vgg {
     /// sizes run on the plain path.
     pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
         let mut g = fast::Graph::new();
-        let mut h = 0;
-        let mut i = 0;
-        while i < self.features.len() {
-            match &self.features[i] {
-                Op::Conv(c) => {
-                    let relu_next = matches!(self.features.get(i + 1), Some(Op::Relu));
-                    let (v, took) = super::layers::fast_conv(&mut g, h, c, relu_next)?;
-                    h = v;
-                    i += took;
-                    continue;
-                }
-                Op::Relu => return Err(fast::Unsupported("a ReLU without its convolution".into())),
-                Op::Pool => h = g.max_pool(h, 2, 2, 0, false),
-            }
-            i += 1;
-        }
+        let kind = |i: usize| match &self.features[i] {
+            Op::Conv(c) => FastFeature::Conv(c),
+            Op::Relu => FastFeature::Relu,
+            Op::Pool => FastFeature::Other,
+        };
+        let pool = |g: &mut fast::Graph, h, _| Ok(g.max_pool(h, 2, 2, 0, false));
+        let mut h = fast_features(&mut g, 0, self.features.len(), kind, pool)?;
         let p = self.config.pool_size;
         let acts = [Act::Relu, Act::Relu, Act::None];
         for (j, (fc, act)) in self.fc.iter().zip(acts).enumerate() {
