@@ -36,3 +36,31 @@ def median_ms(fn, repeats, warmup, budget_s=0.0):
 def peak_rss_mb():
     """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def time_passes(net, x, target, variant, args):
+    """netlens bench's two passes of `net` on the batch `x` — forward (inference mode) and
+    forward + backward-to-input of the `target` logits — timed with `median_ms` under
+    args.repeats / warmup / budget_s; one result row each, as netlens bench reads them."""
+    import torch
+
+    b = x.shape[0]
+
+    def forward():
+        with torch.inference_mode():
+            net(x)
+
+    def forward_backward():
+        xg = x.detach().requires_grad_(True)
+        net(xg)[torch.arange(b), target].sum().backward()
+        return xg.grad
+
+    rows = []
+    for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
+        med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
+        rows.append({"name": kind, "variant": variant, "batch": b,
+                     "median_ms": round(med, 3), "min_ms": round(min(times), 3),
+                     "runs": len(times)})
+        log(f"{kind:<17} {variant:<7} b{b:<3} median {med:8.2f} ms "
+            f"(min {min(times):.2f}, max {max(times):.2f})")
+    return rows

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_fixtures as mf  # noqa: E402  (wheel fetching + reference model)
-from bench_common import log, median_ms, peak_rss_mb  # noqa: E402
+from bench_common import log, median_ms, peak_rss_mb, time_passes  # noqa: E402
 
 torch = mf.torch
 F = mf.F
@@ -240,22 +240,7 @@ def main():
         x = xs[b]
         target = torch.full((b,), TARGET, dtype=torch.long)
         for name, fwd in variants.items():
-            def forward():
-                with torch.inference_mode():
-                    fwd(x)
-
-            def forward_backward():
-                xg = x.detach().requires_grad_(True)
-                fwd(xg)[torch.arange(b), target].sum().backward()
-                return xg.grad
-
-            for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
-                med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
-                results.append({"name": kind, "variant": name, "batch": b,
-                                "median_ms": round(med, 3), "min_ms": round(min(times), 3),
-                                "runs": len(times)})
-                log(f"{kind:<17} {name:<7} b{b:<3} median {med:8.2f} ms "
-                    f"(min {min(times):.2f}, max {max(times):.2f})")
+            results += time_passes(fwd, x, target, name, args)
 
     if args.classviz_iterations > 0:
         it = args.classviz_iterations

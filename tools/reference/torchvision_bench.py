@@ -35,7 +35,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import log, median_ms, peak_rss_mb  # noqa: E402
+from bench_common import log, peak_rss_mb, time_passes  # noqa: E402
 
 MODELS = {
     "squeezenet1_1": torchvision.models.squeezenet1_1,
@@ -90,22 +90,7 @@ def main():
         x = torch.randn(b, 3, SIZE, SIZE, generator=g)
         target = torch.tensor([(i * 97) % 1000 for i in range(b)])
 
-        def forward():
-            with torch.inference_mode():
-                net(x)
-
-        def forward_backward():
-            xg = x.detach().requires_grad_(True)
-            net(xg)[torch.arange(b), target].sum().backward()
-            return xg.grad
-
-        for kind, fn in (("forward", forward), ("forward_backward", forward_backward)):
-            med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
-            results.append({"name": kind, "variant": "module", "batch": b,
-                            "median_ms": round(med, 3), "min_ms": round(min(times), 3),
-                            "runs": len(times)})
-            log(f"{kind:<17} module  b{b:<3} median {med:8.2f} ms "
-                f"(min {min(times):.2f}, max {max(times):.2f})")
+        results += time_passes(net, x, target, "module", args)
 
     print(json.dumps({
         "torch_version": torch.__version__,
