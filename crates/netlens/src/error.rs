@@ -39,6 +39,12 @@ pub enum Error {
     /// Fetching weights failed (pip missing, offline, bad checksum...).
     #[error("{0}")]
     Fetch(String),
+    /// A network graph that cannot be run (a shape mismatch, an unsupported operation).
+    #[error("{0}")]
+    Graph(String),
+    /// An ONNX file that cannot be imported.
+    #[error("{path}: {reason}")]
+    Onnx { path: PathBuf, reason: String },
     /// An argument out of its valid range.
     #[error("{0}")]
     Invalid(String),

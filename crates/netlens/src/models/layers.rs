@@ -1,16 +1,13 @@
-//! The building blocks every architecture shares: convolution (with BatchNorm folded in and
-//! TensorFlow "SAME" or explicit padding), linear layers, and ReLU6.
+//! The burn layers of the zoo's Vision Transformer (the one model with a forward of its own):
+//! its patch convolution, linear layers and layer normalization. CNNs are graphs
+//! (`builder.rs`, `crate::graph`).
 //!
 //! Weights are created on the engine device with `from_data`, so they are constants for
 //! autodiff: backward passes compute input gradients only.
 
 use crate::engine;
 use crate::error::Result;
-use crate::fast::kernels::Act;
-use crate::fast::{Graph, Unsupported, Value};
-use crate::imaging::tensor::tensor_values;
 use crate::weights::StateDict;
-use burn::tensor::activation::relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
@@ -169,34 +166,6 @@ impl Linear {
     }
 }
 
-/// ReLU6, written as `relu(x) − relu(x − 6)`: the same values and gradient as PyTorch's
-/// `hardtanh(0, 6)` away from the kinks, and faster than `clamp` under autodiff.
-pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    relu(x.clone()) - relu(x - 6.0)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Blocks for torchvision's SqueezeNet, VGG and Vision Transformer.
-// ---------------------------------------------------------------------------------------------
-
-/// PyTorch's `MaxPool2d(kernel, stride, padding, ceil_mode)` on `[N, C, H, W]`. With
-/// `ceil_mode` a last, partial window is kept when it starts inside the input, as in PyTorch.
-pub fn max_pool(
-    x: Tensor<4>,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    ceil_mode: bool,
-) -> Tensor<4> {
-    use burn::tensor::module::max_pool2d;
-    use burn::tensor::ops::MaxPoolOptions;
-    let opts = MaxPoolOptions::new([kernel; 2])
-        .with_stride([stride; 2])
-        .with_padding([padding; 2])
-        .with_ceil_mode(ceil_mode);
-    max_pool2d(x, opts)
-}
-
 impl Linear {
     /// Applies the layer to every row of `[N, T, in]` (a sequence of tokens).
     pub fn forward_tokens(&self, x: Tensor<3>) -> Tensor<3> {
@@ -242,79 +211,4 @@ impl LayerNorm {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         burn::tensor::module::layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The same layers described for the fast path.
-// ---------------------------------------------------------------------------------------------
-
-impl Conv {
-    /// This convolution's weights and wiring for a [`fast::Graph`](crate::fast::Graph).
-    pub fn fast_params(&self) -> crate::fast::ConvParams {
-        let [cout, per_group, k, _] = self.weight.dims();
-        crate::fast::ConvParams {
-            weight: tensor_values(self.weight.clone()),
-            bias: self
-                .bias
-                .clone()
-                .map(tensor_values)
-                .unwrap_or_else(|| vec![0.0; cout]),
-            cin: per_group * self.groups,
-            cout,
-            k,
-            stride: self.stride,
-            groups: self.groups,
-            pad: match self.padding {
-                Padding::Same => crate::fast::Pad::Same,
-                Padding::Explicit(p) => crate::fast::Pad::Explicit(p),
-            },
-        }
-    }
-}
-
-impl Linear {
-    /// PyTorch-layout `[out, in]` weight and bias, for a [`fast::Graph`](crate::fast::Graph).
-    pub fn fast_params(&self) -> (Vec<f32>, Vec<f32>) {
-        (
-            tensor_values(self.weight_t.clone().transpose()),
-            tensor_values(self.bias.clone()),
-        )
-    }
-}
-
-/// What one module of a torchvision `features` sequence is to [`fast_features`].
-pub enum FastFeature<'a> {
-    Conv(&'a Conv),
-    Relu,
-    /// Anything else (a pool, a Fire module): the caller adds it.
-    Other,
-}
-
-/// Adds the `n` modules of a torchvision `features` sequence to a fast graph, after value
-/// `h`: each convolution with the ReLU that follows it fused in, every other module through
-/// `other(graph, value, index)`. Returns the last value.
-pub fn fast_features<'a>(
-    g: &mut Graph,
-    mut h: Value,
-    n: usize,
-    kind: impl Fn(usize) -> FastFeature<'a>,
-    mut other: impl FnMut(&mut Graph, Value, usize) -> std::result::Result<Value, Unsupported>,
-) -> std::result::Result<Value, Unsupported> {
-    let mut i = 0;
-    while i < n {
-        match kind(i) {
-            FastFeature::Conv(c) => {
-                let relu = i + 1 < n && matches!(kind(i + 1), FastFeature::Relu);
-                let act = if relu { Act::Relu } else { Act::None };
-                h = g.conv(h, c.fast_params(), act)?;
-                i += 1 + usize::from(relu);
-            }
-            FastFeature::Relu => return Err(Unsupported("a ReLU without its convolution".into())),
-            FastFeature::Other => {
-                h = other(g, h, i)?;
-                i += 1;
-            }
-        }
-    }
-    Ok(h)
 }

@@ -1,20 +1,30 @@
 //! The model zoo and the [`Classifier`] interface every method works through.
 //!
-//! A classifier maps a normalized `[N, 3, S, S]` batch to `[N, 1000]` logits, and can be cut
+//! A classifier maps a normalized `[N, 3, S, S]` batch to `[N, K]` logits, and can be cut
 //! at a named layer (`forward_to` / `forward_from`) so that Grad-CAM can differentiate with
-//! respect to an intermediate activation. Each architecture lives in its own file; the zoo
-//! ([`zoo`], [`spec`], [`load`]) names the published variants, their input geometry and where
-//! their weights come from.
+//! respect to an intermediate activation. Every CNN is a [`Graph`] run by
+//! [`GraphModel`]: the zoo's are built from their weight files (one file per architecture),
+//! a user's comes from an ONNX file ([`onnx_model`]). The zoo's ViT keeps its own forward
+//! (`vit.rs`). The zoo ([`zoo`], [`spec`], [`load`]) names the published variants, their
+//! input geometry and where their weights come from; [`open`] takes a zoo name or a path.
 
+pub mod builder;
 pub mod efficientnet_lite;
+pub mod graph_model;
 pub mod layers;
+pub mod onnx_model;
 pub mod squeezenet;
 pub mod vgg;
 pub mod vit;
 
+pub use graph_model::GraphModel;
+pub use onnx_model::{open, Preprocessing};
+
 use crate::engine;
 use crate::error::{Error, Result};
-use crate::fast::{FastNet, Graph, Unsupported};
+use crate::fast::{FastNet, Graph as FastGraph, Unsupported};
+use crate::graph::analysis::Layer;
+use crate::graph::Graph;
 use crate::imaging::{Geometry, Normalization};
 use crate::weights::{self, StateDict, WeightSource};
 use burn::tensor::Tensor;
@@ -29,7 +39,7 @@ struct FastSlot(OnceLock<Option<Arc<FastNet>>>);
 impl FastSlot {
     fn get(
         &self,
-        build: impl FnOnce() -> Option<std::result::Result<Graph, Unsupported>>,
+        build: impl FnOnce() -> Option<std::result::Result<FastGraph, Unsupported>>,
     ) -> Option<&Arc<FastNet>> {
         if !engine::fast_path() {
             return None;
@@ -52,6 +62,18 @@ pub trait Classifier: Send + Sync {
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
     /// Names of the layers that can be tapped, input side first.
     fn layers(&self) -> Vec<String>;
+    /// The tappable layers with their operation and per-image output shape.
+    fn layer_info(&self) -> Vec<Layer> {
+        self.layers()
+            .into_iter()
+            .map(|name| Layer {
+                name,
+                op: "",
+                shape: Vec::new(),
+                value: 0,
+            })
+            .collect()
+    }
     /// The layer Grad-CAM uses by default (the last convolutional block).
     fn cam_layer(&self) -> String;
     /// The activation `[N, C, h, w]` of `layer`.
@@ -77,6 +99,8 @@ pub enum Arch {
     SqueezeNet(squeezenet::Config),
     Vgg(vgg::Config),
     VisionTransformer(vit::Config),
+    /// A network read from an ONNX file.
+    Onnx,
 }
 
 /// A zoo entry: what a model is, what it eats, and where its weights come from.
@@ -224,27 +248,26 @@ pub fn weights_present(spec: &ModelSpec) -> bool {
 
 /// Builds a model from a state dict.
 pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifier>> {
+    let graph = |g: Graph, cam: Option<String>| -> Result<Box<dyn Classifier>> {
+        Ok(Box::new(GraphModel::new(spec.clone(), g, cam)?))
+    };
     match spec.arch {
-        Arch::EfficientNetLite(cfg) => Ok(Box::new(Lite {
-            spec,
-            net: efficientnet_lite::EfficientNetLite::from_state_dict(cfg, sd)?,
-            fast: FastSlot::default(),
-        })),
-        Arch::SqueezeNet(cfg) => Ok(Box::new(Torchvision {
-            spec,
-            net: squeezenet::SqueezeNet::from_state_dict(cfg, sd)?,
-            fast: FastSlot::default(),
-        })),
-        Arch::Vgg(cfg) => Ok(Box::new(Torchvision {
-            spec,
-            net: vgg::Vgg::from_state_dict(cfg, sd)?,
-            fast: FastSlot::default(),
-        })),
-        Arch::VisionTransformer(cfg) => Ok(Box::new(Torchvision {
+        Arch::EfficientNetLite(cfg) => {
+            graph(efficientnet_lite::graph(cfg, sd)?, Some("head".into()))
+        }
+        Arch::SqueezeNet(cfg) => graph(
+            squeezenet::graph(cfg, sd)?,
+            Some(squeezenet::cam_layer(&cfg)),
+        ),
+        Arch::Vgg(cfg) => graph(vgg::graph(cfg, sd)?, Some(vgg::cam_layer(&cfg))),
+        Arch::VisionTransformer(cfg) => Ok(Box::new(Vit {
             spec,
             net: vit::VisionTransformer::from_state_dict(cfg, sd)?,
-            fast: FastSlot::default(),
         })),
+        Arch::Onnx => Err(Error::Invalid(format!(
+            "{} is read from its ONNX file, not from a state dict",
+            spec.name
+        ))),
     }
 }
 
@@ -259,98 +282,18 @@ pub fn load(
     build(spec, sd)
 }
 
-struct Lite {
+/// The zoo's Vision Transformer, which keeps its own burn forward.
+struct Vit {
     spec: &'static ModelSpec,
-    net: efficientnet_lite::EfficientNetLite,
-    fast: FastSlot,
+    net: vit::VisionTransformer,
 }
 
-impl Classifier for Lite {
+impl Classifier for Vit {
     fn spec(&self) -> &ModelSpec {
         self.spec
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let fast = self.fast.get(|| Some(self.net.fast_graph()));
-        engine::forward_fast_or(fast, x, |x| self.net.forward(x))
-    }
-    fn layers(&self) -> Vec<String> {
-        self.net.layer_names()
-    }
-    fn cam_layer(&self) -> String {
-        "head".into()
-    }
-    fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
-        self.net.forward_to(x, layer)
-    }
-    fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
-        self.net.forward_from(a, layer)
-    }
-}
-
-/// What the torchvision architectures share, so that one [`Classifier`] impl serves them.
-trait Network: Send + Sync {
-    fn forward(&self, x: Tensor<4>) -> Tensor<2>;
-    fn layer_names(&self) -> Vec<String>;
-    fn cam_layer(&self) -> String;
-    fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>>;
-    fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>>;
-    fn attention_maps(&self, _x: Tensor<4>) -> Option<Result<Vec<Tensor<4>>>> {
-        None
-    }
-    fn fast_graph(&self) -> Option<std::result::Result<Graph, Unsupported>> {
-        None
-    }
-}
-
-macro_rules! network {
-    ($t:ty $(, $attention:ident)? $(; $fast:ident)?) => {
-        impl Network for $t {
-            fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-                <$t>::forward(self, x)
-            }
-            fn layer_names(&self) -> Vec<String> {
-                <$t>::layer_names(self)
-            }
-            fn cam_layer(&self) -> String {
-                <$t>::cam_layer(self)
-            }
-            fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
-                <$t>::forward_to(self, x, layer)
-            }
-            fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
-                <$t>::forward_from(self, a, layer)
-            }
-            $(
-            fn $attention(&self, x: Tensor<4>) -> Option<Result<Vec<Tensor<4>>>> {
-                Some(<$t>::$attention(self, x))
-            }
-            )?
-            $(
-            fn $fast(&self) -> Option<std::result::Result<Graph, Unsupported>> {
-                Some(<$t>::$fast(self))
-            }
-            )?
-        }
-    };
-}
-
-network!(squeezenet::SqueezeNet; fast_graph);
-network!(vgg::Vgg; fast_graph);
-network!(vit::VisionTransformer, attention_maps);
-
-struct Torchvision<N> {
-    spec: &'static ModelSpec,
-    net: N,
-    fast: FastSlot,
-}
-
-impl<N: Network> Classifier for Torchvision<N> {
-    fn spec(&self) -> &ModelSpec {
-        self.spec
-    }
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let fast = self.fast.get(|| self.net.fast_graph());
-        engine::forward_fast_or(fast, x, |x| self.net.forward(x))
+        self.net.forward(x)
     }
     fn layers(&self) -> Vec<String> {
         self.net.layer_names()
@@ -365,12 +308,6 @@ impl<N: Network> Classifier for Torchvision<N> {
         self.net.forward_from(a, layer)
     }
     fn attention_maps(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
-        match self.net.attention_maps(x) {
-            Some(maps) => maps,
-            None => Err(Error::Invalid(format!(
-                "{} has no attention layers; attention rollout needs a vision transformer such as vit_b_16",
-                self.spec.name
-            ))),
-        }
+        self.net.attention_maps(x)
     }
 }

@@ -9,12 +9,10 @@
 //! identity at evaluation. Weight and layer names are torchvision's module indices
 //! (`features.3.squeeze.weight`, `classifier.1.bias`, ...).
 
-use super::layers::{fast_features, max_pool, Conv, ConvShape, FastFeature, Padding};
-use crate::error::{Error, Result};
-use crate::fast::{self, kernels::Act};
+use super::builder::{Builder, ConvShape, Padding};
+use crate::error::Result;
+use crate::graph::{Graph, Op};
 use crate::weights::StateDict;
-use burn::tensor::activation::relu;
-use burn::tensor::Tensor;
 
 /// One entry of `features`, in torchvision's order.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -90,48 +88,6 @@ impl Config {
     };
 }
 
-struct Fire {
-    squeeze: Conv,
-    expand1x1: Conv,
-    expand3x3: Conv,
-}
-
-impl Fire {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let s = relu(self.squeeze.forward(x));
-        let a = relu(self.expand1x1.forward(s.clone()));
-        let b = relu(self.expand3x3.forward(s));
-        Tensor::cat(vec![a, b], 1)
-    }
-}
-
-/// One module of `features` (indexed as in torchvision).
-enum Op {
-    Conv(Box<Conv>),
-    Relu,
-    Pool,
-    Fire(Box<Fire>),
-}
-
-impl Op {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        match self {
-            Op::Conv(c) => c.forward(x),
-            Op::Relu => relu(x),
-            Op::Pool => max_pool(x, 3, 2, 0, true),
-            Op::Fire(f) => f.forward(x),
-        }
-    }
-}
-
-/// SqueezeNet with torchvision's weights.
-pub struct SqueezeNet {
-    config: Config,
-    features: Vec<Op>,
-    /// `classifier.1`: 1×1 convolution to the classes.
-    final_conv: Conv,
-}
-
 fn conv_shape(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, pad: usize) -> ConvShape {
     ConvShape {
         in_ch,
@@ -143,153 +99,75 @@ fn conv_shape(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, pad: us
     }
 }
 
-impl SqueezeNet {
-    /// Builds the network from a torchvision state dict; every tensor must fit.
-    pub fn from_state_dict(config: Config, mut sd: StateDict) -> Result<Self> {
-        let mut features = Vec::new();
-        let mut channels = 3;
-        for stage in config.features {
-            let p = format!("features.{}", features.len());
-            match *stage {
-                Stage::Conv {
-                    out,
-                    kernel,
-                    stride,
-                } => {
-                    let s = conv_shape(channels, out, kernel, stride, 0);
-                    features.push(Op::Conv(Box::new(Conv::take(&mut sd, &p, s, true, None)?)));
-                    features.push(Op::Relu);
-                    channels = out;
-                }
-                Stage::Pool => features.push(Op::Pool),
-                Stage::Fire { squeeze, expand } => {
-                    let mut take = |name: &str, s: ConvShape| {
-                        Conv::take(&mut sd, &format!("{p}.{name}"), s, true, None)
-                    };
-                    let f = Fire {
-                        squeeze: take("squeeze", conv_shape(channels, squeeze, 1, 1, 0))?,
-                        expand1x1: take("expand1x1", conv_shape(squeeze, expand, 1, 1, 0))?,
-                        expand3x3: take("expand3x3", conv_shape(squeeze, expand, 3, 1, 1))?,
-                    };
-                    features.push(Op::Fire(Box::new(f)));
-                    channels = 2 * expand;
-                }
+/// Builds the network from a torchvision state dict (every tensor must fit), as a graph whose
+/// values are named after torchvision's modules: `features.N`, `features.N.squeeze`,
+/// `classifier.1` (class maps before ReLU), `classifier.2` (after).
+pub fn graph(config: Config, sd: StateDict) -> Result<Graph> {
+    let mut b = Builder::new(sd);
+    let mut h = b.g.input;
+    let mut channels = 3;
+    let mut i = 0;
+    for stage in config.features {
+        let p = format!("features.{i}");
+        match *stage {
+            Stage::Conv {
+                out,
+                kernel,
+                stride,
+            } => {
+                h = b.conv(
+                    h,
+                    &p,
+                    conv_shape(channels, out, kernel, stride, 0),
+                    true,
+                    &p,
+                )?;
+                h = b.op(h, Op::Relu, &format!("features.{}", i + 1));
+                i += 2;
+                channels = out;
+            }
+            Stage::Pool => {
+                h = b.max_pool(h, 3, 2, 0, true, &p);
+                i += 1;
+            }
+            Stage::Fire { squeeze, expand } => {
+                let conv = |b: &mut Builder, x, name: &str, s: ConvShape| -> Result<_> {
+                    let c = b.conv(x, &format!("{p}.{name}"), s, true, &format!("{p}.{name}"))?;
+                    Ok(b.op(c, Op::Relu, &format!("{p}.{name}_activation")))
+                };
+                let s = conv(&mut b, h, "squeeze", conv_shape(channels, squeeze, 1, 1, 0))?;
+                let e1 = conv(&mut b, s, "expand1x1", conv_shape(squeeze, expand, 1, 1, 0))?;
+                let e3 = conv(&mut b, s, "expand3x3", conv_shape(squeeze, expand, 3, 1, 1))?;
+                h = b.g.node(Op::Concat { axis: 1 }, &[e1, e3], &p);
+                i += 1;
+                channels = 2 * expand;
             }
         }
-        let final_conv = Conv::take(
-            &mut sd,
-            "classifier.1",
-            conv_shape(channels, config.num_classes, 1, 1, 0),
-            true,
-            None,
-        )?;
-        sd.finish()?;
-        Ok(Self {
-            config,
-            features,
-            final_conv,
-        })
     }
-
-    /// The variant's configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Tappable layers, input side first: every `features.i` module output, then
-    /// `classifier.1` (class maps before ReLU) and `classifier.2` (after ReLU).
-    pub fn layer_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.features.len())
-            .map(|i| format!("features.{i}"))
-            .collect();
-        v.push("classifier.1".into());
-        v.push("classifier.2".into());
-        v
-    }
-
-    /// Grad-CAM's default layer: the output of the last Fire module.
-    pub fn cam_layer(&self) -> String {
-        format!("features.{}", self.features.len() - 1)
-    }
-
-    fn index(&self, layer: &str) -> Result<usize> {
-        self.layer_names()
-            .iter()
-            .position(|l| l == layer)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "no layer '{layer}' in SqueezeNet; layers are features.0..{}, classifier.1, classifier.2",
-                    self.features.len() - 1
-                ))
-            })
-    }
-
-    /// Applies module `i` of the tappable sequence.
-    fn step(&self, i: usize, x: Tensor<4>) -> Tensor<4> {
-        let n = self.features.len();
-        match i {
-            i if i < n => self.features[i].forward(x),
-            i if i == n => self.final_conv.forward(x),
-            _ => relu(x),
-        }
-    }
-
-    fn pool(&self, maps: Tensor<4>) -> Tensor<2> {
-        let [n, c, _, _] = maps.dims();
-        maps.mean_dim(3).mean_dim(2).reshape([n, c])
-    }
-
-    /// Logits `[N, classes]` of a normalized batch `[N, 3, H, W]`.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut h = x;
-        for i in 0..self.features.len() + 2 {
-            h = self.step(i, h);
-        }
-        self.pool(h)
-    }
-
-    /// The activation of `layer`.
-    pub fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
-        let end = self.index(layer)?;
-        let mut h = x;
-        for i in 0..=end {
-            h = self.step(i, h);
-        }
-        Ok(h)
-    }
-
-    /// Logits from the activation of `layer`.
-    pub fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
-        let start = self.index(layer)?;
-        let mut h = a;
-        for i in start + 1..self.features.len() + 2 {
-            h = self.step(i, h);
-        }
-        Ok(self.pool(h))
-    }
+    let c = b.conv(
+        h,
+        "classifier.1",
+        conv_shape(channels, config.num_classes, 1, 1, 0),
+        true,
+        "classifier.1",
+    )?;
+    let r = b.op(c, Op::Relu, "classifier.2");
+    let y = b.pool_flatten(r, "classifier.3", "flatten");
+    b.finish(y)
 }
 
-impl SqueezeNet {
-    /// The network as a fast-path graph (the same layers as [`forward`](Self::forward)).
-    pub fn fast_graph(&self) -> std::result::Result<fast::Graph, fast::Unsupported> {
-        let mut g = fast::Graph::new();
-        let kind = |i: usize| match &self.features[i] {
-            Op::Conv(c) => FastFeature::Conv(c),
-            Op::Relu => FastFeature::Relu,
-            Op::Pool | Op::Fire(_) => FastFeature::Other,
-        };
-        let other = |g: &mut fast::Graph, h, i: usize| match &self.features[i] {
-            Op::Fire(f) => {
-                let s = g.conv(h, f.squeeze.fast_params(), Act::Relu)?;
-                let a = g.conv(s, f.expand1x1.fast_params(), Act::Relu)?;
-                let b = g.conv(s, f.expand3x3.fast_params(), Act::Relu)?;
-                Ok(g.concat(vec![a, b]))
+/// Grad-CAM's default layer: the output of the last Fire module.
+pub fn cam_layer(config: &Config) -> String {
+    let modules: usize = config
+        .features
+        .iter()
+        .map(|s| {
+            if matches!(s, Stage::Conv { .. }) {
+                2
+            } else {
+                1
             }
-            _ => Ok(g.max_pool(h, 3, 2, 0, true)),
-        };
-        let h = fast_features(&mut g, 0, self.features.len(), kind, other)?;
-        let h = g.conv(h, self.final_conv.fast_params(), Act::Relu)?;
-        g.global_avg(h);
-        Ok(g)
-    }
+        })
+        .sum();
+    format!("features.{}", modules - 1)
 }
