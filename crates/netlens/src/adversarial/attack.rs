@@ -8,7 +8,6 @@ use super::pgd::{self, Pgd};
 use crate::classify::{classify, Prediction};
 use crate::error::{Error, Result};
 use crate::imaging::tensor::{chw_to_images, image_to_chw};
-use crate::labels::NUM_CLASSES;
 use crate::models::Classifier;
 use image::RgbImage;
 
@@ -152,7 +151,7 @@ pub fn attack(
                     images.len()
                 )));
             }
-            if let Some(&bad) = t.iter().find(|&&c| c >= NUM_CLASSES) {
+            if let Some(&bad) = t.iter().find(|&&c| c >= model.classes()) {
                 return Err(Error::Invalid(format!("no class {bad}")));
             }
             (t.clone(), false)

@@ -317,6 +317,14 @@ impl<'a> Lowering<'a> {
                 Ok(())
             }
             Op::Flatten { axis: 1 } | Op::Identity => alias(self),
+            // A 1×1 average pool (PyTorch's adaptive pool where it is the identity).
+            Op::AveragePool { window, .. }
+                if window.kernel == [1, 1]
+                    && window.strides == [1, 1]
+                    && matches!(window.pads, Pads::Explicit([0, 0, 0, 0])) =>
+            {
+                alias(self)
+            }
             // A reshape to [N, features] (exporters write flatten with Shape arithmetic).
             Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze | Op::Unsqueeze => {
                 let shape = |v: Option<ValueId>| {

@@ -84,11 +84,6 @@ impl GraphModel {
         self.reference.graph()
     }
 
-    /// Number of classes (the logits' width).
-    pub fn classes(&self) -> usize {
-        self.classes
-    }
-
     /// Why the fast path cannot run this network (`None` when it can).
     pub fn fast_path_unsupported(&self) -> Option<String> {
         lower::lower(self.graph(), &self.shapes).err().map(|u| u.0)
@@ -135,6 +130,10 @@ impl Classifier for GraphModel {
                 ),
             }
         })
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
     }
 
     fn layers(&self) -> Vec<String> {

@@ -60,6 +60,10 @@ pub trait Classifier: Send + Sync {
     fn spec(&self) -> &ModelSpec;
     /// Logits `[N, classes]` of a normalized batch `[N, 3, S, S]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    /// Number of classes (the logits' width).
+    fn classes(&self) -> usize {
+        crate::labels::NUM_CLASSES
+    }
     /// Names of the layers that can be tapped, input side first.
     fn layers(&self) -> Vec<String>;
     /// The tappable layers with their operation and per-image output shape.

@@ -70,7 +70,7 @@ impl Attribution for AttentionRollout {
         run: &mut Run,
     ) -> Result<Vec<Map>> {
         let [n, _, h, w] = inputs.dims();
-        let targets = targets.resolve(n)?;
+        let targets = targets.resolve(n, model.classes())?;
         let mut maps = Vec::with_capacity(n);
         for start in (0..n).step_by(run.batch_size) {
             let b = run.batch_size.min(n - start);

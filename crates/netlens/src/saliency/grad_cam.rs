@@ -75,7 +75,7 @@ impl Attribution for GradCam {
     ) -> Result<Vec<Map>> {
         let (x, shape) = flat(inputs);
         check_shape(shape)?;
-        let t = targets.resolve(shape[0])?;
+        let t = targets.resolve(shape[0], model.classes())?;
         let layer = self.layer.clone().unwrap_or_else(|| model.cam_layer());
         let [n, c, h, w] = shape;
         let per = c * h * w;

@@ -206,7 +206,7 @@ impl Attribution for IntegratedGradients {
     ) -> Result<Vec<Map>> {
         let (x, shape) = flat(inputs);
         check_shape(shape)?;
-        let t = targets.resolve(shape[0])?;
+        let t = targets.resolve(shape[0], model.classes())?;
         let [n, c, h, w] = shape;
         let (per, plane) = (c * h * w, h * w);
         let base = self.baselines(model, &x, shape);

@@ -33,7 +33,6 @@ use crate::engine;
 use crate::error::{Error, Result};
 use crate::gradients::{input_gradient, ClassScore};
 use crate::imaging::tensor::tensor_values;
-use crate::labels::NUM_CLASSES;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 
@@ -54,8 +53,9 @@ pub enum Targets {
 }
 
 impl Targets {
-    /// The class of each of `n` images; an error if the count or a class is wrong.
-    pub fn resolve(&self, n: usize) -> Result<Vec<usize>> {
+    /// The class of each of `n` images of a model with `classes` classes; an error if the
+    /// count or a class is wrong.
+    pub fn resolve(&self, n: usize, classes: usize) -> Result<Vec<usize>> {
         let t = match self {
             Targets::All(c) => vec![*c; n],
             Targets::PerImage(v) if v.len() == n => v.clone(),
@@ -66,10 +66,10 @@ impl Targets {
                 )))
             }
         };
-        if let Some(bad) = t.iter().find(|&&c| c >= NUM_CLASSES) {
+        if let Some(bad) = t.iter().find(|&&c| c >= classes) {
             return Err(Error::Invalid(format!(
                 "target class {bad} is out of range 0..{}",
-                NUM_CLASSES - 1
+                classes.saturating_sub(1)
             )));
         }
         Ok(t)
@@ -204,7 +204,7 @@ impl<T: FromGradient> Attribution for T {
         run: &mut Run,
     ) -> Result<Vec<Map>> {
         let (x, shape) = flat(inputs);
-        let t = targets.resolve(shape[0])?;
+        let t = targets.resolve(shape[0], model.classes())?;
         let (grads, _) = class_gradients(model, &x, shape, &t, run)?;
         let [_, _, h, w] = shape;
         let per = 3 * h * w;
@@ -400,13 +400,13 @@ mod tests {
 
     #[test]
     fn targets_resolve() {
-        assert_eq!(Targets::All(3).resolve(2).unwrap(), vec![3, 3]);
+        assert_eq!(Targets::All(3).resolve(2, 1000).unwrap(), vec![3, 3]);
         assert_eq!(
-            Targets::PerImage(vec![1, 2]).resolve(2).unwrap(),
+            Targets::PerImage(vec![1, 2]).resolve(2, 1000).unwrap(),
             vec![1, 2]
         );
-        assert!(Targets::PerImage(vec![1]).resolve(2).is_err());
-        assert!(Targets::All(1000).resolve(1).is_err());
+        assert!(Targets::PerImage(vec![1]).resolve(2, 1000).is_err());
+        assert!(Targets::All(1000).resolve(1, 1000).is_err());
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Attribution for NoiseTunnel {
     ) -> Result<Vec<Map>> {
         let (x, shape) = flat(inputs);
         check_shape(shape)?;
-        let t = targets.resolve(shape[0])?;
+        let t = targets.resolve(shape[0], model.classes())?;
         let [n, c, h, w] = shape;
         let per = c * h * w;
         let sigmas: Vec<f32> = x

@@ -148,7 +148,7 @@ pub fn run(
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
-    check_class(class)?;
+    check_class(model, class)?;
     recipe.validate()?;
     let spec = model.spec();
     let s = spec.input_size as usize;

@@ -129,7 +129,7 @@ pub fn run(
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
-    check_class(class)?;
+    check_class(model, class)?;
     recipe.validate()?;
     if options.init.is_some() {
         return Err(Error::Invalid(

@@ -23,7 +23,6 @@ use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::gradients::{ascend, softmax_rows, Ascent};
 use crate::imaging::tensor::chw_to_images;
-use crate::labels::NUM_CLASSES;
 use crate::models::Classifier;
 use image::RgbImage;
 use rand::rngs::StdRng;
@@ -179,11 +178,13 @@ pub fn class_prob(model: &dyn Classifier, image: &RgbImage, class: usize) -> f64
         .unwrap_or(0.0)
 }
 
-pub(crate) fn check_class(class: usize) -> Result<()> {
-    if class >= NUM_CLASSES {
+pub(crate) fn check_class(model: &dyn Classifier, class: usize) -> Result<()> {
+    let classes = model.classes();
+    if class >= classes {
         return Err(Error::Invalid(format!(
-            "class index {class} is out of range: ImageNet classes are 0..{}",
-            NUM_CLASSES - 1
+            "class index {class} is out of range: {} has classes 0..{}",
+            model.spec().name,
+            classes.saturating_sub(1)
         )));
     }
     Ok(())

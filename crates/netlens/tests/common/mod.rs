@@ -74,3 +74,60 @@ pub fn model(name: &str) -> &'static dyn Classifier {
 pub fn photo(name: &str) -> PathBuf {
     repo_root().join("assets/photos").join(name)
 }
+
+/// One ONNX fixture of `tools/reference/onnx_fixtures.py`, run through netlens: logits and
+/// input gradients of `sum_i logits[i, targets[i]]` against the float64 PyTorch reference.
+pub struct OnnxCheck {
+    /// max |Δlogit| / max |logit|.
+    pub logit_err: f64,
+    /// Relative L2 of the input gradient against PyTorch's float64 gradient.
+    pub grad_err: f64,
+    /// PyTorch's own float32 gradient against its float64 one (its float32 noise).
+    pub torch_f32_err: f64,
+    pub model: netlens::models::GraphModel,
+}
+
+pub fn onnx_check(dir: &Path) -> OnnxCheck {
+    use netlens::gradients::{input_gradient, ClassScore};
+    let model =
+        netlens::models::onnx_model::load_onnx(&dir.join("model.onnx"), &Default::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
+    let s = x.shape().to_vec();
+    let input = netlens::engine::tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
+    let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
+    let targets = t.iter().map(|&v| v as usize).collect();
+    let g = input_gradient(&model, input, &ClassScore { targets }).unwrap();
+    let want = read_f64(&dir.join("logits.npy"));
+    let scale = want.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let logit_err = g
+        .logits
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0.0, f64::max)
+        / scale;
+    let grad = read_f32(&dir.join("grad.npy"));
+    OnnxCheck {
+        logit_err,
+        grad_err: rel_l2(&g.grad, &grad),
+        torch_f32_err: rel_l2(&read_f32(&dir.join("grad32.npy")), &grad),
+        model,
+    }
+}
+
+/// The committed ONNX fixture cases.
+pub const ONNX_CASES: &[&str] = &[
+    "resnet18_tiny",
+    "resnet50_tiny",
+    "mobilenet_v3_small_tiny",
+    "efficientnet_b0_tiny",
+    "densenet121_tiny",
+    "convnext_tiny_tiny",
+    "squeezenet1_1_tiny",
+    "vgg16_tiny",
+    "vit_b_16_tiny",
+    "resnet18_tiny_softmax",
+    "resnet18_tiny_external",
+    "resnet18_tiny_fixed",
+];

@@ -219,11 +219,18 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
         }
         Op::Sigmoid => one(f::unary(&fl(0)?, act::sigmoid)),
         Op::HardSigmoid { alpha, beta } => {
-            let (a, b) = (*alpha, *beta);
-            one(f::unary(&fl(0)?, |t| act::hard_sigmoid(t, a, b)))
+            // A float attribute cannot hold 1/6, which is what exporters of PyTorch's
+            // hardsigmoid mean by 0.16666667.
+            let a = if *alpha as f32 == (1.0f64 / 6.0) as f32 {
+                1.0 / 6.0
+            } else {
+                *alpha
+            };
+            let b = *beta;
+            one(f::unary(&fl(0)?, |t| hard_sigmoid(t, a, b)))
         }
         Op::HardSwish => one(f::unary(&fl(0)?, |t| {
-            t.clone() * act::hard_sigmoid(t, 1.0 / 6.0, 0.5)
+            t.clone() * hard_sigmoid(t, 1.0 / 6.0, 0.5)
         })),
         Op::Tanh => one(f::unary(&fl(0)?, |t| t.tanh())),
         Op::Erf => one(f::unary(&fl(0)?, |t| t.erf())),
@@ -657,6 +664,12 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
 }
 
 use super::value;
+
+/// `clamp(αx + β, 0, 1)` with the scalars in the engine's precision (burn's `hard_sigmoid`
+/// rounds them to float32).
+fn hard_sigmoid(t: burn::tensor::Tensor<6>, alpha: f64, beta: f64) -> burn::tensor::Tensor<6> {
+    (t * alpha + beta).clamp(0.0, 1.0)
+}
 
 /// Reshape of a float or integer value.
 fn reshape_any(v: &Val, shape: Vec<usize>) -> Result<Vec<Val>> {
