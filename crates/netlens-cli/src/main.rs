@@ -1,5 +1,6 @@
 //! `netlens`: what a pretrained image classifier looks at and what it has learned.
 
+mod class_names;
 mod commands;
 mod common;
 
@@ -14,7 +15,10 @@ use std::process::ExitCode;
     long_about = "netlens runs real pretrained ImageNet networks on the CPU and shows what they \
                   look at (saliency), how little it takes to fool them, and what they have learned \
                   (class visualization). Weights are fetched on first use into $NETLENS_HOME \
-                  (default ~/.cache/netlens)."
+                  (default ~/.cache/netlens). Wherever --model is accepted it also takes an ONNX \
+                  file (a path ending in .onnx or containing a /), with its preprocessing from a \
+                  sidecar model.json or from --input-size, --resize, --mean, --std and \
+                  --pixel-scale, and its class names from --labels."
 )]
 struct Cli {
     /// Worker threads for the tensor engine (default: all cores)
@@ -31,7 +35,7 @@ struct Cli {
 enum Command {
     /// The whole practical, answered in one HTML page (the main job)
     Report(commands::report::Args),
-    /// Classify images: top-k ImageNet classes with probabilities
+    /// Classify images: top-k classes with probabilities
     Classify(commands::classify::Args),
     /// List the model zoo, or fetch a model's weights
     Models(commands::models::Args),

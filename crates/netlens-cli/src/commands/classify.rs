@@ -1,21 +1,20 @@
 //! `netlens classify`: top-k classes of each image, as a table or JSON lines.
 
-use crate::common::{load_images, load_model, ModelArgs};
+use crate::common::{load_images, ModelArgs};
 use anyhow::Result;
-use netlens::labels;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Number of classes to show per image
-    #[arg(long, short = 'k', default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Number of classes to show per image (at most the model's number of classes)
+    #[arg(long, short = 'k', default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub top: u16,
     /// Print one JSON object per image per line instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Include all 1000 logits in the JSON output
+    /// Include all logits (one per class: 1000 for ImageNet models) in the JSON output
     #[arg(long, requires = "json")]
     pub logits: bool,
     /// Images through the network at once
@@ -27,22 +26,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let loaded = a.model.load()?;
+    let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let spec = model.spec();
     let images = load_images(&a.images, spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-    let preds = netlens::classify::classify(
-        model.as_ref(),
-        &inputs,
-        a.top as usize,
-        a.batch_size as usize,
-    );
+    let top = (a.top as usize).min(names.len());
+    let preds = netlens::classify::classify(model, &inputs, top, a.batch_size as usize);
     for (img, p) in images.iter().zip(&preds) {
         if a.json {
             let top: Vec<_> = p
                 .top
                 .iter()
-                .map(|&(c, prob)| serde_json::json!({"class": c, "label": labels::label(c), "prob": prob}))
+                .map(|&(c, prob)| serde_json::json!({"class": c, "label": names.label(c), "prob": prob}))
                 .collect();
             let mut obj = serde_json::json!({
                 "image": img.path.display().to_string(),
@@ -60,7 +56,7 @@ pub fn run(a: Args) -> Result<()> {
                     "  {:>2}. {:>4}  {:<32} {:>7.4}",
                     rank + 1,
                     c,
-                    labels::label(c),
+                    names.label(c),
                     prob
                 );
             }

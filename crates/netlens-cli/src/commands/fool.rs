@@ -1,14 +1,14 @@
 //! `netlens fool`: fooling images — the CS231n loop, FGSM and PGD — judged on the 8-bit PNG
 //! as saved.
 
-use crate::common::{bar, check_all_writable, load_images, load_model, stem, ModelArgs};
+use crate::class_names::ClassNames;
+use crate::common::{bar, check_all_writable, load_images, stem, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::cs231n::Cs231n;
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, parse_epsilon, Attack, Fooled, Goal, Method};
 use netlens::imaging::{self, output::save_png};
-use netlens::labels;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,8 @@ pub struct AttackArgs {
     /// Attack method
     #[arg(long, value_enum, default_value_t = MethodArg::Cs231n)]
     pub method: MethodArg,
-    /// Class to make the network see: an index (0–999) or a name ("stingray")
+    /// Class to make the network see: an index (0–999 for ImageNet models), a name
+    /// ("stingray"; for an ONNX model with --labels, a line of that file)
     #[arg(
         long,
         short = 't',
@@ -84,10 +85,10 @@ pub struct AttackArgs {
 }
 
 impl AttackArgs {
-    /// The target class index, `None` when untargeted.
-    pub fn target(&self) -> Result<Option<usize>> {
+    /// The target class index among `names`, `None` when untargeted.
+    pub fn target(&self, names: &ClassNames) -> Result<Option<usize>> {
         match (&self.target, self.untargeted) {
-            (Some(t), false) => Ok(Some(labels::resolve(t)?)),
+            (Some(t), false) => Ok(Some(names.resolve(t)?)),
             (None, true) => Ok(None),
             _ => anyhow::bail!("give --target CLASS or --untargeted"),
         }
@@ -230,8 +231,12 @@ fn save_checked(img: &image::RgbImage, path: &Path) -> Result<()> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let model_name = a.model.single()?;
     let method = a.attack.method()?;
-    let target = a.attack.target()?;
+    if a.attack.target.is_none() && !a.attack.untargeted {
+        anyhow::bail!("give --target CLASS or --untargeted");
+    }
+    a.model.precheck_classes(a.attack.target.as_deref())?;
     if a.out
         .as_ref()
         .is_some_and(|o| o.extension().is_some() && a.images.len() > 1)
@@ -243,7 +248,9 @@ pub fn run(a: Args) -> Result<()> {
         None => Vec::new(),
     };
     check_all_writable(outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()))?;
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let loaded = a.model.load_named(&model_name)?;
+    let (model, names) = (loaded.model.as_ref(), &loaded.names);
+    let target = a.attack.target(names)?;
     let spec = model.spec();
     let images = load_images(&a.images, spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
@@ -261,7 +268,7 @@ pub fn run(a: Args) -> Result<()> {
         batches as u64 * max_it,
         &format!("{} on {}", method.name(), spec.name),
     );
-    let fooled = attack(model.as_ref(), &inputs, &config, &mut |b, t| {
+    let fooled = attack(model, &inputs, &config, &mut |b, t| {
         pb.set_position(b as u64 * max_it + t.iteration as u64);
         pb.set_message(format!(
             "{} on {}: batch {}/{batches}, {}/{} done",
@@ -281,7 +288,7 @@ pub fn run(a: Args) -> Result<()> {
             Some(t) => format!(
                 "{} → \"{}\" ({})",
                 method.describe(),
-                labels::label(t),
+                names.label(t),
                 spec.name
             ),
             None => format!("{} untargeted ({})", method.describe(), spec.name),
@@ -292,9 +299,12 @@ pub fn run(a: Args) -> Result<()> {
     for (i, (img, f)) in images.iter().zip(&fooled).enumerate() {
         let out = outs.get(i);
         if a.json {
-            println!("{}", json(&img.path, spec.name, method.name(), f, out));
+            println!(
+                "{}",
+                json(&img.path, spec.name, method.name(), f, out, names)
+            );
         } else {
-            print_line(&img.path, f, out);
+            print_line(&img.path, f, out, names);
         }
     }
     if !a.json {
@@ -315,19 +325,20 @@ fn json(
     method: &str,
     f: &Fooled,
     out: Option<&PathBuf>,
+    names: &ClassNames,
 ) -> serde_json::Value {
     serde_json::json!({
         "image": path.display().to_string(),
         "model": model,
         "method": method,
         "original_class": f.original_class,
-        "original_label": labels::label(f.original_class),
+        "original_label": names.label(f.original_class),
         "original_prob": f.original_prob,
         "target": if f.untargeted { None } else { Some(f.class) },
-        "target_label": if f.untargeted { None } else { Some(labels::label(f.class)) },
+        "target_label": if f.untargeted { None } else { Some(names.label(f.class)) },
         "untargeted": f.untargeted,
         "final_class": f.final_class,
-        "final_label": labels::label(f.final_class),
+        "final_label": names.label(f.final_class),
         "final_prob": f.final_prob,
         "iterations": f.iterations,
         "linf": f.distance.linf,
@@ -337,14 +348,14 @@ fn json(
     })
 }
 
-fn print_line(path: &Path, f: &Fooled, out: Option<&PathBuf>) {
+fn print_line(path: &Path, f: &Fooled, out: Option<&PathBuf>, names: &ClassNames) {
     let verdict = if f.success { "fooled" } else { "NOT fooled" };
     println!(
         "{}: {} {:.1}% -> {} {:.1}%  {verdict} after {} step{}  L∞ {:.0}  L2 {:.1}{}",
         path.display(),
-        labels::label(f.original_class),
+        names.label(f.original_class),
         100.0 * f.original_prob,
-        labels::label(f.final_class),
+        names.label(f.final_class),
         100.0 * f.final_prob,
         f.iterations,
         if f.iterations == 1 { "" } else { "s" },

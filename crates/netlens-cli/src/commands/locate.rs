@@ -1,13 +1,12 @@
 //! `netlens locate`: bounding boxes from saliency maps (the practical's Q3), in the original
 //! photo's pixels, drawn on the photo and printed as one JSON line per image.
 
-use super::saliency::{attribute, unique_stems, MethodArgs};
-use crate::common::{check_all_writable, load_images, load_model, ModelArgs};
+use super::saliency::{attribute, check_layer, unique_stems, MethodArgs};
+use crate::common::{check_all_writable, load_images, ModelArgs};
 use anyhow::Result;
 use image::Rgb;
 use netlens::imaging::figure::{draw_box, draw_label};
 use netlens::imaging::output::save_png;
-use netlens::labels;
 use netlens::saliency::locate::{self, BoundingBox, LocateOptions, Threshold};
 use netlens::saliency::Targets;
 use std::path::PathBuf;
@@ -51,8 +50,8 @@ pub struct Args {
     pub method: MethodArgs,
     #[command(flatten)]
     pub boxes: BoxArgs,
-    /// Class to find (index, WordNet id or name) in every image [default: each image's top-1
-    /// class]
+    /// Class to find in every image: an index, a name from --labels, or for ImageNet models
+    /// any synonym or WordNet id [default: each image's top-1 class]
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
     /// Folder for <stem>.boxes.png (the photo with its boxes)
@@ -105,22 +104,26 @@ pub fn draw_boxes(img: &mut image::RgbImage, boxes: &[BoundingBox]) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let model_name = a.model.single()?;
     let method = a.method.build(a.method.method)?;
     let opts = a.boxes.options();
-    let target = a.target.as_deref().map(labels::resolve).transpose()?;
+    a.model.precheck_classes(a.target.as_deref())?;
     let stems = unique_stems(&a.images)?;
     let pngs: Vec<PathBuf> = stems
         .iter()
         .map(|s| a.out.join(format!("{s}.boxes.png")))
         .collect();
     check_all_writable(pngs.iter().map(PathBuf::as_path))?;
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let loaded = a.model.load_named(&model_name)?;
+    let (model, names) = (loaded.model.as_ref(), &loaded.names);
+    check_layer(model, a.method.layer.as_deref())?;
+    let target = a.target.as_deref().map(|t| names.resolve(t)).transpose()?;
     let images = load_images(&a.images, model.spec())?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
     let targets = match target {
         Some(t) => Targets::All(t),
         None => Targets::PerImage(
-            netlens::classify::classify(model.as_ref(), &inputs, 1, 16)
+            netlens::classify::classify(model, &inputs, 1, 16)
                 .iter()
                 .map(|p| p.class())
                 .collect(),
@@ -128,7 +131,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let what = format!("{} on {}", method.name(), model.spec().name);
     let (maps, _) = attribute(
-        model.as_ref(),
+        model,
         method.as_ref(),
         &inputs,
         &targets,
@@ -146,7 +149,7 @@ pub fn run(a: Args) -> Result<()> {
         let obj = serde_json::json!({
             "image": img.path.display().to_string(),
             "class": m.target,
-            "label": labels::label(m.target),
+            "label": names.label(m.target),
             "boxes": boxes.iter().map(box_json).collect::<Vec<_>>(),
         });
         println!("{obj}");

@@ -5,8 +5,8 @@
 //! rectangle.
 
 use super::locate::{draw_boxes, BoxArgs};
-use super::saliency::{attribute, DISPLAY_CLIP};
-use crate::common::{check_all_writable, load_model, ModelArgs};
+use super::saliency::{attribute, build_with_layer, check_layer, DISPLAY_CLIP};
+use crate::common::{check_all_writable, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
@@ -14,7 +14,6 @@ use netlens::imaging::decode::decode_rgb;
 use netlens::imaging::figure::{draw_box, Cell, Figure};
 use netlens::imaging::output::save_png;
 use netlens::imaging::{self, Placement};
-use netlens::labels;
 use netlens::saliency::locate::{self, BoundingBox};
 use netlens::saliency::metrics::{iou, pointing_hit, Tally};
 use netlens::saliency::scenes::{self, Background, Layout, Object};
@@ -85,6 +84,11 @@ fn method_list(s: &str) -> Result<Vec<Method>, netlens::Error> {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "The pasted objects are ImageNet classes (Egyptian cat, espresso, moped), \
+    so the model must be an ImageNet-1k classifier: a zoo model, or an ONNX file with 1000 \
+    outputs in ImageNet's order and no --labels."
+)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -102,6 +106,10 @@ pub struct Args {
     /// Integrated Gradients: points on the path from a black baseline
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub steps: u32,
+    /// Grad-CAM: the layer to explain from, any name that `netlens layers MODEL` lists
+    /// [default: the layer it marks with *]
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
     /// Seed of SmoothGrad's noise
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -211,11 +219,18 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         ..Settings::default()
     };
+    let model_name = a.model.single()?;
+    if a.layer.is_some() && !a.methods.contains(&Method::GradCam) {
+        anyhow::bail!("--layer applies to grad-cam, which --methods does not list");
+    }
     let methods = a
         .methods
         .iter()
-        .map(|&m| sal::build(m, &settings))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|&m| match m {
+            Method::GradCam => build_with_layer(m, &settings, a.layer.as_deref()),
+            _ => Ok(sal::build(m, &settings)?),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let opts = a.boxes.options();
     let objs = objects().context("cannot decode a built-in object photo")?;
     let bgs = backgrounds(&a.backgrounds)?;
@@ -224,7 +239,22 @@ pub fn run(a: Args) -> Result<()> {
         ..Layout::default()
     };
     let scenes = scenes::scenes(&objs, &bgs, &layout)?;
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let loaded = a.model.load_named(&model_name)?;
+    if !loaded.names.is_imagenet() {
+        anyhow::bail!(
+            "locate-bench pastes ImageNet objects (Egyptian cat, espresso, moped) and needs an \
+             ImageNet-1k classifier; {} has {} classes{}",
+            loaded.model.spec().name,
+            loaded.names.len(),
+            if a.model.onnx.labels.is_some() {
+                " named by --labels"
+            } else {
+                ""
+            }
+        );
+    }
+    let model = loaded.model;
+    check_layer(model.as_ref(), a.layer.as_deref())?;
     let fitted: Vec<(RgbImage, Placement)> = scenes
         .iter()
         .map(|s| imaging::fit_with(&s.image, model.spec().resize, model.spec().input_size))
@@ -362,7 +392,7 @@ fn figure(
                 if let Some(b) = s.best[i] {
                     draw_boxes(&mut img, &[b]);
                 }
-                Cell::new(img, labels::label(classes[i]))
+                Cell::new(img, netlens::labels::label(classes[i]))
             })
             .collect();
         fig.row(Some(s.name.clone()), cells);

@@ -1,6 +1,6 @@
 //! `netlens models`: the zoo, and `netlens models fetch NAME`.
 
-use crate::common::spinner;
+use crate::common::{is_onnx, spinner};
 use anyhow::{Context, Result};
 use netlens::{models, weights};
 
@@ -30,6 +30,11 @@ pub fn run(a: Args) -> Result<()> {
         Action::Fetch { name, force } => {
             let specs: Vec<&'static models::ModelSpec> = if name == "all" {
                 models::zoo().iter().collect()
+            } else if is_onnx(&name) {
+                anyhow::bail!(
+                    "{name} is an ONNX file: it holds its own weights, there is nothing to fetch \
+                     (use it directly: --model {name})"
+                );
             } else {
                 vec![models::spec(&name)?]
             };
@@ -91,6 +96,10 @@ fn list() -> Result<()> {
     println!(
         "\nweights cache: {}",
         weights::cache_dir().join("weights").display()
+    );
+    println!(
+        "--model also takes an ONNX file (a path ending in .onnx or containing a /); \
+         `netlens layers MODEL` lists a model's layers"
     );
     Ok(())
 }

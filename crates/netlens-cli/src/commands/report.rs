@@ -5,7 +5,7 @@
 //! gets from the command line, with the command itself, its parameters and its run time
 //! beside each figure. A failed experiment is reported on the page and does not stop the run.
 
-use crate::common::{bar, check_writable};
+use crate::common::{bar, check_writable, is_onnx, load_model, model_list, short_name};
 use anyhow::{Context, Result};
 use netlens::{models, weights};
 use std::fmt::Write as _;
@@ -18,8 +18,10 @@ pub struct Args {
     /// Folder for index.html and its figures
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
-    /// Models to compare, comma-separated (default: the EfficientNet-Lite models, fetched
-    /// on first use, and every other model whose weights are present)
+    /// Models to compare, comma-separated: zoo names and ONNX files of ImageNet-1k classifiers
+    /// (1000 outputs in ImageNet's order; a sidecar model.json sets a file's preprocessing)
+    /// [default: the EfficientNet-Lite models, fetched on first use, and every other zoo model
+    /// whose weights are present]
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// A reduced run (fewer images and iterations), for tests and a first look
@@ -272,7 +274,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         format!("model {default}, class espresso, starting from the coffee photo"),
     ));
     for m in models.iter().skip(1) {
-        let out = format!("q11/{m}-gorilla.png");
+        let out = format!("q11/{}-gorilla.png", short_name(m));
         v.push(exp(
             4,
             format!("Class visualization on {m}"),
@@ -410,10 +412,11 @@ pub fn run(a: Args) -> Result<()> {
         }
         v
     } else {
-        a.models
+        let names = model_list(a.models.iter().map(String::as_str), "--models")?;
+        names
             .iter()
-            .map(|m| models::spec(m).map(|s| s.name.to_string()))
-            .collect::<netlens::Result<_>>()?
+            .map(|m| report_model(m))
+            .collect::<Result<_>>()?
     };
     for sk in &skipped {
         eprintln!("skipping {sk}");
@@ -445,6 +448,31 @@ pub fn run(a: Args) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A model as the report's commands get it: a zoo name, or an ONNX file's absolute path
+/// (the commands run inside the output folder) once it is known to be an ImageNet-1k
+/// classifier (the report's experiments name ImageNet classes).
+fn report_model(name: &str) -> Result<String> {
+    if !is_onnx(name) {
+        return Ok(name.to_string());
+    }
+    let model = load_model(name, None, &models::Preprocessing::default())?;
+    if model.classes() != netlens::labels::NUM_CLASSES {
+        anyhow::bail!(
+            "{name} has {} classes; the report's experiments name ImageNet classes (gorilla, \
+             stingray...) and need ImageNet-1k classifiers",
+            model.classes()
+        );
+    }
+    let abs = Path::new(name)
+        .canonicalize()
+        .with_context(|| format!("cannot read {name}"))?;
+    let abs = abs.display().to_string();
+    if abs.contains(',') {
+        anyhow::bail!("{abs}: a model path in a comma-separated list cannot hold a comma");
+    }
+    Ok(abs)
 }
 
 fn render(

@@ -1,7 +1,7 @@
 //! `netlens robustness`: top-1 agreement as random noise grows, beside the same as the PGD
 //! epsilon grows (Q6), as a table and one PNG plot.
 
-use crate::common::{bar, check_all_writable, load_images, load_model, ModelArgs};
+use crate::common::{bar, check_all_writable, load_images, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::parse_epsilon;
 use netlens::adversarial::plot::robustness_plot;
@@ -54,8 +54,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let model_name = a.model.single()?;
     check_all_writable([a.plot.as_path()])?;
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let model = a.model.load_named(&model_name)?.model;
     let spec = model.spec();
     let images = load_images(&a.images, spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();

@@ -1,15 +1,17 @@
 //! `netlens saliency`: attribution maps for images on one or several models, written as raw
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use crate::common::{self, check_all_writable, load_model, stem, InputImage, ModelArgs};
+use crate::common::{self, check_all_writable, stem, InputImage, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::output::{save_npy, save_png};
 use netlens::imaging::{self, images_to_tensor};
-use netlens::labels;
-use netlens::saliency::{self, Attribution, Baseline, Map, Method, Run, Settings, Targets};
+use netlens::saliency::{
+    self, Attribution, Baseline, GradCam, Map, Method, NoiseTunnel, Run, Settings, Targets,
+};
+use netlens::Classifier;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,9 +33,14 @@ fn method_parser() -> impl TypedValueParser<Value = Method> {
 pub struct MethodArgs {
     /// Attribution method: vanilla = CS231n's max_c |d score / d x|; gradient-x-input;
     /// smoothgrad = --inner averaged over noisy copies; integrated-gradients; grad-cam = on
-    /// the model's last convolutional block
+    /// the model's last convolutional block, or on --layer
     #[arg(long, default_value = "vanilla", value_parser = method_parser())]
     pub method: Method,
+    /// Grad-CAM (also as smoothgrad's --inner): the layer to explain from, any name that
+    /// `netlens layers MODEL` lists [default: the layer it marks with *, the model's last
+    /// convolutional block]
+    #[arg(long, value_name = "NAME")]
+    pub layer: Option<String>,
     /// SmoothGrad: the method averaged over noisy copies
     #[arg(long, default_value = "vanilla", value_parser = method_parser(), value_name = "METHOD")]
     pub inner: Method,
@@ -79,10 +86,68 @@ impl MethodArgs {
         }
     }
 
-    /// The configured method `m` (the settings checked).
+    /// The configured method `m` (the settings checked), with `--layer` where it applies.
     pub fn build(&self, m: Method) -> Result<Box<dyn Attribution>> {
-        Ok(saliency::build(m, &self.settings())?)
+        build_with_layer(m, &self.settings(), self.layer.as_deref())
     }
+}
+
+/// `saliency::build` with Grad-CAM on `layer` (directly or inside SmoothGrad); `--layer` with a
+/// method that has no layer is refused.
+// The library's `Settings` has no layer yet; this mirrors its `build` for the two cases.
+pub fn build_with_layer(
+    m: Method,
+    s: &Settings,
+    layer: Option<&str>,
+) -> Result<Box<dyn Attribution>> {
+    let Some(layer) = layer else {
+        return Ok(saliency::build(m, s)?);
+    };
+    let cam = || GradCam {
+        layer: Some(layer.to_string()),
+    };
+    match m {
+        Method::GradCam => Ok(Box::new(cam())),
+        Method::SmoothGrad if s.inner == Method::GradCam => Ok(Box::new(NoiseTunnel::new(
+            Box::new(cam()),
+            s.samples,
+            s.noise,
+            s.seed,
+        )?)),
+        _ => anyhow::bail!(
+            "--layer applies to --method grad-cam (or smoothgrad with --inner grad-cam), not to \
+             {}",
+            m.name()
+        ),
+    }
+}
+
+/// Checks that `layer` is one of `model`'s tappable layers, with a pointer to `netlens layers`.
+pub fn check_layer(model: &dyn Classifier, layer: Option<&str>) -> Result<()> {
+    let Some(layer) = layer else {
+        return Ok(());
+    };
+    let layers = model.layers();
+    if !layers.iter().any(|l| l == layer) {
+        let name = model.spec().name;
+        let close: Vec<&str> = layers
+            .iter()
+            .filter(|l| l.contains(layer) || layer.contains(l.as_str()))
+            .map(String::as_str)
+            .take(5)
+            .collect();
+        anyhow::bail!(
+            "--layer: {name} has no tappable layer '{layer}'{}; `netlens layers {name}` lists \
+             the {} it has",
+            if close.is_empty() {
+                String::new()
+            } else {
+                format!(" (close: {})", close.join(", "))
+            },
+            layers.len()
+        );
+    }
+    Ok(())
 }
 
 /// Maps of `images` (already at the model's input size) for `targets`, with a progress bar;
@@ -116,19 +181,12 @@ pub fn map_picture(m: &Map) -> image::RgbImage {
     )
 }
 
-/// Model names from `--model a,b,c` (at least one, no repeats).
-pub fn model_names(arg: &str) -> Result<Vec<&'static str>> {
-    let mut names = Vec::new();
-    for n in arg.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let spec = netlens::models::spec(n)?;
-        if !names.contains(&spec.name) {
-            names.push(spec.name);
-        }
+/// Model names from `--model a,b,c` (zoo names or ONNX files; at least one, no repeats).
+pub fn model_names(arg: &str) -> Result<Vec<String>> {
+    if Path::new(arg.trim()).is_file() {
+        return common::model_list([arg], "--model");
     }
-    if names.is_empty() {
-        anyhow::bail!("--model needs at least one model name");
-    }
-    Ok(names)
+    common::model_list(arg.split(','), "--model")
 }
 
 /// Output stems of the inputs; two inputs with the same file stem would overwrite each other.
@@ -148,16 +206,20 @@ pub fn unique_stems(paths: &[PathBuf]) -> Result<Vec<String>> {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "--model takes several names separated by commas \
-    (e.g. efficientnet_lite0,efficientnet_lite2): each model writes into DIR/<model>/ and the \
-    figure gets one row of maps per model.")]
+#[command(
+    after_help = "--model takes several models separated by commas, zoo names and \
+    ONNX files alike (e.g. efficientnet_lite0,efficientnet_lite2,./resnet50.onnx): each model \
+    writes into DIR/<model>/ (an ONNX file's stem, or its folder-stem for model.onnx) and the \
+    figure gets one row of maps per model. The ONNX settings (--input-size... --labels) apply \
+    to a single model; with several, each file's sidecar model.json sets its preprocessing."
+)]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub method: MethodArgs,
-    /// Class to explain (index, WordNet id or name) for every image [default: each image's
-    /// top-1 class]
+    /// Class to explain for every image: an index, a name from --labels, or for ImageNet
+    /// models any synonym or WordNet id [default: each image's top-1 class]
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
     /// Output folder: <stem>.npy (raw float32 map, input resolution), <stem>.png,
@@ -188,16 +250,15 @@ fn outputs(dir: &Path, stem: &str) -> Outputs {
 
 pub fn run(a: Args) -> Result<()> {
     let names = model_names(&a.model.model)?;
-    if names.len() > 1 && a.model.weights.is_some() {
-        anyhow::bail!("--weights names one file; give a single --model with it");
-    }
+    a.model.check_for(&names)?;
     let method = a.method.build(a.method.method)?;
-    let target = a.target.as_deref().map(labels::resolve).transpose()?;
+    a.model.precheck_classes(a.target.as_deref())?;
     let stems = unique_stems(&a.images)?;
+    let shorts = common::short_names(&names);
     let dirs: Vec<PathBuf> = if names.len() == 1 {
         vec![a.out.clone()]
     } else {
-        names.iter().map(|n| a.out.join(n)).collect()
+        shorts.iter().map(|n| a.out.join(n)).collect()
     };
     let figure_path = a.out.join("figure.png");
     let mut all: Vec<PathBuf> = vec![figure_path.clone()];
@@ -211,8 +272,19 @@ pub fn run(a: Args) -> Result<()> {
 
     let mut photos: Option<Vec<InputImage>> = None;
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
-    for (name, dir) in names.iter().zip(&dirs) {
-        let model = load_model(name, a.model.weights.as_deref())?;
+    let mut title_target: Option<String> = None;
+    for ((name, short), dir) in names.iter().zip(&shorts).zip(&dirs) {
+        let loaded = a.model.load_named(name)?;
+        let (model, classes) = (loaded.model.as_ref(), &loaded.names);
+        check_layer(model, a.method.layer.as_deref())?;
+        let target = a
+            .target
+            .as_deref()
+            .map(|t| classes.resolve(t))
+            .transpose()?;
+        if let (None, Some(t)) = (&title_target, target) {
+            title_target = Some(classes.label(t).into_owned());
+        }
         let spec = model.spec();
         let images = match &photos {
             None => common::load_images(&a.images, spec)?,
@@ -231,14 +303,14 @@ pub fn run(a: Args) -> Result<()> {
                 .collect(),
         };
         let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-        let preds = netlens::classify::classify(model.as_ref(), &inputs, 1, 16);
+        let preds = netlens::classify::classify(model, &inputs, 1, 16);
         let targets = match target {
             Some(t) => Targets::All(t),
             None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
         };
-        let what = format!("{} on {name}", method.name());
+        let what = format!("{} on {short}", method.name());
         let (maps, secs) = attribute(
-            model.as_ref(),
+            model,
             method.as_ref(),
             &inputs,
             &targets,
@@ -254,7 +326,7 @@ pub fn run(a: Args) -> Result<()> {
             let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
             save_png(&over, &o.overlay)?;
             let prob = p.probs[m.target];
-            let label = labels::label(m.target);
+            let label = classes.label(m.target);
             cells.push(Cell::new(pic, &format!("{label} ({prob:.2})")));
             let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
             if a.json {
@@ -274,6 +346,9 @@ pub fn run(a: Args) -> Result<()> {
                 if let Some(d) = m.delta {
                     obj["completeness_delta"] = serde_json::json!(d);
                 }
+                if let Some(l) = &a.method.layer {
+                    obj["layer"] = serde_json::json!(l);
+                }
                 println!("{obj}");
             } else {
                 println!(
@@ -288,18 +363,20 @@ pub fn run(a: Args) -> Result<()> {
             maps.len(),
             1000.0 * secs / maps.len().max(1) as f64
         );
-        rows.push((name.to_string(), cells));
+        rows.push((short.clone(), cells));
         photos.get_or_insert(images);
     }
 
     let photos = photos.unwrap_or_default();
     let mut fig = Figure::new(224).title(format!(
-        "{} saliency, target: {}",
+        "{} saliency{}, target: {}",
         method.name(),
-        match target {
-            Some(t) => labels::label(t).to_string(),
-            None => "each image's top-1 class".into(),
-        }
+        a.method
+            .layer
+            .as_deref()
+            .map(|l| format!(" on {l}"))
+            .unwrap_or_default(),
+        title_target.unwrap_or_else(|| "each image's top-1 class".into())
     ));
     let photo_cells = photos
         .iter()

@@ -1,18 +1,21 @@
 //! `netlens transfer`: craft fooling images on each model, test them on every model (Q7).
 
 use super::fool::AttackArgs;
-use crate::common::{bar, check_all_writable, load_model};
+use crate::class_names::ClassNames;
+use crate::common::{bar, check_all_writable, is_onnx, load_model, model_list, short_names};
 use anyhow::{Context, Result};
 use netlens::adversarial::plot::transfer_heatmap;
 use netlens::adversarial::transfer::transfer;
 use netlens::imaging::output::save_png;
-use netlens::labels;
+use netlens::models::Preprocessing;
 use netlens::Classifier;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Models to craft on and test on, comma-separated (see `netlens models`)
+    /// Models to craft on and test on, comma-separated: zoo names (see `netlens models`) and
+    /// ONNX files alike (each file's sidecar model.json sets its preprocessing); a targeted
+    /// attack needs models with the same classes
     #[arg(
         long,
         required = true,
@@ -35,18 +38,14 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let method = a.attack.method()?;
-    let target = a.attack.target()?;
-    let names: Vec<&str> = a
-        .models
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if names.is_empty() {
-        anyhow::bail!("--models needs at least one model name");
+    if a.attack.target.is_none() && !a.attack.untargeted {
+        anyhow::bail!("give --target CLASS or --untargeted");
     }
-    for n in &names {
-        netlens::models::spec(n)?;
+    let names = model_list(a.models.iter().map(String::as_str), "--models")?;
+    if !names.iter().any(|n| is_onnx(n)) {
+        if let Some(t) = &a.attack.target {
+            ClassNames::imagenet(&names[0]).resolve(t)?;
+        }
     }
     check_all_writable([a.heatmap.as_path()])?;
     if a.images.is_empty() {
@@ -61,23 +60,40 @@ pub fn run(a: Args) -> Result<()> {
         .collect::<Result<_>>()?;
     let models: Vec<Box<dyn Classifier>> = names
         .iter()
-        .map(|n| load_model(n, None))
+        .map(|n| load_model(n, None, &Preprocessing::default()))
         .collect::<Result<_>>()?;
+    let classes = ClassNames::new(&names[0], models[0].classes(), None)?;
+    let target = a.attack.target(&classes)?;
+    if target.is_some() {
+        if let Some(m) = models.iter().find(|m| m.classes() != models[0].classes()) {
+            anyhow::bail!(
+                "a targeted transfer needs models with the same classes: {} has {}, {} has {} \
+                 (use --untargeted)",
+                names[0],
+                models[0].classes(),
+                m.spec().name,
+                m.classes()
+            );
+        }
+    }
+    let shorts = short_names(&names);
     let refs: Vec<&dyn Classifier> = models.iter().map(|m| m.as_ref()).collect();
     let batch = a.attack.batch_size as usize;
     let per_model = photos.len().div_ceil(batch) as u64 * method.max_iterations() as u64;
     let pb = bar(per_model * refs.len() as u64, "crafting");
-    let t = transfer(&refs, &photos, target, method, batch, &mut |m, b, tk| {
+    let mut t = transfer(&refs, &photos, target, method, batch, &mut |m, b, tk| {
         pb.set_position(
             m as u64 * per_model
                 + (b as u64) * method.max_iterations() as u64
                 + tk.iteration as u64,
         );
-        pb.set_message(format!("crafting on {}", refs[m].spec().name));
+        pb.set_message(format!("crafting on {}", shorts[m]));
     })?;
     pb.finish_and_clear();
+    // The JSON names the models as given; the heatmap and the table use short names.
+    let given = std::mem::replace(&mut t.models, shorts.clone());
     let what = match target {
-        Some(c) => format!("targeted \"{}\"", labels::label(c)),
+        Some(c) => format!("targeted \"{}\"", classes.label(c)),
         None => "untargeted".to_string(),
     };
     let title = format!(
@@ -108,9 +124,9 @@ pub fn run(a: Args) -> Result<()> {
             serde_json::json!({
                 "method": method.name(),
                 "target": target,
-                "target_label": target.map(labels::label),
+                "target_label": target.map(|c| classes.label(c)),
                 "images": a.images.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-                "models": t.models,
+                "models": given,
                 "success": t.success,
                 "rate": rates,
                 "predictions": t.predictions,

@@ -2,12 +2,12 @@
 //! from noise or a photo, with the CS231n recipe (default) or Lucid's, snapshots, sweeps and a
 //! side-by-side figure of both recipes.
 
-use crate::common::{bar, check_all_writable, load_images, load_model, ModelArgs};
+use crate::class_names::ClassNames;
+use crate::common::{bar, check_all_writable, is_onnx, ModelArgs};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::output::save_png;
-use netlens::labels;
 use netlens::synthesis::sweep::{self, Axis};
 use netlens::synthesis::{self, Options, Recipe, Tick, Visualization};
 use std::path::{Path, PathBuf};
@@ -28,8 +28,9 @@ pub enum RecipeArg {
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Class to visualize: an index (0–999), a name ("gorilla") or a WordNet id; repeat the
-    /// flag for several classes (one figure with a row per class)
+    /// Class to visualize: an index (0–999 for ImageNet models), a name ("gorilla") or a
+    /// WordNet id (for an ONNX model with --labels: a line of that file); repeat the flag for
+    /// several classes (one figure with a row per class)
     #[arg(long, short = 'c', value_name = "CLASS", required = true)]
     pub class: Vec<String>,
     /// Recipe
@@ -174,19 +175,47 @@ fn recipes(a: &Args) -> Result<Vec<Recipe>> {
         .collect()
 }
 
+/// A class's name for file names (`class<N>` when its name has no ASCII letters or digits).
+fn class_slug(names: &ClassNames, c: usize) -> String {
+    let s = slug(&names.label(c));
+    if s.is_empty() {
+        format!("class{c}")
+    } else {
+        s
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let classes = a
-        .class
-        .iter()
-        .map(|c| labels::resolve(c).map_err(anyhow::Error::from))
-        .collect::<Result<Vec<usize>>>()?;
+    let model_name = a.model.single()?;
     let recipes = recipes(&a)?;
     let axes = a
         .sweep
         .iter()
         .map(|s| Axis::parse(s).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    let first = slug(labels::label(classes[0]));
+    // The start photo is read before the model, so that a bad file fails fast.
+    let init_photo = match &a.init {
+        Some(p) => Some(netlens::imaging::load_rgb(p)?),
+        None => None,
+    };
+    // A zoo model has ImageNet's classes, so its outputs are planned (and checked) before it
+    // is loaded; an ONNX model's classes are known once it is.
+    let early = if is_onnx(&model_name) {
+        Some(a.model.load_named(&model_name)?)
+    } else {
+        None
+    };
+    let names = match &early {
+        Some(l) => l.names.clone(),
+        None => ClassNames::imagenet(&model_name),
+    };
+    let names = &names;
+    let classes = a
+        .class
+        .iter()
+        .map(|c| names.resolve(c))
+        .collect::<Result<Vec<usize>>>()?;
+    let first = class_slug(names, classes[0]);
 
     // Every job and every output path, decided (and checked) before any work.
     let mut jobs: Vec<Job> = Vec::new();
@@ -240,7 +269,7 @@ pub fn run(a: Args) -> Result<()> {
                     class: c,
                     recipe: r.clone(),
                     settings: Vec::new(),
-                    out: beside(&fig, &format!("{}-{}", slug(labels::label(c)), r.name())),
+                    out: beside(&fig, &format!("{}-{}", class_slug(names, c), r.name())),
                 });
             }
         }
@@ -262,18 +291,13 @@ pub fn run(a: Args) -> Result<()> {
     }
     check_all_writable(outputs.iter().map(PathBuf::as_path))?;
 
-    // The start photo is read before the model, so that a bad file fails fast.
-    let geometry = netlens::models::spec(&a.model.model)?;
-    let init = match &a.init {
-        Some(p) => Some(
-            load_images(std::slice::from_ref(p), geometry)?
-                .remove(0)
-                .input,
-        ),
-        None => None,
+    let loaded = match early {
+        Some(l) => l,
+        None => a.model.load_named(&model_name)?,
     };
-    let model = load_model(&a.model.model, a.model.weights.as_deref())?;
+    let model = loaded.model;
     let spec = model.spec();
+    let init = init_photo.map(|p| netlens::imaging::fit_with(&p, spec.resize, spec.input_size).0);
     let options = Options {
         seed: a.seed,
         init,
@@ -286,7 +310,7 @@ pub fn run(a: Args) -> Result<()> {
         let mut out = Vec::with_capacity(jobs.len());
         let mut offset = 0u64;
         for j in &jobs {
-            let what = format!("{} ({})", labels::label(j.class), j.recipe.name());
+            let what = format!("{} ({})", names.label(j.class), j.recipe.name());
             let v = synthesis::visualize(model.as_ref(), j.class, &j.recipe, &options, &mut |t| {
                 tick(&pb, offset, &what, t)
             })?;
@@ -310,7 +334,7 @@ pub fn run(a: Args) -> Result<()> {
             }
             pb.set_message(format!(
                 "{} [{}] p={:.3}",
-                labels::label(jobs[i].class),
+                names.label(jobs[i].class),
                 cells[i].label(),
                 t.prob
             ));
@@ -329,20 +353,20 @@ pub fn run(a: Args) -> Result<()> {
     for (j, v) in jobs.iter().zip(&results) {
         save(&v.image, &j.out)?;
         if a.snapshot_every > 0 {
-            write_snapshots(j, v, a.snapshot_every, spec.name)?;
+            write_snapshots(j, v, a.snapshot_every, spec.name, names)?;
         }
     }
     if let Some(fig) = &figure {
         let img = if axes.is_empty() {
-            recipes_figure(&jobs, &results, spec.name)
+            recipes_figure(&jobs, &results, spec.name, names)
         } else {
-            sweep_figure(&jobs, &results, &axes, spec.name, classes[0])
+            sweep_figure(&jobs, &results, &axes, spec.name, classes[0], names)
         };
         save(&img, fig)?;
     }
     for (j, v) in jobs.iter().zip(&results) {
         if a.json {
-            println!("{}", json(j, v, spec.name, a.seed));
+            println!("{}", json(j, v, spec.name, a.seed, names));
         } else {
             let settings = if j.settings.is_empty() {
                 String::new()
@@ -358,7 +382,7 @@ pub fn run(a: Args) -> Result<()> {
             };
             println!(
                 "{} ({}) {}{settings}: {} iterations, p = {:.4} (start {:.4}), {:.1} s -> {}",
-                labels::label(j.class),
+                names.label(j.class),
                 j.class,
                 j.recipe.name(),
                 v.iterations,
@@ -384,7 +408,13 @@ fn save(img: &image::RgbImage, path: &Path) -> Result<()> {
     save_png(img, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_snapshots(j: &Job, v: &Visualization, every: usize, model: &str) -> Result<()> {
+fn write_snapshots(
+    j: &Job,
+    v: &Visualization,
+    every: usize,
+    model: &str,
+    names: &ClassNames,
+) -> Result<()> {
     let (frames, strip) = snapshot_paths(&j.out, v.iterations, every);
     let mut cells = Vec::new();
     for (s, path) in v.snapshots.iter().zip(&frames) {
@@ -396,7 +426,7 @@ fn write_snapshots(j: &Job, v: &Visualization, every: usize, model: &str) -> Res
     }
     let mut fig = Figure::new(160).title(format!(
         "\"{}\" ({}), {} on {model}",
-        labels::label(j.class),
+        names.label(j.class),
         j.class,
         j.recipe.name()
     ));
@@ -407,15 +437,20 @@ fn write_snapshots(j: &Job, v: &Visualization, every: usize, model: &str) -> Res
 }
 
 /// One row per recipe, one column per class: the recipes side by side for the same classes.
-fn recipes_figure(jobs: &[Job], results: &[Visualization], model: &str) -> image::RgbImage {
-    let mut names: Vec<&str> = Vec::new();
+fn recipes_figure(
+    jobs: &[Job],
+    results: &[Visualization],
+    model: &str,
+    names: &ClassNames,
+) -> image::RgbImage {
+    let mut recipes: Vec<&str> = Vec::new();
     for j in jobs {
-        if !names.contains(&j.recipe.name()) {
-            names.push(j.recipe.name());
+        if !recipes.contains(&j.recipe.name()) {
+            recipes.push(j.recipe.name());
         }
     }
     let mut fig = Figure::new(224).title(format!("class visualizations on {model}"));
-    for name in names {
+    for name in recipes {
         let cells = jobs
             .iter()
             .zip(results)
@@ -425,7 +460,7 @@ fn recipes_figure(jobs: &[Job], results: &[Visualization], model: &str) -> image
                     v.image.clone(),
                     &format!(
                         "{} ({})\np = {:.3} after {}",
-                        labels::label(j.class),
+                        names.label(j.class),
                         j.class,
                         v.prob,
                         v.iterations
@@ -444,11 +479,12 @@ fn sweep_figure(
     axes: &[Axis],
     model: &str,
     class: usize,
+    names: &ClassNames,
 ) -> image::RgbImage {
     let cols = axes.last().map(|a| a.values.len()).unwrap_or(1).max(1);
     let mut fig = Figure::new(200).title(format!(
         "\"{}\" ({class}), {} on {model}: sweep",
-        labels::label(class),
+        names.label(class),
         jobs.first().map(|j| j.recipe.name()).unwrap_or("")
     ));
     for (rj, rv) in jobs.chunks(cols).zip(results.chunks(cols)) {
@@ -472,10 +508,16 @@ fn sweep_figure(
     fig.render()
 }
 
-fn json(j: &Job, v: &Visualization, model: &str, seed: u64) -> serde_json::Value {
+fn json(
+    j: &Job,
+    v: &Visualization,
+    model: &str,
+    seed: u64,
+    names: &ClassNames,
+) -> serde_json::Value {
     let mut o = serde_json::json!({
         "class": j.class,
-        "label": labels::label(j.class),
+        "label": names.label(j.class),
         "model": model,
         "recipe": j.recipe.name(),
         "iterations": v.iterations,
