@@ -39,6 +39,8 @@ enum Command {
     Classify(commands::classify::Args),
     /// List the model zoo, or fetch a model's weights
     Models(commands::models::Args),
+    /// List a model's tappable layers (the names --layer accepts)
+    Layers(commands::layers::Args),
     /// Saliency maps: which pixels move a class score (vanilla, SmoothGrad, IG, Grad-CAM...)
     Saliency(commands::saliency::Args),
     /// Bounding boxes from saliency maps
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(a) => commands::classify::run(a),
         Command::Models(a) => commands::models::run(a),
+        Command::Layers(a) => commands::layers::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Saliency(a) => commands::saliency::run(a),
         Command::Locate(a) => commands::locate::run(a),

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod classify;
 pub mod fool;
 pub mod labels;
+pub mod layers;
 pub mod locate;
 pub mod locate_bench;
 pub mod models;
