@@ -438,8 +438,26 @@ def write_case(name, spec, out_dir, seed):
         n_bn = calibrate_batchnorm(net, x32, seed)
     net = frozen(net)
     fused = 0
-    if kind != "lite":
-        # The exporter folds each BatchNorm into the convolution before it, in float32: the
+    if kind == "lite":
+        # The lukemelas-style code pairs each conv with a BatchNorm by name.
+        pairs = [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")]
+        mods = [net] + list(net._blocks)
+        for m in mods[1:]:
+            pairs_b = [("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                       ("_project_conv", "_bn2")]
+            for c, b in pairs_b:
+                if hasattr(m, c) and hasattr(m, b):
+                    setattr(m, c, torch.nn.utils.fusion.fuse_conv_bn_eval(getattr(m, c), getattr(m, b)))
+                    setattr(m, b, nn.Identity())
+                    fused += 1
+        for c, b in pairs:
+            setattr(net, c, torch.nn.utils.fusion.fuse_conv_bn_eval(getattr(net, c), getattr(net, b)))
+            setattr(net, b, nn.Identity())
+            fused += 1
+        net = frozen(net)
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    else:
+        # (Lite above.) The exporter folds each BatchNorm into the convolution before it, in float32: the
         # file then holds other weights than the module, and a float64 reference of the
         # module is not the function in the file (off by float32 rounding, ~1e-5 on
         # MobileNetV3). Folding here first (torch.fx, the same arithmetic) makes the module

@@ -341,8 +341,9 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
             let r = x.shape().map_or(0, <[usize]>::len);
             let p: Vec<usize> = perm.clone().unwrap_or_else(|| (0..r).rev().collect());
             match x {
-                Val::I(v) if r <= 1 => Ok(vec![Val::I(v.clone())]),
-                Val::I(_) => Err(e("Transpose of an integer matrix")),
+                Val::I(v) => Ok(vec![Val::I(
+                    i::transpose(v, &p).map_err(|x| e(&x.to_string()))?,
+                )]),
                 _ => wrap(f::transpose(&fl(0)?, &p)),
             }
         }

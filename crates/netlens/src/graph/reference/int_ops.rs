@@ -190,3 +190,27 @@ pub fn scalar(x: &Int, what: &str) -> Result<i64> {
         _ => Err(err(format!("{what} must be a single integer"))),
     }
 }
+
+/// `Transpose(x, perm)`.
+pub fn transpose(x: &Int, perm: &[usize]) -> Result<Int> {
+    let r = x.shape.len();
+    let mut seen = vec![false; r];
+    if perm.len() != r
+        || perm
+            .iter()
+            .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(err(format!("bad permutation {perm:?} of a rank-{r} value")));
+    }
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let n = checked_numel(&shape)?;
+    let os = strides(&shape);
+    let xs = strides(&x.shape);
+    let data = (0..n)
+        .map(|k| {
+            let src: usize = (0..r).map(|d| ((k / os[d]) % shape[d]) * xs[perm[d]]).sum();
+            x.data[src]
+        })
+        .collect();
+    Ok(Int { data, shape })
+}
