@@ -1,0 +1,246 @@
+//! The fast path against the reference interpreter, on graphs written the way ONNX exporters
+//! write them: a zero `Pad` before a convolution (asymmetric, as TF "SAME" is exported),
+//! `BatchNormalization` after a convolution, ReLU6 as `Clip(0, 6)`, a flatten computed with
+//! `Shape`/`Gather`/`Concat`/`Reshape`, a dense layer as `MatMul` + `Add`, a 1×1
+//! `AveragePool`. Random weights, odd sizes, batches of 1 and 3: logits and input gradients
+//! agree to 1e-5 relative (L2), the bound `fast_path.rs` uses for single layers. And a graph
+//! the fast path cannot run (a residual add followed by a ReLU) says why and still runs.
+
+mod common;
+
+use common::rel_l2;
+use netlens::engine;
+use netlens::gradients::{input_gradient, ClassScore};
+use netlens::graph::{Const, Graph, Op, Pads, Window};
+use netlens::imaging::Normalization;
+use netlens::models::{Arch, GraphModel, ModelSpec};
+use netlens::weights::WeightSource;
+use rand::{Rng, SeedableRng};
+
+struct G {
+    g: Graph,
+    rng: rand::rngs::StdRng,
+}
+
+impl G {
+    fn rand(&mut self, name: &str, shape: &[usize], scale: f32) -> usize {
+        let n: usize = shape.iter().product();
+        let v = (0..n)
+            .map(|_| self.rng.random_range(-scale..scale))
+            .collect();
+        self.g.constant(name, Const::float(shape.to_vec(), v))
+    }
+    fn conv(
+        &mut self,
+        x: usize,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        s: usize,
+        group: usize,
+        pads: Pads,
+        name: &str,
+    ) -> usize {
+        let fan = (cin / group * k * k) as f32;
+        let w = self.rand(
+            &format!("{name}.w"),
+            &[cout, cin / group, k, k],
+            (3.0 / fan).sqrt(),
+        );
+        let b = self.rand(&format!("{name}.b"), &[cout], 0.3);
+        let window = Window {
+            kernel: [k, k],
+            strides: [s, s],
+            dilations: [1, 1],
+            pads,
+            ceil: false,
+        };
+        self.g.node(Op::Conv { window, group }, &[x, w, b], name)
+    }
+    fn bn(&mut self, x: usize, c: usize, name: &str) -> usize {
+        let gamma = self.rand(&format!("{name}.g"), &[c], 1.0);
+        let beta = self.rand(&format!("{name}.b"), &[c], 0.5);
+        let mean = self.rand(&format!("{name}.m"), &[c], 0.5);
+        let var: Vec<f32> = (0..c).map(|_| self.rng.random_range(0.5..2.0)).collect();
+        let var = self
+            .g
+            .constant(&format!("{name}.v"), Const::float(vec![c], var));
+        self.g.node(
+            Op::BatchNorm { eps: 1e-3 },
+            &[x, gamma, beta, mean, var],
+            name,
+        )
+    }
+    fn relu6(&mut self, x: usize, name: &str) -> usize {
+        self.g.node(
+            Op::Clip {
+                min: Some(0.0),
+                max: Some(6.0),
+            },
+            &[x],
+            name,
+        )
+    }
+    fn ints(&mut self, name: &str, v: Vec<i64>) -> usize {
+        let n = v.len();
+        self.g.constant(name, Const::int(vec![n], v))
+    }
+}
+
+fn spec(size: u32) -> ModelSpec {
+    ModelSpec {
+        name: "graph-test",
+        arch: Arch::Onnx,
+        input_size: size,
+        resize: size,
+        normalization: Normalization::LITE,
+        weights: WeightSource::InModelFile,
+        summary: "test graph",
+    }
+}
+
+/// Pad(0,0,0,1,1 style) → Conv → BN → Clip, depthwise with SAME, residual, 1×1 average pool,
+/// global average via ReduceMean, a Shape-computed flatten, MatMul + Add, Gemm.
+fn exporter_style(seed: u64) -> Graph {
+    let mut b = G {
+        g: Graph::new("input"),
+        rng: rand::rngs::StdRng::seed_from_u64(seed),
+    };
+    let x = b.g.input;
+    let pads = b.ints("pads", vec![0, 0, 0, 0, 0, 0, 1, 1]);
+    let p = b.g.node(Op::Pad { reflect: false }, &[x, pads], "pad");
+    let c = b.conv(p, 3, 8, 3, 2, 1, Pads::Explicit([0; 4]), "stem");
+    let c = b.bn(c, 8, "stem.bn");
+    let h = b.relu6(c, "stem.act");
+    let e = b.conv(h, 8, 16, 1, 1, 1, Pads::Explicit([0; 4]), "expand");
+    let e = b.relu6(e, "expand.act");
+    let d = b.conv(e, 16, 16, 5, 1, 16, Pads::SameUpper, "dw");
+    let d = b.bn(d, 16, "dw.bn");
+    let d = b.relu6(d, "dw.act");
+    let pr = b.conv(d, 16, 8, 1, 1, 1, Pads::Explicit([0; 4]), "project");
+    let r = b.g.node(Op::Add, &[pr, h], "residual");
+    let window = Window {
+        kernel: [1, 1],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: Pads::Explicit([0; 4]),
+        ceil: false,
+    };
+    let a = b.g.node(
+        Op::AveragePool {
+            window,
+            count_include_pad: false,
+        },
+        &[r],
+        "avgpool",
+    );
+    let m = b.g.node(
+        Op::ReduceMean {
+            axes: Some(vec![2, 3]),
+            keepdims: true,
+            noop_with_empty_axes: false,
+        },
+        &[a],
+        "gap",
+    );
+    // flatten as torch.onnx writes x.view(x.size(0), -1)
+    let shape = b.g.node(
+        Op::Shape {
+            start: 0,
+            end: None,
+        },
+        &[m],
+        "shape",
+    );
+    let zero = b.g.constant("zero", Const::int(vec![], vec![0]));
+    let n = b.g.node(Op::Gather { axis: 0 }, &[shape, zero], "n");
+    let ax = b.ints("ax", vec![0]);
+    let n1 = b.g.node(Op::Unsqueeze, &[n, ax], "n1");
+    let minus = b.ints("minus1", vec![-1]);
+    let target = b.g.node(Op::Concat { axis: 0 }, &[n1, minus], "target");
+    let f =
+        b.g.node(Op::Reshape { allowzero: false }, &[m, target], "flatten");
+    let w = b.rand("fc1.w", &[8, 12], 0.5);
+    let mm = b.g.node(Op::MatMul, &[f, w], "fc1.mm");
+    let bias = b.rand("fc1.b", &[12], 0.2);
+    let h = b.g.node(Op::Add, &[mm, bias], "fc1");
+    let h = b.g.node(Op::Relu, &[h], "fc1.act");
+    let w2 = b.rand("fc2.w", &[7, 12], 0.5);
+    let b2 = b.rand("fc2.b", &[7], 0.2);
+    let y = b.g.node(
+        Op::Gemm {
+            alpha: 1.0,
+            beta: 1.0,
+            trans_a: false,
+            trans_b: true,
+        },
+        &[h, w2, b2],
+        "logits",
+    );
+    b.g.output = y;
+    b.g
+}
+
+fn run(m: &GraphModel, n: usize, size: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let x = engine::tensor(
+        (0..n * 3 * size * size)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        [n, 3, size, size],
+    );
+    let targets = (0..n).map(|i| i % 7).collect();
+    let g = input_gradient(m, x, &ClassScore { targets }).unwrap();
+    (g.logits, g.grad)
+}
+
+#[test]
+fn exporter_style_graphs_lower_exactly() {
+    for (size, seed) in [(17usize, 1u64), (24, 2), (31, 3)] {
+        let m = GraphModel::new(spec(size as u32), exporter_style(seed), None).unwrap();
+        assert_eq!(m.fast_path_unsupported(), None, "size {size}");
+        for n in [1, 3] {
+            engine::set_fast_path(true);
+            let (fy, fg) = run(&m, n, size, seed + 10);
+            engine::set_fast_path(false);
+            let (py, pg) = run(&m, n, size, seed + 10);
+            engine::set_fast_path(true);
+            let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
+            eprintln!("{size}px batch {n}: logits {ey:.1e}, input gradient {eg:.1e}");
+            assert!(
+                ey < 1e-5 && eg < 1e-5,
+                "{size}px batch {n}: {ey:.2e} {eg:.2e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unsupported_graphs_say_why_and_run_on_the_reference() {
+    let mut g = exporter_style(4);
+    // A ReLU after the residual add: no fused kernel for it.
+    let add = g.find("residual").unwrap();
+    let relu = g.value("residual.act");
+    let i = g.nodes.iter().position(|n| n.outputs == [add]).unwrap();
+    for n in g.nodes.iter_mut().skip(i + 1) {
+        for v in n.inputs.iter_mut().flatten() {
+            if *v == add {
+                *v = relu;
+            }
+        }
+    }
+    g.nodes.insert(
+        i + 1,
+        netlens::graph::Node {
+            name: "residual.act".into(),
+            op: Op::Relu,
+            inputs: vec![Some(add)],
+            outputs: vec![relu],
+        },
+    );
+    let m = GraphModel::new(spec(20), g, None).unwrap();
+    let why = m.fast_path_unsupported().unwrap();
+    assert!(why.contains("residual"), "{why}");
+    let (y, _) = run(&m, 2, 20, 5);
+    assert!(y.iter().all(|v| v.is_finite()));
+}
