@@ -69,31 +69,39 @@ pub struct ModelArgs {
     pub onnx: OnnxArgs,
 }
 
+/// Help heading of [`OnnxArgs`] (given per flag: a heading on the struct would carry over to
+/// the flags that follow it in each command).
+const ONNX_HEADING: &str = "ONNX model settings (override its sidecar model.json)";
+
 /// How an ONNX model is fed and what its classes are called. Zoo models have fixed
 /// preprocessing and ImageNet's classes, so these flags are refused with them.
 #[derive(ClapArgs, Debug, Clone, Default)]
-#[command(next_help_heading = "ONNX model settings (override its sidecar model.json)")]
 pub struct OnnxArgs {
     /// Side of the square input, 16..=1024 [default: the size the file fixes, else 224]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..=1024))]
+    #[arg(long, value_name = "N", help_heading = ONNX_HEADING,
+          value_parser = clap::value_parser!(u32).range(16..=1024))]
     pub input_size: Option<u32>,
     /// A photo's short side is resized to N (input size..=4096) before the centre crop
     /// [default: round(input size × 256/224)]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..=4096))]
+    #[arg(long, value_name = "N", help_heading = ONNX_HEADING,
+          value_parser = clap::value_parser!(u32).range(16..=4096))]
     pub resize: Option<u32>,
-    /// Per-channel mean on 0–1 pixels, any finite numbers [default: 0.485,0.456,0.406]
-    #[arg(long, value_name = "R,G,B", value_parser = parse_mean)]
+    /// Per-channel mean subtracted from pixel / P (0–1 pixels with the default P), any finite
+    /// numbers [default: 0.485,0.456,0.406]
+    #[arg(long, value_name = "R,G,B", help_heading = ONNX_HEADING, value_parser = parse_mean)]
     pub mean: Option<[f32; 3]>,
-    /// Per-channel standard deviation on 0–1 pixels, each > 0 [default: 0.229,0.224,0.225]
-    #[arg(long, value_name = "R,G,B", value_parser = parse_std)]
+    /// Per-channel standard deviation dividing pixel / P − mean, each > 0
+    /// [default: 0.229,0.224,0.225]
+    #[arg(long, value_name = "R,G,B", help_heading = ONNX_HEADING, value_parser = parse_std)]
     pub std: Option<[f32; 3]>,
-    /// Pixel scale P > 0: input = (pixel / P − mean) / std on 0–255 pixels [default: 255]
-    #[arg(long, value_name = "P", value_parser = parse_pixel_scale)]
+    /// Pixel scale P > 0: the input is (pixel / P − mean) / std for 0–255 pixels
+    /// [default: 255]
+    #[arg(long, value_name = "P", help_heading = ONNX_HEADING, value_parser = parse_pixel_scale)]
     pub pixel_scale: Option<f32>,
     /// Class names, one per line in the order of the model's outputs (UTF-8, at most 16 MiB);
     /// the count must equal the model's number of classes [default: ImageNet's names for a
     /// 1000-class model, else "class N"]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = ONNX_HEADING)]
     pub labels: Option<PathBuf>,
 }
 
