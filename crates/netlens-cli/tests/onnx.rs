@@ -412,6 +412,18 @@ fn labels_name_the_classes() {
         &["unknown class 'stingray'"],
     );
 
+    // locate-bench pastes ImageNet objects: a model named by --labels is not ImageNet's.
+    fails_cleanly(
+        &[
+            "locate-bench",
+            "--model",
+            &model,
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
+        &["ImageNet-1k", "--labels"],
+    );
+
     let short = dir.join("short.txt");
     std::fs::write(&short, "cat\ndog\nbird\n").unwrap();
     fails_cleanly(
@@ -544,4 +556,35 @@ fn bench_times_an_onnx_file_without_pytorch() {
         assert!(r["netlens_fast_ms"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["torch_module_ms"].is_null(), "{r}");
     }
+}
+
+#[test]
+fn quick_report_on_onnx_models() {
+    // The report runs its commands inside the output folder: relative ONNX paths must reach
+    // them, and file names use the models' short names.
+    let dir = scratch("report");
+    let models = format!(
+        "{},{}",
+        fixture("resnet18_tiny"),
+        fixture("squeezenet1_1_tiny")
+    );
+    ok(&[
+        "report",
+        "--quick",
+        "--models",
+        &models,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(
+        !html.contains("class=fail"),
+        "an experiment failed:\n{html}"
+    );
+    for part in html.split("<img src=\"").skip(1) {
+        let src = part.split('"').next().unwrap_or_default();
+        assert!(dir.join(src).is_file(), "the page references {src}");
+    }
+    assert!(dir.join("q11/squeezenet1_1_tiny-gorilla.png").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
 }
