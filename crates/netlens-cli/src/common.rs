@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use netlens::imaging::{self, Placement};
-use netlens::models::{self, onnx_model, Classifier, ModelSpec, Preprocessing};
+use netlens::models::{self, onnx_model, Classifier, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -409,19 +409,13 @@ pub fn load_model(
         None => format!("cannot load model {shown}"),
     };
     let model = model.with_context(|| what)?;
-    if softmax_left_out(model.spec()) {
+    if model.softmax_left_out() {
         eprintln!(
             "netlens: note: {shown} ends in a Softmax, which is left out: netlens \
              differentiates the logits before it (probabilities are the softmax of those)"
         );
     }
     Ok(model)
-}
-
-/// Whether the model's summary says its final Softmax was left out (ONNX files).
-// The library says so only in the summary; a flag on ModelSpec would be sturdier.
-pub fn softmax_left_out(spec: &ModelSpec) -> bool {
-    spec.summary.contains("final Softmax is left out")
 }
 
 /// One input image, decoded and fitted to the model.

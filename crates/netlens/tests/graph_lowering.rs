@@ -30,17 +30,9 @@ impl G {
             .collect();
         self.g.constant(name, Const::float(shape.to_vec(), v))
     }
-    fn conv(
-        &mut self,
-        x: usize,
-        cin: usize,
-        cout: usize,
-        k: usize,
-        s: usize,
-        group: usize,
-        pads: Pads,
-        name: &str,
-    ) -> usize {
+    /// `[cin, cout, kernel, stride, groups]`.
+    fn conv(&mut self, x: usize, c: [usize; 5], pads: Pads, name: &str) -> usize {
+        let [cin, cout, k, s, group] = c;
         let fan = (cin / group * k * k) as f32;
         let w = self.rand(
             &format!("{name}.w"),
@@ -109,15 +101,15 @@ fn exporter_style(seed: u64) -> Graph {
     let x = b.g.input;
     let pads = b.ints("pads", vec![0, 0, 0, 0, 0, 0, 1, 1]);
     let p = b.g.node(Op::Pad { reflect: false }, &[x, pads], "pad");
-    let c = b.conv(p, 3, 8, 3, 2, 1, Pads::Explicit([0; 4]), "stem");
+    let c = b.conv(p, [3, 8, 3, 2, 1], Pads::Explicit([0; 4]), "stem");
     let c = b.bn(c, 8, "stem.bn");
     let h = b.relu6(c, "stem.act");
-    let e = b.conv(h, 8, 16, 1, 1, 1, Pads::Explicit([0; 4]), "expand");
+    let e = b.conv(h, [8, 16, 1, 1, 1], Pads::Explicit([0; 4]), "expand");
     let e = b.relu6(e, "expand.act");
-    let d = b.conv(e, 16, 16, 5, 1, 16, Pads::SameUpper, "dw");
+    let d = b.conv(e, [16, 16, 5, 1, 16], Pads::SameUpper, "dw");
     let d = b.bn(d, 16, "dw.bn");
     let d = b.relu6(d, "dw.act");
-    let pr = b.conv(d, 16, 8, 1, 1, 1, Pads::Explicit([0; 4]), "project");
+    let pr = b.conv(d, [16, 8, 1, 1, 1], Pads::Explicit([0; 4]), "project");
     let r = b.g.node(Op::Add, &[pr, h], "residual");
     let window = Window {
         kernel: [1, 1],

@@ -101,7 +101,7 @@ fn attacks_fool(case: &str) {
         }),
     ] {
         let a = Attack {
-            method: method.clone(),
+            method,
             goal: Goal::Untargeted,
             batch: 2,
         };

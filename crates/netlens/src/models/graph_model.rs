@@ -25,6 +25,7 @@ pub struct GraphModel {
     classes: usize,
     /// Every value's shape at batch 1.
     shapes: Vec<Option<Vec<usize>>>,
+    softmax_left_out: bool,
 }
 
 impl GraphModel {
@@ -76,7 +77,14 @@ impl GraphModel {
             cam_layer,
             classes,
             shapes,
+            softmax_left_out: false,
         })
+    }
+
+    /// Records that the file's final Softmax was taken off the graph.
+    pub fn with_softmax_left_out(mut self, left_out: bool) -> Self {
+        self.softmax_left_out = left_out;
+        self
     }
 
     /// The graph.
@@ -89,8 +97,15 @@ impl GraphModel {
         lower::lower(self.graph(), &self.shapes).err().map(|u| u.0)
     }
 
+    /// A tappable layer by its value's name or by the name of the node computing it.
     fn tap(&self, layer: &str) -> Result<&Layer> {
-        self.layers.iter().find(|l| l.name == layer).ok_or_else(|| {
+        let by_node = self.graph().find(layer);
+        let found = self
+            .layers
+            .iter()
+            .find(|l| l.name == layer)
+            .or_else(|| self.layers.iter().find(|l| Some(l.value) == by_node));
+        found.ok_or_else(|| {
             let names: Vec<&str> = self.layers.iter().map(|l| l.name.as_str()).collect();
             let shown = if names.len() > 12 {
                 format!(
@@ -134,6 +149,10 @@ impl Classifier for GraphModel {
 
     fn classes(&self) -> usize {
         self.classes
+    }
+
+    fn softmax_left_out(&self) -> bool {
+        self.softmax_left_out
     }
 
     fn layers(&self) -> Vec<String> {

@@ -60,6 +60,11 @@ pub trait Classifier: Send + Sync {
     fn spec(&self) -> &ModelSpec;
     /// Logits `[N, classes]` of a normalized batch `[N, 3, S, S]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    /// Whether the network's file ended in a Softmax that netlens left out, so that
+    /// `forward` gives the logits before it (ONNX files).
+    fn softmax_left_out(&self) -> bool {
+        false
+    }
     /// Number of classes (the logits' width).
     fn classes(&self) -> usize {
         crate::labels::NUM_CLASSES

@@ -125,10 +125,11 @@ pub fn load_onnx(path: &Path, settings: &Preprocessing) -> Result<GraphModel> {
     let mean = p.mean.unwrap_or([0.485, 0.456, 0.406]);
     let std = p.std.unwrap_or([0.229, 0.224, 0.225]);
     let finite = |v: f32| v.is_finite();
-    if !(finite(scale) && scale > 0.0)
-        || !mean.iter().all(|&m| finite(m))
-        || !std.iter().all(|&s| finite(s) && s > 0.0)
-    {
+    let valid = finite(scale)
+        && scale > 0.0
+        && mean.iter().all(|&m| finite(m))
+        && std.iter().all(|&s| finite(s) && s > 0.0);
+    if !valid {
         return Err(bad(
             "pixel_scale and std must be positive and mean finite".into()
         ));
@@ -159,13 +160,15 @@ pub fn load_onnx(path: &Path, settings: &Preprocessing) -> Result<GraphModel> {
         weights: WeightSource::InModelFile,
         summary: leak(summary),
     };
-    GraphModel::new(spec, imported.graph, None).map_err(|e| match e {
+    let left_out = imported.ends_in_softmax;
+    let model = GraphModel::new(spec, imported.graph, None).map_err(|e| match e {
         Error::Graph(m) => Error::Onnx {
             path: path.to_path_buf(),
             reason: m,
         },
         e => e,
-    })
+    })?;
+    Ok(model.with_softmax_left_out(left_out))
 }
 
 /// Loads `name`: a zoo model (weights from `weights`, the cache or a fetch) or, for a path

@@ -329,7 +329,7 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
             }
             if let Some(k) = infer {
                 let rest = checked_numel(&shape).map_err(|x| e(&x.to_string()))?;
-                if rest == 0 || total % rest != 0 {
+                if rest == 0 || !total.is_multiple_of(rest) {
                     return Err(e(&format!("cannot reshape {s:?} into {:?}", spec.data)));
                 }
                 shape[k] = total / rest;

@@ -98,7 +98,7 @@ pub fn pool(x: &Float, win: &Window, max: bool, count_include_pad: bool) -> Resu
         return Err(err("average pooling with dilation"));
     }
     let padding = [(p[0], p[2]), (p[1], p[3])];
-    if padding.iter().any(|&(b, e)| b > 0 || e > 0) && win.kernel.iter().any(|&k| k == 0) {
+    if padding.iter().any(|&(b, e)| b > 0 || e > 0) && win.kernel.contains(&0) {
         return Err(err("empty pooling window"));
     }
     let y = if max {

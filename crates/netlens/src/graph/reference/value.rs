@@ -27,6 +27,9 @@ pub struct Int {
 }
 
 /// What flows along an edge.
+// A float value (a tensor handle and its shape) is a few hundred bytes, an integer one a few
+// dozen: values live in one table per run, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Val {
     F(Float),
