@@ -3,6 +3,11 @@
 //! Saliency maps, fooling images and class visualizations on real ImageNet networks, on a
 //! plain CPU. Data flows one way: file → [`imaging`] → tensor → [`models`] → [`gradients`] →
 //! method → [`imaging`] → file. The burn backend is named only in [`engine`].
+//!
+//! Every CNN is a [`graph::Graph`] of named values and ONNX operations: the zoo's are built
+//! from their weight files ([`models`]), a user's is imported from an ONNX file ([`onnx`]).
+//! [`graph::reference`] runs a graph as burn operations with autodiff (float32 or float64, the
+//! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can.
 
 pub mod adversarial;
 pub mod classify;
