@@ -12,132 +12,37 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
-/// How a convolution pads its input.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Padding {
-    /// TensorFlow "SAME": output = ceil(input / stride); the extra pixel goes right/bottom.
-    Same,
-    /// PyTorch-style symmetric padding.
-    Explicit(usize),
-}
-
-/// A 2-D convolution with optional bias (BatchNorm folded into it when loading).
+/// A non-overlapping patch convolution (kernel = stride, no padding), with bias: the ViT's
+/// `conv_proj`, which cuts the image into patch embeddings.
 #[derive(Debug, Clone)]
-pub struct Conv {
+pub struct PatchConv {
     weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    padding: Padding,
+    bias: Tensor<1>,
+    patch: usize,
 }
 
-/// BatchNorm statistics as stored in a checkpoint.
-pub struct BatchNorm {
-    pub gamma: Vec<f32>,
-    pub beta: Vec<f32>,
-    pub mean: Vec<f32>,
-    pub var: Vec<f32>,
-    pub eps: f32,
-}
-
-impl BatchNorm {
-    /// Takes `prefix.{weight,bias,running_mean,running_var}` for `channels` channels.
-    pub fn take(sd: &mut StateDict, prefix: &str, channels: usize, eps: f32) -> Result<Self> {
-        Ok(Self {
-            gamma: sd.take(&format!("{prefix}.weight"), &[channels])?.data,
-            beta: sd.take(&format!("{prefix}.bias"), &[channels])?.data,
-            mean: sd
-                .take(&format!("{prefix}.running_mean"), &[channels])?
-                .data,
-            var: sd.take(&format!("{prefix}.running_var"), &[channels])?.data,
-            eps,
-        })
-    }
-}
-
-fn shape4(s: &[usize]) -> [usize; 4] {
-    [s[0], s[1], s[2], s[3]]
-}
-
-fn widen(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| f64::from(x)).collect()
-}
-
-/// Shape and wiring of one convolution, for reading its weights.
-#[derive(Debug, Clone, Copy)]
-pub struct ConvShape {
-    pub in_ch: usize,
-    pub out_ch: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub groups: usize,
-    pub padding: Padding,
-}
-
-impl Conv {
-    /// Reads `name.weight` (and `name.bias` when `bias`), then folds the BatchNorm at
-    /// `bn = (prefix, eps)` if given.
+impl PatchConv {
+    /// Reads `name.weight` `[out, in, patch, patch]` and `name.bias` `[out]`.
     pub fn take(
         sd: &mut StateDict,
         name: &str,
-        s: ConvShape,
-        bias: bool,
-        bn: Option<(&str, f32)>,
+        in_ch: usize,
+        out_ch: usize,
+        patch: usize,
     ) -> Result<Self> {
-        let w = sd.take(
-            &format!("{name}.weight"),
-            &[s.out_ch, s.in_ch / s.groups, s.kernel, s.kernel],
-        )?;
-        let wshape = shape4(&w.shape);
-        let mut w = widen(&w.data);
-        let mut b = if bias {
-            Some(widen(&sd.take(&format!("{name}.bias"), &[s.out_ch])?.data))
-        } else {
-            None
-        };
-        if let Some((prefix, eps)) = bn {
-            let bn = BatchNorm::take(sd, prefix, s.out_ch, eps)?;
-            let per_out = w.len() / s.out_ch;
-            let mut fb = b.take().unwrap_or_else(|| vec![0.0; s.out_ch]);
-            for o in 0..s.out_ch {
-                // Fold in f64: exact for a float64 engine, correctly rounded for float32.
-                let scale =
-                    f64::from(bn.gamma[o]) / (f64::from(bn.var[o]) + f64::from(bn.eps)).sqrt();
-                for v in &mut w[o * per_out..(o + 1) * per_out] {
-                    *v *= scale;
-                }
-                fb[o] = (fb[o] - f64::from(bn.mean[o])) * scale + f64::from(bn.beta[o]);
-            }
-            b = Some(fb);
-        }
+        let w = sd.take(&format!("{name}.weight"), &[out_ch, in_ch, patch, patch])?;
+        let b = sd.take(&format!("{name}.bias"), &[out_ch])?;
         Ok(Self {
-            weight: engine::tensor_f64(w, wshape),
-            bias: b.map(|b| {
-                let n = b.len();
-                engine::tensor_f64(b, [n])
-            }),
-            kernel: s.kernel,
-            stride: s.stride,
-            groups: s.groups,
-            padding: s.padding,
+            weight: engine::tensor(w.data, [out_ch, in_ch, patch, patch]),
+            bias: engine::tensor(b.data, [out_ch]),
+            patch,
         })
     }
 
     /// Applies the convolution to `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let pad = |len: usize| match self.padding {
-            Padding::Explicit(p) => (p, p),
-            Padding::Same => {
-                let out = len.div_ceil(self.stride);
-                let total = ((out - 1) * self.stride + self.kernel).saturating_sub(len);
-                (total / 2, total - total / 2)
-            }
-        };
-        let opts =
-            ConvOptions::new_with_padding([self.stride; 2], [pad(h), pad(w)], [1, 1], self.groups);
-        conv2d(x, self.weight.clone(), self.bias.clone(), opts)
+        let opts = ConvOptions::new([self.patch; 2], [0, 0], [1, 1], 1);
+        conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts)
     }
 }
 

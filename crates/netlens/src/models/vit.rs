@@ -33,7 +33,7 @@
 //! [`VisionTransformer::attention_maps`] returns every block's attention probabilities for
 //! attention rollout (Abnar & Zuidema 2020).
 
-use super::layers::{Conv, ConvShape, LayerNorm, Linear, Padding};
+use super::layers::{LayerNorm, Linear, PatchConv};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::weights::StateDict;
@@ -163,7 +163,7 @@ type Kept = Mutex<HashMap<(ThreadId, String), Tensor<3>>>;
 /// A Vision Transformer with torchvision's weights.
 pub struct VisionTransformer {
     config: Config,
-    conv_proj: Conv,
+    conv_proj: PatchConv,
     class_token: Tensor<3>,
     pos_embedding: Tensor<3>,
     blocks: Vec<Block>,
@@ -187,20 +187,7 @@ impl VisionTransformer {
                 "inconsistent ViT configuration {config:?}"
             )));
         }
-        let conv_proj = Conv::take(
-            &mut sd,
-            "conv_proj",
-            ConvShape {
-                in_ch: 3,
-                out_ch: c,
-                kernel: config.patch_size,
-                stride: config.patch_size,
-                groups: 1,
-                padding: Padding::Explicit(0),
-            },
-            true,
-            None,
-        )?;
+        let conv_proj = PatchConv::take(&mut sd, "conv_proj", 3, c, config.patch_size)?;
         let class_token = engine::tensor(sd.take("class_token", &[1, 1, c])?.data, [1, 1, c]);
         let t = config.tokens();
         let pos_embedding = engine::tensor(

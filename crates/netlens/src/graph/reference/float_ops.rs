@@ -3,7 +3,7 @@
 //! Every function checks the shapes it is given before calling burn, whose own checks
 //! panic: an ONNX file is untrusted input, and a bad one must be an error, not a crash.
 
-use super::value::{axis, broadcast, checked_numel, pad_shape, Float, MAX_RANK};
+use super::value::{broadcast, checked_numel, concat_shape, pad_shape, Float, MAX_RANK};
 use crate::error::{Error, Result};
 use crate::graph::Window;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
@@ -175,20 +175,9 @@ pub fn matmul(a: &Float, b: &Float) -> Result<Float> {
 
 /// Concatenation along `ax`.
 pub fn concat(xs: &[&Float], ax: i64) -> Result<Float> {
-    let first = xs.first().ok_or_else(|| err("Concat of nothing"))?;
-    let rank = first.shape.len();
-    let a = axis(ax, rank)?;
-    let mut shape = first.shape.clone();
-    shape[a] = 0;
-    for x in xs {
-        if x.shape.len() != rank
-            || x.shape[..a] != first.shape[..a]
-            || x.shape[a + 1..] != first.shape[a + 1..]
-        {
-            return Err(err("Concat of values of different shapes"));
-        }
-        shape[a] += x.shape[a];
-    }
+    let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape.as_slice()).collect();
+    let (a, shape) = concat_shape(&shapes, ax)?;
+    let first = xs[0];
     let t = Tensor::cat(
         xs.iter().map(|x| x.t.clone()).collect(),
         first.padded_axis(a),

@@ -3,7 +3,7 @@
 //! Exported graphs compute reshape targets from `Shape` of a tensor (a dynamic batch
 //! dimension): these vectors have a handful of elements, so plain loops serve.
 
-use super::value::{axis, broadcast, checked_numel, Int};
+use super::value::{axis, broadcast, checked_numel, concat_shape, Int};
 use crate::error::{Error, Result};
 
 fn err(m: impl Into<String>) -> Error {
@@ -99,21 +99,9 @@ pub fn gather(x: &Int, idx: &Int, ax: i64) -> Result<Int> {
 
 /// `Concat(xs, axis)`.
 pub fn concat(xs: &[&Int], ax: i64) -> Result<Int> {
-    let first = xs.first().ok_or_else(|| err("Concat of nothing"))?;
-    let rank = first.shape.len();
-    let a = axis(ax, rank)?;
-    let outer: usize = first.shape[..a].iter().product();
-    let mut shape = first.shape.clone();
-    shape[a] = 0;
-    for x in xs {
-        if x.shape.len() != rank
-            || x.shape[..a] != first.shape[..a]
-            || x.shape[a + 1..] != first.shape[a + 1..]
-        {
-            return Err(err("Concat of values of different shapes"));
-        }
-        shape[a] += x.shape[a];
-    }
+    let shapes: Vec<&[usize]> = xs.iter().map(|x| x.shape.as_slice()).collect();
+    let (a, shape) = concat_shape(&shapes, ax)?;
+    let outer: usize = shape[..a].iter().product();
     let mut data = Vec::with_capacity(checked_numel(&shape)?);
     for o in 0..outer {
         for x in xs {

@@ -170,3 +170,20 @@ pub fn dims_of(i: &Int) -> Result<Vec<usize>> {
         .map(|&d| usize::try_from(d).map_err(|_| Error::Graph(format!("negative dimension {d}"))))
         .collect()
 }
+
+/// The shape of `shapes` concatenated along ONNX axis `ax`, and the resolved axis.
+pub fn concat_shape(shapes: &[&[usize]], ax: i64) -> Result<(usize, Vec<usize>)> {
+    let first = *shapes
+        .first()
+        .ok_or_else(|| Error::Graph("Concat of nothing".into()))?;
+    let a = axis(ax, first.len())?;
+    let mut out = first.to_vec();
+    out[a] = 0;
+    for s in shapes {
+        if s.len() != first.len() || s[..a] != first[..a] || s[a + 1..] != first[a + 1..] {
+            return Err(Error::Graph("Concat of values of different shapes".into()));
+        }
+        out[a] += s[a];
+    }
+    Ok((a, out))
+}
