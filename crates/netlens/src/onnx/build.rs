@@ -5,7 +5,7 @@
 
 use super::attrs::Attrs;
 use super::external::External;
-use super::import::{node_name, R};
+use super::import::{input_name, node_name, R};
 use super::ops::required_inputs;
 use super::proto::{attribute_type as at, NodeProto};
 use super::tensor::tensor_const;
@@ -102,7 +102,6 @@ impl<'m> Builder<'m> {
                 bad.name
             ));
         }
-        let input = |i: usize| n.input.get(i).map_or("", String::as_str);
 
         if n.op_type == "Constant" {
             let c = self.constant_node(&a)?;
@@ -129,7 +128,9 @@ impl<'m> Builder<'m> {
         let required = required_inputs(&op);
         let mut inputs = Vec::with_capacity(used);
         for i in 0..used {
-            let v = self.value(input(i)).map_err(|e| format!("{}{e}", a.at()))?;
+            let v = self
+                .value(input_name(n, i))
+                .map_err(|e| format!("{}{e}", a.at()))?;
             if v.is_none() && i < required {
                 return Err(format!("{}input {i} is missing", a.at()));
             }

@@ -99,6 +99,11 @@ pub(super) fn node_name(n: &NodeProto, i: usize) -> String {
     }
 }
 
+/// The name of node `n`'s `i`-th input; `""` where it has none (an omitted optional input).
+pub(super) fn input_name(n: &NodeProto, i: usize) -> &str {
+    n.input.get(i).map_or("", String::as_str)
+}
+
 /// `'a', 'b', 'c'`.
 pub(super) fn quoted<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names

@@ -1,9 +1,11 @@
 //! Which [`Op`] an ONNX node becomes, with its attributes read and checked, and how many
-//! inputs the operation needs.
+//! inputs the operation needs. The mapping is a method of the [`Builder`]: some settings
+//! come from constant inputs (a Conv's kernel from its weights, Clip's bounds, Dropout's
+//! training mode), which only the builder knows.
 
 use super::attrs::{Attrs, MAX_WINDOW};
 use super::build::Builder;
-use super::import::R;
+use super::import::{input_name, R};
 use super::proto::{data_type as dt, NodeProto};
 use super::tensor::tensor_const;
 use crate::graph::{Const, ElemType, Op};
@@ -13,7 +15,7 @@ impl Builder<'_> {
     pub(super) fn op(&mut self, n: &NodeProto, a: &Attrs) -> R<Op> {
         Ok(match n.op_type.as_str() {
             "Conv" => {
-                let from_weights = match self.constant(n.input.get(1).map_or("", String::as_str)) {
+                let from_weights = match self.constant(input_name(n, 1)) {
                     Some(w) => match w.shape.as_slice() {
                         [_, _, kh, kw] => Some([*kh, *kw]),
                         s => {
@@ -70,7 +72,7 @@ impl Builder<'_> {
             "Relu" => Op::Relu,
             "Clip" => {
                 let bound = |i: usize, which: &str| -> R<Option<f64>> {
-                    let name = n.input.get(i).map_or("", String::as_str);
+                    let name = input_name(n, i);
                     if name.is_empty() {
                         return Ok(None);
                     }
@@ -183,7 +185,7 @@ impl Builder<'_> {
             },
             "Identity" => Op::Identity,
             "Dropout" => {
-                let mode = n.input.get(2).map_or("", String::as_str);
+                let mode = input_name(n, 2);
                 if !mode.is_empty() {
                     match self.constant(mode).and_then(scalar) {
                         Some(0.0) => {}
