@@ -10,33 +10,66 @@ use netlens::onnx::proto::{
 };
 use netlens::onnx::{import, Imported};
 use prost::Message;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 // ---------------------------------------------------------------------------------------
 // Building models.
 
-/// A fresh folder under the system's temporary folder.
-fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let k = N.fetch_add(1, Ordering::SeqCst);
-    let d = std::env::temp_dir().join(format!(
-        "netlens-onnx-import-{}-{k}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create temp dir");
-    d
+/// A fresh folder under the system's temporary folder, removed with all it holds when the
+/// guard is dropped (at the end of the test, or of the statement for a temporary).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let k = N.fetch_add(1, Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!(
+            "netlens-onnx-import-{}-{k}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("create temp dir");
+        Self(d)
+    }
 }
 
-/// Writes `bytes` as `model.onnx` in a fresh folder; returns its path.
-fn write_bytes(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = temp_dir(name).join("model.onnx");
-    std::fs::write(&p, bytes).expect("write model");
-    p
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
-fn write(name: &str, m: &ModelProto) -> PathBuf {
+impl Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// A model file, `model.onnx` in a folder of its own that goes when this is dropped.
+struct TempModel {
+    path: PathBuf,
+    _dir: TempDir,
+}
+
+impl Deref for TempModel {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes `bytes` as `model.onnx` in a fresh folder.
+fn write_bytes(name: &str, bytes: &[u8]) -> TempModel {
+    let dir = TempDir::new(name);
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, bytes).expect("write model");
+    TempModel { path, _dir: dir }
+}
+
+fn write(name: &str, m: &ModelProto) -> TempModel {
     write_bytes(name, &m.encode_to_vec())
 }
 
@@ -733,7 +766,7 @@ fn corrupted_files_never_panic() {
     });
     let bytes = model(g, 17).encode_to_vec();
     import(&write_bytes("fuzz_base", &bytes)).expect("the base imports");
-    let dir = temp_dir("fuzz");
+    let dir = TempDir::new("fuzz");
     let p = dir.join("model.onnx");
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
@@ -774,7 +807,7 @@ fn corrupted_files_never_panic() {
 
 #[test]
 fn a_folder_and_a_missing_file_are_errors() {
-    let d = temp_dir("folder");
+    let d = TempDir::new("folder");
     assert_error(&d, &["folder"]);
     assert_error(&d.join("missing.onnx"), &["missing.onnx"]);
 }
@@ -905,7 +938,7 @@ fn unsupported_attributes_are_errors() {
 // ---------------------------------------------------------------------------------------
 // Malformed tensors.
 
-fn with_weight(name: &str, t: TensorProto) -> PathBuf {
+fn with_weight(name: &str, t: TensorProto) -> TempModel {
     let mut g = tiny_graph();
     g.initializer[0] = t;
     write(name, &model(g, 17))
@@ -966,7 +999,7 @@ fn absurd_and_negative_dims_are_errors() {
 }
 
 /// The tiny model with its conv weight stored externally at `location`.
-fn external(name: &str, location: &str, offset: i64, length: i64) -> PathBuf {
+fn external(name: &str, location: &str, offset: i64, length: i64) -> TempModel {
     let mut t = f32_tensor("conv.weight", &[4, 3, 3, 3], &[]);
     t.data_location = data_location::EXTERNAL;
     t.external_data = vec![
@@ -1022,7 +1055,8 @@ fn external_data_outside_the_folder_is_an_error() {
     #[cfg(unix)]
     {
         let p = external("symlink", "link.bin", 0, 432);
-        let outside = temp_dir("symlink_target").join("secret.bin");
+        let target = TempDir::new("symlink_target");
+        let outside = target.join("secret.bin");
         std::fs::write(&outside, vec![0u8; 1024]).expect("write");
         std::os::unix::fs::symlink(&outside, p.with_file_name("link.bin")).expect("symlink");
         assert_error(&p, &["outside", "link.bin"]);

@@ -19,8 +19,15 @@
 //! [`Op`](crate::graph::Op). The subset of the schema is small enough to write by hand as
 //! prost messages: no `protoc`, no build script.
 
+mod attrs;
+mod build;
+mod checks;
+mod external;
 mod import;
+mod ops;
+mod order;
 pub mod proto;
+mod tensor;
 
 use crate::error::{Error, Result};
 use std::io::Read;
