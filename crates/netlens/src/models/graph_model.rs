@@ -33,7 +33,7 @@ impl GraphModel {
     /// overrides the automatic choice of Grad-CAM's layer.
     pub fn new(spec: ModelSpec, mut graph: Graph, cam_layer: Option<String>) -> Result<Self> {
         fold::constants(&mut graph)?;
-        let reference = Reference::new(Arc::new(graph))?;
+        let mut reference = Reference::new(Arc::new(graph))?;
         let s = spec.input_size as usize;
         let blank = |n: usize| engine::tensor(vec![0.0; n * 3 * s * s], [n, 3, s, s]);
         let shapes = reference.shapes(blank(1))?;
@@ -62,6 +62,7 @@ impl GraphModel {
             })?;
         }
         let layers = analysis::layers(g, &shapes);
+        reference.release_constants();
         if let Some(l) = &cam_layer {
             if !layers.iter().any(|x| &x.name == l) {
                 return Err(Error::Graph(format!(

@@ -35,6 +35,14 @@ impl Reference {
         Ok(Self { graph, consts })
     }
 
+    /// Drops the engine copies of the constants (they are made again on first use): after a
+    /// check run, a model that then runs on the fast path keeps one copy of its weights less.
+    pub fn release_constants(&mut self) {
+        self.consts = (0..self.graph.values.len())
+            .map(|_| OnceLock::new())
+            .collect();
+    }
+
     /// The graph this interpreter runs.
     pub fn graph(&self) -> &Graph {
         &self.graph
