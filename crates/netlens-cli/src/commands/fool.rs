@@ -2,13 +2,13 @@
 //! as saved.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_all_writable, load_images, stem, ModelArgs};
+use crate::common::{bar, check_outputs, load_images, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::cs231n::Cs231n;
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, parse_epsilon, Attack, Fooled, Goal, Method};
-use netlens::imaging::{self, output::save_png};
+use netlens::imaging;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,7 +247,10 @@ pub fn run(a: Args) -> Result<()> {
         Some(o) => out_paths(o, &a.images)?,
         None => Vec::new(),
     };
-    check_all_writable(outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()))?;
+    check_outputs(
+        outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let target = a.attack.target(names)?;

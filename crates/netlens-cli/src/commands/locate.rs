@@ -2,11 +2,10 @@
 //! photo's pixels, drawn on the photo and printed as one JSON line per image.
 
 use super::saliency::{attribute, check_layer, unique_stems, MethodArgs};
-use crate::common::{check_all_writable, load_images, ModelArgs};
+use crate::common::{check_outputs, load_images, save_png, ModelArgs};
 use anyhow::Result;
 use image::Rgb;
 use netlens::imaging::figure::{draw_box, draw_label};
-use netlens::imaging::output::save_png;
 use netlens::saliency::locate::{self, BoundingBox, LocateOptions, Threshold};
 use netlens::saliency::Targets;
 use std::path::PathBuf;
@@ -113,7 +112,10 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|s| a.out.join(format!("{s}.boxes.png")))
         .collect();
-    check_all_writable(pngs.iter().map(PathBuf::as_path))?;
+    check_outputs(
+        pngs.iter().map(PathBuf::as_path),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     check_layer(model, a.method.layer.as_deref())?;

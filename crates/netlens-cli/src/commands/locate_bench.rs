@@ -6,13 +6,12 @@
 
 use super::locate::{draw_boxes, BoxArgs};
 use super::saliency::{attribute, build_with_layer, check_layer, DISPLAY_CLIP};
-use crate::common::{check_all_writable, ModelArgs};
+use crate::common::{check_all_writable, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
 use netlens::imaging::decode::decode_rgb;
 use netlens::imaging::figure::{draw_box, Cell, Figure};
-use netlens::imaging::output::save_png;
 use netlens::imaging::{self, Placement};
 use netlens::saliency::locate::{self, BoundingBox};
 use netlens::saliency::metrics::{iou, pointing_hit, Tally};

@@ -1,12 +1,11 @@
 //! `netlens robustness`: top-1 agreement as random noise grows, beside the same as the PGD
 //! epsilon grows (Q6), as a table and one PNG plot.
 
-use crate::common::{bar, check_all_writable, load_images, ModelArgs};
+use crate::common::{bar, check_outputs, load_images, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::parse_epsilon;
 use netlens::adversarial::plot::robustness_plot;
 use netlens::adversarial::robustness::{robustness, Level, Sweep};
-use netlens::imaging::output::save_png;
 use std::path::PathBuf;
 
 fn epsilon_arg(s: &str) -> std::result::Result<f32, String> {
@@ -55,7 +54,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let model_name = a.model.single()?;
-    check_all_writable([a.plot.as_path()])?;
+    check_outputs([a.plot.as_path()], a.images.iter().map(PathBuf::as_path))?;
     let model = a.model.load_named(&model_name)?.model;
     let spec = model.spec();
     let images = load_images(&a.images, spec)?;

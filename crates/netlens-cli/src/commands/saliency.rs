@@ -1,12 +1,11 @@
 //! `netlens saliency`: attribution maps for images on one or several models, written as raw
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use crate::common::{self, check_all_writable, stem, InputImage, ModelArgs};
+use crate::common::{self, check_outputs, save_npy, save_png, stem, InputImage, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::output::{save_npy, save_png};
 use netlens::imaging::{self, images_to_tensor};
 use netlens::saliency::{
     self, Attribution, Baseline, GradCam, Map, Method, NoiseTunnel, Run, Settings, Targets,
@@ -268,7 +267,10 @@ pub fn run(a: Args) -> Result<()> {
             all.extend([o.npy, o.png, o.overlay]);
         }
     }
-    check_all_writable(all.iter().map(PathBuf::as_path))?;
+    check_outputs(
+        all.iter().map(PathBuf::as_path),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
 
     let mut photos: Option<Vec<InputImage>> = None;
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();

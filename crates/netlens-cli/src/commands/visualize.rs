@@ -3,11 +3,11 @@
 //! side-by-side figure of both recipes.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_all_writable, is_onnx, ModelArgs};
+use crate::common::{bar, check_outputs, is_onnx, save_image, ModelArgs};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::output::save_png;
+use netlens::imaging::output::Format;
 use netlens::synthesis::sweep::{self, Axis};
 use netlens::synthesis::{self, Options, Recipe, Tick, Visualization};
 use std::path::{Path, PathBuf};
@@ -73,10 +73,10 @@ pub struct Args {
     /// Seed of the start noise and of every random jitter: the same seed gives the same PNG
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output PNG: the image for a single run, else the figure (each image is written beside
+    /// Output image, .png or .jpg (encoded by its extension): the image for a single run, else the figure (each image is written beside
     /// it as <out>-<class>-<recipe>.png) [default: <class>-<recipe>.png, <class>-sweep.png,
     /// <class>-recipes.png or classes-<recipe>.png]
-    #[arg(long, short = 'o', value_name = "FILE.png")]
+    #[arg(long, short = 'o', value_name = "FILE.png|FILE.jpg")]
     pub out: Option<PathBuf>,
     /// Print one JSON object per image instead of text
     #[arg(long)]
@@ -289,7 +289,11 @@ pub fn run(a: Args) -> Result<()> {
             outputs.push(strip);
         }
     }
-    check_all_writable(outputs.iter().map(PathBuf::as_path))?;
+    // Encoded by extension (.png or .jpg): anything else is refused before the work starts.
+    for o in &outputs {
+        Format::from_path(o)?;
+    }
+    check_outputs(outputs.iter().map(PathBuf::as_path), a.init.as_deref())?;
 
     let loaded = match early {
         Some(l) => l,
@@ -405,7 +409,7 @@ fn tick(pb: &ProgressBar, offset: u64, what: &str, t: &Tick) {
 }
 
 fn save(img: &image::RgbImage, path: &Path) -> Result<()> {
-    save_png(img, path).with_context(|| format!("cannot write {}", path.display()))
+    save_image(img, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_snapshots(
