@@ -558,3 +558,46 @@ pub fn stem(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into())
 }
+
+/// A clap parser of a finite number `x` with `lo ≤ x ≤ hi` (`lo < x` when `open_lo`); NaN and
+/// infinity are refused. clap names the flag in the error.
+pub fn f64_in(
+    lo: f64,
+    hi: f64,
+    open_lo: bool,
+) -> impl Fn(&str) -> std::result::Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let range = if open_lo {
+            format!("{lo} < x ≤ {hi}")
+        } else {
+            format!("{lo} ≤ x ≤ {hi}")
+        };
+        match s.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (x > lo || (!open_lo && x == lo)) && x <= hi => Ok(x),
+            Ok(_) => Err(format!("{s} is out of range: give a number with {range}")),
+            Err(_) => Err(format!("'{s}' is not a number (give one with {range})")),
+        }
+    }
+}
+
+/// [`f64_in`] for a float32 flag.
+pub fn f32_in(
+    lo: f64,
+    hi: f64,
+    open_lo: bool,
+) -> impl Fn(&str) -> std::result::Result<f32, String> + Clone + Send + Sync + 'static {
+    let p = f64_in(lo, hi, open_lo);
+    move |s: &str| p(s).map(|x| x as f32)
+}
+
+/// A clap parser of a whole number in `lo..=hi`.
+pub fn usize_in(
+    lo: usize,
+    hi: usize,
+) -> impl Fn(&str) -> std::result::Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<i128>() {
+        Ok(x) if x >= lo as i128 && x <= hi as i128 => Ok(x as usize),
+        Ok(_) => Err(format!("{s} is out of range {lo}..={hi}")),
+        Err(_) => Err(format!("'{s}' is not a whole number in {lo}..={hi}")),
+    }
+}

@@ -46,8 +46,9 @@ pub struct MethodArgs {
     /// SmoothGrad: noisy copies per image
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
-    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min)
-    #[arg(long, default_value_t = 0.15, value_name = "SIGMA")]
+    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min), 0–10
+    #[arg(long, default_value_t = 0.15, value_name = "SIGMA",
+          value_parser = common::f32_in(0.0, 10.0, false))]
     pub noise: f32,
     /// Integrated Gradients: points on the path from the baseline (adaptive quadrature)
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
@@ -55,8 +56,9 @@ pub struct MethodArgs {
     /// Integrated Gradients: where the path starts
     #[arg(long, default_value = "black", value_parser = ["black", "blur", "noise"])]
     pub baseline: String,
-    /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`
-    #[arg(long, default_value_t = 16.0, value_name = "PIXELS")]
+    /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`, 0 < σ ≤ 256
+    #[arg(long, default_value_t = 16.0, value_name = "PIXELS",
+          value_parser = common::f32_in(0.0, 256.0, true), allow_negative_numbers = true)]
     pub blur_sigma: f32,
     /// Seed of SmoothGrad's noise and of the noise baseline (same seed, same maps)
     #[arg(long, default_value_t = 0)]

@@ -36,23 +36,25 @@ pub struct Args {
     /// Recipe
     #[arg(long, value_enum, default_value_t = RecipeArg::Cs231n)]
     pub recipe: RecipeArg,
-    /// Iterations [default: 100 for cs231n, 512 for lucid]
-    #[arg(long, value_name = "N")]
+    /// Iterations, 1–100000 [default: 100 for cs231n, 512 for lucid]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(1, 100_000))]
     pub iterations: Option<usize>,
-    /// Step size [default: 25 for cs231n's normalized-gradient step, 0.05 for lucid's Adam]
-    #[arg(long, value_name = "LR")]
+    /// Step size, 0 < LR ≤ 10000 [default: 25 for cs231n's normalized-gradient step, 0.05
+    /// for lucid's Adam]
+    #[arg(long, value_name = "LR", value_parser = crate::common::f32_in(0.0, 1e4, true))]
     pub learning_rate: Option<f32>,
-    /// cs231n: weight λ of the L2 penalty λ‖x‖² on the normalized image [default: 1e-3]
-    #[arg(long, value_name = "λ")]
+    /// cs231n: weight λ of the L2 penalty λ‖x‖² on the normalized image, 0–1000
+    /// [default: 1e-3]
+    #[arg(long, value_name = "λ", value_parser = crate::common::f32_in(0.0, 1e3, false))]
     pub l2_reg: Option<f32>,
-    /// cs231n: blur every N iterations, 0 for never [default: 10]
-    #[arg(long, value_name = "N")]
+    /// cs231n: blur every N iterations, 0 for never, at most 100000 [default: 10]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(0, 100_000))]
     pub blur_every: Option<usize>,
-    /// cs231n: standard deviation of the Gaussian blur, in pixels [default: 0.5]
-    #[arg(long, value_name = "SIGMA")]
+    /// cs231n: standard deviation of the Gaussian blur, in pixels, 0 < σ ≤ 64 [default: 0.5]
+    #[arg(long, value_name = "SIGMA", value_parser = crate::common::f32_in(0.0, 64.0, true))]
     pub blur_sigma: Option<f32>,
-    /// cs231n: largest random roll, in pixels, each iteration [default: 16]
-    #[arg(long, value_name = "PX")]
+    /// cs231n: largest random roll, in pixels, each iteration, 0–512 [default: 16]
+    #[arg(long, value_name = "PX", value_parser = crate::common::usize_in(0, 512))]
     pub max_jitter: Option<usize>,
     /// Start from this photo (resized and centre-cropped to the model) instead of noise
     /// (cs231n only)
@@ -60,7 +62,8 @@ pub struct Args {
     pub init: Option<PathBuf>,
     /// Also write the image every N iterations (<image>-iterNNNN.png) and a strip of them with
     /// iteration numbers and the target probability (<image>-snapshots.png)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = crate::common::usize_in(0, 100_000))]
     pub snapshot_every: usize,
     /// Sweep a setting over values, e.g. l2-reg=1e-4,1e-3,1e-2; repeat for a grid
     /// (cs231n: iterations, learning-rate, l2-reg, blur-every, blur-sigma, max-jitter; lucid:
