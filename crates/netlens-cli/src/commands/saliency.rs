@@ -223,8 +223,8 @@ pub struct Args {
     /// models any synonym or WordNet id [default: each image's top-1 class]
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
-    /// Output folder: <stem>.npy (raw float32 map, input resolution), <stem>.png,
-    /// <stem>.overlay.png, figure.png
+    /// Output folder: <stem>.npy (raw float32 map at the model's input resolution),
+    /// <stem>.png, <stem>.overlay.png, figure.png
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON summary line per image (and model)
