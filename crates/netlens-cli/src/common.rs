@@ -123,7 +123,23 @@ pub fn check_outputs<'a>(
     outputs: impl IntoIterator<Item = &'a Path>,
     inputs: impl IntoIterator<Item = &'a Path>,
 ) -> Result<()> {
-    note_inputs(inputs);
+    let inputs: Vec<&Path> = inputs.into_iter().collect();
+    note_inputs(inputs.iter().copied());
+    let outputs: Vec<&Path> = outputs.into_iter().collect();
+    // Outputs named after an input whose name is not UTF-8 would get U+FFFD in place of its
+    // bytes (and two such inputs the same name): refused.
+    let lossy = outputs
+        .iter()
+        .any(|o| o.to_string_lossy().contains('\u{FFFD}'));
+    if let Some(bad) = inputs
+        .iter()
+        .find(|i| lossy && i.file_name().is_some_and(|n| n.to_str().is_none()))
+    {
+        anyhow::bail!(
+            "{}: the file name is not UTF-8, and outputs are named after it; rename the file",
+            bad.display()
+        );
+    }
     check_all_writable(outputs)
 }
 

@@ -545,3 +545,24 @@ fn numeric_flags_are_range_checked_by_name() {
         assert!(!err.contains("step-size"), "{err}");
     }
 }
+
+#[test]
+fn outputs_are_never_named_with_replacement_characters() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("utf8");
+    // "café.png" in Latin-1: not UTF-8.
+    let photo = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.png"));
+    put(&photo, &std::fs::read(root().join(PHOTO)).unwrap());
+    let out = dir.join("maps");
+    let o = command("", &["saliency", "--model", MODEL, "-o", s(&out)])
+        .arg(&photo)
+        .output()
+        .unwrap();
+    fails_with(&o, &["not UTF-8"]);
+    assert!(!out.exists() || leftovers(&out).is_empty());
+    assert!(
+        !out.join("caf\u{FFFD}.png").exists(),
+        "an output was named with U+FFFD"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,7 @@
 
 use super::locate::{draw_boxes, BoxArgs};
 use super::saliency::{attribute, build_with_layer, check_layer, DISPLAY_CLIP};
-use crate::common::{check_all_writable, save_png, ModelArgs};
+use crate::common::{check_outputs, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
@@ -211,7 +211,7 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--methods needs at least one method");
     }
     if let Some(f) = &a.figure {
-        check_all_writable([f.as_path()])?;
+        check_outputs([f.as_path()], a.backgrounds.iter().map(PathBuf::as_path))?;
     }
     let settings = Settings {
         samples: a.samples as usize,
