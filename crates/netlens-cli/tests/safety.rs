@@ -528,6 +528,27 @@ fn numeric_flags_are_range_checked_by_name() {
             "--epsilon",
         ),
         (vec!["labels", "--", "-1"], "out of range"),
+        (
+            vec!["robustness", "--model", MODEL, "--epsilons", "300", PHOTO],
+            "--epsilons",
+        ),
+        (
+            vec!["robustness", "--model", MODEL, "--sigmas", "1e6", PHOTO],
+            "--sigmas",
+        ),
+        (vec!["bench", "--budget", "NaN"], "--budget"),
+        (
+            vec![
+                "visualize",
+                "--model",
+                MODEL,
+                "-c",
+                "1",
+                "--blur-sigma",
+                "1e9",
+            ],
+            "--blur-sigma",
+        ),
     ];
     for (args, needle) in cases {
         let o = netlens(&args);

@@ -115,8 +115,8 @@ pub struct Args {
     /// Batch sizes to time, comma-separated
     #[arg(long, default_value = "1,8", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub batches: Vec<u16>,
-    /// Timed runs per measurement, at most (the median is reported)
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Timed runs per measurement, at most (the median is reported), 1–10000
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub repeats: u32,
     /// Untimed warm-up runs per measurement, at most (0–1000)
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1000))]
@@ -133,8 +133,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub classviz_iterations: u32,
     /// Timed class-visualization runs (the median is reported; no warm-up, the passes before
-    /// it warmed the model up)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// it warmed the model up), 1–1000
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub classviz_repeats: u32,
     /// Skip netlens's plain burn path (time the fast path only)
     #[arg(long)]

@@ -8,14 +8,24 @@ use netlens::adversarial::plot::robustness_plot;
 use netlens::adversarial::robustness::{robustness, Level, Sweep};
 use std::path::PathBuf;
 
+/// An L∞ epsilon in 0–255 units (or a fraction of the range), at most the whole range.
 fn epsilon_arg(s: &str) -> std::result::Result<f32, String> {
-    parse_epsilon(s).map_err(|e| e.to_string())
+    match parse_epsilon(s).map_err(|e| e.to_string())? {
+        e if e <= 255.0 => Ok(e),
+        e => Err(format!(
+            "{e} is out of range: an L∞ epsilon is at most 255 (the whole pixel range)"
+        )),
+    }
 }
 
 fn sigma_arg(s: &str) -> std::result::Result<f32, String> {
-    parse_epsilon(s).map_err(|_| {
+    let bad = || {
         format!("bad sigma {s:?}: give 0–255 pixel units (8) or a fraction of the range (8/255)")
-    })
+    };
+    match parse_epsilon(s).map_err(|_| bad())? {
+        v if v <= 255.0 => Ok(v),
+        _ => Err(bad()),
+    }
 }
 
 #[derive(clap::Args, Debug)]
