@@ -3,7 +3,7 @@
 //! the report is swapped in whole; only regular files of bounded size are read; every numeric
 //! flag is range-checked by name.
 //!
-//! Commands run on the committed tiny ONNX model (64 px, random weights), under a 4 GB address
+//! Commands run on the committed tiny ONNX model (64 px, random weights), under an 8 GB address
 //! space limit so that a regression (an unbounded read or allocation) fails instead of
 //! exhausting the machine. `NETLENS_TEST_BIN` runs the tests against another binary (to see
 //! them fail on an older one).
@@ -28,11 +28,13 @@ fn bin() -> PathBuf {
 }
 
 /// `netlens ARGS` after the shell `setup` (limits, signal dispositions), from the repository
-/// root, with a 4 GB address-space limit.
+/// root, with an 8 GB address-space limit.
 fn command(setup: &str, args: &[&str]) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
-        .arg(format!("ulimit -v 4000000; {setup} exec \"$0\" \"$@\""))
+        .arg(format!("ulimit -v 8000000; {setup} exec \"$0\" \"$@\""))
+        // Few malloc arenas, so that the address-space limit holds on machines with many cores.
+        .env("MALLOC_ARENA_MAX", "2")
         .arg(bin())
         .args(args)
         .current_dir(root())
