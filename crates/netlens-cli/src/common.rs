@@ -5,10 +5,12 @@ use crate::class_names::{read_labels, ClassNames};
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
-use netlens::imaging::{self, Placement};
+use netlens::files::Existing;
+use netlens::imaging::{self, output, Placement};
 use netlens::models::{self, onnx_model, Classifier, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// glibc allocator settings netlens runs under (and gives PyTorch when comparing): freed
@@ -32,15 +34,77 @@ pub fn tune_allocator() {
 
 static FORCE: AtomicBool = AtomicBool::new(false);
 
+/// The files this run reads (canonical paths): never written, even with `--force`.
+static INPUTS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 /// Records the global `--force` flag.
 pub fn set_force(force: bool) {
     FORCE.store(force, Ordering::SeqCst);
 }
 
-/// Fails if `path` exists and `--force` was not given: netlens never overwrites a user's
-/// file silently.
+/// Whether `--force` was given.
+pub fn forced() -> bool {
+    FORCE.load(Ordering::SeqCst)
+}
+
+/// What a write does with an existing file: replace it with `--force`, else refuse (checked
+/// again at the moment the finished file is renamed into place).
+pub fn existing() -> Existing {
+    if forced() {
+        Existing::Replace
+    } else {
+        Existing::Refuse
+    }
+}
+
+/// Records files this run reads, so that no output is ever written over one of them.
+pub fn note_inputs<'a>(paths: impl IntoIterator<Item = &'a Path>) {
+    let mut inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+    for p in paths {
+        if let Ok(c) = p.canonicalize() {
+            if !inputs.contains(&c) {
+                inputs.push(c);
+            }
+        }
+    }
+}
+
+/// Fails if `path` is (the same file as) one of the inputs noted with [`note_inputs`].
+pub fn check_not_input(path: &Path) -> Result<()> {
+    let Ok(c) = path.canonicalize() else {
+        return Ok(()); // does not exist yet, so it is no input
+    };
+    let inputs = INPUTS.lock().unwrap_or_else(|e| e.into_inner());
+    if inputs.iter().any(|i| *i == c || same_file(i, &c)) {
+        anyhow::bail!(
+            "{} is one of this run's inputs; netlens never writes over an input, even with \
+             --force: choose another output",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &Path, _: &Path) -> bool {
+    false
+}
+
+/// Fails if `path` is an input, or exists and `--force` was not given: netlens never
+/// overwrites a user's file silently. (Checked before the work starts, so that a long run does
+/// not fail at the end; the write itself checks again.)
 pub fn check_writable(path: &Path) -> Result<()> {
-    if path.exists() && !FORCE.load(Ordering::SeqCst) {
+    check_not_input(path)?;
+    if std::fs::symlink_metadata(path).is_ok() && !forced() {
         anyhow::bail!(
             "{} already exists; pass --force to overwrite it or choose another output",
             path.display()
@@ -52,6 +116,53 @@ pub fn check_writable(path: &Path) -> Result<()> {
 /// Checks every path with [`check_writable`] before anything is written.
 pub fn check_all_writable<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     paths.into_iter().try_for_each(check_writable)
+}
+
+/// Notes `inputs` ([`note_inputs`]), then checks every output with [`check_writable`].
+pub fn check_outputs<'a>(
+    outputs: impl IntoIterator<Item = &'a Path>,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<()> {
+    let inputs: Vec<&Path> = inputs.into_iter().collect();
+    note_inputs(inputs.iter().copied());
+    let outputs: Vec<&Path> = outputs.into_iter().collect();
+    // Outputs named after an input whose name is not UTF-8 would get U+FFFD in place of its
+    // bytes (and two such inputs the same name): refused.
+    let lossy = outputs
+        .iter()
+        .any(|o| o.to_string_lossy().contains('\u{FFFD}'));
+    if let Some(bad) = inputs
+        .iter()
+        .find(|i| lossy && i.file_name().is_some_and(|n| n.to_str().is_none()))
+    {
+        anyhow::bail!(
+            "{}: the file name is not UTF-8, and outputs are named after it; rename the file",
+            bad.display()
+        );
+    }
+    check_all_writable(outputs)
+}
+
+/// Writes an image as PNG, whatever the name's extension (see [`save_image`]).
+pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
+    check_not_input(path)?;
+    output::save_image_as(img, path, output::Format::Png, existing())?;
+    Ok(())
+}
+
+/// Writes an image in the format its extension names (.png, .jpg/.jpeg; others refused):
+/// whole or not at all, never over an input, never over an existing file without `--force`.
+pub fn save_image(img: &image::RgbImage, path: &Path) -> Result<()> {
+    check_not_input(path)?;
+    output::save_image(img, path, existing())?;
+    Ok(())
+}
+
+/// Writes a float32 `.npy` array, like [`save_image`].
+pub fn save_npy(values: &[f32], shape: &[usize], path: &Path) -> Result<()> {
+    check_not_input(path)?;
+    output::save_npy_as(values, shape, path, existing())?;
+    Ok(())
 }
 
 /// `--model`, `--weights` and the ONNX settings, shared by every command that runs a network.
@@ -176,6 +287,7 @@ pub fn is_onnx(name: &str) -> bool {
 pub fn check_model_name(name: &str) -> Result<String> {
     if is_onnx(name) {
         let p = Path::new(name);
+        note_inputs([p]);
         if !p.is_file() {
             anyhow::bail!(
                 "{name}: no such ONNX file (a model name with a / or ending in .onnx is read as \
@@ -274,6 +386,9 @@ impl ModelArgs {
     /// settings with a zoo model, or with several models; `--weights` with an ONNX file or
     /// with several models.
     pub fn check_for(&self, names: &[String]) -> Result<()> {
+        note_inputs(self.weights.as_deref());
+        note_inputs(self.onnx.labels.as_deref());
+        note_inputs(names.iter().filter(|n| is_onnx(n)).map(Path::new));
         let given = self.onnx.given();
         if names.len() > 1 {
             if self.weights.is_some() {
@@ -437,6 +552,7 @@ pub fn load_images(
         anyhow::bail!("no image given");
     }
     let g = geometry.into();
+    note_inputs(paths.iter().map(PathBuf::as_path));
     paths
         .iter()
         .map(|p| {
@@ -457,4 +573,47 @@ pub fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into())
+}
+
+/// A clap parser of a finite number `x` with `lo ≤ x ≤ hi` (`lo < x` when `open_lo`); NaN and
+/// infinity are refused. clap names the flag in the error.
+pub fn f64_in(
+    lo: f64,
+    hi: f64,
+    open_lo: bool,
+) -> impl Fn(&str) -> std::result::Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let range = if open_lo {
+            format!("{lo} < x ≤ {hi}")
+        } else {
+            format!("{lo} ≤ x ≤ {hi}")
+        };
+        match s.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && (x > lo || (!open_lo && x == lo)) && x <= hi => Ok(x),
+            Ok(_) => Err(format!("{s} is out of range: give a number with {range}")),
+            Err(_) => Err(format!("'{s}' is not a number (give one with {range})")),
+        }
+    }
+}
+
+/// [`f64_in`] for a float32 flag.
+pub fn f32_in(
+    lo: f64,
+    hi: f64,
+    open_lo: bool,
+) -> impl Fn(&str) -> std::result::Result<f32, String> + Clone + Send + Sync + 'static {
+    let p = f64_in(lo, hi, open_lo);
+    move |s: &str| p(s).map(|x| x as f32)
+}
+
+/// A clap parser of a whole number in `lo..=hi`.
+pub fn usize_in(
+    lo: usize,
+    hi: usize,
+) -> impl Fn(&str) -> std::result::Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<i128>() {
+        Ok(x) if x >= lo as i128 && x <= hi as i128 => Ok(x as usize),
+        Ok(_) => Err(format!("{s} is out of range {lo}..={hi}")),
+        Err(_) => Err(format!("'{s}' is not a whole number in {lo}..={hi}")),
+    }
 }

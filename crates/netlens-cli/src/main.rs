@@ -21,9 +21,10 @@ use std::process::ExitCode;
                   --pixel-scale, and its class names from --labels."
 )]
 struct Cli {
-    /// Worker threads for the tensor engine (default: all cores)
-    #[arg(long, global = true, value_name = "N")]
-    threads: Option<usize>,
+    /// Worker threads for the tensor engine, 1–256 (default: all cores)
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// Overwrite existing output files (by default netlens refuses to)
     #[arg(long, global = true)]
     force: bool,
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
     common::tune_allocator();
     let cli = Cli::parse();
     if let Some(n) = cli.threads {
-        netlens::engine::set_threads(n);
+        netlens::engine::set_threads(usize::from(n));
     }
     common::set_force(cli.force);
     let result = match cli.command {

@@ -14,6 +14,7 @@ pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod fast;
+pub mod files;
 pub mod gradients;
 pub mod graph;
 pub mod imaging;

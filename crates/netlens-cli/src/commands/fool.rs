@@ -2,13 +2,13 @@
 //! as saved.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_all_writable, load_images, stem, ModelArgs};
+use crate::common::{bar, check_outputs, load_images, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::cs231n::Cs231n;
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, parse_epsilon, Attack, Fooled, Goal, Method};
-use netlens::imaging::{self, output::save_png};
+use netlens::imaging;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,19 +49,20 @@ pub struct AttackArgs {
     /// Push each image away from its clean top-1 class instead of towards a target
     #[arg(long, conflicts_with = "target")]
     pub untargeted: bool,
-    /// cs231n: step size of the normalized-gradient steps (normalized-input units)
-    /// [default: 1]
-    #[arg(long, value_name = "LR")]
+    /// cs231n: step size of the normalized-gradient steps (normalized-input units),
+    /// 0 < LR ≤ 10000 [default: 1]
+    #[arg(long, value_name = "LR", value_parser = crate::common::f32_in(0.0, 1e4, true))]
     pub learning_rate: Option<f32>,
-    /// cs231n: give up after this many steps [default: 100]
-    #[arg(long, value_name = "N")]
+    /// cs231n: give up after this many steps, 1–100000 [default: 100]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(1, 100_000))]
     pub max_iterations: Option<usize>,
-    /// fgsm/pgd: perturbation budget, 0–255 pixel units (8) or a fraction of the range
-    /// (8/255) [default: 8/255 for linf, 127.5 (0.5 of the range) for l2]
+    /// fgsm/pgd: perturbation budget > 0, in 0–255 pixel units (8) or a fraction of the range
+    /// (8/255); at most 255 for linf [default: 8/255 for linf, 127.5 (0.5 of the range) for
+    /// l2]
     #[arg(long, short = 'e', value_name = "EPS", value_parser = epsilon_arg)]
     pub epsilon: Option<f32>,
-    /// pgd: number of steps [default: 10]
-    #[arg(long, value_name = "N")]
+    /// pgd: number of steps, 1–100000 [default: 10]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(1, 100_000))]
     pub steps: Option<usize>,
     /// pgd: step size, 0–255 units or a fraction like 2/255 [default: 2.5·epsilon/steps]
     #[arg(long, value_name = "EPS", value_parser = epsilon_arg)]
@@ -131,6 +132,15 @@ impl AttackArgs {
         let eps = self
             .epsilon
             .unwrap_or(if norm == Norm::Linf { 8.0 } else { 127.5 });
+        if m != MethodArg::Cs231n && eps <= 0.0 {
+            anyhow::bail!("--epsilon must be > 0: a zero budget allows no change");
+        }
+        if norm == Norm::Linf && m != MethodArg::Cs231n && eps > 255.0 {
+            anyhow::bail!(
+                "--epsilon {eps} is out of range: an L∞ budget is at most 255, the whole pixel \
+                 range (0–255 units, or a fraction like 8/255)"
+            );
+        }
         if norm == Norm::Linf && m != MethodArg::Cs231n && eps < 1.0 {
             anyhow::bail!(
                 "an L∞ epsilon of {eps} pixel levels cannot change an 8-bit image; give it in \
@@ -247,7 +257,10 @@ pub fn run(a: Args) -> Result<()> {
         Some(o) => out_paths(o, &a.images)?,
         None => Vec::new(),
     };
-    check_all_writable(outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()))?;
+    check_outputs(
+        outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let target = a.attack.target(names)?;

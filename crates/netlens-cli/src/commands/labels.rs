@@ -19,8 +19,23 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         a.queries
             .iter()
-            .map(|q| labels::resolve(q))
-            .collect::<netlens::Result<_>>()?
+            .map(|q| {
+                // A number, even a negative or huge one, is an index: say it is out of range.
+                let t = q.trim();
+                let digits = t.strip_prefix('-').unwrap_or(t);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    let ok = !t.starts_with('-')
+                        && t.parse::<usize>().is_ok_and(|i| i < labels::NUM_CLASSES);
+                    if !ok {
+                        anyhow::bail!(
+                            "class index {t} is out of range 0..{}",
+                            labels::NUM_CLASSES - 1
+                        );
+                    }
+                }
+                Ok(labels::resolve(q)?)
+            })
+            .collect::<Result<_>>()?
     };
     for c in classes {
         let info = &labels::classes()[c];

@@ -2,11 +2,10 @@
 //! photo's pixels, drawn on the photo and printed as one JSON line per image.
 
 use super::saliency::{attribute, check_layer, unique_stems, MethodArgs};
-use crate::common::{check_all_writable, load_images, ModelArgs};
+use crate::common::{check_outputs, load_images, save_png, ModelArgs};
 use anyhow::Result;
 use image::Rgb;
 use netlens::imaging::figure::{draw_box, draw_label};
-use netlens::imaging::output::save_png;
 use netlens::saliency::locate::{self, BoundingBox, LocateOptions, Threshold};
 use netlens::saliency::Targets;
 use std::path::PathBuf;
@@ -15,13 +14,17 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct BoxArgs {
     /// Keep pixels at or above this fraction (0–1) of the smoothed map's maximum
-    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    #[arg(long, default_value_t = 0.5, value_name = "F",
+          value_parser = crate::common::f32_in(0.0, 1.0, false))]
     pub threshold: f32,
     /// Keep pixels at or above this percentile (0–100) of the smoothed map instead
-    #[arg(long, conflicts_with = "threshold", value_name = "P")]
+    #[arg(long, conflicts_with = "threshold", value_name = "P",
+          value_parser = crate::common::f32_in(0.0, 100.0, false))]
     pub percentile: Option<f32>,
-    /// σ (model-input pixels) of the Gaussian that smooths the map before thresholding
-    #[arg(long, default_value_t = 8.0, value_name = "PIXELS")]
+    /// σ (model-input pixels) of the Gaussian that smooths the map before thresholding,
+    /// 0–256 (0: no smoothing)
+    #[arg(long, default_value_t = 8.0, value_name = "PIXELS",
+          value_parser = crate::common::f32_in(0.0, 256.0, false), allow_negative_numbers = true)]
     pub smooth: f32,
     /// Boxes kept per image, best first
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
@@ -113,7 +116,10 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|s| a.out.join(format!("{s}.boxes.png")))
         .collect();
-    check_all_writable(pngs.iter().map(PathBuf::as_path))?;
+    check_outputs(
+        pngs.iter().map(PathBuf::as_path),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     check_layer(model, a.method.layer.as_deref())?;

@@ -6,13 +6,12 @@
 
 use super::locate::{draw_boxes, BoxArgs};
 use super::saliency::{attribute, build_with_layer, check_layer, DISPLAY_CLIP};
-use crate::common::{check_all_writable, ModelArgs};
+use crate::common::{check_outputs, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
 use netlens::imaging::decode::decode_rgb;
 use netlens::imaging::figure::{draw_box, Cell, Figure};
-use netlens::imaging::output::save_png;
 use netlens::imaging::{self, Placement};
 use netlens::saliency::locate::{self, BoundingBox};
 use netlens::saliency::metrics::{iou, pointing_hit, Tally};
@@ -100,8 +99,9 @@ pub struct Args {
     /// benchmark short)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
-    /// SmoothGrad: noise σ as a fraction of each image's value range
-    #[arg(long, default_value_t = 0.15, value_name = "SIGMA")]
+    /// SmoothGrad: noise σ as a fraction of each image's value range, 0–10
+    #[arg(long, default_value_t = 0.15, value_name = "SIGMA",
+          value_parser = crate::common::f32_in(0.0, 10.0, false))]
     pub noise: f32,
     /// Integrated Gradients: points on the path from a black baseline
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1024))]
@@ -121,8 +121,10 @@ pub struct Args {
     /// Side of the square scenes, in pixels (the model input is fitted from it)
     #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(64..=2048))]
     pub size: u32,
-    /// Pointing game: a maximum this many scene pixels outside the object still counts
-    #[arg(long, default_value_t = 0.0, value_name = "PIXELS")]
+    /// Pointing game: a maximum this many scene pixels outside the object still counts,
+    /// 0–2048
+    #[arg(long, default_value_t = 0.0, value_name = "PIXELS",
+          value_parser = crate::common::f64_in(0.0, 2048.0, false), allow_negative_numbers = true)]
     pub tolerance: f64,
     /// Backgrounds to paste onto instead of the built-in textures and photos
     #[arg(long = "background", value_name = "IMAGE")]
@@ -209,7 +211,7 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--methods needs at least one method");
     }
     if let Some(f) = &a.figure {
-        check_all_writable([f.as_path()])?;
+        check_outputs([f.as_path()], a.backgrounds.iter().map(PathBuf::as_path))?;
     }
     let settings = Settings {
         samples: a.samples as usize,

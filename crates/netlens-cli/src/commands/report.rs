@@ -3,9 +3,16 @@
 //! The report is an orchestrator: each experiment is one run of a netlens subcommand (this same
 //! binary, with `--json` and explicit output paths), so the page shows exactly what a user
 //! gets from the command line, with the command itself, its parameters and its run time
-//! beside each figure. A failed experiment is reported on the page and does not stop the run.
+//! beside each figure. A failed experiment is reported on the page and does not stop the run,
+//! but makes the command exit non-zero.
+//!
+//! The report is built in a fresh hidden folder beside the target and swapped in only when
+//! complete, so an interrupted run leaves the previous report whole, and a rerun leaves no
+//! stale file. Without `--force` an existing target (other than an empty folder) is refused;
+//! with it, only a folder that holds a netlens report (an index.html) is replaced, and never one
+//! that holds an input of the run or the current folder.
 
-use crate::common::{bar, check_writable, is_onnx, load_model, model_list, short_name};
+use crate::common::{bar, forced, is_onnx, load_model, model_list, short_name};
 use anyhow::{Context, Result};
 use netlens::{models, weights};
 use std::fmt::Write as _;
@@ -15,7 +22,8 @@ use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Folder for index.html and its figures
+    /// Folder for index.html and its figures (built beside it and swapped in when complete;
+    /// an existing report is replaced only with --force)
     #[arg(long, default_value = "report")]
     pub out: PathBuf,
     /// Models to compare, comma-separated: zoo names and ONNX files of ImageNet-1k classifiers
@@ -322,11 +330,7 @@ fn esc(t: &str) -> String {
 
 fn run_one(exe: &Path, out: &Path, e: &Experiment) -> Outcome {
     let start = Instant::now();
-    let res = Command::new(exe)
-        .args(&e.args)
-        .arg("--force")
-        .current_dir(out)
-        .output();
+    let res = Command::new(exe).args(&e.args).current_dir(out).output();
     let seconds = start.elapsed().as_secs_f64();
     match res {
         Ok(o) => Outcome {
@@ -365,13 +369,66 @@ fn machine() -> String {
     )
 }
 
+/// A fresh hidden folder beside the target, removed on drop unless kept.
+struct Staging {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Whether `target` may be (re)placed: absent, an empty folder, or (with `--force`) a folder
+/// holding a netlens report; never a folder holding the current folder or an input.
+fn check_target(target: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let shown = target.display();
+    if !meta.is_dir() {
+        anyhow::bail!("--out {shown} exists and is not a folder; choose another output");
+    }
+    let canon = target.canonicalize()?;
+    let cwd = std::env::current_dir()?;
+    if cwd.starts_with(&canon) {
+        anyhow::bail!("--out {shown} holds the current folder; netlens never replaces it");
+    }
+    if let Some(i) = inputs.iter().find(|i| i.starts_with(&canon)) {
+        anyhow::bail!(
+            "--out {shown} holds {}, an input of this report; netlens never replaces an input, \
+             even with --force",
+            i.display()
+        );
+    }
+    let empty = std::fs::read_dir(target)?.next().is_none();
+    if empty {
+        return Ok(());
+    }
+    if !forced() {
+        anyhow::bail!(
+            "{shown} already exists; pass --force to replace the whole folder with the new report \
+             or choose another --out"
+        );
+    }
+    if !target.join("index.html").is_file() {
+        anyhow::bail!(
+            "{shown} is not a netlens report (it has no index.html); netlens replaces only a \
+             report folder, even with --force"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> Result<()> {
     let start = Instant::now();
-    let index = a.out.join("index.html");
-    check_writable(&index)?;
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let out = a.out.canonicalize()?;
+    if a.out.file_name().is_none() {
+        anyhow::bail!("--out {} names no folder", a.out.display());
+    }
     let exe = std::env::current_exe().context("cannot find the netlens executable")?;
     let photos: Vec<PathBuf> = if a.images.is_empty() {
         let mut v: Vec<PathBuf> = std::fs::read_dir("assets/photos")
@@ -421,6 +478,27 @@ pub fn run(a: Args) -> Result<()> {
     for sk in &skipped {
         eprintln!("skipping {sk}");
     }
+    let mut inputs: Vec<PathBuf> = photos.iter().map(PathBuf::from).collect();
+    inputs.extend(models.iter().filter(|m| is_onnx(m)).map(PathBuf::from));
+    check_target(&a.out, &inputs)?;
+    // The new report is built in a fresh folder beside the target.
+    let parent = match a.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let mut staging_name = std::ffi::OsString::from(".");
+    staging_name.push(a.out.file_name().unwrap_or_default());
+    staging_name.push(format!(".netlens-tmp-{}", std::process::id()));
+    let staging = parent.join(staging_name);
+    std::fs::create_dir(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let mut staging = Staging {
+        path: staging.canonicalize()?,
+        keep: false,
+    };
+    let out = staging.path.clone();
     let plan = plan(&a, &photos, &models);
     let pb = bar(plan.len() as u64, "report");
     let mut outcomes = Vec::new();
@@ -438,16 +516,73 @@ pub fn run(a: Args) -> Result<()> {
         &skipped,
         start.elapsed().as_secs_f64(),
     );
-    std::fs::write(&index, html).with_context(|| format!("cannot write {}", index.display()))?;
-    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    netlens::files::write_bytes(
+        &out.join("index.html"),
+        netlens::files::Existing::Refuse,
+        html.as_bytes(),
+    )?;
+    if let Err(e) = swap_in(&staging.path, &a.out, &inputs) {
+        staging.keep = true;
+        return Err(e.context(format!("the new report is in {}", staging.path.display())));
+    }
+    staging.keep = true;
+    let index = a.out.join("index.html");
+    let failed: Vec<&str> = plan
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| !o.ok)
+        .map(|(e, _)| e.title.as_str())
+        .collect();
     println!(
         "{} ({} experiments, {} failed, {:.0} s)",
         index.display(),
         plan.len(),
-        failed,
+        failed.len(),
         start.elapsed().as_secs_f64()
     );
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} experiments failed ({}); {} says why",
+            failed.len(),
+            plan.len(),
+            failed.join("; "),
+            index.display()
+        );
+    }
     Ok(())
+}
+
+/// Moves the finished report at `staging` onto `target`: a rename that refuses an existing
+/// target, or (when the target is there, which [`check_target`] allowed) an exchange of the two
+/// folders followed by the removal of the old report.
+fn swap_in(staging: &Path, target: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "cannot move the finished report from {} to {}: {e}",
+            staging.display(),
+            target.display()
+        )
+    };
+    if std::fs::symlink_metadata(target).is_err() {
+        match netlens::files::rename_noreplace(staging, target) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+                "{} appeared while the report was built (another run?); it was left as it is",
+                target.display()
+            ),
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    // Checked again: the target may have changed while the report was built.
+    check_target(target, inputs)?;
+    netlens::files::exchange(target, staging).map_err(fail)?;
+    // `staging` now holds the previous report.
+    std::fs::remove_dir_all(staging).with_context(|| {
+        format!(
+            "cannot remove the previous report (now at {})",
+            staging.display()
+        )
+    })
 }
 
 /// A model as the report's commands get it: a zoo name, or an ONNX file's absolute path

@@ -1,22 +1,31 @@
 //! `netlens robustness`: top-1 agreement as random noise grows, beside the same as the PGD
 //! epsilon grows (Q6), as a table and one PNG plot.
 
-use crate::common::{bar, check_all_writable, load_images, ModelArgs};
+use crate::common::{bar, check_outputs, load_images, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::adversarial::parse_epsilon;
 use netlens::adversarial::plot::robustness_plot;
 use netlens::adversarial::robustness::{robustness, Level, Sweep};
-use netlens::imaging::output::save_png;
 use std::path::PathBuf;
 
+/// An L∞ epsilon in 0–255 units (or a fraction of the range), at most the whole range.
 fn epsilon_arg(s: &str) -> std::result::Result<f32, String> {
-    parse_epsilon(s).map_err(|e| e.to_string())
+    match parse_epsilon(s).map_err(|e| e.to_string())? {
+        e if e <= 255.0 => Ok(e),
+        e => Err(format!(
+            "{e} is out of range: an L∞ epsilon is at most 255 (the whole pixel range)"
+        )),
+    }
 }
 
 fn sigma_arg(s: &str) -> std::result::Result<f32, String> {
-    parse_epsilon(s).map_err(|_| {
+    let bad = || {
         format!("bad sigma {s:?}: give 0–255 pixel units (8) or a fraction of the range (8/255)")
-    })
+    };
+    match parse_epsilon(s).map_err(|_| bad())? {
+        v if v <= 255.0 => Ok(v),
+        _ => Err(bad()),
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -55,7 +64,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let model_name = a.model.single()?;
-    check_all_writable([a.plot.as_path()])?;
+    check_outputs([a.plot.as_path()], a.images.iter().map(PathBuf::as_path))?;
     let model = a.model.load_named(&model_name)?.model;
     let spec = model.spec();
     let images = load_images(&a.images, spec)?;

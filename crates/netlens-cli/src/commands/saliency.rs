@@ -1,12 +1,11 @@
 //! `netlens saliency`: attribution maps for images on one or several models, written as raw
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use crate::common::{self, check_all_writable, stem, InputImage, ModelArgs};
+use crate::common::{self, check_outputs, save_npy, save_png, stem, InputImage, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::output::{save_npy, save_png};
 use netlens::imaging::{self, images_to_tensor};
 use netlens::saliency::{
     self, Attribution, Baseline, GradCam, Map, Method, NoiseTunnel, Run, Settings, Targets,
@@ -47,8 +46,9 @@ pub struct MethodArgs {
     /// SmoothGrad: noisy copies per image
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
-    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min)
-    #[arg(long, default_value_t = 0.15, value_name = "SIGMA")]
+    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min), 0–10
+    #[arg(long, default_value_t = 0.15, value_name = "SIGMA",
+          value_parser = common::f32_in(0.0, 10.0, false))]
     pub noise: f32,
     /// Integrated Gradients: points on the path from the baseline (adaptive quadrature)
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
@@ -56,8 +56,9 @@ pub struct MethodArgs {
     /// Integrated Gradients: where the path starts
     #[arg(long, default_value = "black", value_parser = ["black", "blur", "noise"])]
     pub baseline: String,
-    /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`
-    #[arg(long, default_value_t = 16.0, value_name = "PIXELS")]
+    /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`, 0 < σ ≤ 256
+    #[arg(long, default_value_t = 16.0, value_name = "PIXELS",
+          value_parser = common::f32_in(0.0, 256.0, true), allow_negative_numbers = true)]
     pub blur_sigma: f32,
     /// Seed of SmoothGrad's noise and of the noise baseline (same seed, same maps)
     #[arg(long, default_value_t = 0)]
@@ -222,8 +223,8 @@ pub struct Args {
     /// models any synonym or WordNet id [default: each image's top-1 class]
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
-    /// Output folder: <stem>.npy (raw float32 map, input resolution), <stem>.png,
-    /// <stem>.overlay.png, figure.png
+    /// Output folder: <stem>.npy (raw float32 map at the model's input resolution),
+    /// <stem>.png, <stem>.overlay.png, figure.png
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON summary line per image (and model)
@@ -268,7 +269,10 @@ pub fn run(a: Args) -> Result<()> {
             all.extend([o.npy, o.png, o.overlay]);
         }
     }
-    check_all_writable(all.iter().map(PathBuf::as_path))?;
+    check_outputs(
+        all.iter().map(PathBuf::as_path),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
 
     let mut photos: Option<Vec<InputImage>> = None;
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();

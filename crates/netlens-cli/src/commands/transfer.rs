@@ -2,11 +2,10 @@
 
 use super::fool::AttackArgs;
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_all_writable, is_onnx, load_model, model_list, short_names};
+use crate::common::{bar, check_outputs, is_onnx, load_model, model_list, save_png, short_names};
 use anyhow::{Context, Result};
 use netlens::adversarial::plot::transfer_heatmap;
 use netlens::adversarial::transfer::transfer;
-use netlens::imaging::output::save_png;
 use netlens::models::Preprocessing;
 use netlens::Classifier;
 use std::path::PathBuf;
@@ -47,7 +46,7 @@ pub fn run(a: Args) -> Result<()> {
             ClassNames::imagenet(&names[0]).resolve(t)?;
         }
     }
-    check_all_writable([a.heatmap.as_path()])?;
+    check_outputs([a.heatmap.as_path()], a.images.iter().map(PathBuf::as_path))?;
     if a.images.is_empty() {
         anyhow::bail!("no image given");
     }

@@ -3,11 +3,11 @@
 //! side-by-side figure of both recipes.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_all_writable, is_onnx, ModelArgs};
+use crate::common::{bar, check_outputs, is_onnx, save_image, ModelArgs};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::output::save_png;
+use netlens::imaging::output::Format;
 use netlens::synthesis::sweep::{self, Axis};
 use netlens::synthesis::{self, Options, Recipe, Tick, Visualization};
 use std::path::{Path, PathBuf};
@@ -36,23 +36,25 @@ pub struct Args {
     /// Recipe
     #[arg(long, value_enum, default_value_t = RecipeArg::Cs231n)]
     pub recipe: RecipeArg,
-    /// Iterations [default: 100 for cs231n, 512 for lucid]
-    #[arg(long, value_name = "N")]
+    /// Iterations, 1–100000 [default: 100 for cs231n, 512 for lucid]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(1, 100_000))]
     pub iterations: Option<usize>,
-    /// Step size [default: 25 for cs231n's normalized-gradient step, 0.05 for lucid's Adam]
-    #[arg(long, value_name = "LR")]
+    /// Step size, 0 < LR ≤ 10000 [default: 25 for cs231n's normalized-gradient step, 0.05
+    /// for lucid's Adam]
+    #[arg(long, value_name = "LR", value_parser = crate::common::f32_in(0.0, 1e4, true))]
     pub learning_rate: Option<f32>,
-    /// cs231n: weight λ of the L2 penalty λ‖x‖² on the normalized image [default: 1e-3]
-    #[arg(long, value_name = "λ")]
+    /// cs231n: weight λ of the L2 penalty λ‖x‖² on the normalized image, 0–1000
+    /// [default: 1e-3]
+    #[arg(long, value_name = "λ", value_parser = crate::common::f32_in(0.0, 1e3, false))]
     pub l2_reg: Option<f32>,
-    /// cs231n: blur every N iterations, 0 for never [default: 10]
-    #[arg(long, value_name = "N")]
+    /// cs231n: blur every N iterations, 0 for never, at most 100000 [default: 10]
+    #[arg(long, value_name = "N", value_parser = crate::common::usize_in(0, 100_000))]
     pub blur_every: Option<usize>,
-    /// cs231n: standard deviation of the Gaussian blur, in pixels [default: 0.5]
-    #[arg(long, value_name = "SIGMA")]
+    /// cs231n: standard deviation of the Gaussian blur, in pixels, 0 < σ ≤ 64 [default: 0.5]
+    #[arg(long, value_name = "SIGMA", value_parser = crate::common::f32_in(0.0, 64.0, true))]
     pub blur_sigma: Option<f32>,
-    /// cs231n: largest random roll, in pixels, each iteration [default: 16]
-    #[arg(long, value_name = "PX")]
+    /// cs231n: largest random roll, in pixels, each iteration, 0–512 [default: 16]
+    #[arg(long, value_name = "PX", value_parser = crate::common::usize_in(0, 512))]
     pub max_jitter: Option<usize>,
     /// Start from this photo (resized and centre-cropped to the model) instead of noise
     /// (cs231n only)
@@ -60,7 +62,8 @@ pub struct Args {
     pub init: Option<PathBuf>,
     /// Also write the image every N iterations (<image>-iterNNNN.png) and a strip of them with
     /// iteration numbers and the target probability (<image>-snapshots.png)
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = crate::common::usize_in(0, 100_000))]
     pub snapshot_every: usize,
     /// Sweep a setting over values, e.g. l2-reg=1e-4,1e-3,1e-2; repeat for a grid
     /// (cs231n: iterations, learning-rate, l2-reg, blur-every, blur-sigma, max-jitter; lucid:
@@ -73,10 +76,10 @@ pub struct Args {
     /// Seed of the start noise and of every random jitter: the same seed gives the same PNG
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output PNG: the image for a single run, else the figure (each image is written beside
+    /// Output image, .png or .jpg (encoded by its extension): the image for a single run, else the figure (each image is written beside
     /// it as <out>-<class>-<recipe>.png) [default: <class>-<recipe>.png, <class>-sweep.png,
     /// <class>-recipes.png or classes-<recipe>.png]
-    #[arg(long, short = 'o', value_name = "FILE.png")]
+    #[arg(long, short = 'o', value_name = "FILE.png|FILE.jpg")]
     pub out: Option<PathBuf>,
     /// Print one JSON object per image instead of text
     #[arg(long)]
@@ -289,7 +292,11 @@ pub fn run(a: Args) -> Result<()> {
             outputs.push(strip);
         }
     }
-    check_all_writable(outputs.iter().map(PathBuf::as_path))?;
+    // Encoded by extension (.png or .jpg): anything else is refused before the work starts.
+    for o in &outputs {
+        Format::from_path(o)?;
+    }
+    check_outputs(outputs.iter().map(PathBuf::as_path), a.init.as_deref())?;
 
     let loaded = match early {
         Some(l) => l,
@@ -405,7 +412,7 @@ fn tick(pb: &ProgressBar, offset: u64, what: &str, t: &Tick) {
 }
 
 fn save(img: &image::RgbImage, path: &Path) -> Result<()> {
-    save_png(img, path).with_context(|| format!("cannot write {}", path.display()))
+    save_image(img, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_snapshots(

@@ -4,7 +4,8 @@
 //! format guessed from the content, not the extension. JPEG pixels come from libjpeg-turbo's
 //! decoder (as in Pillow) so that they match the PyTorch pipeline bit for bit; a JPEG without
 //! its end-of-image marker is refused as truncated. Grayscale and 16-bit images become
-//! 8-bit RGB, alpha is composited on white, and the EXIF orientation is applied. Images below
+//! 8-bit RGB, alpha is composited on white, and the EXIF orientation is applied. Only regular
+//! files are read, and files above [`MAX_FILE_BYTES`] are refused before reading; images below
 //! [`MIN_SIDE`] pixels a side or above [`MAX_PIXELS`] are refused before decoding.
 
 use crate::error::{Error, Result};
@@ -16,9 +17,15 @@ pub const MAX_PIXELS: u64 = 100_000_000;
 /// The smallest side accepted, in pixels.
 pub const MIN_SIDE: u32 = 8;
 
-/// Decodes `path` into 8-bit RGB with EXIF orientation applied and alpha over white.
+/// The largest image file read, in bytes: enough for [`MAX_PIXELS`] uncompressed at 16 bits
+/// per channel with alpha, plus headers. Larger files are refused before reading.
+pub const MAX_FILE_BYTES: u64 = MAX_PIXELS * 8 + (1 << 20);
+
+/// Decodes `path` into 8-bit RGB with EXIF orientation applied and alpha over white. Only a
+/// regular file of at most [`MAX_FILE_BYTES`] is read (a FIFO, `/dev/zero` or a folder is
+/// refused before reading).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_regular(path, MAX_FILE_BYTES, "images")?;
     decode_rgb(&bytes, path)
 }
 
