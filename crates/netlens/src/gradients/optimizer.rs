@@ -5,6 +5,8 @@
 //! moments and step count), so the loop itself holds no optimizer state. Images in a batch are
 //! independent: each has its own norm, its own moments and its own step count (an image that
 //! has finished stops stepping while the others go on).
+//!
+//! The normalized rules share one norm, [`l2_norm`], summed in f64.
 
 /// How a step is taken from the gradient `g` of the objective (ascent).
 #[derive(Debug, Clone)]
@@ -94,13 +96,7 @@ impl Optimizer {
             }
             Step::PixelL2 { size, scale } => {
                 // ‖g‖ measured in pixel units: δ_px = δ_norm / scale_c.
-                let norm = grad
-                    .iter()
-                    .enumerate()
-                    .map(|(j, v)| (v * scale[chan(j)]).powi(2))
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(1e-12);
+                let norm = l2_norm(grad.iter().enumerate().map(|(j, v)| v * scale[chan(j)]));
                 for (j, (p, gv)) in theta.iter_mut().zip(grad).enumerate() {
                     let s = scale[chan(j)];
                     // step along g in pixel space, converted back to normalized units
