@@ -3,8 +3,9 @@
 //! Every attack is a configuration of the one gradient-ascent loop,
 //! [`crate::gradients::ascend`], chosen by an [`AttackMethod`]:
 //!
-//! - [`cs231n`] ([`Cs231nFooling`]): the assignment's `make_fooling_image` — ascend the target's raw score with
-//!   steps `lr · g / ‖g‖₂` on the normalized input until the network says the target;
+//! - [`cs231n`] ([`Cs231nFooling`]): the assignment's `make_fooling_image` — ascend the
+//!   target's raw score with steps `lr · g / ‖g‖₂` on the normalized input until the network
+//!   says the target;
 //! - [`fgsm`]: one signed step of size ε on the cross-entropy (Goodfellow et al. 2015);
 //! - [`pgd`]: a random start in the ε-ball, then signed (L∞) or normalized (L2) steps
 //!   projected back into the ball and the valid pixel box (Madry et al. 2018).

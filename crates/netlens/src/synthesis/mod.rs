@@ -5,8 +5,9 @@
 //! ([`objective`]), a parametrization of the image ([`fourier`] or plain pixels), differentiable
 //! transforms applied before the network ([`transforms`]), a step rule and a stop rule.
 //!
-//! - [`cs231n`]: the CS231n `create_class_visualization` loop (noise start, random roll,
-//!   normalized L2 step on `score − λ‖x‖²`, clamp, periodic blur). The default recipe.
+//! - [`cs231n`] ([`Cs231nRecipe`]): the CS231n `create_class_visualization` loop (noise start,
+//!   random roll, normalized L2 step on `score − λ‖x‖²`, clamp, periodic blur). The default
+//!   recipe.
 //! - [`lucid`]: a decorrelated Fourier parametrization, transformation robustness (pad, jitter,
 //!   scale, rotation) and Adam, with Lucid/Lucent's defaults.
 //!
