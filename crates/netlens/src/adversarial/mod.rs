@@ -12,10 +12,10 @@
 //!
 //! Targeted attacks maximize −CE(target); untargeted ones maximize CE(true class). Success is
 //! always judged on the image *as saved*: clamped to 0–255, rounded to 8 bits, and kept
-//! inside the ε-ball after rounding ([`crate::imaging::quantize_in_ball`]). [`attack`] runs
-//! any of them on a batch of model-resolution images; [`transfer`] crafts on one network and
-//! tests on others; [`robustness`] compares random noise with PGD; [`plot`] and [`figure`]
-//! draw the results.
+//! inside the ε-ball after rounding ([`crate::imaging::quantize_in_ball`]). [`attack()`]
+//! runs any of them on a batch of model-resolution images; [`transfer`] crafts on one network
+//! and tests on others; [`robustness`] compares random noise with PGD; [`plot`] and
+//! [`figure`] draw the results.
 
 pub mod attack;
 pub mod cs231n;

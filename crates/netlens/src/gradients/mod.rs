@@ -15,7 +15,8 @@
 //! - [`ascent`]: the loop and its stop rule, which judges the saved image.
 //!
 //! Softmax, top-k and plain logits are in [`crate::classify`]; rounding to 8 bits is in
-//! [`crate::imaging::quantize`]. Both are re-exported here under their former paths.
+//! [`crate::imaging::quantize`](mod@crate::imaging::quantize). Both are re-exported here
+//! under their former paths.
 
 pub mod ascent;
 pub mod constraint;

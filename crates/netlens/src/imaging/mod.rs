@@ -1,8 +1,8 @@
 //! Images in and out: decoding, model-input geometry, tensors, arrays and figures.
 //!
 //! Data flows one way: file → [`decode`] → [`geometry`] → [`tensor`] → model, and back out
-//! through [`tensor`], [`quantize`] (8-bit rounding) and [`output`]. Nothing here does gradient
-//! math.
+//! through [`tensor`], [`quantize`](mod@quantize) (8-bit rounding) and [`output`]. Nothing
+//! here does gradient math.
 
 pub mod colormap;
 pub mod decode;
