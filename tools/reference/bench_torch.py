@@ -152,7 +152,7 @@ def saved_prob(model, img, target):
         return float(torch.softmax(model(q), dim=1)[0, target])
 
 
-# netlens's default cs231n recipe (crates/netlens/src/synthesis/cs231n.rs, Cs231n::default()).
+# netlens's default cs231n recipe (crates/netlens/src/synthesis/cs231n.rs, Cs231nRecipe::default()).
 CS231N = dict(lr=25.0, l2_reg=1e-3, max_jitter=16, blur_every=10, sigma=0.5)
 
 

@@ -5,11 +5,10 @@
 mod common;
 
 use common::*;
-use netlens::adversarial::cs231n::Cs231n;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::robustness::{robustness, Sweep};
 use netlens::adversarial::transfer::transfer;
-use netlens::adversarial::{attack, distance, Attack, Goal, Method};
+use netlens::adversarial::{attack, distance, Attack, AttackMethod, Cs231nFooling, Goal};
 use netlens::classify::classify;
 use netlens::gradients::{quantize_within, Constraint};
 use netlens::imaging::{self, fit, output::save_png, Normalization};
@@ -44,7 +43,7 @@ fn cs231n_fools_five_photos_and_the_png_reads_back_as_the_target() {
     let net = model(LITE0);
     let imgs = inputs(&PHOTOS, 224);
     let a = Attack {
-        method: Method::Cs231n(Cs231n::default()),
+        method: AttackMethod::Cs231n(Cs231nFooling::default()),
         goal: Goal::Targets(vec![STINGRAY; imgs.len()]),
         batch: imgs.len(),
     };
@@ -99,7 +98,7 @@ fn pgd_never_leaves_its_ball_after_quantization() {
     ];
     for (norm, eps, what) in cases {
         let a = Attack {
-            method: Method::Pgd(Pgd {
+            method: AttackMethod::Pgd(Pgd {
                 epsilon: eps,
                 steps: 3,
                 step_size: None,
@@ -199,7 +198,7 @@ fn transfer_matrix_tests_the_saved_images_through_the_fit_pipeline() {
         .iter()
         .map(|n| imaging::load_rgb(&photo(n)).unwrap())
         .collect();
-    let pgd = Method::Pgd(Pgd {
+    let pgd = AttackMethod::Pgd(Pgd {
         steps: 5,
         ..Pgd::linf(4.0)
     });

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use netlens::adversarial::{attack, Attack, Goal, Method};
+use netlens::adversarial::{attack, Attack, AttackMethod, Goal};
 use netlens::engine::{set_precision, Precision};
 
 #[test]
@@ -17,7 +17,7 @@ fn targeted_fgsm_step_matches_pytorch_signs() {
     let g = read_f32(&fixture_dir("efficientnet_lite0").join("chelsea.ce_grad_6.npy"));
     let eps = 4.0f32;
     let a = Attack {
-        method: Method::Fgsm { epsilon: eps },
+        method: AttackMethod::Fgsm { epsilon: eps },
         goal: Goal::Targets(vec![6]),
         batch: 1,
     };

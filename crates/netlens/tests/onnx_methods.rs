@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use netlens::adversarial::pgd::{Norm, Pgd};
-use netlens::adversarial::{attack, Attack, Goal, Method as AttackMethod};
+use netlens::adversarial::{attack, Attack, AttackMethod, Goal};
 use netlens::imaging::images_to_tensor;
 use netlens::models::onnx_model::load_onnx;
 use netlens::models::GraphModel;
@@ -138,7 +138,7 @@ fn visualization_raises_its_class(case: &str) {
     let m = load(case);
     let class = 76;
     for recipe in [
-        Recipe::Cs231n(synthesis::cs231n::Cs231n {
+        Recipe::Cs231n(synthesis::Cs231nRecipe {
             iterations: 25,
             // The practical's step (25, normalized L2) is for 224 px: a 64 px image has
             // 12× fewer values, so each moves 3.5× further; scaled down to match.

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use netlens::classify::classify;
 use netlens::imaging::{self, output::save_png};
-use netlens::synthesis::{self, cs231n, Cs231n, Lucid, Options, Recipe, Visualization};
+use netlens::synthesis::{self, cs231n, Cs231nRecipe, Lucid, Options, Recipe, Visualization};
 use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
@@ -34,7 +34,7 @@ fn default_recipe_is_classified_as_the_class() {
     // Measured (seed 0, 100 iterations): tarantula 0.997, gorilla 0.999, daisy 1.000,
     // snail 1.000, stingray 0.990. Two of them here to keep the test short.
     for (class, name) in [(366, "gorilla"), (113, "snail")] {
-        let v = cs231n::visualize(net, class, &Cs231n::default(), 0, &mut |_| {}).unwrap();
+        let v = cs231n::visualize(net, class, &Cs231nRecipe::default(), 0, &mut |_| {}).unwrap();
         assert_eq!(v.iterations, 100);
         let (top1, p, _) = read_back(&v, &format!("{name}.png"));
         eprintln!(
@@ -58,9 +58,9 @@ fn default_recipe_is_classified_as_the_class() {
 #[test]
 fn same_seed_gives_the_same_png() {
     let net = model("efficientnet_lite0");
-    let recipe = Recipe::Cs231n(Cs231n {
+    let recipe = Recipe::Cs231n(Cs231nRecipe {
         iterations: 10,
-        ..Cs231n::default()
+        ..Cs231nRecipe::default()
     });
     let run = |seed: u64| {
         let options = Options {
@@ -93,9 +93,9 @@ fn start_from_a_photo_ends_more_confident() {
         init: Some(input),
         snapshot_every: 0,
     };
-    let recipe = Recipe::Cs231n(Cs231n {
+    let recipe = Recipe::Cs231n(Cs231nRecipe {
         iterations: 20,
-        ..Cs231n::default()
+        ..Cs231nRecipe::default()
     });
     let v = synthesis::visualize(net, 285, &recipe, &options, &mut |_| {}).unwrap();
     let (top1, p, _) = read_back(&v, "chelsea-285.png");
@@ -150,12 +150,12 @@ fn lucid_recipe_climbs() {
 #[test]
 fn bad_settings_are_errors() {
     let net = model("efficientnet_lite0");
-    let bad = Cs231n {
+    let bad = Cs231nRecipe {
         learning_rate: -1.0,
-        ..Cs231n::default()
+        ..Cs231nRecipe::default()
     };
     assert!(cs231n::visualize(net, 366, &bad, 0, &mut |_| {}).is_err());
-    assert!(cs231n::visualize(net, 1000, &Cs231n::default(), 0, &mut |_| {}).is_err());
+    assert!(cs231n::visualize(net, 1000, &Cs231nRecipe::default(), 0, &mut |_| {}).is_err());
     let mut r = Recipe::default();
     assert!(r.set("l2-reg", "-1").is_err());
     assert!(r.set("sd", "0.1").is_err());

@@ -21,7 +21,7 @@ use netlens::imaging::tensor::tensor_values;
 use netlens::imaging::Normalization;
 use netlens::synthesis::fourier::FourierImage;
 use netlens::synthesis::objective::ScoreMinusL2;
-use netlens::synthesis::{cs231n, Cs231n};
+use netlens::synthesis::{cs231n, Cs231nRecipe};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::cell::Cell;
@@ -56,9 +56,9 @@ fn cs231n_loop_matches_pytorch() {
     let theta0: Vec<f32> = (0..3 * s * s)
         .map(|i| (1.8 * (0.618034 * i as f64).sin()) as f32)
         .collect();
-    let recipe = Cs231n {
+    let recipe = Cs231nRecipe {
         iterations: offsets.len(),
-        ..Cs231n::default()
+        ..Cs231nRecipe::default()
     };
     let objective = ScoreMinusL2 {
         targets: vec![366],

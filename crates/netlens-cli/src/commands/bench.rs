@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use netlens::engine;
 use netlens::gradients::{input_gradient, logits, ClassScore};
 use netlens::models::{self, Arch, ModelSpec, Preprocessing};
-use netlens::synthesis::cs231n::{self, Cs231n};
+use netlens::synthesis::cs231n::{self, Cs231nRecipe};
 use netlens::weights::{self, WeightSource};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -641,9 +641,9 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
     let mut classviz = Value::Null;
     if a.classviz_iterations > 0 && is_lite(spec) {
         // `netlens visualize`'s default recipe, through the same library call.
-        let recipe = Cs231n {
+        let recipe = Cs231nRecipe {
             iterations: a.classviz_iterations as usize,
-            ..Cs231n::default()
+            ..Cs231nRecipe::default()
         };
         let mut probs = (0.0, 0.0);
         let t = measure(

@@ -4,10 +4,11 @@
 use crate::class_names::ClassNames;
 use crate::common::{bar, check_outputs, load_images, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
-use netlens::adversarial::cs231n::Cs231n;
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
-use netlens::adversarial::{attack, parse_epsilon, Attack, Fooled, Goal, Method};
+use netlens::adversarial::{
+    attack, parse_epsilon, Attack, AttackMethod, Cs231nFooling, Fooled, Goal,
+};
 use netlens::imaging;
 use std::path::{Path, PathBuf};
 
@@ -96,7 +97,7 @@ impl AttackArgs {
     }
 
     /// The configured method, refusing flags that belong to another one.
-    pub fn method(&self) -> Result<Method> {
+    pub fn method(&self) -> Result<AttackMethod> {
         let only = |ok: bool, flag: &str, methods: &str| -> Result<()> {
             if !ok {
                 anyhow::bail!("{flag} applies to --method {methods} only");
@@ -149,8 +150,8 @@ impl AttackArgs {
         }
         Ok(match m {
             MethodArg::Cs231n => {
-                let d = Cs231n::default();
-                let c = Cs231n {
+                let d = Cs231nFooling::default();
+                let c = Cs231nFooling {
                     learning_rate: self.learning_rate.unwrap_or(d.learning_rate),
                     max_iterations: self.max_iterations.unwrap_or(d.max_iterations),
                 };
@@ -160,9 +161,9 @@ impl AttackArgs {
                 if c.max_iterations == 0 {
                     anyhow::bail!("--max-iterations must be at least 1");
                 }
-                Method::Cs231n(c)
+                AttackMethod::Cs231n(c)
             }
-            MethodArg::Fgsm => Method::Fgsm { epsilon: eps },
+            MethodArg::Fgsm => AttackMethod::Fgsm { epsilon: eps },
             MethodArg::Pgd => {
                 let p = Pgd {
                     epsilon: eps,
@@ -179,7 +180,7 @@ impl AttackArgs {
                 if p.step() <= 0.0 {
                     anyhow::bail!("--step-size must be positive");
                 }
-                Method::Pgd(p)
+                AttackMethod::Pgd(p)
             }
         })
     }

@@ -1,7 +1,7 @@
 //! One entry point for every attack: model-resolution 8-bit images in, saved 8-bit fooling
 //! images and honest figures out.
 
-use super::cs231n::{self, Cs231n};
+use super::cs231n::{self, Cs231nFooling};
 use super::fgsm;
 use super::measure::{distance, Distance};
 use super::pgd::{self, Pgd};
@@ -13,19 +13,19 @@ use image::RgbImage;
 
 /// Which attack, with its settings (pixel units).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Method {
-    Cs231n(Cs231n),
+pub enum AttackMethod {
+    Cs231n(Cs231nFooling),
     Fgsm { epsilon: f32 },
     Pgd(Pgd),
 }
 
-impl Method {
+impl AttackMethod {
     /// The method's name as the CLI spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            Method::Cs231n(_) => "cs231n",
-            Method::Fgsm { .. } => "fgsm",
-            Method::Pgd(_) => "pgd",
+            AttackMethod::Cs231n(_) => "cs231n",
+            AttackMethod::Fgsm { .. } => "fgsm",
+            AttackMethod::Pgd(_) => "pgd",
         }
     }
 
@@ -33,12 +33,12 @@ impl Method {
     pub fn describe(&self) -> String {
         let px = |v: f32| format!("{}/255", (v * 1000.0).round() / 1000.0);
         match self {
-            Method::Cs231n(c) => format!(
+            AttackMethod::Cs231n(c) => format!(
                 "cs231n (lr {}, ≤{} steps)",
                 c.learning_rate, c.max_iterations
             ),
-            Method::Fgsm { epsilon } => format!("fgsm ε={}", px(*epsilon)),
-            Method::Pgd(p) => format!(
+            AttackMethod::Fgsm { epsilon } => format!("fgsm ε={}", px(*epsilon)),
+            AttackMethod::Pgd(p) => format!(
                 "pgd {} ε={}, {} steps of {}{}",
                 match p.norm {
                     super::pgd::Norm::Linf => "L∞",
@@ -55,9 +55,9 @@ impl Method {
     /// The most gradient steps one image can take.
     pub fn max_iterations(&self) -> usize {
         match self {
-            Method::Cs231n(c) => c.max_iterations,
-            Method::Fgsm { .. } => 1,
-            Method::Pgd(p) => p.steps,
+            AttackMethod::Cs231n(c) => c.max_iterations,
+            AttackMethod::Fgsm { .. } => 1,
+            AttackMethod::Pgd(p) => p.steps,
         }
     }
 }
@@ -74,7 +74,7 @@ pub enum Goal {
 /// An attack configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attack {
-    pub method: Method,
+    pub method: AttackMethod,
     pub goal: Goal,
     /// Images per forward/backward batch.
     pub batch: usize,
@@ -170,11 +170,11 @@ pub fn attack(
         let x0: Vec<f32> = chunk.iter().flat_map(|i| image_to_chw(i, &norm)).collect();
         let mut t = |k: Tick| tick(b, k);
         let crafted = match &a.method {
-            Method::Cs231n(c) => cs231n::run(model, x0, shape, cls, untargeted, c, &mut t)?,
-            Method::Fgsm { epsilon } => {
+            AttackMethod::Cs231n(c) => cs231n::run(model, x0, shape, cls, untargeted, c, &mut t)?,
+            AttackMethod::Fgsm { epsilon } => {
                 fgsm::run(model, x0, shape, cls, untargeted, *epsilon, &mut t)?
             }
-            Method::Pgd(p) => pgd::run(model, x0, shape, cls, untargeted, p, &mut t)?,
+            AttackMethod::Pgd(p) => pgd::run(model, x0, shape, cls, untargeted, p, &mut t)?,
         };
         let saved = chw_to_images(&crafted.saved, chunk.len(), s, s, &norm);
         let preds = classify(model, &saved, 1, a.batch.max(1));

@@ -7,21 +7,20 @@
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
 use crate::error::Result;
-use crate::gradients::{
-    ascend, quantize_within, Ascent, ClassScore, Constraint, Objective, PixelParam, Step, Stop,
-};
+use crate::gradients::{ascend, Ascent, ClassScore, Constraint, Objective, PixelParam, Step, Stop};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// The assignment's settings: learning rate 1, at most 100 iterations.
+/// Settings of the CS231n fooling loop (the assignment's: learning rate 1, at most 100
+/// iterations).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cs231n {
+pub struct Cs231nFooling {
     pub learning_rate: f32,
     pub max_iterations: usize,
 }
 
-impl Default for Cs231n {
+impl Default for Cs231nFooling {
     fn default() -> Self {
         Self {
             learning_rate: 1.0,
@@ -38,7 +37,7 @@ pub fn run(
     shape: [usize; 4],
     classes: &[usize],
     untargeted: bool,
-    cfg: &Cs231n,
+    cfg: &Cs231nFooling,
     tick: &mut dyn FnMut(Tick),
 ) -> Result<Crafted> {
     let norm = model.spec().normalization;
@@ -78,7 +77,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: quantize_within(&r.theta, shape, &norm, &ascent.constraint),
+        saved: ascent.saved(&r.theta, shape, &norm).0,
         iterations: r.iterations,
     })
 }

@@ -7,7 +7,7 @@
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
 use crate::error::Result;
-use crate::gradients::{ascend, quantize_within, Ascent, Constraint, PixelParam, Step, Stop};
+use crate::gradients::{ascend, Ascent, Constraint, PixelParam, Step, Stop};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -62,7 +62,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: quantize_within(&r.theta, shape, &norm, &ascent.constraint),
+        saved: ascent.saved(&r.theta, shape, &norm).0,
         iterations: r.iterations,
     })
 }

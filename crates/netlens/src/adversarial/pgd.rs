@@ -4,12 +4,12 @@
 //!
 //! By default the run stops early for an image as soon as its saved (8-bit, in-ball) version
 //! succeeds (`full_steps` takes every step); the verdict is always made on the saved image,
-//! which never leaves the ball (see [`crate::gradients::quantize_within`]).
+//! which never leaves the ball (see [`crate::imaging::quantize_in_ball`]).
 
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
 use crate::error::{Error, Result};
-use crate::gradients::{ascend, quantize_within, Ascent, Constraint, PixelParam, Step, Stop};
+use crate::gradients::{ascend, Ascent, Constraint, PixelParam, Step, Stop};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -150,7 +150,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: quantize_within(&r.theta, shape, &norm, &ascent.constraint),
+        saved: ascent.saved(&r.theta, shape, &norm).0,
         iterations: r.iterations,
     })
 }

@@ -2,7 +2,7 @@
 //! as Gaussian noise grows, beside the same as the PGD ε grows. Every perturbed image is
 //! judged as saved (rounded to 8 bits, clamped to 0–255).
 
-use super::attack::{attack, Attack, Goal, Method};
+use super::attack::{attack, Attack, AttackMethod, Goal};
 use super::measure::distance;
 use super::pgd::Pgd;
 use crate::classify::classify;
@@ -113,7 +113,7 @@ pub fn robustness(
     let mut pgd = Vec::new();
     for (li, &eps) in sweep.epsilons.iter().enumerate() {
         let a = Attack {
-            method: Method::Pgd(Pgd {
+            method: AttackMethod::Pgd(Pgd {
                 steps: sweep.steps,
                 seed: sweep.seed,
                 ..Pgd::linf(eps)

@@ -5,7 +5,7 @@
 //! model's input size and classified. Targeted: success = the tested model says the target.
 //! Untargeted: success = the tested model no longer gives its own clean top-1 class.
 
-use super::attack::{attack, Attack, Fooled, Goal, Method, Tick};
+use super::attack::{attack, Attack, AttackMethod, Fooled, Goal, Tick};
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::imaging::fit_with;
@@ -40,7 +40,7 @@ pub fn transfer(
     models: &[&dyn Classifier],
     photos: &[RgbImage],
     target: Option<usize>,
-    method: Method,
+    method: AttackMethod,
     batch: usize,
     tick: &mut dyn FnMut(usize, usize, Tick),
 ) -> Result<Transfer> {

@@ -24,9 +24,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-/// The assignment's settings (defaults as in `create_class_visualization`).
+/// Settings of the CS231n class-visualization recipe (defaults as in
+/// `create_class_visualization`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cs231n {
+pub struct Cs231nRecipe {
     pub iterations: usize,
     pub learning_rate: f32,
     pub l2_reg: f32,
@@ -35,7 +36,7 @@ pub struct Cs231n {
     pub max_jitter: usize,
 }
 
-impl Default for Cs231n {
+impl Default for Cs231nRecipe {
     fn default() -> Self {
         Self {
             iterations: 100,
@@ -48,8 +49,8 @@ impl Default for Cs231n {
     }
 }
 
-impl Cs231n {
-    /// Names accepted by [`Cs231n::set`] (the command-line flag names).
+impl Cs231nRecipe {
+    /// Names accepted by [`Cs231nRecipe::set`] (the command-line flag names).
     pub const KEYS: &'static [&'static str] = &[
         "iterations",
         "learning-rate",
@@ -102,7 +103,7 @@ impl Cs231n {
 pub fn visualize(
     model: &dyn Classifier,
     class: usize,
-    recipe: &Cs231n,
+    recipe: &Cs231nRecipe,
     seed: u64,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
@@ -116,7 +117,7 @@ pub fn visualize(
 /// The recipe as an [`Ascent`] of `objective` with `jitter` in front of the network (a
 /// [`Roll`] in [`run`]; tests substitute fixed offsets).
 pub fn configure<'a>(
-    recipe: &Cs231n,
+    recipe: &Cs231nRecipe,
     norm: &Normalization,
     objective: &'a ScoreMinusL2,
     jitter: &'a dyn Transform,
@@ -144,7 +145,7 @@ pub fn configure<'a>(
 pub fn run(
     model: &dyn Classifier,
     class: usize,
-    recipe: &Cs231n,
+    recipe: &Cs231nRecipe,
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
@@ -181,14 +182,6 @@ pub fn run(
     };
     let ascent = configure(recipe, &norm, &objective, &roll);
     drive(
-        model,
-        class,
-        &ascent,
-        theta0,
-        shape,
-        &mut rng,
-        &|theta| theta.to_vec(),
-        options,
-        progress,
+        model, class, &ascent, theta0, shape, &mut rng, options, progress,
     )
 }

@@ -12,10 +12,8 @@
 use super::fourier::FourierImage;
 use super::transforms::{Crop, Pad, RandomRotate, RandomScale, Resize};
 use super::{check_class, drive, parse_value, Options, Tick, Visualization};
-use crate::engine;
 use crate::error::{Error, Result};
-use crate::gradients::{Ascent, ClassScore, Constraint, Parametrization, Step, Stop, Transform};
-use crate::imaging::tensor::tensor_values;
+use crate::gradients::{Ascent, ClassScore, Constraint, Step, Stop, Transform};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -180,10 +178,14 @@ pub fn run(
         post: None,
         stop: Stop::Iterations(recipe.iterations),
     };
-    let shape = param.shape();
-    let to_image =
-        |theta: &[f32]| tensor_values(param.image(engine::tensor(theta.to_vec(), shape)).detach());
     drive(
-        model, class, &ascent, theta0, shape, &mut rng, &to_image, options, progress,
+        model,
+        class,
+        &ascent,
+        theta0,
+        param.shape(),
+        &mut rng,
+        options,
+        progress,
     )
 }

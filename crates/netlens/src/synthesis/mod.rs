@@ -5,8 +5,9 @@
 //! ([`objective`]), a parametrization of the image ([`fourier`] or plain pixels), differentiable
 //! transforms applied before the network ([`transforms`]), a step rule and a stop rule.
 //!
-//! - [`cs231n`]: the CS231n `create_class_visualization` loop (noise start, random roll,
-//!   normalized L2 step on `score − λ‖x‖²`, clamp, periodic blur). The default recipe.
+//! - [`cs231n`] ([`Cs231nRecipe`]): the CS231n `create_class_visualization` loop (noise start,
+//!   random roll, normalized L2 step on `score − λ‖x‖²`, clamp, periodic blur). The default
+//!   recipe.
 //! - [`lucid`]: a decorrelated Fourier parametrization, transformation robustness (pad, jitter,
 //!   scale, rotation) and Adam, with Lucid/Lucent's defaults.
 //!
@@ -20,28 +21,29 @@ pub mod sweep;
 pub mod transforms;
 
 use crate::classify::classify;
+use crate::classify::softmax_rows;
 use crate::error::{Error, Result};
-use crate::gradients::{ascend, softmax_rows, Ascent};
+use crate::gradients::{ascend, Ascent};
 use crate::imaging::tensor::chw_to_images;
 use crate::models::Classifier;
 use image::RgbImage;
 use rand::rngs::StdRng;
 
-pub use cs231n::Cs231n;
+pub use cs231n::Cs231nRecipe;
 pub use lucid::Lucid;
 
 /// A class-visualization recipe with its settings.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recipe {
     /// CS231n's loop (the default).
-    Cs231n(Cs231n),
+    Cs231n(Cs231nRecipe),
     /// Lucid/Lucent's Fourier parametrization with transformation robustness.
     Lucid(Lucid),
 }
 
 impl Default for Recipe {
     fn default() -> Self {
-        Recipe::Cs231n(Cs231n::default())
+        Recipe::Cs231n(Cs231nRecipe::default())
     }
 }
 
@@ -52,7 +54,7 @@ impl Recipe {
     /// The recipe `name` ("cs231n" or "lucid") with its default settings.
     pub fn by_name(name: &str) -> Result<Self> {
         match name.trim().to_lowercase().as_str() {
-            "cs231n" => Ok(Recipe::Cs231n(Cs231n::default())),
+            "cs231n" => Ok(Recipe::Cs231n(Cs231nRecipe::default())),
             "lucid" | "lucent" => Ok(Recipe::Lucid(Lucid::default())),
             other => Err(Error::Invalid(format!(
                 "unknown recipe '{other}'; known recipes: {}",
@@ -80,7 +82,7 @@ impl Recipe {
     /// Settings that [`Recipe::set`] accepts.
     pub fn keys(&self) -> &'static [&'static str] {
         match self {
-            Recipe::Cs231n(_) => Cs231n::KEYS,
+            Recipe::Cs231n(_) => Cs231nRecipe::KEYS,
             Recipe::Lucid(_) => Lucid::KEYS,
         }
     }
@@ -190,8 +192,8 @@ pub(crate) fn check_class(model: &dyn Classifier, class: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs a configured ascent for one image and turns it into a [`Visualization`]: `to_image`
-/// maps the optimized variable to normalized `[1, 3, S, S]` image values. Shared by the
+/// Runs a configured ascent for one image and turns it into a [`Visualization`]; the
+/// ascent's parametrization turns the variable into the image that is saved. Shared by the
 /// recipes; the loop itself is [`ascend`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn drive(
@@ -201,7 +203,6 @@ pub(crate) fn drive(
     theta0: Vec<f32>,
     shape: [usize; 4],
     rng: &mut StdRng,
-    to_image: &dyn Fn(&[f32]) -> Vec<f32>,
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
@@ -210,7 +211,7 @@ pub(crate) fn drive(
     let s = spec.input_size as usize;
     let norm = spec.normalization;
     let save = |theta: &[f32]| -> RgbImage {
-        chw_to_images(&to_image(theta), 1, s, s, &norm)
+        chw_to_images(&ascent.param.pixels(theta, shape).0, 1, s, s, &norm)
             .pop()
             .unwrap_or_default()
     };
@@ -225,7 +226,7 @@ pub(crate) fn drive(
             prob: start_prob,
         });
     }
-    let total = ascent_iterations(ascent);
+    let total = ascent.stop.max_iterations();
     let mut done = 0usize;
     let result = ascend(model, ascent, theta0, shape, rng, &mut |p| {
         done = p.iteration;
@@ -268,11 +269,4 @@ pub(crate) fn drive(
         snapshots,
         ms: clock.elapsed().as_secs_f64() * 1e3,
     })
-}
-
-fn ascent_iterations(a: &Ascent) -> usize {
-    match &a.stop {
-        crate::gradients::Stop::Iterations(k) => *k,
-        crate::gradients::Stop::Classified { max, .. } => *max,
-    }
 }

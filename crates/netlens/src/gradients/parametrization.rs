@@ -1,0 +1,43 @@
+//! What the ascent loop optimizes and how it becomes an image: a [`Parametrization`] maps the
+//! variable θ to the normalized image (differentiably, for the gradient, and as plain values,
+//! for the stop rule, snapshots and the saved result), and [`Transform`]s are the random,
+//! differentiable augmentations applied to that image before the network.
+
+use crate::engine;
+use crate::imaging::tensor::tensor_values;
+use burn::tensor::Tensor;
+use rand::rngs::StdRng;
+
+/// How the optimized variable becomes the image the objective sees. The identity
+/// ([`PixelParam`]) optimizes normalized pixels directly.
+pub trait Parametrization {
+    /// The normalized image `[N, 3, H, W]` from the variable (differentiable).
+    fn image(&self, theta: Tensor<4>) -> Tensor<4>;
+
+    /// The normalized image (flat) and its shape `[N, 3, H, W]` from the flat variable θ of
+    /// shape `shape`, without recording a graph: what the stop rule judges and what is saved.
+    fn pixels(&self, theta: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
+        let img = self.image(engine::tensor(theta.to_vec(), shape)).detach();
+        let dims = img.dims();
+        (tensor_values(img), dims)
+    }
+}
+
+/// Optimize normalized pixels directly.
+pub struct PixelParam;
+
+impl Parametrization for PixelParam {
+    fn image(&self, theta: Tensor<4>) -> Tensor<4> {
+        theta
+    }
+
+    fn pixels(&self, theta: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
+        (theta.to_vec(), shape)
+    }
+}
+
+/// A differentiable transform applied to the image before the network (jitter, scale...).
+/// It draws its randomness from `rng`, so a seed fixes the whole run.
+pub trait Transform {
+    fn apply(&self, x: Tensor<4>, rng: &mut StdRng) -> Tensor<4>;
+}
