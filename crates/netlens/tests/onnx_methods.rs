@@ -13,7 +13,9 @@ use netlens::adversarial::{attack, Attack, AttackMethod, Goal};
 use netlens::imaging::images_to_tensor;
 use netlens::models::onnx_model::load_onnx;
 use netlens::models::GraphModel;
-use netlens::saliency::{self, Method, Run, Settings, Targets};
+use netlens::saliency::{
+    self, IntegratedGradientsConfig, Method, Run, Settings, SmoothGradConfig, Targets,
+};
 use netlens::synthesis::{self, Options, Recipe};
 use netlens::Classifier;
 
@@ -42,8 +44,14 @@ fn all_saliency_methods_run(case: &str) {
     let imgs = photos(&m);
     let x = images_to_tensor(&imgs, &m.spec().normalization);
     let settings = Settings {
-        samples: 4,
-        steps: 8,
+        smoothgrad: SmoothGradConfig {
+            samples: 4,
+            ..SmoothGradConfig::default()
+        },
+        integrated_gradients: IntegratedGradientsConfig {
+            steps: 8,
+            ..IntegratedGradientsConfig::default()
+        },
         ..Settings::default()
     };
     // Each photo's own top-1 class (the networks have random weights).

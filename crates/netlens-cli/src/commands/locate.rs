@@ -14,7 +14,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct BoxArgs {
     /// Keep pixels at or above this fraction (0–1) of the smoothed map's maximum
-    #[arg(long, default_value_t = 0.5, value_name = "F",
+    #[arg(long, default_value_t = LocateOptions::DEFAULT_FRACTION, value_name = "F",
           value_parser = crate::common::f32_in(0.0, 1.0, false))]
     pub threshold: f32,
     /// Keep pixels at or above this percentile (0–100) of the smoothed map instead
@@ -23,11 +23,12 @@ pub struct BoxArgs {
     pub percentile: Option<f32>,
     /// σ (model-input pixels) of the Gaussian that smooths the map before thresholding,
     /// 0–256 (0: no smoothing)
-    #[arg(long, default_value_t = 8.0, value_name = "PIXELS",
+    #[arg(long, default_value_t = LocateOptions::default().smooth, value_name = "PIXELS",
           value_parser = crate::common::f32_in(0.0, 256.0, false), allow_negative_numbers = true)]
     pub smooth: f32,
     /// Boxes kept per image, best first
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    #[arg(long, default_value_t = LocateOptions::default().max_boxes as u16,
+          value_parser = clap::value_parser!(u16).range(1..=100))]
     pub max_boxes: u16,
 }
 

@@ -5,7 +5,7 @@
 //! rectangle.
 
 use super::locate::{draw_boxes, BoxArgs};
-use super::saliency::{attribute, build_with_layer, check_layer, DISPLAY_CLIP};
+use super::saliency::{attribute, check_layer, DISPLAY_CLIP};
 use crate::common::{check_outputs, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
@@ -16,7 +16,10 @@ use netlens::imaging::{self, Placement};
 use netlens::saliency::locate::{self, BoundingBox};
 use netlens::saliency::metrics::{iou, pointing_hit, Tally};
 use netlens::saliency::scenes::{self, Background, Layout, Object};
-use netlens::saliency::{self as sal, Baseline, Map, Method, Settings, Targets};
+use netlens::saliency::{
+    self as sal, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Settings,
+    SmoothGradConfig, Targets,
+};
 use std::path::{Path, PathBuf};
 
 /// A built-in object: a photo, the object's rectangle in it and its class.
@@ -214,12 +217,19 @@ pub fn run(a: Args) -> Result<()> {
         check_outputs([f.as_path()], a.backgrounds.iter().map(PathBuf::as_path))?;
     }
     let settings = Settings {
-        samples: a.samples as usize,
-        noise: a.noise,
-        steps: a.steps as usize,
-        baseline: Baseline::Black,
+        smoothgrad: SmoothGradConfig {
+            samples: a.samples as usize,
+            noise: a.noise,
+            ..SmoothGradConfig::default()
+        },
+        integrated_gradients: IntegratedGradientsConfig {
+            steps: a.steps as usize,
+            baseline: Baseline::Black,
+        },
+        grad_cam: GradCamConfig {
+            layer: a.layer.clone(),
+        },
         seed: a.seed,
-        ..Settings::default()
     };
     let model_name = a.model.single()?;
     if a.layer.is_some() && !a.methods.contains(&Method::GradCam) {
@@ -228,11 +238,8 @@ pub fn run(a: Args) -> Result<()> {
     let methods = a
         .methods
         .iter()
-        .map(|&m| match m {
-            Method::GradCam => build_with_layer(m, &settings, a.layer.as_deref()),
-            _ => Ok(sal::build(m, &settings)?),
-        })
-        .collect::<Result<Vec<_>>>()?;
+        .map(|&m| sal::build(m, &settings))
+        .collect::<netlens::Result<Vec<_>>>()?;
     let opts = a.boxes.options();
     let objs = objects().context("cannot decode a built-in object photo")?;
     let bgs = backgrounds(&a.backgrounds)?;

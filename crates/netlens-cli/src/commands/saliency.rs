@@ -8,10 +8,12 @@ use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::{self, images_to_tensor};
 use netlens::saliency::{
-    self, Attribution, Baseline, GradCam, Map, Method, NoiseTunnel, Run, Settings, Targets,
+    self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Run,
+    Settings, SmoothGradConfig, Targets,
 };
 use netlens::Classifier;
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -25,6 +27,14 @@ fn method_parser() -> impl TypedValueParser<Value = Method> {
         .map(|m| m.name())
         .collect();
     PossibleValuesParser::new(names).try_map(|s| Method::parse(&s))
+}
+
+/// A count in the library's accepted `range`.
+fn count_in(range: RangeInclusive<usize>) -> impl TypedValueParser<Value = usize> {
+    let (lo, hi) = range.into_inner();
+    clap::value_parser!(u64)
+        .range(lo as u64..=hi as u64)
+        .map(|v| v as usize)
 }
 
 /// The attribution method and its settings, shared by `saliency`, `locate` and `locate-bench`.
@@ -41,85 +51,70 @@ pub struct MethodArgs {
     #[arg(long, value_name = "NAME")]
     pub layer: Option<String>,
     /// SmoothGrad: the method averaged over noisy copies
-    #[arg(long, default_value = "vanilla", value_parser = method_parser(), value_name = "METHOD")]
+    #[arg(long, default_value = SmoothGradConfig::default().inner.name(),
+          value_parser = method_parser(), value_name = "METHOD")]
     pub inner: Method,
     /// SmoothGrad: noisy copies per image
-    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub samples: u32,
+    #[arg(long, default_value_t = SmoothGradConfig::default().samples,
+          value_parser = count_in(SmoothGradConfig::SAMPLES))]
+    pub samples: usize,
     /// SmoothGrad: noise σ as a fraction of each image's value range (max − min), 0–10
-    #[arg(long, default_value_t = 0.15, value_name = "SIGMA",
+    #[arg(long, default_value_t = SmoothGradConfig::default().noise, value_name = "SIGMA",
           value_parser = common::f32_in(0.0, 10.0, false))]
     pub noise: f32,
     /// Integrated Gradients: points on the path from the baseline (adaptive quadrature)
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
-    pub steps: u32,
+    #[arg(long, default_value_t = IntegratedGradientsConfig::default().steps,
+          value_parser = count_in(IntegratedGradientsConfig::STEPS))]
+    pub steps: usize,
     /// Integrated Gradients: where the path starts
-    #[arg(long, default_value = "black", value_parser = ["black", "blur", "noise"])]
+    #[arg(long, default_value = IntegratedGradientsConfig::default().baseline.name(),
+          value_parser = Baseline::NAMES)]
     pub baseline: String,
     /// Integrated Gradients: σ in pixels of the blur for `--baseline blur`, 0 < σ ≤ 256
-    #[arg(long, default_value_t = 16.0, value_name = "PIXELS",
+    #[arg(long, default_value_t = Baseline::DEFAULT_BLUR_SIGMA, value_name = "PIXELS",
           value_parser = common::f32_in(0.0, 256.0, true), allow_negative_numbers = true)]
     pub blur_sigma: f32,
     /// Seed of SmoothGrad's noise and of the noise baseline (same seed, same maps)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = Settings::default().seed)]
     pub seed: u64,
     /// Images, noisy copies or path points sent through the network at once (bounds memory)
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = Run::DEFAULT_BATCH_SIZE as u16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch_size: u16,
 }
 
 impl MethodArgs {
     /// The library settings these flags describe.
-    pub fn settings(&self) -> Settings {
-        Settings {
-            samples: self.samples as usize,
-            noise: self.noise,
-            inner: self.inner,
-            steps: self.steps as usize,
-            baseline: match self.baseline.as_str() {
-                "blur" => Baseline::Blur {
-                    sigma: self.blur_sigma,
-                },
-                "noise" => Baseline::Noise,
-                _ => Baseline::Black,
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            smoothgrad: SmoothGradConfig {
+                samples: self.samples,
+                noise: self.noise,
+                inner: self.inner,
+            },
+            integrated_gradients: IntegratedGradientsConfig {
+                steps: self.steps,
+                baseline: Baseline::parse(&self.baseline, self.blur_sigma)?,
+            },
+            grad_cam: GradCamConfig {
+                layer: self.layer.clone(),
             },
             seed: self.seed,
-        }
+        })
     }
 
-    /// The configured method `m` (the settings checked), with `--layer` where it applies.
+    /// The configured method `m` (the settings checked); `--layer` with a method that has no
+    /// layer is refused.
     pub fn build(&self, m: Method) -> Result<Box<dyn Attribution>> {
-        build_with_layer(m, &self.settings(), self.layer.as_deref())
-    }
-}
-
-/// `saliency::build` with Grad-CAM on `layer` (directly or inside SmoothGrad); `--layer` with a
-/// method that has no layer is refused.
-// The library's `Settings` has no layer yet; this mirrors its `build` for the two cases.
-pub fn build_with_layer(
-    m: Method,
-    s: &Settings,
-    layer: Option<&str>,
-) -> Result<Box<dyn Attribution>> {
-    let Some(layer) = layer else {
-        return Ok(saliency::build(m, s)?);
-    };
-    let cam = || GradCam {
-        layer: Some(layer.to_string()),
-    };
-    match m {
-        Method::GradCam => Ok(Box::new(cam())),
-        Method::SmoothGrad if s.inner == Method::GradCam => Ok(Box::new(NoiseTunnel::new(
-            Box::new(cam()),
-            s.samples,
-            s.noise,
-            s.seed,
-        )?)),
-        _ => anyhow::bail!(
-            "--layer applies to --method grad-cam (or smoothgrad with --inner grad-cam), not to \
-             {}",
-            m.name()
-        ),
+        let s = self.settings()?;
+        if s.grad_cam.layer.is_some() && !m.has_layer(&s) {
+            anyhow::bail!(
+                "--layer applies to --method grad-cam (or smoothgrad with --inner grad-cam), not \
+                 to {}",
+                m.name()
+            );
+        }
+        Ok(saliency::build(m, &s)?)
     }
 }
 

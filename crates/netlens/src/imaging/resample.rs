@@ -1,10 +1,14 @@
-//! Bilinear resizing, bit-exact with Pillow's `Image.resize(size, BILINEAR)`.
+//! Bilinear resizing: 8-bit images bit-exact with Pillow's `Image.resize(size, BILINEAR)`, and
+//! float planes (saliency maps) exactly as PyTorch's `F.interpolate(mode="bilinear")`.
 //!
 //! torchvision's `Resize` on a PIL image calls Pillow, whose antialiased bilinear filter works
 //! in two separable passes (horizontal, then vertical) with 22-bit fixed-point coefficients.
 //! Reproducing it exactly means a photo fed to netlens gives the same 8-bit pixels, hence the
-//! same logits, as the PyTorch reference pipeline. This is a port of Pillow's `Resample.c`
-//! (`precompute_coeffs`, `normalize_coeffs_8bpc`, `ImagingResample{Horizontal,Vertical}_8bpc`).
+//! same logits, as the PyTorch reference pipeline. [`resize_bilinear`] is a port of Pillow's
+//! `Resample.c` (`precompute_coeffs`, `normalize_coeffs_8bpc`,
+//! `ImagingResample{Horizontal,Vertical}_8bpc`). [`upsample_bilinear`] brings a map computed on
+//! a coarse grid (Grad-CAM's layer, a transformer's patches) up to the input size, as
+//! pytorch-grad-cam and Captum do with `align_corners=False` and no antialiasing.
 
 use image::RgbImage;
 
@@ -128,4 +132,46 @@ pub fn resize_bilinear(img: &RgbImage, w: u32, h: u32) -> RgbImage {
         }
     }
     RgbImage::from_raw(w as u32, h as u32, out).unwrap_or_default()
+}
+
+/// Bilinear resize of one `h`×`w` float plane to `oh`×`ow`, as PyTorch's
+/// `F.interpolate(mode="bilinear", align_corners=False)` (no antialiasing).
+pub fn upsample_bilinear(src: &[f32], h: usize, w: usize, oh: usize, ow: usize) -> Vec<f32> {
+    // Source coordinate of output index o: (o + 0.5)·in/out − 0.5, clamped at 0.
+    let axis = |o: usize, inn: usize, out: usize| {
+        let s = ((o as f64 + 0.5) * inn as f64 / out as f64 - 0.5).max(0.0);
+        let i0 = (s.floor() as usize).min(inn - 1);
+        let i1 = (i0 + 1).min(inn - 1);
+        (i0, i1, s - i0 as f64)
+    };
+    let cols: Vec<_> = (0..ow).map(|x| axis(x, w, ow)).collect();
+    let mut out = Vec::with_capacity(oh * ow);
+    for y in 0..oh {
+        let (y0, y1, ly) = axis(y, h, oh);
+        for &(x0, x1, lx) in &cols {
+            let v = |yy: usize, xx: usize| f64::from(src[yy * w + xx]);
+            let top = (1.0 - lx) * v(y0, x0) + lx * v(y0, x1);
+            let bot = (1.0 - lx) * v(y1, x0) + lx * v(y1, x1);
+            out.push(((1.0 - ly) * top + ly * bot) as f32);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsample_matches_pytorch() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[0.,1.],[2.,3.]]]]), size=(4,4),
+        //   mode="bilinear", align_corners=False)
+        let got = upsample_bilinear(&[0.0, 1.0, 2.0, 3.0], 2, 2, 4, 4);
+        let want = [
+            0.0, 0.25, 0.75, 1.0, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2.0, 2.25, 2.75, 3.0,
+        ];
+        for (a, b) in got.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{got:?}");
+        }
+    }
 }

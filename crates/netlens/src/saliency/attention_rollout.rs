@@ -9,14 +9,14 @@
 //! target class: it explains what the network attends to, not why it chose a class (the map's
 //! `target` records the class asked for, for captions).
 
-use super::grad_cam::upsample_bilinear;
-use super::{Attribution, Map, Run, Targets};
+use super::{Attribution, Batch, Map, Run};
 use crate::error::{Error, Result};
+use crate::imaging::resample::upsample_bilinear;
 use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
-use burn::tensor::Tensor;
 
-/// Attention rollout; `head_fusion` averages heads (the paper's choice).
+/// Attention rollout with the heads of each block averaged (the paper's choice; there is no
+/// other head fusion).
 #[derive(Debug, Clone, Default)]
 pub struct AttentionRollout;
 
@@ -58,71 +58,49 @@ impl Attribution for AttentionRollout {
         "attention-rollout".into()
     }
 
-    fn passes(&self, n: usize) -> usize {
-        n
-    }
-
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
-        let [n, _, h, w] = inputs.dims();
-        let targets = targets.resolve(n, model.classes())?;
-        let mut maps = Vec::with_capacity(n);
-        for start in (0..n).step_by(run.batch_size) {
-            let b = run.batch_size.min(n - start);
-            let x = inputs.clone().narrow(0, start, b).detach();
-            let layers = model.attention_maps(x)?;
-            let per_layer: Vec<(Vec<f32>, [usize; 4])> = layers
-                .into_iter()
-                .map(|a| {
-                    let d = a.dims();
-                    (tensor_values(a), d)
+    fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
+        let [b, _, h, w] = batch.shape;
+        let layers = model.attention_maps(batch.tensor())?;
+        let per_layer: Vec<(Vec<f32>, [usize; 4])> = layers
+            .into_iter()
+            .map(|a| {
+                let d = a.dims();
+                (tensor_values(a), d)
+            })
+            .collect();
+        let Some(&[_, heads, t, _]) = per_layer.first().map(|(_, d)| d) else {
+            return Err(Error::Invalid(
+                "the model returned no attention maps".into(),
+            ));
+        };
+        let grid = ((t - 1) as f64).sqrt().round() as usize;
+        if grid * grid != t - 1 {
+            return Err(Error::Invalid(format!(
+                "{} tokens do not form a square patch grid plus a class token",
+                t
+            )));
+        }
+        let mut maps = Vec::with_capacity(b);
+        for i in 0..b {
+            let fused: Vec<Vec<f64>> = per_layer
+                .iter()
+                .map(|(v, _)| {
+                    let img = &v[i * heads * t * t..(i + 1) * heads * t * t];
+                    (0..t * t)
+                        .map(|k| {
+                            (0..heads)
+                                .map(|hd| f64::from(img[hd * t * t + k]))
+                                .sum::<f64>()
+                                / heads as f64
+                        })
+                        .collect()
                 })
                 .collect();
-            let Some(&[_, heads, t, _]) = per_layer.first().map(|(_, d)| d) else {
-                return Err(Error::Invalid(
-                    "the model returned no attention maps".into(),
-                ));
-            };
-            let grid = ((t - 1) as f64).sqrt().round() as usize;
-            if grid * grid != t - 1 {
-                return Err(Error::Invalid(format!(
-                    "{} tokens do not form a square patch grid plus a class token",
-                    t
-                )));
-            }
-            for i in 0..b {
-                let fused: Vec<Vec<f64>> = per_layer
-                    .iter()
-                    .map(|(v, _)| {
-                        let img = &v[i * heads * t * t..(i + 1) * heads * t * t];
-                        (0..t * t)
-                            .map(|k| {
-                                (0..heads)
-                                    .map(|hd| f64::from(img[hd * t * t + k]))
-                                    .sum::<f64>()
-                                    / heads as f64
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let cls = rollout(&fused, t);
-                let small: Vec<f32> = cls.iter().map(|&v| v as f32).collect();
-                maps.push(Map {
-                    width: w,
-                    height: h,
-                    values: upsample_bilinear(&small, grid, grid, h, w),
-                    target: targets[start + i],
-                    signed: false,
-                    delta: None,
-                });
-            }
-            (run.progress)(b);
+            let cls = rollout(&fused, t);
+            let small: Vec<f32> = cls.iter().map(|&v| v as f32).collect();
+            maps.push(batch.map(i, upsample_bilinear(&small, grid, grid, h, w), false));
         }
+        (run.progress)(b);
         Ok(maps)
     }
 }

@@ -16,13 +16,36 @@
 //! Baselines: black (pixel value 0), a Gaussian blur of the image (Sturmfels et al., Distill
 //! 2020), or uniform random pixels (seeded).
 
-use super::{check_shape, class_gradients, flat, Attribution, Map, Run, Targets};
+use super::{class_gradients, Attribution, Batch, Batching, Map, Run};
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
 use crate::models::Classifier;
-use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::ops::RangeInclusive;
+
+/// Integrated Gradients' settings; `Default` is the library's (and the CLI's) default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegratedGradientsConfig {
+    /// Gradients spent on the path, in [`IntegratedGradientsConfig::STEPS`].
+    pub steps: usize,
+    /// Where the path starts.
+    pub baseline: Baseline,
+}
+
+impl IntegratedGradientsConfig {
+    /// Accepted step counts.
+    pub const STEPS: RangeInclusive<usize> = 2..=1024;
+}
+
+impl Default for IntegratedGradientsConfig {
+    fn default() -> Self {
+        Self {
+            steps: 64,
+            baseline: Baseline::Black,
+        }
+    }
+}
 
 /// Where the path starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +58,35 @@ pub enum Baseline {
     Noise,
 }
 
+impl Baseline {
+    /// The baselines' names, as the CLI spells them.
+    pub const NAMES: [&'static str; 3] = ["black", "blur", "noise"];
+    /// σ in pixels of the blur baseline when none is given.
+    pub const DEFAULT_BLUR_SIGMA: f32 = 16.0;
+
+    /// The baseline's name (one of [`Baseline::NAMES`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Baseline::Black => "black",
+            Baseline::Blur { .. } => "blur",
+            Baseline::Noise => "noise",
+        }
+    }
+
+    /// The baseline named `name`, a blur being of `blur_sigma` pixels.
+    pub fn parse(name: &str, blur_sigma: f32) -> Result<Baseline> {
+        match name {
+            "black" => Ok(Baseline::Black),
+            "blur" => Ok(Baseline::Blur { sigma: blur_sigma }),
+            "noise" => Ok(Baseline::Noise),
+            _ => Err(Error::Invalid(format!(
+                "unknown baseline '{name}'; baselines: {}",
+                Baseline::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
 /// Integrated Gradients with `steps` quadrature points.
 #[derive(Debug, Clone)]
 pub struct IntegratedGradients {
@@ -44,11 +96,12 @@ pub struct IntegratedGradients {
 }
 
 impl IntegratedGradients {
-    /// `steps` in 1..=4096 points on the path.
+    /// `steps` points on the path, in [`IntegratedGradientsConfig::STEPS`] (2 to 1024).
     pub fn new(steps: usize, baseline: Baseline, seed: u64) -> Result<Self> {
-        if !(2..=1024).contains(&steps) {
+        let (lo, hi) = IntegratedGradientsConfig::STEPS.into_inner();
+        if !(lo..=hi).contains(&steps) {
             return Err(Error::Invalid(format!(
-                "Integrated Gradients needs 2 to 1024 steps, got {steps}"
+                "Integrated Gradients needs {lo} to {hi} steps, got {steps}"
             )));
         }
         if let Baseline::Blur { sigma } = baseline {
@@ -197,19 +250,15 @@ impl Attribution for IntegratedGradients {
         n * self.steps
     }
 
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
-        let (x, shape) = flat(inputs);
-        check_shape(shape)?;
-        let t = targets.resolve(shape[0], model.classes())?;
+    fn batching(&self) -> Batching {
+        Batching::Derived
+    }
+
+    fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
+        let (x, t, shape) = (batch.x, batch.targets, batch.shape);
         let [n, c, h, w] = shape;
         let (per, plane) = (c * h * w, h * w);
-        let base = self.baselines(model, &x, shape);
+        let base = self.baselines(model, x, shape);
         let mut maps = Vec::with_capacity(n);
         for i in 0..n {
             let (xi, bi) = (&x[i * per..(i + 1) * per], &base[i * per..(i + 1) * per]);
@@ -231,13 +280,10 @@ impl Attribution for IntegratedGradients {
                 (Some(p0), Some(p1)) => p1.score - p0.score,
                 _ => 0.0,
             };
+            let values = values.into_iter().map(|v| v as f32).collect();
             maps.push(Map {
-                width: w,
-                height: h,
-                values: values.into_iter().map(|v| v as f32).collect(),
-                target: t[i],
-                signed: true,
                 delta: Some((total - gap) as f32),
+                ..batch.map(i, values, true)
             });
         }
         Ok(maps)

@@ -21,7 +21,7 @@ pub enum Threshold {
     Percentile(f32),
 }
 
-/// How boxes are made.
+/// How boxes are made; `Default` is the library's (and the CLI's) default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocateOptions {
     pub threshold: Threshold,
@@ -32,12 +32,17 @@ pub struct LocateOptions {
     pub max_boxes: usize,
 }
 
+impl LocateOptions {
+    /// The default threshold's fraction of the smoothed map's maximum.
+    pub const DEFAULT_FRACTION: f32 = 0.5;
+}
+
 impl Default for LocateOptions {
     fn default() -> Self {
         Self {
-            threshold: Threshold::Fraction(0.5),
+            threshold: Threshold::Fraction(Self::DEFAULT_FRACTION),
             smooth: 8.0,
-            max_boxes: 5,
+            max_boxes: 3,
         }
     }
 }

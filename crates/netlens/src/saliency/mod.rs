@@ -2,28 +2,35 @@
 //!
 //! One interface, after Captum: every method answers [`Attribution::attribute`] with a model,
 //! a normalized batch `[N, 3, H, W]` and [`Targets`] (one class for every image, or one per
-//! image), and returns one [`Map`] per image at the model's input resolution. Each method lives
-//! in its own file and reaches the network only through [`crate::gradients::input_gradient`]:
+//! image), and returns one [`Map`] per image at the model's input resolution. `attribute` is
+//! provided: it checks the batch, resolves the targets and hands the method's
+//! [`Attribution::step`] a [`Batch`] at a time from the one batch iterator, [`batches`]. Each
+//! method lives in its own file and reaches the network only through
+//! [`crate::gradients::input_gradient`] or the model's layer taps:
 //!
 //! - [`vanilla`]: CS231n's `compute_saliency_maps` (max over channels of |d score / d x|);
 //! - [`gradient_x_input`]: the gradient times the input, summed over channels;
 //! - [`smoothgrad`]: [`smoothgrad::NoiseTunnel`] averages any method over noisy copies;
 //! - [`integrated_gradients`]: path integral from a baseline (black, blurred or noise);
-//! - [`grad_cam`]: Grad-CAM on the model's last convolutional block;
+//! - [`grad_cam`]: Grad-CAM on the model's last convolutional block, or on a named layer;
 //! - [`attention_rollout`]: attention rollout, for vision transformers only.
 //!
-//! Gradient-based maps share a template ([`FromGradient`]: a method only says how one gradient
-//! reduces to a map), as pytorch-grad-cam's CAMs share a base. Every method sends images,
-//! samples and path steps through the network `batch_size` at a time ([`Run`]), so memory is
-//! bounded however many samples are asked for. Boxes from maps are in [`locate`], scores of
-//! boxes and maxima against a known object in [`metrics`], synthetic scenes with a known
-//! object in [`scenes`].
+//! Methods share templates, as pytorch-grad-cam's CAMs share `BaseCAM`: maps made from one
+//! input gradient per image implement [`FromGradient`] (how a gradient reduces to a map), CAM
+//! methods implement [`CamWeights`] (pytorch-grad-cam's `get_cam_weights`) inside
+//! [`grad_cam::Cam`]. Every method sends images, samples and path steps through the network
+//! [`Run::batch_size`] at a time, so memory is bounded however many samples are asked for.
+//! Names, settings and [`build`] are in [`methods`]; boxes from maps in [`locate`], scores of
+//! boxes and maxima against a known object in [`metrics`], synthetic scenes with a known object
+//! in [`scenes`].
 
 pub mod attention_rollout;
 pub mod grad_cam;
 pub mod gradient_x_input;
 pub mod integrated_gradients;
 pub mod locate;
+mod map;
+pub mod methods;
 pub mod metrics;
 pub mod scenes;
 pub mod smoothgrad;
@@ -35,12 +42,15 @@ use crate::gradients::{input_gradient, ClassScore};
 use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
+use std::ops::Range;
 
 pub use attention_rollout::AttentionRollout;
-pub use grad_cam::GradCam;
+pub use grad_cam::{Cam, CamWeights, GradCam, GradCamConfig, GradCamWeights};
 pub use gradient_x_input::GradientXInput;
-pub use integrated_gradients::{Baseline, IntegratedGradients};
-pub use smoothgrad::NoiseTunnel;
+pub use integrated_gradients::{Baseline, IntegratedGradients, IntegratedGradientsConfig};
+pub use map::Map;
+pub use methods::{build, Method, Settings};
+pub use smoothgrad::{NoiseTunnel, SmoothGradConfig};
 pub use vanilla::Vanilla;
 
 /// Which class each image's map explains.
@@ -76,75 +86,6 @@ impl Targets {
     }
 }
 
-/// One image's attribution map, row-major `height` × `width` at the model's input resolution.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Map {
-    pub width: usize,
-    pub height: usize,
-    pub values: Vec<f32>,
-    /// The class it explains.
-    pub target: usize,
-    /// Whether values carry a sign (gradient × input, Integrated Gradients) or are magnitudes.
-    pub signed: bool,
-    /// Integrated Gradients' completeness error: Σ attributions − (score(x) − score(baseline)).
-    pub delta: Option<f32>,
-}
-
-impl Map {
-    /// How much each pixel matters, whatever the sign: |v| for signed maps.
-    pub fn magnitude(&self) -> Vec<f32> {
-        if self.signed {
-            self.values.iter().map(|v| v.abs()).collect()
-        } else {
-            self.values.clone()
-        }
-    }
-
-    /// `(x, y)` of the largest magnitude (the first one on ties).
-    pub fn argmax(&self) -> (usize, usize) {
-        let m = self.magnitude();
-        let i = m
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                if v > bv {
-                    (i, v)
-                } else {
-                    (bi, bv)
-                }
-            })
-            .0;
-        (i % self.width.max(1), i / self.width.max(1))
-    }
-
-    /// Magnitudes scaled to [0, 1] for display, the top `clip` fraction saturated (Captum's
-    /// `outlier_perc`): one extreme pixel would otherwise leave the rest of the map black.
-    pub fn display(&self, clip: f32) -> Vec<f32> {
-        let m = self.magnitude();
-        let mut sorted: Vec<f32> = m.iter().copied().filter(|v| v.is_finite()).collect();
-        if sorted.is_empty() {
-            return vec![0.0; m.len()];
-        }
-        sorted.sort_by(f32::total_cmp);
-        let k = ((1.0 - clip.clamp(0.0, 1.0)) * (sorted.len() - 1) as f32).round() as usize;
-        let top = sorted[k.min(sorted.len() - 1)];
-        let top = if top > 0.0 {
-            top
-        } else {
-            sorted[sorted.len() - 1].max(f32::MIN_POSITIVE)
-        };
-        m.iter()
-            .map(|&v| {
-                if v.is_finite() {
-                    (v / top).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    }
-}
-
 /// How a call runs: images (and samples, and path steps) per forward pass, and a progress
 /// callback told how many image passes (forward + backward of one image) were just done.
 pub struct Run<'a> {
@@ -153,6 +94,9 @@ pub struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
+    /// Images per pass when nothing else is asked (the CLI's `--batch-size` default).
+    pub const DEFAULT_BATCH_SIZE: usize = 8;
+
     /// `batch_size` images at a time, reporting to `progress`.
     pub fn new(batch_size: usize, progress: &'a mut dyn FnMut(usize)) -> Self {
         Self {
@@ -162,20 +106,120 @@ impl<'a> Run<'a> {
     }
 }
 
-/// An attribution method (Captum's `attribute`).
+/// The one batch iterator: `0..n` in consecutive ranges of at most `size` (at least 1).
+pub fn batches(n: usize, size: usize) -> impl Iterator<Item = Range<usize>> {
+    let size = size.max(1);
+    (0..n).step_by(size).map(move |s| s..(s + size).min(n))
+}
+
+/// What a method sends through the network `batch_size` at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batching {
+    /// The images themselves: [`Attribution::step`] gets at most `batch_size` images a call.
+    Images,
+    /// Inputs made from each image (noisy copies, path points), which the method batches
+    /// itself with [`batches`]: `step` gets every image in one call, so that a seeded draw
+    /// runs over the images in order whatever the batch size.
+    Derived,
+}
+
+/// A checked slice of the input handed to [`Attribution::step`]: `shape[0]` images
+/// `[3, H, W]` as flat values, and the class each one's map explains.
+pub struct Batch<'a> {
+    /// The images' normalized values, image-major.
+    pub x: &'a [f32],
+    /// `[B, 3, H, W]` (B ≥ 1).
+    pub shape: [usize; 4],
+    /// One class per image.
+    pub targets: &'a [usize],
+}
+
+impl Batch<'_> {
+    /// Images in the batch.
+    pub fn images(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// Values per image plane (H·W).
+    pub fn plane(&self) -> usize {
+        self.shape[2] * self.shape[3]
+    }
+
+    /// The values of image `i` (`[3, H, W]`).
+    pub fn image(&self, i: usize) -> &[f32] {
+        let per = self.shape[1] * self.plane();
+        &self.x[i * per..(i + 1) * per]
+    }
+
+    /// The batch as a tensor for the network.
+    pub fn tensor(&self) -> Tensor<4> {
+        engine::tensor(self.x.to_vec(), self.shape)
+    }
+
+    /// Image `i`'s map from its `H·W` values.
+    pub fn map(&self, i: usize, values: Vec<f32>, signed: bool) -> Map {
+        Map {
+            width: self.shape[3],
+            height: self.shape[2],
+            values,
+            target: self.targets[i],
+            signed,
+            delta: None,
+        }
+    }
+}
+
+/// An attribution method (Captum's `attribute`): a method implements [`Attribution::step`],
+/// callers use the provided [`Attribution::attribute`].
 pub trait Attribution {
     /// The method's name as the CLI spells it ("vanilla", "smoothgrad(vanilla)", ...).
     fn name(&self) -> String;
+
     /// Image passes needed for `n` images (for progress bars).
-    fn passes(&self, n: usize) -> usize;
-    /// One map per image of the normalized batch `inputs` `[N, 3, H, W]`, explaining `targets`.
+    fn passes(&self, n: usize) -> usize {
+        n
+    }
+
+    /// What the method batches ([`Batching::Images`] unless it says otherwise).
+    fn batching(&self) -> Batching {
+        Batching::Images
+    }
+
+    /// The method proper: one map per image of `batch`, reporting its image passes to
+    /// `run.progress`.
+    fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>>;
+
+    /// One map per image of the normalized batch `inputs` `[N, 3, H, W]`, explaining `targets`:
+    /// the batch and the targets are checked, then [`Attribution::step`] runs on [`batches`]
+    /// of the images as [`Attribution::batching`] says.
     fn attribute(
         &self,
         model: &dyn Classifier,
         inputs: &Tensor<4>,
         targets: &Targets,
         run: &mut Run,
-    ) -> Result<Vec<Map>>;
+    ) -> Result<Vec<Map>> {
+        let shape = inputs.dims();
+        check_shape(shape)?;
+        let t = targets.resolve(shape[0], model.classes())?;
+        let x = tensor_values(inputs.clone().detach());
+        let [n, c, h, w] = shape;
+        let per = c * h * w;
+        let size = match self.batching() {
+            Batching::Images => run.batch_size,
+            Batching::Derived => n,
+        };
+        let mut maps = Vec::with_capacity(n);
+        for r in batches(n, size) {
+            let batch = Batch {
+                x: &x[r.start * per..r.end * per],
+                shape: [r.len(), c, h, w],
+                targets: &t[r],
+            };
+            maps.extend(self.step(model, &batch, run)?);
+        }
+        Ok(maps)
+    }
 }
 
 /// The template for maps made from one input gradient per image (vanilla, gradient × input):
@@ -193,43 +237,18 @@ impl<T: FromGradient> Attribution for T {
     fn name(&self) -> String {
         FromGradient::name(self)
     }
-    fn passes(&self, n: usize) -> usize {
-        n
-    }
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
-        let (x, shape) = flat(inputs);
-        let t = targets.resolve(shape[0], model.classes())?;
-        let (grads, _) = class_gradients(model, &x, shape, &t, run)?;
-        let [_, _, h, w] = shape;
-        let per = 3 * h * w;
-        Ok(t.iter()
-            .enumerate()
-            .map(|(i, &target)| Map {
-                width: w,
-                height: h,
-                values: self.reduce(
-                    &grads[i * per..(i + 1) * per],
-                    &x[i * per..(i + 1) * per],
-                    h * w,
-                ),
-                target,
-                signed: self.signed(),
-                delta: None,
+
+    fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
+        let (grads, _) = class_gradients(model, batch.x, batch.shape, batch.targets, run)?;
+        let (plane, per) = (batch.plane(), batch.image(0).len());
+        Ok((0..batch.images())
+            .map(|i| {
+                let g = &grads[i * per..(i + 1) * per];
+                let values = self.reduce(g, batch.image(i), plane);
+                batch.map(i, values, self.signed())
             })
             .collect())
     }
-}
-
-/// Flat values and shape of a `[N, 3, H, W]` batch; an error for anything but 3 channels.
-pub(crate) fn flat(inputs: &Tensor<4>) -> (Vec<f32>, [usize; 4]) {
-    let shape = inputs.dims();
-    (tensor_values(inputs.clone().detach()), shape)
 }
 
 /// Checks the batch is `[N, 3, H, W]` with N ≥ 1.
@@ -256,15 +275,14 @@ pub(crate) fn class_gradients(
     let per = c * h * w;
     let mut grads = Vec::with_capacity(x.len());
     let mut scores = Vec::with_capacity(n);
-    for start in (0..n).step_by(run.batch_size) {
-        let end = (start + run.batch_size).min(n);
-        let b = end - start;
-        let xb = engine::tensor(x[start * per..end * per].to_vec(), [b, c, h, w]);
+    for r in batches(n, run.batch_size) {
+        let b = r.len();
+        let xb = engine::tensor(x[r.start * per..r.end * per].to_vec(), [b, c, h, w]);
         let g = input_gradient(
             model,
             xb,
             &ClassScore {
-                targets: targets[start..end].to_vec(),
+                targets: targets[r].to_vec(),
             },
         )?;
         grads.extend(g.grad);
@@ -274,129 +292,9 @@ pub(crate) fn class_gradients(
     Ok((grads, scores))
 }
 
-/// The methods netlens offers, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Vanilla,
-    GradientXInput,
-    SmoothGrad,
-    IntegratedGradients,
-    GradCam,
-    AttentionRollout,
-}
-
-impl Method {
-    /// Methods that need attention layers (vision transformers).
-    pub const TRANSFORMER_ONLY: [Method; 1] = [Method::AttentionRollout];
-
-    /// Every method, in the order tables list them.
-    pub const ALL: [Method; 5] = [
-        Method::Vanilla,
-        Method::GradientXInput,
-        Method::SmoothGrad,
-        Method::IntegratedGradients,
-        Method::GradCam,
-    ];
-
-    /// The name the CLI uses.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Method::Vanilla => "vanilla",
-            Method::GradientXInput => "gradient-x-input",
-            Method::SmoothGrad => "smoothgrad",
-            Method::IntegratedGradients => "integrated-gradients",
-            Method::GradCam => "grad-cam",
-            Method::AttentionRollout => "attention-rollout",
-        }
-    }
-
-    /// Looks a method up by name (`_` and `-` alike, case-insensitive).
-    pub fn parse(name: &str) -> Result<Method> {
-        let n = name.trim().to_lowercase().replace('_', "-");
-        Method::ALL
-            .into_iter()
-            .chain(Method::TRANSFORMER_ONLY)
-            .find(|m| m.name() == n)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown method '{name}'; methods: {}, {}",
-                    Method::ALL.map(|m| m.name()).join(", "),
-                    Method::TRANSFORMER_ONLY.map(|m| m.name()).join(", ")
-                ))
-            })
-    }
-}
-
-/// Settings of every method, with the defaults the CLI shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// SmoothGrad: noisy copies averaged per image.
-    pub samples: usize,
-    /// SmoothGrad: noise σ as a fraction of each image's value range (max − min).
-    pub noise: f32,
-    /// SmoothGrad: the method averaged (anything but smoothgrad itself).
-    pub inner: Method,
-    /// Integrated Gradients: points on the path.
-    pub steps: usize,
-    /// Integrated Gradients: where the path starts.
-    pub baseline: Baseline,
-    /// Seeds the noise of SmoothGrad and of the noise baseline.
-    pub seed: u64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            samples: 25,
-            noise: 0.15,
-            inner: Method::Vanilla,
-            steps: 64,
-            baseline: Baseline::Black,
-            seed: 0,
-        }
-    }
-}
-
-/// The configured method.
-pub fn build(method: Method, s: &Settings) -> Result<Box<dyn Attribution>> {
-    Ok(match method {
-        Method::Vanilla => Box::new(Vanilla),
-        Method::GradientXInput => Box::new(GradientXInput),
-        Method::IntegratedGradients => Box::new(IntegratedGradients::new(
-            s.steps,
-            s.baseline.clone(),
-            s.seed,
-        )?),
-        Method::GradCam => Box::new(GradCam::default()),
-        Method::AttentionRollout => Box::new(AttentionRollout),
-        Method::SmoothGrad => {
-            if s.inner == Method::SmoothGrad {
-                return Err(Error::Invalid(
-                    "smoothgrad cannot wrap itself; pick vanilla, gradient-x-input, \
-                     integrated-gradients or grad-cam"
-                        .into(),
-                ));
-            }
-            let inner = build(s.inner, s)?;
-            Box::new(NoiseTunnel::new(inner, s.samples, s.noise, s.seed)?)
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(values: Vec<f32>, signed: bool) -> Map {
-        Map {
-            width: 2,
-            height: 2,
-            values,
-            target: 0,
-            signed,
-            delta: None,
-        }
-    }
 
     #[test]
     fn targets_resolve() {
@@ -410,20 +308,10 @@ mod tests {
     }
 
     #[test]
-    fn argmax_and_display() {
-        let m = map(vec![0.5, -3.0, 1.0, 2.0], true);
-        assert_eq!(m.argmax(), (1, 0));
-        assert_eq!(m.display(0.0), vec![0.5 / 3.0, 1.0, 1.0 / 3.0, 2.0 / 3.0]);
-        let u = map(vec![0.0, 0.0, 0.0, 0.0], false);
-        assert_eq!(u.display(0.01), vec![0.0; 4]);
-    }
-
-    #[test]
-    fn method_names_roundtrip() {
-        for m in Method::ALL {
-            assert_eq!(Method::parse(m.name()).unwrap(), m);
-        }
-        assert_eq!(Method::parse("Grad_CAM").unwrap(), Method::GradCam);
-        assert!(Method::parse("lime").is_err());
+    fn batches_cover_in_order() {
+        let r: Vec<_> = batches(5, 2).collect();
+        assert_eq!(r, vec![0..2, 2..4, 4..5]);
+        assert_eq!(batches(3, 0).count(), 3);
+        assert_eq!(batches(0, 4).count(), 0);
     }
 }

@@ -3,14 +3,43 @@
 //! that image's normalized values, drawn from a seeded generator in image-then-sample order,
 //! so the maps depend on the seed but not on the batch size.
 
-use super::{check_shape, flat, Attribution, Map, Run, Targets};
+use super::{batches, Attribution, Batch, Batching, Map, Method, Run, Targets};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
-use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
+use std::ops::RangeInclusive;
+
+/// SmoothGrad's settings; `Default` is the library's (and the CLI's) default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmoothGradConfig {
+    /// Noisy copies averaged per image, in [`SmoothGradConfig::SAMPLES`].
+    pub samples: usize,
+    /// Noise σ as a fraction of each image's value range (max − min), in
+    /// [`SmoothGradConfig::NOISE`].
+    pub noise: f32,
+    /// The method averaged (anything but smoothgrad itself).
+    pub inner: Method,
+}
+
+impl SmoothGradConfig {
+    /// Accepted sample counts.
+    pub const SAMPLES: RangeInclusive<usize> = 1..=10_000;
+    /// Accepted noise fractions.
+    pub const NOISE: RangeInclusive<f32> = 0.0..=10.0;
+}
+
+impl Default for SmoothGradConfig {
+    fn default() -> Self {
+        Self {
+            samples: 25,
+            noise: 0.15,
+            inner: Method::Vanilla,
+        }
+    }
+}
 
 /// Wraps a method: the mean of its maps over `samples` noisy copies of each image.
 pub struct NoiseTunnel {
@@ -21,14 +50,19 @@ pub struct NoiseTunnel {
 }
 
 impl NoiseTunnel {
-    /// `samples` ≥ 1 copies with noise σ = `noise` × the image's range (0 ≤ noise ≤ 10).
+    /// `samples` copies (in [`SmoothGradConfig::SAMPLES`]) with noise σ = `noise` × the
+    /// image's range (in [`SmoothGradConfig::NOISE`]).
     pub fn new(inner: Box<dyn Attribution>, samples: usize, noise: f32, seed: u64) -> Result<Self> {
-        if samples == 0 {
-            return Err(Error::Invalid("SmoothGrad needs at least 1 sample".into()));
-        }
-        if !(0.0..=10.0).contains(&noise) || !noise.is_finite() {
+        let (lo, hi) = SmoothGradConfig::SAMPLES.into_inner();
+        if !(lo..=hi).contains(&samples) {
             return Err(Error::Invalid(format!(
-                "SmoothGrad noise {noise} must be a fraction of the input range, 0 to 10"
+                "SmoothGrad needs {lo} to {hi} samples, got {samples}"
+            )));
+        }
+        if !SmoothGradConfig::NOISE.contains(&noise) || !noise.is_finite() {
+            let (lo, hi) = SmoothGradConfig::NOISE.into_inner();
+            return Err(Error::Invalid(format!(
+                "SmoothGrad noise {noise} must be a fraction of the input range, {lo} to {hi}"
             )));
         }
         Ok(Self {
@@ -49,17 +83,13 @@ impl Attribution for NoiseTunnel {
         self.samples * self.inner.passes(n)
     }
 
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
-        let (x, shape) = flat(inputs);
-        check_shape(shape)?;
-        let t = targets.resolve(shape[0], model.classes())?;
-        let [n, c, h, w] = shape;
+    fn batching(&self) -> Batching {
+        Batching::Derived
+    }
+
+    fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
+        let (x, t) = (batch.x, batch.targets);
+        let [n, c, h, w] = batch.shape;
         let per = c * h * w;
         let sigmas: Vec<f32> = x
             .chunks(per)
@@ -78,7 +108,8 @@ impl Attribution for NoiseTunnel {
         let jobs: Vec<usize> = (0..n)
             .flat_map(|i| std::iter::repeat_n(i, self.samples))
             .collect();
-        for chunk in jobs.chunks(run.batch_size) {
+        for r in batches(jobs.len(), run.batch_size) {
+            let chunk = &jobs[r];
             let mut noisy = Vec::with_capacity(chunk.len() * per);
             for &i in chunk {
                 let normal = Normal::new(0.0f32, sigmas[i])
@@ -89,9 +120,9 @@ impl Attribution for NoiseTunnel {
                         .map(|&v| v + normal.sample(&mut rng)),
                 );
             }
-            let batch = engine::tensor(noisy, [chunk.len(), c, h, w]);
+            let copies = engine::tensor(noisy, [chunk.len(), c, h, w]);
             let tg = Targets::PerImage(chunk.iter().map(|&i| t[i]).collect());
-            let maps = self.inner.attribute(model, &batch, &tg, run)?;
+            let maps = self.inner.attribute(model, &copies, &tg, run)?;
             for (&i, m) in chunk.iter().zip(maps) {
                 match &mut sums[i] {
                     Some(acc) => {
