@@ -197,8 +197,6 @@ pub(crate) fn for_each_plane<T: Send>(
     }
 }
 
-/// Backward-data of a depthwise convolution; the gradient `dy` is multiplied by the
-
 /// Test data shared by the kernels' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
