@@ -104,21 +104,31 @@ impl Simd for BackwardBlock<'_> {
     type Output = ();
     #[inline(always)]
     fn run<M: Mac>(self) {
-        backward_block::<M>(self)
+        let Self {
+            layer,
+            dy,
+            images,
+            block,
+            dx,
+            accumulate,
+        } = self;
+        let dims = (layer.inputs, layer.outputs);
+        backward_block::<M>(dy, layer.weight, images, dims, block, dx, accumulate)
     }
 }
 
+/// The body of [`BackwardBlock`] (slices as arguments, so that the compiler knows they do
+/// not overlap).
 #[inline(always)]
-fn backward_block<M: Mac>(b: BackwardBlock) {
-    let BackwardBlock {
-        layer,
-        dy,
-        images,
-        block: (k0, cols),
-        dx,
-        accumulate,
-    } = b;
-    let (weight, inputs, outputs) = (layer.weight, layer.inputs, layer.outputs);
+fn backward_block<M: Mac>(
+    dy: &[f32],
+    weight: &[f32],
+    images: usize,
+    (inputs, outputs): (usize, usize),
+    (k0, cols): (usize, usize),
+    dx: SendPtr<f32>,
+    accumulate: bool,
+) {
     // SAFETY: the caller's task alone writes inputs k0 .. k0 + cols of every image, and `dx`
     // holds `images × inputs` values.
     let row = |i: usize| unsafe { std::slice::from_raw_parts_mut(dx.at(i * inputs + k0), cols) };

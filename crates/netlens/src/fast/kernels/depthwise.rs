@@ -246,22 +246,30 @@ impl Simd for PlaneForward<'_> {
         let ow = g.ow;
         correlate::<M>(g, x, None, w, b, |oy, row| {
             let yo = &mut y[oy * ow..(oy + 1) * ow];
-            match mask.as_deref_mut() {
-                Some(m) => {
-                    let mo = &mut m[oy * ow..(oy + 1) * ow];
-                    for ((o, mm), &a) in yo.iter_mut().zip(mo).zip(row) {
-                        let (v, k) = act.apply(a);
-                        *o = v;
-                        *mm = k;
-                    }
-                }
-                None => {
-                    for (o, &a) in yo.iter_mut().zip(row) {
-                        *o = act.apply(a).0;
-                    }
-                }
-            }
+            let mo = mask.as_deref_mut().map(|m| &mut m[oy * ow..(oy + 1) * ow]);
+            activate(row, yo, mo, act);
         });
+    }
+}
+
+/// `y`, `mask` = the activation of `row` and its gradient mask. (Slices passed as
+/// arguments, so that the compiler knows they do not overlap: the kernels' argument structs
+/// do not tell it that.)
+#[inline(always)]
+fn activate(row: &[f32], y: &mut [f32], mask: Option<&mut [u8]>, act: Act) {
+    match mask {
+        Some(m) => {
+            for ((o, mm), &a) in y.iter_mut().zip(m).zip(row) {
+                let (v, k) = act.apply(a);
+                *o = v;
+                *mm = k;
+            }
+        }
+        None => {
+            for (o, &a) in y.iter_mut().zip(row) {
+                *o = act.apply(a).0;
+            }
+        }
     }
 }
 
@@ -338,8 +346,23 @@ fn plane_backward<M: Mac>(p: PlaneBackward) {
             let m = dx_mask.map(|m| &m[iy * width..(iy + 1) * width]);
             store_grad(&mut dx[iy * width..(iy + 1) * width], row, accumulate, m);
         });
-        return;
+    } else {
+        strided_backward::<M>(g, dy, mask, dx, dx_mask, w, accumulate);
     }
+}
+
+/// [`PlaneBackward`] at stride `s` > 1 (see there).
+#[inline(always)]
+fn strided_backward<M: Mac>(
+    g: &ConvGeom,
+    dy: &[f32],
+    mask: Option<&[u8]>,
+    dx: &mut [f32],
+    dx_mask: Option<&[u8]>,
+    w: &[f32],
+    accumulate: bool,
+) {
+    let (k, s) = (g.k, g.stride);
     // G[r][c] = dy[r − k][c − k] (masked, zero outside), then per output phase (qy, qx):
     // dx[s·a + qy][s·b + qx] = Σ w[ky][kx] · G[a + (qy + pt − ky)/s + k][b + (qx + pl − kx)/s + k]
     // over the taps whose offsets divide exactly.

@@ -53,7 +53,15 @@ impl Simd for Pool2Plane<'_> {
     type Output = ();
     #[inline(always)]
     fn run<M: Mac>(self) {
-        let Self { g, xi, yo, mut am } = self;
+        pool2_plane(self.g, self.xi, self.yo, self.am)
+    }
+}
+
+/// The body of [`Pool2Plane`] (slices as arguments, so that the compiler knows they do not
+/// overlap).
+#[inline(always)]
+fn pool2_plane(g: &PoolGeom, xi: &[f32], yo: &mut [f32], mut am: Option<&mut [u32]>) {
+    {
         for oy in 0..g.oh {
             let (r0, r1) = (2 * oy * g.w, (2 * oy + 1) * g.w);
             let (x0, x1) = (&xi[r0..r0 + 2 * g.ow], &xi[r1..r1 + 2 * g.ow]);
