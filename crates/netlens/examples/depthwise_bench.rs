@@ -5,7 +5,9 @@
 //! `IMAGES` (default 1), `LAYER` (an index into the table below: time only that layer).
 //! The loop runs inside a rayon pool, as the fast path's passes do.
 
-use netlens::fast::kernels::{depthwise_backward, depthwise_forward, Act, ConvGeom};
+use netlens::fast::kernels::{
+    depthwise_backward, depthwise_forward, Act, ConvGeom, DepthwiseLayer,
+};
 use std::time::Instant;
 
 /// Channels, input side, kernel, stride, and how many such layers Lite0 has.
@@ -82,6 +84,13 @@ fn run(images: usize, only: Option<usize>) {
             .map(|i| w[(i / kk) * kk + kk - 1 - i % kk])
             .collect();
         let b = vec![0.1f32; c];
+        let layer = DepthwiseLayer {
+            g: &g,
+            weight: &w,
+            weight_flipped: &flipped,
+            bias: &b,
+            act: Act::Relu6,
+        };
         let mut y = vec![0f32; images * c * oh * oh];
         let mut mask = vec![0u8; y.len()];
         let mut dx = vec![0f32; x.len()];
@@ -95,33 +104,9 @@ fn run(images: usize, only: Option<usize>) {
             }
             t.elapsed().as_secs_f64() * 1e3 / reps as f64
         };
-        let fwd = time(&mut || {
-            depthwise_forward(
-                &x,
-                &mut y,
-                Some(&mut mask),
-                images,
-                c,
-                &g,
-                &w,
-                &b,
-                Act::Relu6,
-            )
-        });
-        let bwd = time(&mut || {
-            depthwise_backward(
-                &y,
-                Some(&mask),
-                &mut dx,
-                None,
-                images,
-                c,
-                &g,
-                &w,
-                &flipped,
-                false,
-            )
-        });
+        let fwd = time(&mut || depthwise_forward(&layer, &x, &mut y, Some(&mut mask), images));
+        let bwd =
+            time(&mut || depthwise_backward(&layer, &y, Some(&mask), &mut dx, None, images, false));
         let gmac = (images * c * oh * oh * kk) as f64 / 1e6;
         println!(
             "{c:5} ch {h:3}² k{k} s{s}: forward {fwd:6.3} ms ({:4.1} GMAC/s), backward {bwd:6.3} ms ({:4.1} GMAC/s) ×{count}",

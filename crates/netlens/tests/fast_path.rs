@@ -19,7 +19,7 @@ use burn::tensor::Tensor;
 use common::rel_l2;
 use netlens::engine;
 use netlens::fast::kernels::Act;
-use netlens::fast::{ConvParams, FastNet, Graph, Pad};
+use netlens::fast::{ConvParams, FastNet, Graph, LinearParams, Pad};
 use netlens::gradients::{input_gradient, ClassScore};
 use netlens::imaging::tensor::tensor_values;
 use rand::{Rng, SeedableRng};
@@ -220,12 +220,17 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
     const HIDDEN: usize = 37;
     let w1 = random(&mut rng, HIDDEN * c, 1.0);
     let b1 = random(&mut rng, HIDDEN, 0.3);
-    let h = g
-        .linear(h, w1.clone(), b1.clone(), c, HIDDEN, Act::Relu, None)
-        .unwrap();
+    let dense = |weight: &[f32], bias: &[f32], inputs, outputs| LinearParams {
+        weight: weight.to_vec(),
+        bias: bias.to_vec(),
+        inputs,
+        outputs,
+        spatial: None,
+    };
+    let h = g.linear(h, dense(&w1, &b1, c, HIDDEN), Act::Relu).unwrap();
     let w = random(&mut rng, classes * HIDDEN, 1.0);
     let b = random(&mut rng, classes, 0.1);
-    g.linear(h, w.clone(), b.clone(), HIDDEN, classes, Act::None, None)
+    g.linear(h, dense(&w, &b, HIDDEN, classes), Act::None)
         .unwrap();
     let w1t: Tensor<2> = engine::tensor(w1, [HIDDEN, c]).transpose();
     let b1t: Tensor<1> = engine::tensor(b1, [HIDDEN]);

@@ -203,7 +203,17 @@ impl<'a> Lowering<'a> {
         let spatial = self.spatial.get(&x).copied();
         let v = self
             .out
-            .linear(x, weight, bias, inputs, outputs, act, spatial)
+            .linear(
+                x,
+                fast::LinearParams {
+                    weight,
+                    bias,
+                    inputs,
+                    outputs,
+                    spatial,
+                },
+                act,
+            )
             .map_err(|u| unsupported(n, &u.0))?;
         self.map.insert(y, v);
         Ok(())

@@ -1,0 +1,645 @@
+//! Dense and 1×1 convolutions as `gemm` products: forward as tiled im2col (a 1×1 layer
+//! reads its input directly) with bias, activation and gradient mask fused into each
+//! cache-hot output tile; backward-data of a 1×1 layer as the transposed product, of a
+//! strided one as `col2im(Wᵀ · dy)`. (A stride-1 k×k backward is a forward convolution with
+//! the flipped, transposed kernel; the runner sets that up.)
+
+use super::{dispatch, with_scratch, with_scratch2, Act, Mac, SendPtr, Simd};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// A strided matrix inside a live buffer: its first element and (row, column) strides in
+/// elements.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<P> {
+    pub ptr: P,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl<P> Mat<P> {
+    /// A row-major matrix whose rows are `rs` apart.
+    pub(crate) fn rows(ptr: P, rs: usize) -> Self {
+        Self {
+            ptr,
+            rs: rs as isize,
+            cs: 1,
+        }
+    }
+}
+
+/// `dst (+)= lhs · rhs` for `m×k` times `k×n`.
+///
+/// # Safety
+/// The matrices must lie inside live buffers, and `dst` must not overlap the inputs or be
+/// written concurrently by another task.
+pub(crate) unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: Mat<*mut f32>,
+    accumulate: bool,
+    lhs: Mat<*const f32>,
+    rhs: Mat<*const f32>,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    *dst.ptr.offset(i as isize * dst.rs + j as isize * dst.cs) = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    gemm::gemm(
+        m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
+        rhs.rs, 1.0, 1.0, false, false, false, par,
+    )
+}
+
+/// Parallelism for a single large product when there are too few tasks to share out.
+pub(crate) fn inner_parallelism(tasks: usize) -> Parallelism {
+    let t = rayon::current_num_threads();
+    if tasks >= t || t <= 1 {
+        Parallelism::None
+    } else {
+        Parallelism::Rayon(t)
+    }
+}
+
+/// Geometry of one convolution on one image (for a depthwise one, of each plane: `cin` and
+/// `cout` are then the channel count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    /// Padding top and left (bottom/right follow from the output size).
+    pub pt: usize,
+    pub pl: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    fn pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pt == 0 && self.pl == 0
+    }
+    fn kdim(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+}
+
+/// Column-tile size for one image's `pixels`, so that the tiles give every thread work and a
+/// tile's im2col block stays cache-sized.
+fn column_tile(pixels: usize, kdim: usize) -> usize {
+    let tasks = 2 * rayon::current_num_threads().max(1);
+    let by_tasks = pixels.div_ceil(tasks);
+    let by_cache = (96 * 1024 / kdim.max(1)).max(32);
+    by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024)
+}
+
+/// How the products `[m × pixels]` of each image are shared out among tasks: column tiles
+/// and, where images are small (the late layers), blocks of rows, so that no task repacks a
+/// large weight matrix for a handful of columns. The split depends on the image's geometry
+/// only, never on the batch size, so that an image's results are bitwise the same in any
+/// batch.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    tile: usize,
+    tiles: usize,
+    rows: usize,
+    blocks: usize,
+}
+
+impl Split {
+    fn new(pixels: usize, kdim: usize, m: usize, rows_ok: bool) -> Self {
+        let want = 2 * rayon::current_num_threads().max(1);
+        let mut tile = column_tile(pixels, kdim);
+        if rows_ok {
+            tile = tile.max(64.min(pixels.max(1)));
+        }
+        let tiles = pixels.div_ceil(tile);
+        let mut blocks = 1;
+        if rows_ok && tiles < want {
+            blocks = want.div_ceil(tiles).min(m.div_ceil(16)).max(1);
+        }
+        let rows = m.div_ceil(blocks).next_multiple_of(16).min(m.max(1));
+        let blocks = m.div_ceil(rows).max(1);
+        Self {
+            tile,
+            tiles,
+            rows,
+            blocks,
+        }
+    }
+    fn tasks(&self, images: usize) -> usize {
+        images * self.tiles * self.blocks
+    }
+    /// (image, first column, columns, first row, rows) of task `t`.
+    fn task(&self, t: usize, pixels: usize, m: usize) -> (usize, usize, usize, usize, usize) {
+        let bi = t % self.blocks;
+        let ti = (t / self.blocks) % self.tiles;
+        let n = t / (self.blocks * self.tiles);
+        let p0 = ti * self.tile;
+        let r0 = bi * self.rows;
+        (n, p0, self.tile.min(pixels - p0), r0, self.rows.min(m - r0))
+    }
+}
+
+/// Fills `cols` (`kdim × len`, row-major) with the im2col block of output pixels
+/// `p0..p0+len` of one image.
+fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
+    let (k, s) = (g.k, g.stride);
+    for ci in 0..g.cin {
+        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = &mut cols[((ci * k + ky) * k + kx) * len..][..len];
+                let (lo, hi) = tap_columns(g, kx);
+                let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
+                let mut j = 0;
+                while j < len {
+                    let run = (g.ow - ox0).min(len - j);
+                    let out = &mut row[j..j + run];
+                    let iy = (oy * s + ky) as isize - g.pt as isize;
+                    // Output columns ox0 .. ox0 + run; those in lo .. hi read the plane.
+                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                    if iy < 0 || iy >= g.h as isize || a >= b {
+                        out.fill(0.0);
+                    } else {
+                        let src = &plane[iy as usize * g.w..][..g.w];
+                        out[..a - ox0].fill(0.0);
+                        out[b - ox0..].fill(0.0);
+                        let x0 = a * s + kx - g.pl;
+                        let dst = &mut out[a - ox0..b - ox0];
+                        if s == 1 {
+                            dst.copy_from_slice(&src[x0..x0 + dst.len()]);
+                        } else {
+                            for (d, &v) in dst.iter_mut().zip(src[x0..].iter().step_by(s)) {
+                                *d = v;
+                            }
+                        }
+                    }
+                    j += run;
+                    oy += 1;
+                    ox0 = 0;
+                }
+            }
+        }
+    }
+}
+
+/// The output columns `lo .. hi` whose kernel column `kx` falls inside the input
+/// (`0 ≤ ox·s + kx − pl < w`).
+fn tap_columns(g: &ConvGeom, kx: usize) -> (usize, usize) {
+    let s = g.stride;
+    let lo = g.pl.saturating_sub(kx).div_ceil(s);
+    let hi = if g.w + g.pl > kx {
+        ((g.w + g.pl - kx - 1) / s + 1).min(g.ow)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// Adds the rows of `cols` (`kdim × len`, the gradient of an im2col block of output
+/// pixels `p0 .. p0 + len`) that belong to input channel `ci` back onto that channel's plane
+/// of the image gradient, output row by output row (no division per value).
+fn col2im_plane(plane: &mut [f32], ci: usize, g: &ConvGeom, p0: usize, len: usize, cols: &[f32]) {
+    let (k, s) = (g.k, g.stride);
+    for ky in 0..k {
+        for kx in 0..k {
+            let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
+            let (lo, hi) = tap_columns(g, kx);
+            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
+            let mut j = 0;
+            while j < len {
+                let run = (g.ow - ox0).min(len - j);
+                let iy = (oy * s + ky) as isize - g.pt as isize;
+                let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                if iy >= 0 && (iy as usize) < g.h && a < b {
+                    let dst = &mut plane[iy as usize * g.w..][..g.w];
+                    let src = &row[j + a - ox0..j + b - ox0];
+                    let x0 = a * s + kx - g.pl;
+                    if s == 1 {
+                        for (d, &v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (d, &v) in dst[x0..].iter_mut().step_by(s).zip(src) {
+                            *d += v;
+                        }
+                    }
+                }
+                j += run;
+                oy += 1;
+                ox0 = 0;
+            }
+        }
+    }
+}
+
+/// A dense convolution (`groups = 1`) as [`conv_forward`] runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvLayer<'a> {
+    pub g: &'a ConvGeom,
+    /// `[cout, cin·k·k]`.
+    pub weight: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub act: Act,
+}
+
+/// Dense convolution of a batch: `y (+)= W ⋆ x`, then, in the same pass over each
+/// cache-hot output tile, `+ bias`, the activation, and its gradient mask. With
+/// `accumulate` the product is added to `y`.
+pub fn conv_forward(
+    layer: &ConvLayer,
+    x: &[f32],
+    y: &mut [f32],
+    mask: Option<&mut [u8]>,
+    images: usize,
+    accumulate: bool,
+) {
+    let &ConvLayer {
+        g,
+        weight,
+        bias,
+        act,
+    } = layer;
+    let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
+    debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
+    let pixels = g.oh * g.ow;
+    let kdim = g.kdim();
+    let pointwise = g.pointwise();
+    let split = Split::new(pixels, kdim, g.cout, pointwise);
+    let tasks = split.tasks(images);
+    let par = inner_parallelism(tasks);
+    let yp = SendPtr(y.as_mut_ptr());
+    let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
+    (0..tasks).into_par_iter().for_each(|t| {
+        let (n, p0, len, r0, rows) = split.task(t, pixels, g.cout);
+        let xi = &x[n * in_sz..(n + 1) * in_sz];
+        let ybase = n * out_sz + r0 * pixels + p0;
+        let run = |rhs: *const f32, rhs_rs: usize| {
+            // SAFETY: task t writes only rows r0..r0+rows, columns p0..p0+len of image n.
+            unsafe {
+                matmul(
+                    (rows, len, kdim),
+                    Mat::rows(yp.at(ybase), pixels),
+                    accumulate,
+                    Mat::rows(weight[r0 * kdim..].as_ptr(), kdim),
+                    Mat::rows(rhs, rhs_rs),
+                    par,
+                );
+            }
+        };
+        if pointwise {
+            run(xi[p0..].as_ptr(), pixels);
+        } else {
+            with_scratch(kdim * len, |cols| {
+                im2col(xi, g, p0, len, cols);
+                run(cols.as_ptr(), len);
+            });
+        }
+        if bias.is_some() || act != Act::None || mp.is_some() {
+            dispatch(EpilogueTile {
+                y: yp,
+                mask: mp,
+                base: ybase,
+                stride: pixels,
+                rows,
+                len,
+                bias: bias.map(|b| &b[r0..r0 + rows]),
+                act,
+            });
+        }
+    });
+}
+
+/// Bias, activation and mask over a `rows × len` tile of rows `stride` apart, from `base`.
+struct EpilogueTile<'a> {
+    y: SendPtr<f32>,
+    mask: Option<SendPtr<u8>>,
+    base: usize,
+    stride: usize,
+    rows: usize,
+    len: usize,
+    bias: Option<&'a [f32]>,
+    act: Act,
+}
+
+impl Simd for EpilogueTile<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<M: Mac>(self) {
+        let Self {
+            y,
+            mask,
+            base,
+            stride,
+            rows,
+            len,
+            bias,
+            act,
+        } = self;
+        for r in 0..rows {
+            let off = base + r * stride;
+            // SAFETY: the caller owns this tile of the output (and of the mask).
+            let row = unsafe { std::slice::from_raw_parts_mut(y.at(off), len) };
+            let b = bias.map_or(0.0, |b| b[r]);
+            match mask {
+                Some(mp) => {
+                    let mrow = unsafe { std::slice::from_raw_parts_mut(mp.at(off), len) };
+                    epilogue_masked(row, mrow, b, act);
+                }
+                None => epilogue(row, b, act),
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn epilogue(row: &mut [f32], b: f32, act: Act) {
+    for v in row {
+        *v = act.apply(*v + b).0;
+    }
+}
+
+#[inline(always)]
+fn epilogue_masked(row: &mut [f32], mask: &mut [u8], b: f32, act: Act) {
+    for (v, m) in row.iter_mut().zip(mask) {
+        let (y, mm) = act.apply(*v + b);
+        *v = y;
+        *m = mm;
+    }
+}
+
+/// Backward-data of a strided dense convolution: `dx (+)= col2im(Wᵀ · dy)`, image by image.
+/// `weight` is `[cout, cin·k·k]`.
+pub fn conv_backward_col2im(
+    dy: &[f32],
+    dx: &mut [f32],
+    images: usize,
+    g: &ConvGeom,
+    weight: &[f32],
+    accumulate: bool,
+) {
+    let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
+    let pixels = g.oh * g.ow;
+    let kdim = g.kdim();
+    let par = inner_parallelism(images);
+    dx[..images * in_sz]
+        .par_chunks_mut(in_sz)
+        .enumerate()
+        .for_each(|(n, dxi)| {
+            if !accumulate {
+                dxi.fill(0.0);
+            }
+            let dyi = &dy[n * out_sz..(n + 1) * out_sz];
+            with_scratch2(kdim * pixels, |cols| {
+                // SAFETY: cols is this task's scratch; weight is [cout, kdim], read as Wᵀ.
+                unsafe {
+                    matmul(
+                        (kdim, pixels, g.cout),
+                        Mat::rows(cols.as_mut_ptr(), pixels),
+                        false,
+                        Mat {
+                            ptr: weight.as_ptr(),
+                            rs: 1,
+                            cs: kdim as isize,
+                        },
+                        Mat::rows(dyi.as_ptr(), pixels),
+                        par,
+                    );
+                }
+                // One task per input channel when the images alone leave threads idle.
+                let plane = g.h * g.w;
+                if matches!(par, Parallelism::None) {
+                    for (ci, p) in dxi.chunks_mut(plane).enumerate() {
+                        col2im_plane(p, ci, g, 0, pixels, cols);
+                    }
+                } else {
+                    dxi.par_chunks_mut(plane)
+                        .enumerate()
+                        .for_each(|(ci, p)| col2im_plane(p, ci, g, 0, pixels, cols));
+                }
+            });
+        });
+}
+
+/// Backward-data of a 1×1 convolution (`g` has `k = 1`, stride 1, no padding) or of a dense
+/// layer over pixels: `dx[ci, p] (+)= Σ_co W[co, ci] · dy[co, p]`, tiled like the forward
+/// pass. `weight` is `[cout, cin]`.
+pub fn pointwise_backward(
+    dy: &[f32],
+    dx: &mut [f32],
+    images: usize,
+    g: &ConvGeom,
+    weight: &[f32],
+    accumulate: bool,
+) {
+    let (cin, cout, pixels) = (g.cin, g.cout, g.oh * g.ow);
+    debug_assert!(g.pointwise());
+    let split = Split::new(pixels, cout, cin, true);
+    let tasks = split.tasks(images);
+    let par = inner_parallelism(tasks);
+    let dxp = SendPtr(dx.as_mut_ptr());
+    (0..tasks).into_par_iter().for_each(|t| {
+        let (n, p0, len, r0, rows) = split.task(t, pixels, cin);
+        // SAFETY: task t writes only rows r0..r0+rows, columns p0..p0+len of image n.
+        unsafe {
+            matmul(
+                (rows, len, cout),
+                Mat::rows(dxp.at(n * cin * pixels + r0 * pixels + p0), pixels),
+                accumulate,
+                Mat {
+                    ptr: weight[r0..].as_ptr(),
+                    rs: 1,
+                    cs: cin as isize,
+                },
+                Mat::rows(dy[n * cout * pixels + p0..].as_ptr(), pixels),
+                par,
+            );
+        }
+    });
+}
+
+/// Plain references for the unit tests: direct loops over every tap.
+pub mod reference {
+    use super::{ConvGeom, ConvLayer};
+
+    /// The input pixel tap `(ky, kx)` of output `(oy, ox)` reads, if inside the image.
+    pub fn tap(g: &ConvGeom, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<usize> {
+        let iy = (oy * g.stride + ky).checked_sub(g.pt)?;
+        let ix = (ox * g.stride + kx).checked_sub(g.pl)?;
+        (iy < g.h && ix < g.w).then_some(iy * g.w + ix)
+    }
+
+    /// [`conv_forward`](super::conv_forward) of one image.
+    pub fn conv_forward(layer: &ConvLayer, x: &[f32], y: &mut [f32], mask: &mut [u8], acc: bool) {
+        let g = layer.g;
+        let (k, plane) = (g.k, g.oh * g.ow);
+        for co in 0..g.cout {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let o = co * plane + oy * g.ow + ox;
+                    let mut s = if acc { y[o] } else { 0.0 };
+                    for ci in 0..g.cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                if let Some(i) = tap(g, oy, ox, ky, kx) {
+                                    let w = layer.weight[((co * g.cin + ci) * k + ky) * k + kx];
+                                    s += w * x[ci * g.h * g.w + i];
+                                }
+                            }
+                        }
+                    }
+                    let b = layer.bias.map_or(0.0, |b| b[co]);
+                    (y[o], mask[o]) = layer.act.apply(s + b);
+                }
+            }
+        }
+    }
+
+    /// Backward-data of a dense convolution of one image: every output gradient scattered
+    /// back through every tap.
+    pub fn conv_backward(g: &ConvGeom, weight: &[f32], dy: &[f32], dx: &mut [f32], acc: bool) {
+        let k = g.k;
+        if !acc {
+            dx.fill(0.0);
+        }
+        for co in 0..g.cout {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let d = dy[(co * g.oh + oy) * g.ow + ox];
+                    for ci in 0..g.cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                if let Some(i) = tap(g, oy, ox, ky, kx) {
+                                    let w = weight[((co * g.cin + ci) * k + ky) * k + kx];
+                                    dx[ci * g.h * g.w + i] += w * d;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_close, random};
+    use super::*;
+
+    fn geom(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        h: usize,
+        w: usize,
+    ) -> ConvGeom {
+        let (oh, ow) = (
+            (h + 2 * pad - k) / stride + 1,
+            (w + 2 * pad - k) / stride + 1,
+        );
+        ConvGeom {
+            cin,
+            cout,
+            k,
+            stride,
+            pt: pad,
+            pl: pad,
+            h,
+            w,
+            oh,
+            ow,
+        }
+    }
+
+    const CASES: [(usize, usize, usize, usize, usize, usize, usize); 5] = [
+        (3, 5, 1, 1, 0, 7, 9),
+        (4, 6, 3, 1, 1, 9, 8),
+        (3, 7, 3, 2, 1, 11, 10),
+        (5, 4, 5, 2, 2, 13, 12),
+        (2, 3, 3, 2, 0, 8, 7),
+    ];
+
+    #[test]
+    fn forward_matches_reference() {
+        for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+            let g = geom(cin, cout, k, s, p, h, w);
+            let images = 3;
+            let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+            let x = random(images * isz, i as u64);
+            let weight = random(cout * cin * k * k, 10 + i as u64);
+            let bias = random(cout, 20 + i as u64);
+            for (act, acc) in [(Act::Relu6, false), (Act::Relu, true), (Act::None, false)] {
+                let layer = ConvLayer {
+                    g: &g,
+                    weight: &weight,
+                    bias: Some(&bias),
+                    act,
+                };
+                let y0 = random(images * osz, 30 + i as u64);
+                let (mut y, mut m) = (y0.clone(), vec![0u8; images * osz]);
+                conv_forward(&layer, &x, &mut y, Some(&mut m), images, acc);
+                for n in 0..images {
+                    let (mut yr, mut mr) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
+                    reference::conv_forward(
+                        &layer,
+                        &x[n * isz..(n + 1) * isz],
+                        &mut yr,
+                        &mut mr,
+                        acc,
+                    );
+                    assert_close(&y[n * osz..(n + 1) * osz], &yr, 1e-5);
+                    if act == Act::None {
+                        assert!(m[n * osz..(n + 1) * osz].iter().all(|&v| v == 1));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn backward_matches_reference() {
+        for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+            let g = geom(cin, cout, k, s, p, h, w);
+            let images = 2;
+            let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+            let dy = random(images * osz, 40 + i as u64);
+            let weight = random(cout * cin * k * k, 50 + i as u64);
+            for acc in [false, true] {
+                let dx0 = random(images * isz, 60 + i as u64);
+                let mut dx = dx0.clone();
+                if g.pointwise() {
+                    pointwise_backward(&dy, &mut dx, images, &g, &weight, acc);
+                } else {
+                    conv_backward_col2im(&dy, &mut dx, images, &g, &weight, acc);
+                }
+                for n in 0..images {
+                    let mut want = dx0[n * isz..(n + 1) * isz].to_vec();
+                    reference::conv_backward(
+                        &g,
+                        &weight,
+                        &dy[n * osz..(n + 1) * osz],
+                        &mut want,
+                        acc,
+                    );
+                    assert_close(&dx[n * isz..(n + 1) * isz], &want, 1e-5);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The CPU kernels of the fast path, on row-major float32 NCHW buffers, one file per kind:
+//!
+//! - [`gemm_conv`]: dense and 1×1 convolutions as `gemm` products (tiled im2col) with a
+//!   fused bias + activation + mask epilogue, and their backward-data;
+//! - [`depthwise`]: direct whole-plane depthwise convolution, forward and backward-data
+//!   (stride 2 split into phases instead of zero-filling);
+//! - [`depthwise_lanes`]: the same on small planes, eight channels interleaved per vector
+//!   (chosen by [`depthwise`]);
+//! - [`dense`]: weight-streaming dense layers;
+//! - [`pool`]: max-pooling with saved argmax;
+//! - [`elementwise`]: activation masks, residual adds.
+//!
+//! Next to each kernel is a plain, obviously correct `reference` version that its unit
+//! tests compare it against. Kernels that need SIMD take their arguments as a struct
+//! implementing [`Simd`], run by [`dispatch`] (AVX2 + FMA when the CPU has them); one, the
+//! interleaved depthwise backward, keeps its own AVX2 + FMA entry with every buffer an
+//! argument, measured twice as fast at stride 2 (see `depthwise_lanes`). Work is
+//! split into independent tasks over rayon's global pool (the threads burn uses), and
+//! scratch memory is thread-local and reused, so a loop of passes does not allocate in its
+//! steady state.
+
+pub mod dense;
+pub mod depthwise;
+mod depthwise_lanes;
+pub mod elementwise;
+pub mod gemm_conv;
+pub mod pool;
+
+pub use dense::{dense_backward, dense_forward, DenseLayer};
+pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_DEPTHWISE_KERNEL};
+pub use elementwise::{add, add_into, apply_mask};
+pub use gemm_conv::{conv_backward_col2im, conv_forward, pointwise_backward, ConvGeom, ConvLayer};
+pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// An activation fused into a layer's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    /// `max(x, 0)`; gradient where `x > 0`.
+    Relu,
+    /// `relu(x) − relu(x − 6)` (= hardtanh(0, 6)); gradient where `0 < x ≤ 6`, as the plain
+    /// burn path computes it.
+    Relu6,
+}
+
+impl Act {
+    /// The activation of `z` and its 0/1 gradient, branch-free so that loops vectorize.
+    #[inline(always)]
+    pub(crate) fn apply(self, z: f32) -> (f32, u8) {
+        match self {
+            Act::None => (z, 1),
+            Act::Relu => {
+                let pos = z > 0.0;
+                (if pos { z } else { 0.0 }, u8::from(pos))
+            }
+            Act::Relu6 => {
+                let pos = z > 0.0;
+                let low = z <= 6.0;
+                let y = if low { z } else { 6.0 };
+                (if pos { y } else { 0.0 }, u8::from(pos & low))
+            }
+        }
+    }
+}
+
+/// A raw pointer that tasks writing disjoint regions may share.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    #[inline(always)]
+    pub(crate) fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers only form offsets inside the buffer the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH2: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Multiply-accumulate `a + w·s`: fused on CPUs with FMA (inside the `avx2,fma`
+/// compiled copies of the kernels), separate multiply and add elsewhere.
+pub(crate) trait Mac {
+    fn mac(a: f32, w: f32, s: f32) -> f32;
+}
+pub(crate) struct Fused;
+pub(crate) struct Separate;
+impl Mac for Fused {
+    #[inline(always)]
+    fn mac(a: f32, w: f32, s: f32) -> f32 {
+        w.mul_add(s, a)
+    }
+}
+impl Mac for Separate {
+    #[inline(always)]
+    fn mac(a: f32, w: f32, s: f32) -> f32 {
+        a + w * s
+    }
+}
+
+#[inline(always)]
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A kernel compiled twice: its [`run`](Simd::run) body is `#[inline(always)]` and generic
+/// over [`Mac`], and [`dispatch`] runs it as `run::<Fused>` inside an AVX2 + FMA compiled
+/// function when the CPU has those features (so the whole body is vectorized 8 wide), and
+/// as `run::<Separate>` otherwise. The kernel's arguments are the fields of the struct that
+/// implements this, written once.
+pub(crate) trait Simd {
+    type Output;
+    fn run<M: Mac>(self) -> Self::Output;
+}
+
+/// Runs `kernel` in the widest compiled copy the CPU supports (see [`Simd`]).
+pub(crate) fn dispatch<K: Simd>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide<K: Simd>(kernel: K) -> K::Output {
+            kernel.run::<Fused>()
+        }
+        if has_avx2_fma() {
+            // SAFETY: the CPU features were just detected.
+            return unsafe { wide(kernel) };
+        }
+    }
+    kernel.run::<Separate>()
+}
+
+/// Runs `f` with a thread-local scratch buffer of at least `n` floats (contents arbitrary).
+/// The buffer is taken out of its thread-local slot and put back afterwards, so that `f` is
+/// called (and inlined) right here — inside the kernel's AVX2 + FMA copy — rather than
+/// inside `LocalKey::with`, and so that a task a waiting thread steals while the buffer is
+/// out simply gets a fresh one.
+#[inline(always)]
+pub(crate) fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    scratch(&SCRATCH, n, f)
+}
+
+#[inline(always)]
+pub(crate) fn with_scratch2<R>(n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    scratch(&SCRATCH2, n, f)
+}
+
+type Slot = std::thread::LocalKey<RefCell<Vec<f32>>>;
+
+#[inline(always)]
+fn scratch<R>(slot: &'static Slot, n: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut v = slot.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    let r = f(&mut v[..n]);
+    slot.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < v.len() {
+            *c = v;
+        }
+    });
+    r
+}
+
+/// Runs `f(i, plane, side)` on every output plane `i` of `planes` (`size` values each), in
+/// parallel, with the matching plane of an optional per-value side output (a mask, an
+/// argmax).
+pub(crate) fn for_each_plane<T: Send>(
+    y: &mut [f32],
+    side: Option<&mut [T]>,
+    size: usize,
+    planes: usize,
+    f: impl Fn(usize, &mut [f32], Option<&mut [T]>) + Sync + Send,
+) {
+    match side {
+        Some(side) => y[..planes * size]
+            .par_chunks_mut(size)
+            .zip(side[..planes * size].par_chunks_mut(size))
+            .enumerate()
+            .for_each(|(i, (yo, s))| f(i, yo, Some(s))),
+        None => y[..planes * size]
+            .par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, yo)| f(i, yo, None)),
+    }
+}
+
+/// Test data shared by the kernels' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// `n` pseudo-random values in `[-1, 1)` (a fixed xorshift sequence per `seed`).
+    pub fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// `n` pseudo-random 0/1 mask values.
+    pub fn random_mask(n: usize, seed: u64) -> Vec<u8> {
+        random(n, seed)
+            .iter()
+            .map(|&v| u8::from(v > -0.3))
+            .collect()
+    }
+
+    /// Asserts `got` is within `tol` of `want`, relative to `want`'s largest magnitude.
+    #[track_caller]
+    pub fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+        assert_eq!(got.len(), want.len());
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= tol * scale,
+                "value {i}: {g} vs reference {w} (scale {scale})"
+            );
+        }
+    }
+}

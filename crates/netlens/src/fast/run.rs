@@ -1,0 +1,278 @@
+//! Running one node: the kernel calls of each layer's forward and backward pass.
+
+use super::buffers::Pool;
+use super::graph::{Node, Value};
+use super::kernels::{self, Act, ConvGeom, ConvLayer, DenseLayer, DepthwiseLayer};
+use super::layout::{Geom, Layout};
+
+/// Where a node's forward pass writes: its output value, and (when the pass is saved) its
+/// activation's gradient mask and a max-pool's argmax.
+pub(super) struct Forward<'a> {
+    pub out: &'a mut [f32],
+    pub mask: Option<&'a mut [u8]>,
+    pub argmax: Option<&'a mut Vec<u32>>,
+}
+
+/// What a node's backward pass reads: the gradient of its output, that output's activation
+/// mask (not yet applied to `g` only for a depthwise layer, whose kernel applies it), the
+/// mask of its input when the kernel is to apply it, and a max-pool's argmax.
+pub(super) struct Incoming<'a> {
+    pub g: &'a [f32],
+    pub mask: Option<&'a [u8]>,
+    pub input_mask: Option<&'a [u8]>,
+    pub argmax: Option<&'a Vec<u32>>,
+}
+
+/// The gradient of every value (`None` until a reader writes one), and the pool that new
+/// gradient buffers come from.
+pub(super) struct Gradients<'a> {
+    pub grads: &'a mut [Option<Vec<f32>>],
+    pub pool: &'a mut Pool,
+}
+
+impl Gradients<'_> {
+    /// Takes the gradient buffer of `u` for writing: `(buffer, accumulate)`.
+    fn take(&mut self, l: &Layout, u: Value) -> (Vec<f32>, bool) {
+        match self.grads[u].take() {
+            Some(b) => (b, true),
+            None => (self.pool.get(l.size(u)), false),
+        }
+    }
+}
+
+/// The forward pass of `node` (value `v`, laid out as `geom`), reading its inputs by `get`.
+pub(super) fn run_forward<'a>(
+    node: &Node,
+    geom: &Geom,
+    l: &Layout,
+    v: Value,
+    get: impl Fn(Value) -> &'a [f32],
+    to: Forward,
+) {
+    let Forward { out, mask, argmax } = to;
+    let n = l.images;
+    match (node, geom) {
+        (Node::Conv { x, p, act, .. }, Geom::Conv(g)) => {
+            let layer = ConvLayer {
+                g,
+                weight: &p.weight,
+                bias: Some(&p.bias),
+                act: *act,
+            };
+            kernels::conv_forward(&layer, get(*x), out, mask, n, false)
+        }
+        (Node::Depthwise { x, p, act, flipped }, Geom::Dw(g)) => {
+            let layer = DepthwiseLayer {
+                g,
+                weight: &p.weight,
+                weight_flipped: flipped,
+                bias: &p.bias,
+                act: *act,
+            };
+            kernels::depthwise_forward(&layer, get(*x), out, mask, n)
+        }
+        (Node::Add(a, b), _) => {
+            let size = l.size(v);
+            kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size])
+        }
+        (Node::MaxPool { x, .. }, Geom::Pool(g)) => {
+            let planes = n * l.shapes[v].0;
+            let am = argmax.map(|a| {
+                a.resize(planes * g.oh * g.ow, 0);
+                &mut a[..]
+            });
+            kernels::max_pool_forward(get(*x), out, am, planes, g)
+        }
+        (Node::Concat(vs), _) => {
+            let (_, h, w) = l.shapes[v];
+            let per = l.size(v) / n;
+            for img in 0..n {
+                let mut off = img * per;
+                for &u in vs {
+                    let sz = l.shapes[u].0 * h * w;
+                    out[off..off + sz].copy_from_slice(&get(u)[img * sz..(img + 1) * sz]);
+                    off += sz;
+                }
+            }
+        }
+        (Node::GlobalAvg(x), _) => {
+            let (c, h, w) = l.shapes[*x];
+            let hw = h * w;
+            let xs = get(*x);
+            for (o, plane) in out[..n * c].iter_mut().zip(xs.chunks(hw)) {
+                *o = plane.iter().sum::<f32>() / hw as f32;
+            }
+        }
+        (
+            Node::Linear {
+                x,
+                weight,
+                bias,
+                inputs,
+                outputs,
+                act,
+                ..
+            },
+            _,
+        ) => {
+            let layer = DenseLayer {
+                weight,
+                bias,
+                inputs: *inputs,
+                outputs: *outputs,
+            };
+            kernels::dense_forward(&layer, get(*x), out, n);
+            let size = n * outputs;
+            match mask {
+                Some(m) => {
+                    for (o, mm) in out[..size].iter_mut().zip(&mut m[..size]) {
+                        (*o, *mm) = act.apply(*o);
+                    }
+                }
+                None => {
+                    for o in &mut out[..size] {
+                        *o = act.apply(*o).0;
+                    }
+                }
+            }
+        }
+        _ => unreachable!("layout geometry always matches its node"),
+    }
+}
+
+/// The backward pass of `node` (laid out as `geom`): adds the gradient of each of its
+/// inputs into `slots`.
+pub(super) fn run_backward(
+    node: &Node,
+    geom: &Geom,
+    l: &Layout,
+    incoming: Incoming,
+    slots: &mut Gradients,
+) {
+    let Incoming {
+        g,
+        mask,
+        input_mask,
+        argmax,
+    } = incoming;
+    let n = l.images;
+    match (node, geom) {
+        (Node::Conv { x, p, weight_t, .. }, Geom::Conv(cg)) => {
+            let (mut dx, acc) = slots.take(l, *x);
+            if cg.k == 1 && cg.stride == 1 && cg.pt == 0 && cg.pl == 0 {
+                kernels::pointwise_backward(g, &mut dx, n, cg, &p.weight, acc);
+            } else if !weight_t.is_empty() && cg.pt < cg.k && cg.pl < cg.k {
+                // dx = conv(g, flipped Wᵀ) with padding k-1-p, back to the input size.
+                let bg = ConvGeom {
+                    cin: cg.cout,
+                    cout: cg.cin,
+                    k: cg.k,
+                    stride: 1,
+                    pt: cg.k - 1 - cg.pt,
+                    pl: cg.k - 1 - cg.pl,
+                    h: cg.oh,
+                    w: cg.ow,
+                    oh: cg.h,
+                    ow: cg.w,
+                };
+                let layer = ConvLayer {
+                    g: &bg,
+                    weight: weight_t,
+                    bias: None,
+                    act: Act::None,
+                };
+                kernels::conv_forward(&layer, g, &mut dx, None, n, acc);
+            } else {
+                kernels::conv_backward_col2im(g, &mut dx, n, cg, &p.weight, acc);
+            }
+            slots.grads[*x] = Some(dx);
+        }
+        (Node::Depthwise { x, p, act, flipped }, Geom::Dw(dg)) => {
+            let (mut dx, acc) = slots.take(l, *x);
+            let layer = DepthwiseLayer {
+                g: dg,
+                weight: &p.weight,
+                weight_flipped: flipped,
+                bias: &p.bias,
+                act: *act,
+            };
+            kernels::depthwise_backward(&layer, g, mask, &mut dx, input_mask, n, acc);
+            slots.grads[*x] = Some(dx);
+        }
+        (Node::Add(a, b), _) => {
+            for u in [*a, *b] {
+                let (mut dx, acc) = slots.take(l, u);
+                let size = l.size(u);
+                kernels::add_into(&mut dx[..size], &g[..size], acc);
+                slots.grads[u] = Some(dx);
+            }
+        }
+        (Node::MaxPool { x, .. }, Geom::Pool(pg)) => {
+            let (mut dx, acc) = slots.take(l, *x);
+            let planes = n * l.shapes[*x].0;
+            if let Some(am) = argmax {
+                kernels::max_pool_backward(g, am, &mut dx, planes, pg, acc);
+            } else if !acc {
+                dx.fill(0.0);
+            }
+            slots.grads[*x] = Some(dx);
+        }
+        (Node::Concat(vs), _) => {
+            let v_size: usize = vs.iter().map(|&u| l.size(u) / n).sum();
+            let mut off = 0;
+            for &u in vs {
+                let sz = l.size(u) / n;
+                let (mut dx, acc) = slots.take(l, u);
+                for img in 0..n {
+                    let src = &g[img * v_size + off..img * v_size + off + sz];
+                    let dst = &mut dx[img * sz..(img + 1) * sz];
+                    if acc {
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                off += sz;
+                slots.grads[u] = Some(dx);
+            }
+        }
+        (Node::GlobalAvg(x), _) => {
+            let (c, h, w) = l.shapes[*x];
+            let hw = h * w;
+            let (mut dx, acc) = slots.take(l, *x);
+            for (plane, &gv) in dx.chunks_mut(hw).zip(&g[..n * c]) {
+                let s = gv / hw as f32;
+                if acc {
+                    plane.iter_mut().for_each(|d| *d += s);
+                } else {
+                    plane.fill(s);
+                }
+            }
+            slots.grads[*x] = Some(dx);
+        }
+        (
+            Node::Linear {
+                x,
+                weight,
+                bias,
+                inputs,
+                outputs,
+                ..
+            },
+            _,
+        ) => {
+            let (mut dx, acc) = slots.take(l, *x);
+            let layer = DenseLayer {
+                weight,
+                bias,
+                inputs: *inputs,
+                outputs: *outputs,
+            };
+            kernels::dense_backward(&layer, g, &mut dx, n, acc);
+            slots.grads[*x] = Some(dx);
+        }
+        _ => unreachable!("layout geometry always matches its node"),
+    }
+}
