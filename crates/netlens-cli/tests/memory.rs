@@ -34,6 +34,7 @@ fn small_images(dir: &Path, n: usize) -> Vec<PathBuf> {
 
 /// Runs netlens with `args` then `images`, asserts success, and returns its peak resident
 /// memory in KiB.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
 fn peak_kib(args: &[String], images: &[PathBuf], log: &Path) -> u64 {
     let child = Command::new(env!("CARGO_BIN_EXE_netlens"))
         .args(args)
