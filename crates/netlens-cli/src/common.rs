@@ -568,6 +568,20 @@ pub fn load_images(
         .collect()
 }
 
+/// Checks, before any work, that every image is a regular file of bounded size (the
+/// commands that stream their images decode each only when its chunk comes; a file that is
+/// missing, a folder, a FIFO or too large is refused here, before anything is written).
+pub fn check_images(paths: &[PathBuf]) -> Result<()> {
+    if paths.is_empty() {
+        anyhow::bail!("no image given");
+    }
+    note_inputs(paths.iter().map(PathBuf::as_path));
+    for p in paths {
+        netlens::files::open_regular(p, imaging::decode::MAX_FILE_BYTES, "images")?;
+    }
+    Ok(())
+}
+
 /// Images decoded, run and written per chunk, so that memory does not grow with the number of
 /// images (a chunk's images, tensors and maps are dropped before the next is decoded).
 pub const STREAM_IMAGES: usize = 32;

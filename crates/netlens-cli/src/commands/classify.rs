@@ -1,7 +1,7 @@
 //! `netlens classify`: top-k classes of each image, as a table or JSON lines.
 
 use crate::class_names::ClassNames;
-use crate::common::{chunk_size, load_images, ModelArgs};
+use crate::common::{check_images, chunk_size, load_images, ModelArgs};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    check_images(&a.images)?;
     let loaded = a.model.load()?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let spec = model.spec();

@@ -2,7 +2,9 @@
 //! as saved.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_outputs, chunk_size, load_images, save_png, stem, ModelArgs};
+use crate::common::{
+    bar, check_images, check_outputs, chunk_size, load_images, save_png, stem, ModelArgs,
+};
 use anyhow::{Context, Result};
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
@@ -265,6 +267,7 @@ pub fn run(a: Args) -> Result<()> {
         outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()),
         a.images.iter().map(PathBuf::as_path),
     )?;
+    check_images(&a.images)?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let target = a.attack.target(names)?;

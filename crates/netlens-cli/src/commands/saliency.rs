@@ -289,6 +289,7 @@ pub fn run(a: Args) -> Result<()> {
         a.images.iter().map(PathBuf::as_path),
     )?;
 
+    common::check_images(&a.images)?;
     // Images are decoded, attributed, written and dropped a chunk at a time, so that memory is
     // flat in the number of images: chunks hold whole batches of the attribution and of the
     // classification (16), so the maps are the bytes one call on every image would give. A
