@@ -198,7 +198,8 @@ pub struct Args {
     /// or when this is an existing directory, a directory that receives <stem>.fooling.png
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// Write the practical's figure: original, fooling image, difference, difference ×10
+    /// Write the practical's figure: original, fooling image, difference, difference ×10 (a
+    /// row for each of the first 16 images)
     #[arg(long, value_name = "FILE.png")]
     pub figure: Option<PathBuf>,
     /// Print one JSON object per image per line instead of a table

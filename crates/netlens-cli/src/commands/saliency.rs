@@ -239,7 +239,7 @@ pub struct Args {
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
     /// Output folder: <stem>.npy (raw float32 map at the model's input resolution),
-    /// <stem>.png, <stem>.overlay.png, figure.png
+    /// <stem>.png, <stem>.overlay.png, figure.png (of the first 16 images)
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON summary line per image (and model)
