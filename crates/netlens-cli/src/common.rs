@@ -568,6 +568,42 @@ pub fn load_images(
         .collect()
 }
 
+/// Checks, before any work, that every image is a regular file of bounded size (the
+/// commands that stream their images decode each only when its chunk comes; a file that is
+/// missing, a folder, a FIFO or too large is refused here, before anything is written).
+pub fn check_images(paths: &[PathBuf]) -> Result<()> {
+    if paths.is_empty() {
+        anyhow::bail!("no image given");
+    }
+    note_inputs(paths.iter().map(PathBuf::as_path));
+    for p in paths {
+        netlens::files::open_regular(p, imaging::decode::MAX_FILE_BYTES, "images")?;
+    }
+    Ok(())
+}
+
+/// Images decoded, run and written per chunk, so that memory does not grow with the number of
+/// images (a chunk's images, tensors and maps are dropped before the next is decoded).
+pub const STREAM_IMAGES: usize = 32;
+
+/// Images per streamed chunk: about [`STREAM_IMAGES`], rounded up to a multiple of every
+/// batch size in `batches`, so that the network sees the very batches it would see were all
+/// images run at once (same bytes out, chunked or not).
+pub fn chunk_size(batches: &[usize]) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let lcm = batches
+        .iter()
+        .map(|&b| b.max(1))
+        .fold(1, |l, b| l / gcd(l, b) * b);
+    lcm * STREAM_IMAGES.div_ceil(lcm)
+}
+
 /// File stem of a path, for output names.
 pub fn stem(path: &Path) -> String {
     path.file_stem()

@@ -1,8 +1,9 @@
 //! `netlens classify`: top-k classes of each image, as a table or JSON lines.
 
-use crate::common::{load_images, ModelArgs};
+use crate::class_names::ClassNames;
+use crate::common::{check_images, chunk_size, load_images, ModelArgs};
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,41 +27,59 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    check_images(&a.images)?;
     let loaded = a.model.load()?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let spec = model.spec();
-    let images = load_images(&a.images, spec)?;
-    let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
     let top = (a.top as usize).min(names.len());
-    let preds = netlens::classify::classify(model, &inputs, top, a.batch_size as usize);
-    for (img, p) in images.iter().zip(&preds) {
-        if a.json {
-            let top: Vec<_> = p
-                .top
-                .iter()
-                .map(|&(c, prob)| serde_json::json!({"class": c, "label": names.label(c), "prob": prob}))
-                .collect();
-            let mut obj = serde_json::json!({
-                "image": img.path.display().to_string(),
-                "model": spec.name,
-                "top": top,
-            });
-            if a.logits {
-                obj["logits"] = serde_json::json!(p.logits);
-            }
-            println!("{obj}");
-        } else {
-            println!("{}  ({})", img.path.display(), spec.name);
-            for (rank, &(c, prob)) in p.top.iter().enumerate() {
-                println!(
-                    "  {:>2}. {:>4}  {:<32} {:>7.4}",
-                    rank + 1,
-                    c,
-                    names.label(c),
-                    prob
-                );
-            }
+    let batch = a.batch_size as usize;
+    // Decode, classify and print a chunk at a time: memory stays flat in the number of images.
+    for paths in a.images.chunks(chunk_size(&[batch])) {
+        let images = load_images(paths, spec)?;
+        let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+        let preds = netlens::classify::classify(model, &inputs, top, batch);
+        for (img, p) in images.iter().zip(&preds) {
+            print(&a, spec.name, names, &img.path, p);
         }
     }
     Ok(())
+}
+
+/// One image's result, as a JSON line or a table.
+fn print(
+    a: &Args,
+    model: &str,
+    names: &ClassNames,
+    path: &Path,
+    p: &netlens::classify::Prediction,
+) {
+    if a.json {
+        let top: Vec<_> = p
+            .top
+            .iter()
+            .map(
+                |&(c, prob)| serde_json::json!({"class": c, "label": names.label(c), "prob": prob}),
+            )
+            .collect();
+        let mut obj = serde_json::json!({
+            "image": path.display().to_string(),
+            "model": model,
+            "top": top,
+        });
+        if a.logits {
+            obj["logits"] = serde_json::json!(p.logits);
+        }
+        println!("{obj}");
+    } else {
+        println!("{}  ({model})", path.display());
+        for (rank, &(c, prob)) in p.top.iter().enumerate() {
+            println!(
+                "  {:>2}. {:>4}  {:<32} {:>7.4}",
+                rank + 1,
+                c,
+                names.label(c),
+                prob
+            );
+        }
+    }
 }

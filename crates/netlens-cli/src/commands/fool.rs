@@ -2,7 +2,9 @@
 //! as saved.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_outputs, load_images, save_png, stem, ModelArgs};
+use crate::common::{
+    bar, check_images, check_outputs, chunk_size, load_images, save_png, stem, ModelArgs,
+};
 use anyhow::{Context, Result};
 use netlens::adversarial::figure::fooling_figure;
 use netlens::adversarial::pgd::{Norm, Pgd};
@@ -196,7 +198,8 @@ pub struct Args {
     /// or when this is an existing directory, a directory that receives <stem>.fooling.png
     #[arg(long, short = 'o', value_name = "PATH")]
     pub out: Option<PathBuf>,
-    /// Write the practical's figure: original, fooling image, difference, difference ×10
+    /// Write the practical's figure: original, fooling image, difference, difference ×10 (a
+    /// row for each of the first 16 images)
     #[arg(long, value_name = "FILE.png")]
     pub figure: Option<PathBuf>,
     /// Print one JSON object per image per line instead of a table
@@ -206,6 +209,9 @@ pub struct Args {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
 }
+
+/// Images (rows) the `--figure` shows at most; a longer run's figure says how many it shows.
+const FIGURE_ROWS: usize = 16;
 
 /// Where each fooling image goes.
 fn out_paths(out: &Path, images: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -262,43 +268,75 @@ pub fn run(a: Args) -> Result<()> {
         outs.iter().map(PathBuf::as_path).chain(a.figure.as_deref()),
         a.images.iter().map(PathBuf::as_path),
     )?;
+    check_images(&a.images)?;
     let loaded = a.model.load_named(&model_name)?;
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let target = a.attack.target(names)?;
     let spec = model.spec();
-    let images = load_images(&a.images, spec)?;
-    let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-    let config = Attack {
-        method,
-        goal: match target {
-            Some(t) => Goal::Targets(vec![t; inputs.len()]),
-            None => Goal::Untargeted,
-        },
-        batch: a.attack.batch_size as usize,
-    };
-    let batches = inputs.len().div_ceil(config.batch);
+    let batch = a.attack.batch_size as usize;
+    let batches = a.images.len().div_ceil(batch);
     let max_it = method.max_iterations() as u64;
     let pb = bar(
         batches as u64 * max_it,
         &format!("{} on {}", method.name(), spec.name),
     );
-    let fooled = attack(model, &inputs, &config, &mut |b, t| {
-        pb.set_position(b as u64 * max_it + t.iteration as u64);
-        pb.set_message(format!(
-            "{} on {}: batch {}/{batches}, {}/{} done",
-            method.name(),
-            spec.name,
-            b + 1,
-            t.done,
-            t.images
-        ));
-    })?;
-    pb.finish_and_clear();
-    for (f, path) in fooled.iter().zip(&outs) {
-        save_checked(&f.image, path)?;
+    // Decode, attack, write and drop a chunk of whole batches at a time (each batch is attacked
+    // alone, so the bytes are those of one call on every image): memory stays flat in the
+    // number of images. The figure keeps the first FIGURE_ROWS.
+    let chunk = chunk_size(&[batch]);
+    let (mut shown, mut shown_fooled) = (Vec::new(), Vec::new());
+    let (mut done, mut ok) = (0usize, 0usize);
+    for (c, paths) in a.images.chunks(chunk).enumerate() {
+        let images = load_images(paths, spec)?;
+        let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+        let config = Attack {
+            method,
+            goal: match target {
+                Some(t) => Goal::Targets(vec![t; inputs.len()]),
+                None => Goal::Untargeted,
+            },
+            batch,
+        };
+        let first = c * (chunk / batch);
+        let fooled = attack(model, &inputs, &config, &mut |b, t| {
+            let b = first + b;
+            pb.set_position(b as u64 * max_it + t.iteration as u64);
+            pb.set_message(format!(
+                "{} on {}: batch {}/{batches}, {}/{} done",
+                method.name(),
+                spec.name,
+                b + 1,
+                t.done,
+                t.images
+            ));
+        })?;
+        for (i, (img, f)) in images.iter().zip(&fooled).enumerate() {
+            let out = outs.get(done + i);
+            if let Some(path) = out {
+                pb.suspend(|| save_checked(&f.image, path))?;
+            }
+            if a.json {
+                pb.suspend(|| {
+                    println!(
+                        "{}",
+                        json(&img.path, spec.name, method.name(), f, out, names)
+                    )
+                });
+            } else {
+                pb.suspend(|| print_line(&img.path, f, out, names));
+            }
+        }
+        done += fooled.len();
+        ok += fooled.iter().filter(|f| f.success).count();
+        if a.figure.is_some() {
+            let room = FIGURE_ROWS.saturating_sub(shown.len());
+            shown.extend(inputs.into_iter().take(room));
+            shown_fooled.extend(fooled.into_iter().take(room));
+        }
     }
+    pb.finish_and_clear();
     if let Some(fig) = &a.figure {
-        let title = match target {
+        let mut title = match target {
             Some(t) => format!(
                 "{} → \"{}\" ({})",
                 method.describe(),
@@ -307,28 +345,14 @@ pub fn run(a: Args) -> Result<()> {
             ),
             None => format!("{} untargeted ({})", method.describe(), spec.name),
         };
-        let img = fooling_figure(&inputs, &fooled, &spec.normalization, &title);
+        if done > shown.len() {
+            title.push_str(&format!(", the first {} of {done} images", shown.len()));
+        }
+        let img = fooling_figure(&shown, &shown_fooled, &spec.normalization, &title);
         save_png(&img, fig).with_context(|| format!("cannot write {}", fig.display()))?;
     }
-    for (i, (img, f)) in images.iter().zip(&fooled).enumerate() {
-        let out = outs.get(i);
-        if a.json {
-            println!(
-                "{}",
-                json(&img.path, spec.name, method.name(), f, out, names)
-            );
-        } else {
-            print_line(&img.path, f, out, names);
-        }
-    }
     if !a.json {
-        let ok = fooled.iter().filter(|f| f.success).count();
-        println!(
-            "{ok}/{} fooled ({}, {})",
-            fooled.len(),
-            method.name(),
-            spec.name
-        );
+        println!("{ok}/{done} fooled ({}, {})", method.name(), spec.name);
     }
     Ok(())
 }

@@ -1,21 +1,28 @@
 //! `netlens saliency`: attribution maps for images on one or several models, written as raw
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use crate::common::{self, check_outputs, save_npy, save_png, stem, InputImage, ModelArgs};
+use crate::common::{self, check_outputs, save_npy, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::{self, images_to_tensor};
+use netlens::imaging::images_to_tensor;
 use netlens::saliency::{
-    self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Run,
-    Settings, SmoothGradConfig, Targets,
+    self, Attribution, Baseline, Batching, GradCamConfig, IntegratedGradientsConfig, Map, Method,
+    Run, Settings, SmoothGradConfig, Targets,
 };
 use netlens::Classifier;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Images the figure shows at most (one column each); a longer run's figure says how many it
+/// shows, and every map is written all the same.
+pub const FIGURE_COLUMNS: usize = 16;
+
+/// Images per pass of the classification that picks each image's top-1 class.
+const CLASSIFY_BATCH: usize = 16;
 
 /// Share of the highest values saturated in pictures of maps (Captum's outlier percentage).
 pub const DISPLAY_CLIP: f32 = 0.01;
@@ -156,15 +163,28 @@ pub fn attribute(
     batch_size: usize,
     what: &str,
 ) -> Result<(Vec<Map>, f64)> {
-    let x = images_to_tensor(images, &model.spec().normalization);
     let pb = common::bar(method.passes(images.len()) as u64, what);
-    let mut tick = |k: usize| pb.inc(k as u64);
-    let mut run = Run::new(batch_size, &mut tick);
-    let t0 = Instant::now();
-    let maps = method.attribute(model, &x, targets, &mut run);
-    let secs = t0.elapsed().as_secs_f64();
+    let maps = attribute_with(model, method, images, targets, batch_size, &mut |k| {
+        pb.inc(k as u64)
+    });
     pb.finish_and_clear();
-    Ok((maps.with_context(|| format!("{what} failed"))?, secs))
+    maps.with_context(|| format!("{what} failed"))
+}
+
+/// [`attribute`] reporting image passes to `tick` instead of its own progress bar.
+fn attribute_with(
+    model: &dyn netlens::Classifier,
+    method: &dyn Attribution,
+    images: &[image::RgbImage],
+    targets: &Targets,
+    batch_size: usize,
+    tick: &mut dyn FnMut(usize),
+) -> Result<(Vec<Map>, f64)> {
+    let x = images_to_tensor(images, &model.spec().normalization);
+    let mut run = Run::new(batch_size, tick);
+    let t0 = Instant::now();
+    let maps = method.attribute(model, &x, targets, &mut run)?;
+    Ok((maps, t0.elapsed().as_secs_f64()))
 }
 
 /// The map as a colour picture (magnitude, top 1% saturated).
@@ -219,7 +239,7 @@ pub struct Args {
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
     /// Output folder: <stem>.npy (raw float32 map at the model's input resolution),
-    /// <stem>.png, <stem>.overlay.png, figure.png
+    /// <stem>.png, <stem>.overlay.png, figure.png (of the first 16 images)
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON summary line per image (and model)
@@ -269,7 +289,19 @@ pub fn run(a: Args) -> Result<()> {
         a.images.iter().map(PathBuf::as_path),
     )?;
 
-    let mut photos: Option<Vec<InputImage>> = None;
+    common::check_images(&a.images)?;
+    // Images are decoded, attributed, written and dropped a chunk at a time, so that memory is
+    // flat in the number of images: chunks hold whole batches of the attribution and of the
+    // classification (16), so the maps are the bytes one call on every image would give. A
+    // method that derives inputs from its images with a seeded draw (SmoothGrad, Integrated
+    // Gradients) draws over every image in order, so it gets them all at once.
+    let batch = a.method.batch_size as usize;
+    let chunk = match method.batching() {
+        Batching::Images => common::chunk_size(&[batch, CLASSIFY_BATCH]),
+        Batching::Derived => a.images.len(),
+    };
+    let shown = a.images.len().min(FIGURE_COLUMNS);
+    let mut photo_cells: Vec<Cell> = Vec::new();
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
     let mut title_target: Option<String> = None;
     for ((name, short), dir) in names.iter().zip(&shorts).zip(&dirs) {
@@ -285,89 +317,81 @@ pub fn run(a: Args) -> Result<()> {
             title_target = Some(classes.label(t).into_owned());
         }
         let spec = model.spec();
-        let images = match &photos {
-            None => common::load_images(&a.images, spec)?,
-            Some(first) => first
-                .iter()
-                .map(|i| {
-                    let (input, placement) =
-                        imaging::fit_with(&i.original, spec.resize, spec.input_size);
-                    InputImage {
-                        path: i.path.clone(),
-                        original: i.original.clone(),
-                        input,
-                        placement,
-                    }
-                })
-                .collect(),
-        };
-        let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-        let preds = netlens::classify::classify(model, &inputs, 1, 16);
-        let targets = match target {
-            Some(t) => Targets::All(t),
-            None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
-        };
         let what = format!("{} on {short}", method.name());
-        let (maps, secs) = attribute(
-            model,
-            method.as_ref(),
-            &inputs,
-            &targets,
-            a.method.batch_size as usize,
-            &what,
-        )?;
+        let pb = common::bar(method.passes(a.images.len()) as u64, &what);
+        let (mut secs, mut count) = (0.0, 0usize);
         let mut cells = Vec::new();
-        for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
-            let o = outputs(dir, s);
-            let pic = map_picture(m);
-            save_npy(&m.values, &[m.height, m.width], &o.npy)?;
-            save_png(&pic, &o.png)?;
-            let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
-            save_png(&over, &o.overlay)?;
-            let prob = p.probs[m.target];
-            let label = classes.label(m.target);
-            cells.push(Cell::new(pic, &format!("{label} ({prob:.2})")));
-            let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
-            if a.json {
-                let mut obj = serde_json::json!({
-                    "image": img.path.display().to_string(),
-                    "model": name,
-                    "method": method.name(),
-                    "class": m.target,
-                    "label": label,
-                    "prob": prob,
-                    "top1": p.class(),
-                    "peak": [px.round(), py.round()],
-                    "npy": o.npy.display().to_string(),
-                    "png": o.png.display().to_string(),
-                    "overlay": o.overlay.display().to_string(),
-                });
-                if let Some(d) = m.delta {
-                    obj["completeness_delta"] = serde_json::json!(d);
+        for (paths, stems) in a.images.chunks(chunk).zip(stems.chunks(chunk)) {
+            let images = common::load_images(paths, spec)?;
+            let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
+            let preds = netlens::classify::classify(model, &inputs, 1, CLASSIFY_BATCH);
+            let targets = match target {
+                Some(t) => Targets::All(t),
+                None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
+            };
+            let (maps, s) =
+                attribute_with(model, method.as_ref(), &inputs, &targets, batch, &mut |k| {
+                    pb.inc(k as u64)
+                })
+                .with_context(|| format!("{what} failed"))?;
+            secs += s;
+            for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
+                let o = outputs(dir, s);
+                let pic = map_picture(m);
+                save_npy(&m.values, &[m.height, m.width], &o.npy)?;
+                save_png(&pic, &o.png)?;
+                let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
+                save_png(&over, &o.overlay)?;
+                let prob = p.probs[m.target];
+                let label = classes.label(m.target);
+                let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
+                let line = if a.json {
+                    let mut obj = serde_json::json!({
+                        "image": img.path.display().to_string(),
+                        "model": name,
+                        "method": method.name(),
+                        "class": m.target,
+                        "label": label,
+                        "prob": prob,
+                        "top1": p.class(),
+                        "peak": [px.round(), py.round()],
+                        "npy": o.npy.display().to_string(),
+                        "png": o.png.display().to_string(),
+                        "overlay": o.overlay.display().to_string(),
+                    });
+                    if let Some(d) = m.delta {
+                        obj["completeness_delta"] = serde_json::json!(d);
+                    }
+                    if let Some(l) = &a.method.layer {
+                        obj["layer"] = serde_json::json!(l);
+                    }
+                    obj.to_string()
+                } else {
+                    format!(
+                        "{}  {name}  {label} ({prob:.3})  -> {}",
+                        img.path.display(),
+                        o.png.display()
+                    )
+                };
+                pb.suspend(|| println!("{line}"));
+                if count < shown {
+                    cells.push(Cell::new(pic, &format!("{label} ({prob:.2})")));
+                    if photo_cells.len() < shown {
+                        photo_cells.push(Cell::new(img.input.clone(), s));
+                    }
                 }
-                if let Some(l) = &a.method.layer {
-                    obj["layer"] = serde_json::json!(l);
-                }
-                println!("{obj}");
-            } else {
-                println!(
-                    "{}  {name}  {label} ({prob:.3})  -> {}",
-                    img.path.display(),
-                    o.png.display()
-                );
+                count += 1;
             }
         }
+        pb.finish_and_clear();
         eprintln!(
-            "{what}: {} maps in {secs:.2} s ({:.0} ms per image)",
-            maps.len(),
-            1000.0 * secs / maps.len().max(1) as f64
+            "{what}: {count} maps in {secs:.2} s ({:.0} ms per image)",
+            1000.0 * secs / count.max(1) as f64
         );
         rows.push((short.clone(), cells));
-        photos.get_or_insert(images);
     }
 
-    let photos = photos.unwrap_or_default();
-    let mut fig = Figure::new(224).title(format!(
+    let mut title = format!(
         "{} saliency{}, target: {}",
         method.name(),
         a.method
@@ -376,12 +400,14 @@ pub fn run(a: Args) -> Result<()> {
             .map(|l| format!(" on {l}"))
             .unwrap_or_default(),
         title_target.unwrap_or_else(|| "each image's top-1 class".into())
-    ));
-    let photo_cells = photos
-        .iter()
-        .zip(&stems)
-        .map(|(p, s)| Cell::new(p.input.clone(), s))
-        .collect();
+    );
+    if a.images.len() > shown {
+        title.push_str(&format!(
+            " (the first {shown} of {} images)",
+            a.images.len()
+        ));
+    }
+    let mut fig = Figure::new(224).title(title);
     let multi = rows.len() > 1;
     fig.row(multi.then(|| "photo".to_string()), photo_cells);
     for (name, cells) in rows {
