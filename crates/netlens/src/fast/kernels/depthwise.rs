@@ -3,6 +3,10 @@
 //! (forward and backward) instead of zero-filling. Planes at most
 //! [`SMALL_PLANE`](super::depthwise_lanes::SMALL_PLANE) wide go to the channel-interleaved
 //! kernels of [`depthwise_lanes`](super::depthwise_lanes) instead.
+//!
+//! Over 700 lines with its plain reference and the tests it shares with the interleaved
+//! kernels (the kernels themselves are ~500 lines): kernel, reference and tests stay in one
+//! file so that a change to one is seen beside the others.
 
 use super::depthwise_lanes::{self, interleaved};
 use super::{dispatch, for_each_plane, with_scratch, with_scratch2, Act, ConvGeom, Mac, Simd};
