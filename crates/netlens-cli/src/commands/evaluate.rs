@@ -43,8 +43,11 @@ pub struct Args {
     #[arg(long, default_value = DEFAULT_METHODS, value_name = "LIST")]
     pub methods: String,
     /// Metrics, comma-separated: deletion, insertion, randomization, sparseness, complexity
-    #[arg(long, default_value = "deletion,insertion,randomization,sparseness,complexity",
-          value_name = "LIST")]
+    #[arg(
+        long,
+        default_value = "deletion,insertion,randomization,sparseness,complexity",
+        value_name = "LIST"
+    )]
     pub metrics: String,
     /// Deletion / insertion: pixels changed per step (the paper: 224 on 224×224 images)
     #[arg(long, default_value_t = 224, value_parser = clap::value_parser!(u32).range(1..))]
@@ -86,9 +89,8 @@ fn build_method(name: &str, s: &Settings) -> Result<Box<dyn Attribution>> {
         "random" => Ok(Box::new(RandomMap { seed: s.seed })),
         "centre" | "center" => Ok(Box::new(CentreMap)),
         other => {
-            let m = Method::parse(other).map_err(|e| {
-                anyhow::anyhow!("{e}, and the baselines random and centre")
-            })?;
+            let m = Method::parse(other)
+                .map_err(|e| anyhow::anyhow!("{e}, and the baselines random and centre"))?;
             Ok(saliency::build(m, s)?)
         }
     }
@@ -180,7 +182,10 @@ pub fn run(a: Args) -> Result<()> {
     let spec = model.spec().clone();
     let images = load_images(&a.images, &spec)?;
     let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-    let names: Vec<String> = images.iter().map(|i| i.path.display().to_string()).collect();
+    let names: Vec<String> = images
+        .iter()
+        .map(|i| i.path.display().to_string())
+        .collect();
     let preds = netlens::classify::classify(model, &inputs, 1, a.batch_size as usize);
     let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
     let x = images_to_tensor(&inputs, &spec.normalization);
@@ -284,7 +289,10 @@ pub fn run(a: Args) -> Result<()> {
     let method_order: Vec<String> = methods.iter().map(|m| m.name()).collect();
     let mut means: BTreeMap<(usize, Metric), (f64, usize)> = BTreeMap::new();
     for r in &rows {
-        let mi = method_order.iter().position(|m| m == &r.method).unwrap_or(0);
+        let mi = method_order
+            .iter()
+            .position(|m| m == &r.method)
+            .unwrap_or(0);
         let e = means.entry((mi, r.metric)).or_insert((0.0, 0));
         if r.value.is_finite() {
             e.0 += r.value;
@@ -330,7 +338,8 @@ pub fn run(a: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    std::fs::write(&csv_path, csv).with_context(|| format!("cannot write {}", csv_path.display()))?;
+    std::fs::write(&csv_path, csv)
+        .with_context(|| format!("cannot write {}", csv_path.display()))?;
 
     if curves {
         let mut c = String::from("method,image,direction,fraction,probability\n");
@@ -364,7 +373,10 @@ pub fn run(a: Args) -> Result<()> {
                     "higher"
                 };
                 panels.push((
-                    format!("{label} ({} baseline; {better} area is better)", fill.name()),
+                    format!(
+                        "{label} ({} baseline; {better} area is better)",
+                        fill.name()
+                    ),
                     series,
                 ));
             }
@@ -411,7 +423,12 @@ pub fn run(a: Args) -> Result<()> {
             spec.name,
             if n == 1 { "" } else { "s" }
         );
-        let width = method_order.iter().map(|m| m.len()).max().unwrap_or(6).max(6);
+        let width = method_order
+            .iter()
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let mut head = format!("{:width$}", "method");
         for met in &metric_order {
             let _ = write!(
@@ -435,10 +452,17 @@ pub fn run(a: Args) -> Result<()> {
         }
         println!("values: {}", csv_path.display());
         if curves {
-            println!("curves: {} ({})", curves_png.display(), curves_csv.display());
+            println!(
+                "curves: {} ({})",
+                curves_png.display(),
+                curves_csv.display()
+            );
         }
     }
-    eprintln!("evaluate: {} methods × {n} images in {secs:.1} s", methods.len());
+    eprintln!(
+        "evaluate: {} methods × {n} images in {secs:.1} s",
+        methods.len()
+    );
     Ok(())
 }
 

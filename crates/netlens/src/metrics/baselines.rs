@@ -61,7 +61,8 @@ impl Attribution for RandomMap {
     ) -> Result<Vec<Map>> {
         let seed = self.seed;
         maps(model, inputs, targets, run, |i, h, w| {
-            let mut rng = StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
+            let mut rng =
+                StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
             (0..h * w).map(|_| rng.random::<f32>()).collect()
         })
     }

@@ -171,7 +171,9 @@ pub fn curve(
         )));
     }
     if step == 0 {
-        return Err(Error::Invalid("deletion/insertion: step must be ≥ 1 pixel".into()));
+        return Err(Error::Invalid(
+            "deletion/insertion: step must be ≥ 1 pixel".into(),
+        ));
     }
     let norm = &model.spec().normalization;
     let base = fill.baseline(image, h, w, norm);

@@ -56,9 +56,7 @@ pub fn curves_plot(caption: &str, panels: &[(String, Vec<Series>)]) -> Result<Rg
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let root = root
-            .titled(caption, (FONT, 20))
-            .map_err(plot_err)?;
+        let root = root.titled(caption, (FONT, 20)).map_err(plot_err)?;
         let areas = root.split_evenly((1, panels.len().max(1)));
         for ((title, series), area) in panels.iter().zip(&areas) {
             let ymax = series

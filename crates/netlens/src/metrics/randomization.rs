@@ -20,12 +20,14 @@
 use crate::error::{Error, Result};
 use crate::graph::{Const, Graph, Op};
 use crate::models::onnx_model::{is_onnx, load_onnx};
-use crate::models::{self, efficientnet_lite, squeezenet, vgg, Arch, GraphModel, ModelSpec, Preprocessing};
+use crate::models::{
+    self, efficientnet_lite, squeezenet, vgg, Arch, GraphModel, ModelSpec, Preprocessing,
+};
 use crate::weights;
-use std::path::Path;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
+use std::path::Path;
 
 /// Graph nodes with learned parameters, in execution order (input side first), each with
 /// the values of its learned float constants.
@@ -40,9 +42,10 @@ pub fn layers(graph: &Graph) -> Vec<(usize, Vec<usize>)> {
                     let w = n.input(1)?;
                     graph.const_of(w)?.floats()?;
                     std::iter::once(w)
-                        .chain(n.input(2).filter(|&b| {
-                            graph.const_of(b).and_then(Const::floats).is_some()
-                        }))
+                        .chain(
+                            n.input(2)
+                                .filter(|&b| graph.const_of(b).and_then(Const::floats).is_some()),
+                        )
                         .collect()
                 }
                 // scale, bias (running mean and variance stay).
@@ -101,9 +104,18 @@ pub fn randomize_top(graph: &Graph, k: usize, seed: u64) -> Graph {
 }
 
 /// A model with the top `k` learned layers of `model` re-drawn (`k` ≥ the layer count: all).
-pub fn randomized_model(model: &GraphModel, spec: &ModelSpec, k: usize, seed: u64) -> Result<GraphModel> {
+pub fn randomized_model(
+    model: &GraphModel,
+    spec: &ModelSpec,
+    k: usize,
+    seed: u64,
+) -> Result<GraphModel> {
     let g = randomize_top(model.graph(), k, seed);
-    GraphModel::new(spec.clone(), g, Some(crate::models::Classifier::cam_layer(model)))
+    GraphModel::new(
+        spec.clone(),
+        g,
+        Some(crate::models::Classifier::cam_layer(model)),
+    )
 }
 
 /// Opens `name` (a zoo CNN or an ONNX file) as a [`GraphModel`], whose graph can be
