@@ -58,15 +58,15 @@ fn evaluate(out: &Path, seed: &str) -> Vec<serde_json::Value> {
 fn json_csv_and_figure() {
     let out = scratch("a");
     let lines = evaluate(&out, "3");
-    // 2 images × 4 methods × 5 metrics, then 4 × 5 means.
-    assert_eq!(lines.len(), 2 * 4 * 5 + 4 * 5);
-    for l in &lines[..40] {
+    // 2 images × 4 methods × 6 metrics, then 4 × 6 means.
+    assert_eq!(lines.len(), 2 * 4 * 6 + 4 * 6);
+    for l in &lines[..48] {
         assert!(l["image"].is_string() && l["model"] == MODEL, "{l}");
         for k in ["method", "metric", "value"] {
             assert!(l.get(k).is_some(), "{l}");
         }
     }
-    let means = &lines[40..];
+    let means = &lines[48..];
     assert!(means.iter().all(|l| l["image"].is_null()));
     let get = |method: &str, metric: &str| {
         means
@@ -78,13 +78,16 @@ fn json_csv_and_figure() {
     // Maps that ignore the network survive its randomization unchanged.
     assert_eq!(get("centre", "randomization"), 1.0);
     assert_eq!(get("random", "randomization"), 1.0);
+    // The centre map does not move with the input at all.
+    assert_eq!(get("centre", "max-sensitivity"), 0.0);
+    assert!(get("vanilla", "max-sensitivity") > 0.0);
     for m in ["deletion", "insertion"] {
         let v = get("vanilla", m);
         assert!((0.0..=1.0).contains(&v), "{m} = {v}");
     }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert!(csv.starts_with("image,model,method,metric,value\n"));
-    assert_eq!(csv.lines().count(), 1 + 40 + 20);
+    assert_eq!(csv.lines().count(), 1 + 48 + 24);
     assert!(out.join("curves.png").is_file() && out.join("curves.csv").is_file());
     // Same seed, same numbers.
     let again = evaluate(&scratch("b"), "3");

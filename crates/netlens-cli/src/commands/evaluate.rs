@@ -10,6 +10,7 @@ use netlens::imaging::images_to_tensor;
 use netlens::imaging::output::save_png;
 use netlens::imaging::tensor::tensor_values;
 use netlens::metrics::deletion_insertion::{self as di, Direction, Fill};
+use netlens::metrics::max_sensitivity::{self, Sensitivity};
 use netlens::metrics::plot::{curves_plot, Series};
 use netlens::metrics::randomization::{open_graph_model, randomized_model, spearman};
 use netlens::metrics::{self, CentreMap, Metric, RandomMap};
@@ -31,6 +32,8 @@ const DEFAULT_METHODS: &str =
     randomization ↓  Spearman rank correlation of |map| with the map of the network whose \
     learned layers were all re-drawn (Adebayo et al. 2018; near 0 = the map depends on the \
     weights)\n  \
+    max-sensitivity ↓ largest ‖map(x+δ) − map(x)‖ / ‖map(x)‖ over --sensitivity-samples \
+    draws of uniform noise δ in ±--sensitivity-radius (Yeh et al. 2019)\n  \
     sparseness ↑     Gini index of |map| (Chalasani et al. 2020)\n  \
     complexity ↓     entropy of |map| / Σ|map| in nats (Bhatt et al. 2020)\n\
     The methods random and centre are chance baselines (uniform noise; a Gaussian on the \
@@ -42,10 +45,11 @@ pub struct Args {
     /// integrated-gradients, grad-cam, attention-rollout (ViT), random, centre
     #[arg(long, default_value = DEFAULT_METHODS, value_name = "LIST")]
     pub methods: String,
-    /// Metrics, comma-separated: deletion, insertion, randomization, sparseness, complexity
+    /// Metrics, comma-separated: deletion, insertion, randomization, max-sensitivity,
+    /// sparseness, complexity
     #[arg(
         long,
-        default_value = "deletion,insertion,randomization,sparseness,complexity",
+        default_value = "deletion,insertion,randomization,max-sensitivity,sparseness,complexity",
         value_name = "LIST"
     )]
     pub metrics: String,
@@ -58,6 +62,12 @@ pub struct Args {
     /// Insertion: the canvas pixels are put back onto (the paper: a blur of σ = 5 pixels)
     #[arg(long, default_value = "blur", value_parser = ["black", "blur"])]
     pub insertion_baseline: String,
+    /// Max-sensitivity: noise draws per image (each recomputes the maps; Quantus: 200)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub sensitivity_samples: u32,
+    /// Max-sensitivity: half-width of the uniform noise, in the model's normalized input units
+    #[arg(long, default_value_t = 0.2, value_name = "R")]
+    pub sensitivity_radius: f32,
     /// SmoothGrad: noisy copies per image
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
@@ -141,6 +151,17 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--metrics is empty");
     }
     let has = |m: Metric| metric_list.contains(&m);
+    if !(a.sensitivity_radius.is_finite() && a.sensitivity_radius > 0.0) {
+        anyhow::bail!(
+            "--sensitivity-radius must be a positive number, got {}",
+            a.sensitivity_radius
+        );
+    }
+    let sensitivity = Sensitivity {
+        radius: a.sensitivity_radius,
+        samples: a.sensitivity_samples as usize,
+        seed: a.seed,
+    };
     let deletion_fill = Fill::parse(&a.deletion_baseline)?;
     let insertion_fill = Fill::parse(&a.insertion_baseline)?;
     let csv_path = a.out.join("metrics.csv");
@@ -213,6 +234,8 @@ pub fn run(a: Args) -> Result<()> {
                 + usize::from(has(Metric::Deletion)) * per_curve
                 + usize::from(has(Metric::Insertion)) * per_curve
                 + usize::from(randomized.is_some()) * m.passes(n)
+                + usize::from(has(Metric::MaxSensitivity))
+                    * max_sensitivity::passes(m.as_ref(), n, &sensitivity)
         })
         .sum();
     let pb = common::bar(total as u64, &format!("evaluating on {}", spec.name));
@@ -271,6 +294,22 @@ pub fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("{mname} on the randomized network failed"))?;
             for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
                 push(i, Metric::Randomization, spearman(m, &rm.magnitude())?);
+            }
+        }
+        if has(Metric::MaxSensitivity) {
+            pb.set_message(format!("{mname}: max-sensitivity"));
+            let v = max_sensitivity::max_sensitivity(
+                model,
+                method.as_ref(),
+                &flat,
+                [n, 3, h, w],
+                &maps,
+                &sensitivity,
+                &mut run,
+            )
+            .with_context(|| format!("{mname}: max-sensitivity failed"))?;
+            for (i, v) in v.into_iter().enumerate() {
+                push(i, Metric::MaxSensitivity, v);
             }
         }
         for (i, mag) in mags.iter().enumerate() {
@@ -433,7 +472,7 @@ pub fn run(a: Args) -> Result<()> {
         for met in &metric_order {
             let _ = write!(
                 head,
-                "  {:>15}",
+                "  {:>17}",
                 format!(
                     "{} {}",
                     met.name(),
@@ -446,7 +485,7 @@ pub fn run(a: Args) -> Result<()> {
             let mut line = format!("{m:width$}");
             for &met in &metric_order {
                 let v = mean(mi, met).unwrap_or(f64::NAN);
-                let _ = write!(line, "  {:>15}", format!("{v:.3}"));
+                let _ = write!(line, "  {:>17}", format!("{v:.3}"));
             }
             println!("{line}");
         }

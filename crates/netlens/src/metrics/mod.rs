@@ -8,6 +8,8 @@
 //! - [`complexity`]: the entropy of the map (Bhatt et al. 2020);
 //! - [`randomization`]: the model-parameter randomization test, cascading from the logits
 //!   down (Adebayo et al. 2018);
+//! - [`max_sensitivity`]: the largest relative change of the map under small input noise
+//!   (Yeh et al. 2019);
 //! - [`baselines`]: the `random` and `centre` maps every table is read against;
 //! - [`plot`]: the deletion / insertion curves as a figure.
 //!
@@ -19,6 +21,7 @@
 pub mod baselines;
 pub mod complexity;
 pub mod deletion_insertion;
+pub mod max_sensitivity;
 pub mod plot;
 pub mod randomization;
 pub mod sparseness;
@@ -36,16 +39,18 @@ pub enum Metric {
     Deletion,
     Insertion,
     Randomization,
+    MaxSensitivity,
     Sparseness,
     Complexity,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::Deletion,
         Metric::Insertion,
         Metric::Randomization,
+        Metric::MaxSensitivity,
         Metric::Sparseness,
         Metric::Complexity,
     ];
@@ -56,6 +61,7 @@ impl Metric {
             Metric::Deletion => "deletion",
             Metric::Insertion => "insertion",
             Metric::Randomization => "randomization",
+            Metric::MaxSensitivity => "max-sensitivity",
             Metric::Sparseness => "sparseness",
             Metric::Complexity => "complexity",
         }
@@ -64,7 +70,10 @@ impl Metric {
     /// Which way is better: `true` when higher values mean a better map.
     pub fn higher_is_better(&self) -> bool {
         match self {
-            Metric::Deletion | Metric::Randomization | Metric::Complexity => false,
+            Metric::Deletion
+            | Metric::Randomization
+            | Metric::MaxSensitivity
+            | Metric::Complexity => false,
             Metric::Insertion | Metric::Sparseness => true,
         }
     }
@@ -73,7 +82,7 @@ impl Metric {
     pub fn needs_model(&self) -> bool {
         matches!(
             self,
-            Metric::Deletion | Metric::Insertion | Metric::Randomization
+            Metric::Deletion | Metric::Insertion | Metric::Randomization | Metric::MaxSensitivity
         )
     }
 
