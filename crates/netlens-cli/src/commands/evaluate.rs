@@ -191,6 +191,12 @@ pub fn run(a: Args) -> Result<()> {
                  evaluate the rest)"
             )
         })?;
+        if m.softmax_left_out() {
+            eprintln!(
+                "netlens: note: {name} ends in a Softmax, which is left out: netlens \
+                 differentiates the logits before it (probabilities are the softmax of those)"
+            );
+        }
         (Some(m), None)
     } else {
         (None, Some(a.model.load()?.model))
