@@ -1,6 +1,7 @@
 //! `netlens evaluate` end to end on a tiny ONNX model (64 px, random weights): the JSON lines
-//! (one per image × method × metric, then the means with "image": null), the CSV and the
-//! curves figure, the same numbers for the same --seed, and clean one-line errors.
+//! (one per image × method × metric, then the means with "image": null), the CSV, the
+//! curves figure and the cascading-randomization figure, the same numbers for the same
+//! --seed, and clean one-line errors.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -89,6 +90,14 @@ fn json_csv_and_figure() {
     assert!(csv.starts_with("image,model,method,metric,value\n"));
     assert_eq!(csv.lines().count(), 1 + 48 + 24);
     assert!(out.join("curves.png").is_file() && out.join("curves.csv").is_file());
+    // The cascade on the first image: 4 methods × its steps, ρ = 1 before any re-drawing.
+    let cascade = std::fs::read_to_string(out.join("randomization.csv")).unwrap();
+    assert!(out.join("randomization.png").is_file());
+    let first: Vec<&str> = cascade.lines().skip(1).take(4).collect();
+    assert!(
+        first.iter().all(|l| l.contains(",0,") && l.ends_with(",1")),
+        "{first:?}"
+    );
     // Same seed, same numbers.
     let again = evaluate(&scratch("b"), "3");
     assert_eq!(lines, again);

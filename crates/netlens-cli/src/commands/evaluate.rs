@@ -1,19 +1,23 @@
 //! `netlens evaluate`: how faithful each method's maps are, how concentrated, and whether they
 //! depend on the network at all: a table of metrics (`netlens::metrics`) per method, averaged
 //! over the images, with a CSV of every value, the deletion / insertion curves (CSV and a
-//! figure) and with `--json` one line per image × method × metric and one mean per method ×
-//! metric.
+//! figure), the cascading-randomization figure of Adebayo et al. on the first image (a row
+//! per method, a column per step, with its numbers as CSV) and with `--json` one line per
+//! image × method × metric and one mean per method × metric.
 
+use crate::commands::saliency::map_picture;
 use crate::common::{self, check_all_writable, load_images, ModelArgs};
 use anyhow::{Context, Result};
+use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
 use netlens::imaging::output::save_png;
 use netlens::imaging::tensor::tensor_values;
 use netlens::metrics::deletion_insertion::{self as di, Direction, Fill};
 use netlens::metrics::max_sensitivity::{self, Sensitivity};
 use netlens::metrics::plot::{curves_plot, Series};
-use netlens::metrics::randomization::{open_graph_model, randomized_model, spearman};
+use netlens::metrics::randomization::{layers, open_graph_model, randomized_model, spearman};
 use netlens::metrics::{self, CentreMap, Metric, RandomMap};
+use netlens::models::GraphModel;
 use netlens::saliency::{self, Attribution, Map, Method, Run, Settings, Targets};
 use netlens::Classifier;
 use std::collections::BTreeMap;
@@ -81,7 +85,8 @@ pub struct Args {
     /// Images sent through the network at once (bounds memory)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch_size: u16,
-    /// Output folder: metrics.csv, curves.csv and curves.png
+    /// Output folder: metrics.csv, curves.csv and curves.png (deletion / insertion),
+    /// randomization.png and randomization.csv (the cascade on the first image)
     #[arg(long, short = 'o', default_value = "evaluate", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON line per image × method × metric, then one mean per method × metric
@@ -167,10 +172,15 @@ pub fn run(a: Args) -> Result<()> {
     let csv_path = a.out.join("metrics.csv");
     let curves_csv = a.out.join("curves.csv");
     let curves_png = a.out.join("curves.png");
+    let cascade_png = a.out.join("randomization.png");
+    let cascade_csv = a.out.join("randomization.csv");
     let curves = has(Metric::Deletion) || has(Metric::Insertion);
     let mut outputs = vec![csv_path.clone()];
     if curves {
         outputs.extend([curves_csv.clone(), curves_png.clone()]);
+    }
+    if has(Metric::Randomization) {
+        outputs.extend([cascade_png.clone(), cascade_csv.clone()]);
     }
     check_all_writable(outputs.iter().map(PathBuf::as_path))?;
 
@@ -328,6 +338,14 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     pb.finish_and_clear();
+
+    // The cascade, step by step, on the first image: the paper's figure and its numbers.
+    if let Some(g) = &graph_model {
+        let (fig, table) = cascade(g, &spec, &methods, &inputs[0], &names[0], &preds, &a)?;
+        save_png(&fig, &cascade_png)?;
+        std::fs::write(&cascade_csv, table)
+            .with_context(|| format!("cannot write {}", cascade_csv.display()))?;
+    }
     let secs = t0.elapsed().as_secs_f64();
 
     // Means per method × metric, in the order asked.
@@ -503,12 +521,90 @@ pub fn run(a: Args) -> Result<()> {
                 curves_csv.display()
             );
         }
+        if graph_model.is_some() {
+            println!(
+                "cascading randomization: {} ({})",
+                cascade_png.display(),
+                cascade_csv.display()
+            );
+        }
     }
     eprintln!(
         "evaluate: {} methods × {n} images in {secs:.1} s",
         methods.len()
     );
     Ok(())
+}
+
+/// Adebayo et al.'s figure for one image: a row per method, a column per step of the
+/// cascade (the trained network, then the top 1, 25%, 50%, 75% and all of the learned
+/// layers re-drawn, from the logits down), each map captioned with its Spearman rank
+/// correlation with the trained network's |map|; and those numbers as CSV.
+fn cascade(
+    g: &GraphModel,
+    spec: &netlens::ModelSpec,
+    methods: &[Box<dyn Attribution>],
+    image: &image::RgbImage,
+    image_name: &str,
+    preds: &[netlens::classify::Prediction],
+    a: &Args,
+) -> Result<(image::RgbImage, String)> {
+    let total = layers(g.graph()).len();
+    let mut steps: Vec<usize> = vec![0, 1, total / 4, total / 2, 3 * total / 4, total];
+    steps.dedup();
+    let x = images_to_tensor(std::slice::from_ref(image), &spec.normalization);
+    let targets = Targets::PerImage(vec![preds[0].class()]);
+    let work: usize = methods.iter().map(|m| m.passes(1)).sum::<usize>() * steps.len();
+    let pb = common::bar(work as u64, "cascading randomization");
+    let mut tick = |k: usize| pb.inc(k as u64);
+    let mut run = Run::new(a.batch_size as usize, &mut tick);
+    let mut rows: Vec<Vec<(image::RgbImage, f64)>> = vec![Vec::new(); methods.len()];
+    let mut table = String::from("image,method,layers_redrawn,of,spearman_abs\n");
+    let mut originals: Vec<Vec<f32>> = Vec::new();
+    for &k in &steps {
+        let model =
+            randomized_model(g, spec, k, a.seed).context("cannot build a randomized network")?;
+        for (i, m) in methods.iter().enumerate() {
+            let map = m
+                .attribute(&model, &x, &targets, &mut run)
+                .with_context(|| format!("{} on a randomized network failed", m.name()))?
+                .remove(0);
+            let mag = map.magnitude();
+            if k == 0 {
+                originals.push(mag.clone());
+            }
+            let rho = spearman(&originals[i], &mag)?;
+            let _ = writeln!(table, "{image_name},{},{k},{total},{rho}", m.name());
+            rows[i].push((map_picture(&map), rho));
+        }
+    }
+    pb.finish_and_clear();
+    let mut fig = Figure::new(160).title(format!(
+        "{}: cascading randomization (Adebayo et al. 2018), learned layers re-drawn from the \
+         logits down; ρ = Spearman of |map| with the trained network's",
+        spec.name
+    ));
+    let blank = || image::RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
+    let mut head = vec![Cell::new(image.clone(), "photo")];
+    for &k in &steps {
+        let label = match k {
+            0 => "trained".to_string(),
+            k if k == total => format!("all {total} layers"),
+            k => format!("top {k} of {total}"),
+        };
+        head.push(Cell::new(blank(), &label));
+    }
+    fig.row(None, head);
+    for (m, cells) in methods.iter().zip(rows) {
+        let mut row = vec![Cell::new(blank(), "")];
+        row.extend(
+            cells
+                .into_iter()
+                .map(|(pic, rho)| Cell::new(pic, &format!("ρ = {rho:.2}"))),
+        );
+        fig.row(Some(m.name()), row);
+    }
+    Ok((fig.render(), table))
 }
 
 /// A JSON number, or null for NaN (a constant map has no rank correlation).
