@@ -44,6 +44,8 @@ enum Command {
     Layers(commands::layers::Args),
     /// Saliency maps: which pixels move a class score (vanilla, SmoothGrad, IG, Grad-CAM...)
     Saliency(commands::saliency::Args),
+    /// Is the map right? Deletion/insertion, randomization, sparseness, complexity per method
+    Evaluate(commands::evaluate::Args),
     /// Bounding boxes from saliency maps
     Locate(commands::locate::Args),
     /// Localization benchmark: pointing game and IoU on pasted objects of known place
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Layers(a) => commands::layers::run(a),
         Command::Report(a) => commands::report::run(a),
         Command::Saliency(a) => commands::saliency::run(a),
+        Command::Evaluate(a) => commands::evaluate::run(a),
         Command::Locate(a) => commands::locate::run(a),
         Command::LocateBench(a) => commands::locate_bench::run(a),
         Command::Fool(a) => commands::fool::run(a),

@@ -19,6 +19,7 @@ pub mod gradients;
 pub mod graph;
 pub mod imaging;
 pub mod labels;
+pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod saliency;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod classify;
+pub mod evaluate;
 pub mod fool;
 pub mod labels;
 pub mod layers;

@@ -1,0 +1,140 @@
+//! `netlens evaluate` end to end on a tiny ONNX model (64 px, random weights): the JSON lines
+//! (one per image × method × metric, then the means with "image": null), the CSV, the
+//! curves figure and the cascading-randomization figure, the same numbers for the same
+//! --seed, and clean one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const MODEL: &str = "crates/netlens/tests/fixtures/onnx/resnet18_tiny/model.onnx";
+const PHOTOS: [&str; 2] = ["assets/photos/chelsea.png", "assets/photos/coffee.png"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn netlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netlens"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run netlens")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "netlens-evaluate-test-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn evaluate(out: &Path, seed: &str) -> Vec<serde_json::Value> {
+    let o = out.to_str().unwrap();
+    let mut args = vec![
+        "evaluate",
+        "--model",
+        MODEL,
+        "--methods",
+        "vanilla,grad-cam,random,centre",
+        "--step",
+        "256",
+        "--seed",
+        seed,
+        "--json",
+        "--out",
+        o,
+    ];
+    args.extend(PHOTOS);
+    let r = netlens(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn json_csv_and_figure() {
+    let out = scratch("a");
+    let lines = evaluate(&out, "3");
+    // 2 images × 4 methods × 6 metrics, then 4 × 6 means.
+    assert_eq!(lines.len(), 2 * 4 * 6 + 4 * 6);
+    for l in &lines[..48] {
+        assert!(l["image"].is_string() && l["model"] == MODEL, "{l}");
+        for k in ["method", "metric", "value"] {
+            assert!(l.get(k).is_some(), "{l}");
+        }
+    }
+    let means = &lines[48..];
+    assert!(means.iter().all(|l| l["image"].is_null()));
+    let get = |method: &str, metric: &str| {
+        means
+            .iter()
+            .find(|l| l["method"] == method && l["metric"] == metric)
+            .and_then(|l| l["value"].as_f64())
+            .unwrap()
+    };
+    // Maps that ignore the network survive its randomization unchanged.
+    assert_eq!(get("centre", "randomization"), 1.0);
+    assert_eq!(get("random", "randomization"), 1.0);
+    // The centre map does not move with the input at all.
+    assert_eq!(get("centre", "max-sensitivity"), 0.0);
+    assert!(get("vanilla", "max-sensitivity") > 0.0);
+    for m in ["deletion", "insertion"] {
+        let v = get("vanilla", m);
+        assert!((0.0..=1.0).contains(&v), "{m} = {v}");
+    }
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("image,model,method,metric,value\n"));
+    assert_eq!(csv.lines().count(), 1 + 48 + 24);
+    assert!(out.join("curves.png").is_file() && out.join("curves.csv").is_file());
+    // The cascade on the first image: 4 methods × its steps, ρ = 1 before any re-drawing.
+    let cascade = std::fs::read_to_string(out.join("randomization.csv")).unwrap();
+    assert!(out.join("randomization.png").is_file());
+    let first: Vec<&str> = cascade.lines().skip(1).take(4).collect();
+    assert!(
+        first.iter().all(|l| l.contains(",0,") && l.ends_with(",1")),
+        "{first:?}"
+    );
+    // Same seed, same numbers.
+    let again = evaluate(&scratch("b"), "3");
+    assert_eq!(lines, again);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn errors_are_one_line() {
+    for (args, needle) in [
+        (
+            vec!["evaluate", "--methods", "lime", PHOTOS[0]],
+            "unknown method 'lime'",
+        ),
+        (
+            vec!["evaluate", "--metrics", "road", PHOTOS[0]],
+            "unknown metric 'road'",
+        ),
+        (
+            vec![
+                "evaluate",
+                "--model",
+                "vit_b_16",
+                "--metrics",
+                "randomization",
+                PHOTOS[0],
+            ],
+            "randomization",
+        ),
+    ] {
+        let r = netlens(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{args:?}");
+        assert_eq!(
+            err.lines().filter(|l| !l.trim().is_empty()).count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains(needle), "{err}");
+    }
+}

@@ -1,0 +1,108 @@
+//! Deletion and insertion curves as a figure, drawn with `plotters` (DejaVu Sans, embedded):
+//! one panel per direction, one line per method (the mean curve over the images), the area
+//! under each in the legend.
+
+use crate::error::{Error, Result};
+use image::RgbImage;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::sync::OnceLock;
+
+const FONT: &str = "sans-serif";
+
+fn fonts() -> Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
+            && plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid("cannot load the embedded plot font".into()))
+    }
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Invalid(format!("plot: {e}"))
+}
+
+/// One line of a panel: a label, x values (0–1) and y values (probabilities).
+pub struct Series {
+    pub label: String,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+}
+
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Side-by-side panels (`title`, series) under one `caption`.
+pub fn curves_plot(caption: &str, panels: &[(String, Vec<Series>)]) -> Result<RgbImage> {
+    fonts()?;
+    let (pw, h) = (620u32, 520u32);
+    let w = pw * panels.len().max(1) as u32;
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root.titled(caption, (FONT, 20)).map_err(plot_err)?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for ((title, series), area) in panels.iter().zip(&areas) {
+            let ymax = series
+                .iter()
+                .flat_map(|s| s.y.iter().copied())
+                .fold(0.0f64, f64::max)
+                .max(0.05)
+                * 1.05;
+            let mut chart = ChartBuilder::on(area)
+                .caption(title, (FONT, 18))
+                .margin(12)
+                .x_label_area_size(44)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0f64..1f64, 0f64..ymax)
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("fraction of pixels changed")
+                .y_desc("probability of the class")
+                .label_style((FONT, 13))
+                .axis_desc_style((FONT, 15))
+                .draw()
+                .map_err(plot_err)?;
+            for (i, s) in series.iter().enumerate() {
+                let color = COLORS[i % COLORS.len()];
+                chart
+                    .draw_series(LineSeries::new(
+                        s.x.iter().copied().zip(s.y.iter().copied()),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(s.label.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| Error::Invalid("plot buffer size".into()))
+}

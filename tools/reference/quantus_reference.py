@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Quantus (and plain PyTorch) on the maps netlens wrote, for `crates/netlens/tests/metrics.rs`.
+
+    python3 -m pip install quantus torch numpy scipy
+    cargo test --release -p netlens --test metrics -- --ignored write_metric_fixtures
+    python3 tools/reference/quantus_reference.py
+
+Reads the maps in crates/netlens/tests/fixtures/metrics/<stem>.<method>.npy (float32 [224,224],
+written by netlens on the Lite0 fixtures' preprocessed photos <stem>.pixels.npy) and writes
+expected.json beside them:
+
+  sparseness, complexity   quantus.Sparseness / quantus.Complexity with their defaults
+                           (abs, normalise by max), float64 maps;
+  pixel_flipping           quantus.PixelFlipping on the reference EfficientNet-Lite0 (float32,
+                           the code and weights of make_fixtures.py), softmax of the top-1
+                           class, perturb_baseline = normalized black (-127/128),
+                           features_in_step = 3 * STEP channel values (STEP pixels; its
+                           check that this divides H*W is skipped, see PixelFlipping below);
+  deletion_auc_torch       the area of netlens's protocol (Petsiuk et al. 2018: the
+                           unperturbed point first, trapezoid on a uniform grid) over the
+                           curve computed here with PyTorch;
+  insertion_torch          insertion onto a blurred canvas (scipy.ndimage.gaussian_filter,
+                           sigma 5, truncate 4, reflect) in PyTorch, the same order and steps.
+
+Quantus's ModelParameterRandomisation re-draws layers with PyTorch's `reset_parameters`, not
+the scale-keeping truncated normal netlens uses on its graph, so its numbers are not compared;
+the test checks the paper's qualitative result instead.
+"""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_fixtures  # noqa: E402
+
+import quantus  # noqa: E402
+
+FIX = make_fixtures.FIXTURES / "metrics"
+LITE0 = make_fixtures.FIXTURES / "efficientnet_lite0"
+STEMS = ["chelsea", "coffee"]
+METHODS = ["vanilla", "gxi", "gradcam"]
+STEP = 1792
+BLACK = -127.0 / 128.0
+
+
+class PixelFlipping(quantus.PixelFlipping):
+    """Quantus's PixelFlipping with one assertion skipped: it checks that features_in_step
+    divides H*W, while the metric perturbs the 3*H*W channel values of the map broadcast over
+    the channels. Whole pixels (3*STEP values a step) need the check off: 3 never divides
+    224*224."""
+
+    def custom_preprocess(self, **kwargs):
+        return None
+
+
+def order(mag):
+    """Pixel indices by magnitude descending, ties by index (as netlens)."""
+    return np.lexsort((np.arange(mag.size), -mag.ravel().astype(np.float64)))
+
+
+def probs(net, xs, target):
+    with torch.no_grad():
+        out = []
+        for i in range(0, len(xs), 8):
+            logits = net(torch.from_numpy(np.stack(xs[i:i + 8])).float())
+            out.extend(torch.softmax(logits.double(), 1)[:, target].tolist())
+        return out
+
+
+def curve(net, x, mag, target, start, finish):
+    plane = mag.size
+    ordr = order(mag)
+    n_steps = math.ceil(plane / STEP)
+    cur = start.copy().reshape(3, -1)
+    fin = finish.reshape(3, -1)
+    xs = [cur.reshape(x.shape).copy()]
+    for k in range(1, n_steps + 1):
+        idx = ordr[(k - 1) * STEP:min(k * STEP, plane)]
+        cur[:, idx] = fin[:, idx]
+        xs.append(cur.reshape(x.shape).copy())
+    return probs(net, xs, target)
+
+
+def auc(s):
+    s = np.asarray(s)
+    return float((s.sum() - s[0] / 2 - s[-1] / 2) / (len(s) - 1))
+
+
+def main():
+    t0 = time.time()
+    net, _ = make_fixtures.build_model("efficientnet_lite0", dtype=torch.float32)
+    out = {k: {} for k in ["sparseness", "complexity", "pixel_flipping", "deletion_auc_torch",
+                           "insertion_torch", "insertion_auc_torch"]}
+    timing = {}
+    for stem in STEMS:
+        pixels = np.load(LITE0 / f"{stem}.pixels.npy")
+        x = ((pixels.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1).copy()
+        with torch.no_grad():
+            target = int(net(torch.from_numpy(x[None])).argmax())
+        blurred = scipy.ndimage.gaussian_filter(x.astype(np.float64), sigma=(0, 5, 5),
+                                                truncate=4.0, mode="reflect").astype(np.float32)
+        for m in METHODS:
+            key = f"{stem}.{m}"
+            a = np.load(FIX / f"{key}.npy")
+            a64 = a.astype(np.float64)[None, None]
+            x64 = x.astype(np.float64)[None]
+            t = time.time()
+            out["sparseness"][key] = float(quantus.Sparseness(disable_warnings=True)(
+                model=None, x_batch=x64, y_batch=np.array([target]), a_batch=a64.copy(),
+                device="cpu")[0])
+            out["complexity"][key] = float(quantus.Complexity(disable_warnings=True)(
+                model=None, x_batch=x64, y_batch=np.array([target]), a_batch=a64.copy(),
+                device="cpu")[0])
+            timing.setdefault("sparseness+complexity", 0.0)
+            timing["sparseness+complexity"] += time.time() - t
+            t = time.time()
+            pf = PixelFlipping(features_in_step=3 * STEP, perturb_baseline=BLACK,
+                                       abs=True, normalise=False, disable_warnings=True,
+                                       return_auc_per_sample=False)
+            res = pf(model=net, x_batch=x[None], y_batch=np.array([target]),
+                     a_batch=np.abs(a)[None, None].astype(np.float32), device="cpu",
+                     softmax=True)
+            out["pixel_flipping"][key] = [float(v) for v in res[0]]
+            timing.setdefault("pixel_flipping", 0.0)
+            timing["pixel_flipping"] += time.time() - t
+            mag = np.abs(a)
+            black = np.full_like(x, BLACK)
+            dele = curve(net, x, mag, target, x, black)
+            out["deletion_auc_torch"][key] = auc(dele)
+            ins = curve(net, x, mag, target, blurred, x)
+            out["insertion_torch"][key] = ins
+            out["insertion_auc_torch"][key] = auc(ins)
+            print(f"{key}: target {target}, sparseness {out['sparseness'][key]:.6f}, "
+                  f"complexity {out['complexity'][key]:.6f}, deletion AUC {auc(dele):.5f} "
+                  f"(Quantus curve max |diff| vs torch "
+                  f"{max(abs(p - q) for p, q in zip(res[0], dele[1:])):.2e}), "
+                  f"insertion AUC {auc(ins):.5f}")
+    out["meta"] = {"step_pixels": STEP, "quantus": quantus.__version__,
+                   "torch": torch.__version__, "seconds": {k: round(v, 2) for k, v in timing.items()},
+                   "total_seconds": round(time.time() - t0, 1)}
+    (FIX / "expected.json").write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", FIX / "expected.json", out["meta"])
+
+
+if __name__ == "__main__":
+    main()
