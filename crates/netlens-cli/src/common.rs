@@ -158,6 +158,13 @@ pub fn save_image(img: &image::RgbImage, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes a text file (a table, a CSV), like [`save_image`].
+pub fn save_text(text: &str, path: &Path) -> Result<()> {
+    check_not_input(path)?;
+    netlens::files::write_bytes(path, existing(), text.as_bytes())?;
+    Ok(())
+}
+
 /// Writes a float32 `.npy` array, like [`save_image`].
 pub fn save_npy(values: &[f32], shape: &[usize], path: &Path) -> Result<()> {
     check_not_input(path)?;

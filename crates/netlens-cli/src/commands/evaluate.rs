@@ -6,11 +6,10 @@
 //! image × method × metric and one mean per method × metric.
 
 use crate::commands::saliency::map_picture;
-use crate::common::{self, check_all_writable, load_images, ModelArgs};
+use crate::common::{self, check_outputs, load_images, save_png, save_text, ModelArgs};
 use anyhow::{Context, Result};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
-use netlens::imaging::output::save_png;
 use netlens::imaging::tensor::tensor_values;
 use netlens::metrics::deletion_insertion::{self as di, Direction, Fill};
 use netlens::metrics::max_sensitivity::{self, Sensitivity};
@@ -132,12 +131,12 @@ struct Row {
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let name = a.model.single()?;
-    let settings = Settings {
-        samples: a.samples as usize,
-        steps: a.ig_steps as usize,
+    let mut settings = Settings {
         seed: a.seed,
         ..Settings::default()
     };
+    settings.smoothgrad.samples = a.samples as usize;
+    settings.integrated_gradients.steps = a.ig_steps as usize;
     let method_names = list(&a.methods);
     if method_names.is_empty() {
         anyhow::bail!("--methods is empty");
@@ -182,7 +181,10 @@ pub fn run(a: Args) -> Result<()> {
     if has(Metric::Randomization) {
         outputs.extend([cascade_png.clone(), cascade_csv.clone()]);
     }
-    check_all_writable(outputs.iter().map(PathBuf::as_path))?;
+    check_outputs(
+        outputs.iter().map(PathBuf::as_path),
+        a.images.iter().map(PathBuf::as_path),
+    )?;
 
     // The model: a graph model when its weights are to be re-drawn.
     let (graph_model, boxed) = if has(Metric::Randomization) {
@@ -343,8 +345,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(g) = &graph_model {
         let (fig, table) = cascade(g, &spec, &methods, &inputs[0], &names[0], &preds, &a)?;
         save_png(&fig, &cascade_png)?;
-        std::fs::write(&cascade_csv, table)
-            .with_context(|| format!("cannot write {}", cascade_csv.display()))?;
+        save_text(&table, &cascade_csv)?;
     }
     let secs = t0.elapsed().as_secs_f64();
 
@@ -401,8 +402,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    std::fs::write(&csv_path, csv)
-        .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    save_text(&csv, &csv_path)?;
 
     if curves {
         let mut c = String::from("method,image,direction,fraction,probability\n");
@@ -444,8 +444,7 @@ pub fn run(a: Args) -> Result<()> {
                 ));
             }
         }
-        std::fs::write(&curves_csv, c)
-            .with_context(|| format!("cannot write {}", curves_csv.display()))?;
+        save_text(&c, &curves_csv)?;
         let fig = curves_plot(
             &format!(
                 "{}: mean deletion / insertion curves over {n} image{} ({step} pixels per step; area in brackets)",

@@ -5,8 +5,7 @@
 
 use crate::error::Result;
 use crate::models::Classifier;
-use crate::saliency::{Attribution, Map, Run, Targets};
-use burn::tensor::Tensor;
+use crate::saliency::{Attribution, Batch, Batching, Map, Run};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -20,51 +19,35 @@ pub struct RandomMap {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CentreMap;
 
+/// One map per image of `batch` from `values(image index, h, w)`. The baselines take the
+/// whole batch at once ([`Batching::Derived`]), so the index is the image's place in the run.
 fn maps(
-    model: &dyn Classifier,
-    inputs: &Tensor<4>,
-    targets: &Targets,
+    batch: &Batch,
     run: &mut Run,
     values: impl Fn(usize, usize, usize) -> Vec<f32>,
-) -> Result<Vec<Map>> {
-    let [n, _, h, w] = inputs.dims();
-    let t = targets.resolve(n, model.classes())?;
-    let out = t
-        .iter()
-        .enumerate()
-        .map(|(i, &target)| Map {
-            width: w,
-            height: h,
-            values: values(i, h, w),
-            target,
-            signed: false,
-            delta: None,
-        })
+) -> Vec<Map> {
+    let [n, _, h, w] = batch.shape;
+    let out = (0..n)
+        .map(|i| batch.map(i, values(i, h, w), false))
         .collect();
     (run.progress)(n);
-    Ok(out)
+    out
 }
 
 impl Attribution for RandomMap {
     fn name(&self) -> String {
         "random".into()
     }
-    fn passes(&self, n: usize) -> usize {
-        n
+    fn batching(&self) -> Batching {
+        Batching::Derived
     }
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
+    fn step(&self, _model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
         let seed = self.seed;
-        maps(model, inputs, targets, run, |i, h, w| {
+        Ok(maps(batch, run, |i, h, w| {
             let mut rng =
                 StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
             (0..h * w).map(|_| rng.random::<f32>()).collect()
-        })
+        }))
     }
 }
 
@@ -84,17 +67,11 @@ impl Attribution for CentreMap {
     fn name(&self) -> String {
         "centre".into()
     }
-    fn passes(&self, n: usize) -> usize {
-        n
+    fn batching(&self) -> Batching {
+        Batching::Derived
     }
-    fn attribute(
-        &self,
-        model: &dyn Classifier,
-        inputs: &Tensor<4>,
-        targets: &Targets,
-        run: &mut Run,
-    ) -> Result<Vec<Map>> {
-        maps(model, inputs, targets, run, |_, h, w| centre_values(h, w))
+    fn step(&self, _model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
+        Ok(maps(batch, run, |_, h, w| centre_values(h, w)))
     }
 }
 
