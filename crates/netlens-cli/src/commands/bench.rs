@@ -3,6 +3,9 @@
 //! its plain burn path, printed beside PyTorch's for the same models, threads and allocator
 //! settings, as ratios, with the peak memory of each engine.
 //!
+//! Over 700 lines: the harness (process spawning, /proc sampling, the row protocol) still
+//! lives here; issue 14's item 5 moves it into its own module with typed records.
+//!
 //! Each model is measured in child processes of this same binary (`bench --worker fast|plain`),
 //! one per engine path, so that each path's peak RSS is its own and not what an earlier model
 //! or path left in the heap; a child times the passes through the library API. PyTorch runs in

@@ -8,32 +8,13 @@ use crate::imaging::colormap::Colormap;
 use image::RgbImage;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::FontStyle;
-use std::sync::OnceLock;
 
-const FONT: &str = "sans-serif";
-
-fn fonts() -> Result<()> {
-    static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
-            && plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid("cannot load the embedded plot font".into()))
-    }
-}
+use crate::imaging::plotting::{fonts, plot_err, FONT};
 
 /// A tick value without trailing zeros: 0.5, 1, 10.
 fn trim(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn plot_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Invalid(format!("plot: {e}"))
 }
 
 /// Agreement with the clean top-1 class against the measured RMS change per value (log

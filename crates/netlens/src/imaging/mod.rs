@@ -10,6 +10,7 @@ pub mod figure;
 pub mod filters;
 pub mod geometry;
 pub mod output;
+pub mod plotting;
 pub mod quantize;
 pub mod resample;
 pub mod tensor;

@@ -5,27 +5,8 @@
 use crate::error::{Error, Result};
 use image::RgbImage;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
-use std::sync::OnceLock;
 
-const FONT: &str = "sans-serif";
-
-fn fonts() -> Result<()> {
-    static DONE: OnceLock<bool> = OnceLock::new();
-    let ok = *DONE.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()
-            && plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).is_ok()
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid("cannot load the embedded plot font".into()))
-    }
-}
-
-fn plot_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Invalid(format!("plot: {e}"))
-}
+use crate::imaging::plotting::{fonts, plot_err, FONT};
 
 /// One line of a panel: a label, x values (0–1) and y values (probabilities).
 pub struct Series {
