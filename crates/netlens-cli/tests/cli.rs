@@ -1,20 +1,12 @@
 //! The `netlens` binary as a user meets it: real photos in, PyTorch's answers out, and one
 //! clear line (never a panic) for every kind of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{netlens, root};
 
-fn netlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netlens"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run netlens")
-}
+use std::path::PathBuf;
+use std::process::Output;
 
 /// Asserts a clean failure: non-zero exit, one line on stderr mentioning `needle`, no panic.
 fn fails_cleanly(out: &Output, needle: &str) {

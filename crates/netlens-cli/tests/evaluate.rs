@@ -3,23 +3,14 @@
 //! curves figure and the cascading-randomization figure, the same numbers for the same
 //! --seed, and clean one-line errors.
 
+mod common;
+
+use common::netlens;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 const MODEL: &str = "crates/netlens/tests/fixtures/onnx/resnet18_tiny/model.onnx";
 const PHOTOS: [&str; 2] = ["assets/photos/chelsea.png", "assets/photos/coffee.png"];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn netlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netlens"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run netlens")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

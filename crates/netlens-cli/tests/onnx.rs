@@ -3,13 +3,11 @@
 //! through every kind of command, their class names come from `--labels`, their layers from
 //! `netlens layers`, and the ONNX-only flags are refused with a zoo model.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{fresh_dir, netlens, root};
+
+use std::path::{Path, PathBuf};
 
 /// A fixture's model file, relative to the repository root (netlens runs there).
 fn fixture(case: &str) -> String {
@@ -17,14 +15,6 @@ fn fixture(case: &str) -> String {
 }
 
 const PHOTO: &str = "assets/photos/chelsea.png";
-
-fn netlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netlens"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run netlens")
-}
 
 /// stdout of a run that must succeed.
 fn ok(args: &[&str]) -> String {
@@ -61,17 +51,8 @@ fn fails_cleanly(args: &[&str], needles: &[&str]) {
     }
 }
 
-/// A fresh folder under the system's temporary folder, unique to this process and call.
 fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "netlens-onnx-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("onnx", name)
 }
 
 fn json_lines(s: &str) -> Vec<serde_json::Value> {

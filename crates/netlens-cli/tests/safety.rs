@@ -8,18 +8,17 @@
 //! exhausting the machine. `NETLENS_TEST_BIN` runs the tests against another binary (to see
 //! them fail on an older one).
 
+mod common;
+
+use common::{fresh_dir, root};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "crates/netlens/tests/fixtures/onnx/resnet18_tiny/model.onnx";
 const PHOTO: &str = "assets/photos/chelsea.png";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn bin() -> PathBuf {
     std::env::var_os("NETLENS_TEST_BIN")
@@ -82,17 +81,8 @@ fn succeeds(o: &Output) {
     );
 }
 
-/// A fresh folder, unique to this process and call.
 fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "netlens-safety-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir("safety", name)
 }
 
 /// Writes a file (the tests' own fixtures).
