@@ -43,15 +43,6 @@ fn manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn rel_max(got: &[f32], want: &[f64]) -> f64 {
-    let err = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0.0, f64::max);
-    err / want.iter().map(|v| v.abs()).fold(0.0, f64::max)
-}
-
 /// Grad-CAM of `target` at `layer` through `forward_to`/`forward_from`, before upsampling:
 /// relu(Σ_c mean_ij(∂y/∂A) A), flattened `[g·g]`.
 fn grad_cam(net: &dyn Classifier, x: Tensor<4>, layer: &str, target: usize) -> Vec<f32> {

@@ -49,14 +49,7 @@ fn check_in(zoo: &str, name: &'static str, arch: Option<Arch>, d: PathBuf) {
     )
     .unwrap();
     let want = read_f64(&d.join("logits.npy"));
-    let scale = want.iter().map(|v| v.abs()).fold(0.0, f64::max);
-    let logit_err = g
-        .logits
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0.0, f64::max)
-        / scale;
+    let logit_err = rel_max(&g.logits, &want);
     let grad_err = rel_l2(&g.grad, &read_f32(&d.join("grad.npy")));
     eprintln!("{name} f64: logits max err {logit_err:.2e}, gradient rel L2 {grad_err:.2e}");
     assert!(logit_err < 1e-5, "{name}: logits differ by {logit_err}");

@@ -42,6 +42,16 @@ pub fn fixture_pixels(model: &str, stem: &str) -> image::RgbImage {
     image::RgbImage::from_raw(shape[1] as u32, shape[0] as u32, px).expect("pixels shape")
 }
 
+/// Largest |got − want| over the largest |want| (logits against a float64 reference).
+pub fn rel_max(got: &[f32], want: &[f64]) -> f64 {
+    let err = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (f64::from(*a) - b).abs())
+        .fold(0.0, f64::max);
+    err / want.iter().map(|v| v.abs()).fold(0.0, f64::max)
+}
+
 /// Relative L2 error ‖a − b‖ / ‖b‖.
 pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
@@ -99,14 +109,7 @@ pub fn onnx_check(dir: &Path) -> OnnxCheck {
     let targets = t.iter().map(|&v| v as usize).collect();
     let g = input_gradient(&model, input, &ClassScore { targets }).unwrap();
     let want = read_f64(&dir.join("logits.npy"));
-    let scale = want.iter().map(|v| v.abs()).fold(0.0, f64::max);
-    let logit_err = g
-        .logits
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (f64::from(*a) - b).abs())
-        .fold(0.0, f64::max)
-        / scale;
+    let logit_err = rel_max(&g.logits, &want);
     let grad = read_f32(&dir.join("grad.npy"));
     OnnxCheck {
         logit_err,
