@@ -96,10 +96,17 @@ impl ConvGeom {
     }
 }
 
-/// Column-tile size for one image's `pixels`, so that the tiles give every thread work and a
-/// tile's im2col block stays cache-sized.
+/// Tasks one image's product is split into at most, for parallelism within an image. A fixed
+/// number, not the thread count: the split sets the shapes of the gemm calls, and the gemm
+/// crate's blocking over the reduction (its `kc`) follows those shapes, so a split that followed
+/// the thread count would give other bits on a machine with other cores (`--threads 1` and
+/// `--threads 2` must give the same bytes). Batches give further tasks, one set per image.
+const SPLIT_TASKS: usize = 8;
+
+/// Column-tile size for one image's `pixels`, so that the tiles give [`SPLIT_TASKS`] tasks
+/// and a tile's im2col block stays cache-sized.
 fn column_tile(pixels: usize, kdim: usize) -> usize {
-    let tasks = 2 * rayon::current_num_threads().max(1);
+    let tasks = SPLIT_TASKS;
     let by_tasks = pixels.div_ceil(tasks);
     let by_cache = (96 * 1024 / kdim.max(1)).max(32);
     by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024)
@@ -120,7 +127,7 @@ struct Split {
 
 impl Split {
     fn new(pixels: usize, kdim: usize, m: usize, rows_ok: bool) -> Self {
-        let want = 2 * rayon::current_num_threads().max(1);
+        let want = SPLIT_TASKS;
         let mut tile = column_tile(pixels, kdim);
         if rows_ok {
             tile = tile.max(64.min(pixels.max(1)));
