@@ -1,6 +1,6 @@
-//! Memory is bounded in the number of images: `saliency`, `classify` and `fool` stream their
-//! images in chunks (decode, run, write, drop), and the figures show a bounded number of them,
-//! so ten times the images must not take much more memory.
+//! Memory is bounded in the number of images: `saliency` (SmoothGrad too), `classify` and
+//! `fool` stream their images in chunks (decode, run, write, drop), and the figures show a
+//! bounded number of them, so ten times the images must not take much more memory.
 //!
 //! The peak is the child's resident high-water mark (`VmHWM`, which Linux reports as
 //! `ru_maxrss` when the child is reaped with `wait4`).
@@ -82,7 +82,7 @@ fn peak_memory_is_flat_in_the_number_of_images() {
     let out = |name: &str, n: usize| dir.join(format!("{name}-{n}")).display().to_string();
 
     let mut report = Vec::new();
-    for command in ["saliency", "classify", "fool"] {
+    for command in ["saliency", "smoothgrad", "classify", "fool"] {
         let mut peaks = Vec::new();
         for n in [20, 200] {
             let args: Vec<String> = match command {
@@ -90,6 +90,18 @@ fn peak_memory_is_flat_in_the_number_of_images() {
                     .into_iter()
                     .chain([out("saliency", n)])
                     .collect(),
+                // SmoothGrad derives noisy copies from each image: streamed all the same.
+                "smoothgrad" => vec![
+                    s("saliency"),
+                    s("--method"),
+                    s("smoothgrad"),
+                    s("--samples"),
+                    s("2"),
+                    s("--out"),
+                ]
+                .into_iter()
+                .chain([out("smoothgrad", n)])
+                .collect(),
                 "classify" => vec![s("classify"), s("--json")],
                 _ => {
                     let o = out("fool", n);

@@ -8,8 +8,8 @@ use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
 use netlens::saliency::{
-    self, Attribution, Baseline, Batching, GradCamConfig, IntegratedGradientsConfig, Map, Method,
-    Run, Settings, SmoothGradConfig, Targets,
+    self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Run,
+    Settings, SmoothGradConfig, Targets,
 };
 use netlens::Classifier;
 use std::collections::HashSet;
@@ -293,13 +293,11 @@ pub fn run(a: Args) -> Result<()> {
     // Images are decoded, attributed, written and dropped a chunk at a time, so that memory is
     // flat in the number of images: chunks hold whole batches of the attribution and of the
     // classification (16), so the maps are the bytes one call on every image would give. A
-    // method that derives inputs from its images with a seeded draw (SmoothGrad, Integrated
-    // Gradients) draws over every image in order, so it gets them all at once.
+    // method that derives inputs from its images (SmoothGrad's noisy copies, Integrated
+    // Gradients' path) draws its noise from each image's own stream
+    // (`saliency::seeding::image_rng`), so chunks change nothing there either.
     let batch = a.method.batch_size as usize;
-    let chunk = match method.batching() {
-        Batching::Images => common::chunk_size(&[batch, CLASSIFY_BATCH]),
-        Batching::Derived => a.images.len(),
-    };
+    let chunk = common::chunk_size(&[batch, CLASSIFY_BATCH]);
     let shown = a.images.len().min(FIGURE_COLUMNS);
     let mut photo_cells: Vec<Cell> = Vec::new();
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();

@@ -16,12 +16,12 @@
 //! Baselines: black (pixel value 0), a Gaussian blur of the image (Sturmfels et al., Distill
 //! 2020), or uniform random pixels (seeded).
 
+use super::seeding::image_rng;
 use super::{class_gradients, Attribution, Batch, Batching, Map, Run};
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
 use crate::models::Classifier;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::ops::RangeInclusive;
 
 /// Integrated Gradients' settings; `Default` is the library's (and the CLI's) default.
@@ -132,12 +132,17 @@ impl IntegratedGradients {
                 gaussian_blur(&mut b, h, w, sigma);
                 b
             }
-            Baseline::Noise => {
-                let mut rng = StdRng::seed_from_u64(self.seed);
-                (0..x.len())
-                    .map(|j| norm.apply((j / plane) % c, rng.random_range(0.0..=255.0)))
-                    .collect()
-            }
+            // Each image's own stream (`image_rng`): its baseline does not depend on the
+            // other images of the call.
+            Baseline::Noise => x
+                .chunks(c * plane)
+                .flat_map(|img| {
+                    let mut rng = image_rng(self.seed, "integrated-gradients baseline", img);
+                    (0..img.len())
+                        .map(|j| norm.apply(j / plane, rng.random_range(0.0..=255.0)))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
         }
     }
 }

@@ -33,6 +33,7 @@ mod map;
 pub mod methods;
 pub mod metrics;
 pub mod scenes;
+pub mod seeding;
 pub mod smoothgrad;
 pub mod vanilla;
 
@@ -118,8 +119,9 @@ pub enum Batching {
     /// The images themselves: [`Attribution::step`] gets at most `batch_size` images a call.
     Images,
     /// Inputs made from each image (noisy copies, path points), which the method batches
-    /// itself with [`batches`]: `step` gets every image in one call, so that a seeded draw
-    /// runs over the images in order whatever the batch size.
+    /// itself with [`batches`]: `step` gets every image of the call at once, so that batches
+    /// of derived inputs are full whatever the number of images. Seeded draws come from each
+    /// image's own stream ([`seeding::image_rng`]), so maps do not depend on the batching.
     Derived,
 }
 

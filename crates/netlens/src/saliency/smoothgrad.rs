@@ -1,14 +1,15 @@
 //! SmoothGrad (Smilkov et al. 2017) as Captum's NoiseTunnel: any attribution method averaged
 //! over noisy copies of each image. The noise is Gaussian with σ = `noise` × (max − min) of
-//! that image's normalized values, drawn from a seeded generator in image-then-sample order,
-//! so the maps depend on the seed but not on the batch size.
+//! that image's normalized values, drawn from the image's own seeded generator
+//! ([`super::seeding::image_rng`]), so a map depends on the seed and the image only: not on
+//! the batch size, nor on the other images of the call.
 
+use super::seeding::image_rng;
 use super::{batches, Attribution, Batch, Batching, Map, Method, Run, Targets};
 use crate::engine;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use std::ops::RangeInclusive;
 
@@ -102,7 +103,10 @@ impl Attribution for NoiseTunnel {
                 self.noise * (hi - lo).max(0.0)
             })
             .collect();
-        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut rngs: Vec<StdRng> = x
+            .chunks(per)
+            .map(|img| image_rng(self.seed, "smoothgrad noise", img))
+            .collect();
         let mut sums: Vec<Option<Map>> = vec![None; n];
         // (image, sample) pairs in a fixed order, `batch_size` noisy copies per call.
         let jobs: Vec<usize> = (0..n)
@@ -117,7 +121,7 @@ impl Attribution for NoiseTunnel {
                 noisy.extend(
                     x[i * per..(i + 1) * per]
                         .iter()
-                        .map(|&v| v + normal.sample(&mut rng)),
+                        .map(|&v| v + normal.sample(&mut rngs[i])),
                 );
             }
             let copies = engine::tensor(noisy, [chunk.len(), c, h, w]);
