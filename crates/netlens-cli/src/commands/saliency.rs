@@ -238,10 +238,16 @@ pub struct Args {
     /// models any synonym or WordNet id [default: each image's top-1 class]
     #[arg(long, short = 't', value_name = "CLASS")]
     pub target: Option<String>,
-    /// Output folder: <stem>.npy (raw float32 map at the model's input resolution),
-    /// <stem>.png, <stem>.overlay.png, figure.png (of the first 16 images)
+    /// Output folder: <stem>.npy (raw float32 map, see --map-size), <stem>.png,
+    /// <stem>.overlay.png (both at the model's input resolution), figure.png (of the first 16
+    /// images)
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
+    /// Grid of the .npy maps: `input` = the model's input resolution (the square centre crop
+    /// it saw, e.g. 224×224); `original` = the photo's own width and height, the map
+    /// resampled bilinearly onto it, NaN where the crop cut the photo away
+    #[arg(long, default_value = "input", value_parser = ["input", "original"])]
+    pub map_size: String,
     /// Print one JSON summary line per image (and model)
     #[arg(long)]
     pub json: bool,
@@ -336,7 +342,13 @@ pub fn run(a: Args) -> Result<()> {
             for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
                 let o = outputs(dir, s);
                 let pic = map_picture(m);
-                save_npy(&m.values, &[m.height, m.width], &o.npy)?;
+                if a.map_size == "original" {
+                    let (w, h) = img.placement.original;
+                    let values = img.placement.map_to_original(&m.values);
+                    save_npy(&values, &[h as usize, w as usize], &o.npy)?;
+                } else {
+                    save_npy(&m.values, &[m.height, m.width], &o.npy)?;
+                }
                 save_png(&pic, &o.png)?;
                 let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
                 save_png(&over, &o.overlay)?;

@@ -32,6 +32,50 @@ impl Placement {
             (y + f64::from(self.crop.1)) * sy,
         )
     }
+
+    /// A map at model-input resolution (`size`×`size`, row-major) resampled onto the original
+    /// image's pixel grid (`original.1` rows of `original.0`), bilinear between pixel centres
+    /// and clamped at the crop's edges. Pixels the model never saw (outside the centre crop)
+    /// are NaN: there is no attribution there, and 0 would claim one.
+    pub fn map_to_original(&self, map: &[f32]) -> Vec<f32> {
+        let n = self.size as usize;
+        let (ow, oh) = (self.original.0 as usize, self.original.1 as usize);
+        if map.len() != n * n {
+            return vec![f32::NAN; ow * oh];
+        }
+        let sx = f64::from(self.resized.0) / f64::from(self.original.0.max(1));
+        let sy = f64::from(self.resized.1) / f64::from(self.original.1.max(1));
+        let last = n as f64 - 1.0;
+        // Input-pixel coordinate of an original pixel's centre along one axis, or None
+        // outside the crop.
+        let coord = |p: usize, s: f64, crop: u32| {
+            let c = (p as f64 + 0.5) * s - f64::from(crop) - 0.5;
+            (c >= -0.5 && c <= last + 0.5).then(|| c.clamp(0.0, last))
+        };
+        let xs: Vec<Option<f64>> = (0..ow).map(|x| coord(x, sx, self.crop.0)).collect();
+        let mut out = Vec::with_capacity(ow * oh);
+        for y in 0..oh {
+            let Some(cy) = coord(y, sy, self.crop.1) else {
+                out.extend(std::iter::repeat_n(f32::NAN, ow));
+                continue;
+            };
+            let (y0, fy) = (cy.floor() as usize, cy - cy.floor());
+            let y1 = (y0 + 1).min(n - 1);
+            for cx in &xs {
+                let Some(cx) = *cx else {
+                    out.push(f32::NAN);
+                    continue;
+                };
+                let (x0, fx) = (cx.floor() as usize, cx - cx.floor());
+                let x1 = (x0 + 1).min(n - 1);
+                let at = |yy: usize, xx: usize| f64::from(map[yy * n + xx]);
+                let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+                let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+                out.push((top * (1.0 - fy) + bottom * fy) as f32);
+            }
+        }
+        out
+    }
 }
 
 /// Python 3's `round` (half to even), as torchvision's `CenterCrop` uses it.
@@ -129,6 +173,26 @@ mod tests {
         assert_eq!(p.crop, (56, 0));
         let (x, y) = p.to_original(0.0, 224.0);
         assert!((x - 56.0 * 451.0 / 336.0).abs() < 1e-9 && (y - 300.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn map_back_onto_the_photo() {
+        // 451×300 photo: resized to 336×224, crop starts at x = 56 of the resized image.
+        let (_, p) = fit(&RgbImage::new(451, 300), 224);
+        let map: Vec<f32> = (0..224 * 224).map(|i| (i % 224) as f32).collect();
+        let back = p.map_to_original(&map);
+        assert_eq!(back.len(), 451 * 300);
+        // Left and right margins were cropped away: no attribution there.
+        assert!(back[0].is_nan() && back[450].is_nan());
+        // The map's columns grow left to right across the kept part of every row.
+        let row = &back[150 * 451..151 * 451];
+        let kept: Vec<f32> = row.iter().copied().filter(|v| !v.is_nan()).collect();
+        assert!(kept.len() > 290 && kept.len() < 310, "{}", kept.len());
+        assert!(kept.windows(2).all(|w| w[1] >= w[0]));
+        assert!(kept[0] < 1.0 && *kept.last().unwrap() > 222.0);
+        // A photo already at the input size comes back unchanged.
+        let (_, same) = fit(&RgbImage::new(224, 224), 224);
+        assert_eq!(same.map_to_original(&map), map);
     }
 
     #[test]
