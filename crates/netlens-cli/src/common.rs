@@ -563,7 +563,7 @@ pub fn load_images(
     paths
         .iter()
         .map(|p| {
-            let original = imaging::load_rgb(p)?;
+            let original = read_image(p)?;
             let (input, placement) = imaging::fit_with(&original, g.resize, g.crop);
             Ok(InputImage {
                 path: p.clone(),
@@ -573,6 +573,16 @@ pub fn load_images(
             })
         })
         .collect()
+}
+
+/// Decodes one image file, printing on stderr what the user should know about a file that
+/// decoded all the same (a PNG cut short after its pixels).
+pub fn read_image(path: &Path) -> Result<image::RgbImage> {
+    let (img, notes) = imaging::load_rgb_noting(path)?;
+    for n in notes {
+        eprintln!("warning: {}: {n}", path.display());
+    }
+    Ok(img)
 }
 
 /// Checks, before any work, that every image is a regular file of bounded size (the

@@ -579,3 +579,62 @@ fn outputs_are_never_named_with_replacement_characters() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_png_cut_short_after_its_pixels_decodes_with_a_warning() {
+    let dir = scratch("truncated-png");
+    let whole = std::fs::read(root().join(PHOTO)).unwrap();
+    let cut = dir.join("cut.png");
+    put(&cut, &whole[..whole.len() - 1]);
+    let o = netlens(&["classify", "--model", MODEL, "--top", "1", s(&cut)]);
+    succeeds(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning") && err.contains("ends early"),
+        "{err}"
+    );
+    // The whole file decodes without one.
+    let o = netlens(&["classify", "--model", MODEL, "--top", "1", PHOTO]);
+    succeeds(&o);
+    assert!(!stderr(&o).contains("ends early"));
+}
+
+/// The `shape` of a `.npy` file's header.
+fn npy_shape(path: &Path) -> Vec<usize> {
+    let bytes = std::fs::read(path).unwrap();
+    let header = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).into_owned();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no shape in {header}"));
+    shape
+        .split(',')
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| v.trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn saliency_maps_come_at_the_photos_own_size_on_request() {
+    let dir = scratch("map-size");
+    let (input, original) = (dir.join("input"), dir.join("original"));
+    for (out, size) in [(&input, "input"), (&original, "original")] {
+        let o = netlens(&[
+            "saliency",
+            "--model",
+            MODEL,
+            "--map-size",
+            size,
+            "--out",
+            s(out),
+            PHOTO,
+        ]);
+        succeeds(&o);
+    }
+    // The tiny model sees a 64×64 crop; chelsea is 451×300.
+    assert_eq!(npy_shape(&input.join("chelsea.npy")), [64, 64]);
+    assert_eq!(npy_shape(&original.join("chelsea.npy")), [300, 451]);
+    let o = netlens(&["saliency", "--model", MODEL, "--map-size", "huge", PHOTO]);
+    fails_with(&o, &["--map-size"]);
+}

@@ -6,7 +6,7 @@
 
 use super::locate::{draw_boxes, BoxArgs};
 use super::saliency::{attribute, check_layer, DISPLAY_CLIP};
-use crate::common::{check_outputs, save_png, ModelArgs};
+use crate::common::{self, check_outputs, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
@@ -174,7 +174,7 @@ fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
         .map(|p| {
             Ok(Background {
                 name: crate::common::stem(p),
-                image: imaging::load_rgb(p)?,
+                image: common::read_image(p)?,
             })
         })
         .collect()

@@ -2,7 +2,9 @@
 
 use super::fool::AttackArgs;
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_outputs, is_onnx, load_model, model_list, save_png, short_names};
+use crate::common::{
+    self, bar, check_outputs, is_onnx, load_model, model_list, save_png, short_names,
+};
 use anyhow::{Context, Result};
 use netlens::adversarial::plot::transfer_heatmap;
 use netlens::adversarial::transfer::transfer;
@@ -53,9 +55,7 @@ pub fn run(a: Args) -> Result<()> {
     let photos: Vec<_> = a
         .images
         .iter()
-        .map(|p| {
-            netlens::imaging::load_rgb(p).with_context(|| format!("cannot read {}", p.display()))
-        })
+        .map(|p| common::read_image(p).with_context(|| format!("cannot read {}", p.display())))
         .collect::<Result<_>>()?;
     let models: Vec<Box<dyn Classifier>> = names
         .iter()

@@ -3,7 +3,7 @@
 //! side-by-side figure of both recipes.
 
 use crate::class_names::ClassNames;
-use crate::common::{bar, check_outputs, is_onnx, save_image, ModelArgs};
+use crate::common::{self, bar, check_outputs, is_onnx, save_image, ModelArgs};
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use netlens::imaging::figure::{Cell, Figure};
@@ -198,7 +198,7 @@ pub fn run(a: Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     // The start photo is read before the model, so that a bad file fails fast.
     let init_photo = match &a.init {
-        Some(p) => Some(netlens::imaging::load_rgb(p)?),
+        Some(p) => Some(common::read_image(p)?),
         None => None,
     };
     // A zoo model has ImageNet's classes, so its outputs are planned (and checked) before it

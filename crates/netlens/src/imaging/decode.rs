@@ -3,7 +3,8 @@
 //! PNG, JPEG, WebP, BMP, TIFF and GIF (first frame) are decoded by the `image` crate, with the
 //! format guessed from the content, not the extension. JPEG pixels come from libjpeg-turbo's
 //! decoder (as in Pillow) so that they match the PyTorch pipeline bit for bit; a JPEG without
-//! its end-of-image marker is refused as truncated. Grayscale and 16-bit images become
+//! its end-of-image marker is refused as truncated; a PNG whose pixel data are complete but
+//! whose end chunk is cut short decodes, with a note ([`load_rgb_noting`]). Grayscale and 16-bit images become
 //! 8-bit RGB, alpha is composited on white, and the EXIF orientation is applied. Only regular
 //! files are read, and files above [`MAX_FILE_BYTES`] are refused before reading; images below
 //! [`MIN_SIDE`] pixels a side or above [`MAX_PIXELS`] are refused before decoding.
@@ -25,9 +26,28 @@ pub const MAX_FILE_BYTES: u64 = MAX_PIXELS * 8 + (1 << 20);
 /// regular file of at most [`MAX_FILE_BYTES`] is read (a FIFO, `/dev/zero` or a folder is
 /// refused before reading).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let bytes = crate::files::read_regular(path, MAX_FILE_BYTES, "images")?;
-    decode_rgb(&bytes, path)
+    Ok(load_rgb_noting(path)?.0)
 }
+
+/// [`load_rgb`], with what a user should hear about a file that decoded all the same (a PNG
+/// whose end chunk is missing or cut short: its pixels are complete, the file is not).
+pub fn load_rgb_noting(path: &Path) -> Result<(RgbImage, Vec<String>)> {
+    let bytes = crate::files::read_regular(path, MAX_FILE_BYTES, "images")?;
+    let img = decode_rgb(&bytes, path)?;
+    let mut notes = Vec::new();
+    if bytes.starts_with(PNG_SIGNATURE) && !bytes.ends_with(PNG_END) {
+        notes.push(
+            "the PNG file ends early (its IEND end chunk is missing or cut short); its pixels \
+             decoded completely, but the file may be damaged"
+                .to_string(),
+        );
+    }
+    Ok((img, notes))
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+/// The complete IEND chunk every PNG ends with: length 0, type, CRC.
+const PNG_END: &[u8] = b"\0\0\0\0IEND\xAE\x42\x60\x82";
 
 /// Decodes an in-memory image; `name` is used in error messages.
 pub fn decode_rgb(bytes: &[u8], name: &Path) -> Result<RgbImage> {

@@ -15,7 +15,7 @@ pub mod quantize;
 pub mod resample;
 pub mod tensor;
 
-pub use decode::load_rgb;
+pub use decode::{load_rgb, load_rgb_noting};
 pub use geometry::{fit, fit_with, Geometry, Placement};
 pub use quantize::{quantize, quantize_in_ball, PixelBall};
 pub use tensor::{images_to_tensor, tensor_to_images, Normalization};
