@@ -4,7 +4,8 @@
 //! An output is written to a hidden temporary file in the destination's own folder, flushed to
 //! disk, and renamed onto its name only once complete, so it appears whole or not at all: a full
 //! disk, an error or a kill during the write never leaves a truncated file under the final name,
-//! and never destroys the previous file. A temporary file is removed when the write fails.
+//! and never destroys the previous file. A temporary file is removed when the write fails; one
+//! left by a run that was killed is removed by the next successful write of the same output.
 //!
 //! Without [`Existing::Replace`] the final rename refuses to replace an existing file *at that
 //! moment* (Linux `renameat2(RENAME_NOREPLACE)`, else a hard link, which also fails on an
@@ -65,7 +66,49 @@ pub fn write_with(
         },
     }
     guard.0 = None;
+    remove_stale_temps(&dir, name);
     Ok(())
+}
+
+/// Removes what runs that were killed while writing `name` left in `dir`: hidden
+/// `.<name>.netlens-tmp-<pid>-<n>` files whose process no longer exists (a live process's
+/// file, even another run's, is left alone). Best effort: failures are ignored.
+fn remove_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
+    let Some(name) = name.to_str() else {
+        return;
+    };
+    let prefix = format!(".{name}.netlens-tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && !process_alive(p)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (on systems without a way to tell: assume it does).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 /// Writes `bytes` to `path` with [`write_with`].
@@ -272,6 +315,26 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.contains("netlens-tmp"))
             .collect()
+    }
+
+    #[test]
+    fn a_killed_runs_temporary_file_goes_with_the_next_write() {
+        let dir = scratch("stale");
+        let out = dir.join("out.png");
+        // A process id above Linux's maximum (2^22) is never alive; pid 1 always is.
+        let dead = dir.join(".out.png.netlens-tmp-999999999-0");
+        let live = dir.join(".out.png.netlens-tmp-1-0");
+        let other = dir.join(".other.png.netlens-tmp-999999999-0");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        write_bytes(&out, Existing::Refuse, b"whole").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"whole");
+        assert!(!dead.exists(), "the dead run's file stays");
+        assert!(
+            live.exists() && other.exists(),
+            "removed a file it does not own"
+        );
     }
 
     #[test]
