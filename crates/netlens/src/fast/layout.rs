@@ -16,7 +16,7 @@ pub(super) enum Geom {
 
 /// The graph laid out for one input shape `[N, C, H, W]`.
 #[derive(Debug)]
-pub(super) struct Layout {
+pub(super) struct ShapePlan {
     pub images: usize,
     /// `(c, h, w)` of every value.
     pub shapes: Vec<(usize, usize, usize)>,
@@ -27,7 +27,7 @@ pub(super) struct Layout {
     pub readers: Vec<usize>,
 }
 
-impl Layout {
+impl ShapePlan {
     /// Elements of value `v` over the whole batch.
     pub fn size(&self, v: Value) -> usize {
         let (c, h, w) = self.shapes[v];
@@ -44,7 +44,7 @@ fn same_pad(len: usize, k: usize, s: usize) -> (usize, usize) {
 
 /// Lays `nodes` out for an input batch of `shape` `[N, C, H, W]`, or says why the fast path
 /// cannot run it.
-pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsupported> {
+pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<ShapePlan, Unsupported> {
     let [images, c0, h0, w0] = shape;
     let mut shapes = vec![(c0, h0, w0)];
     let mut geoms = Vec::with_capacity(nodes.len());
@@ -191,7 +191,7 @@ pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<Layout, Unsup
         }
     }
     last_use[nodes.len()] = usize::MAX;
-    Ok(Layout {
+    Ok(ShapePlan {
         images,
         shapes,
         geoms,

@@ -4,7 +4,7 @@
 use super::buffers::{Pool, SavedData};
 use super::graph::{Graph, Node, Unsupported, Value};
 use super::kernels::{self, Act};
-use super::layout::{lay_out, Layout};
+use super::layout::{lay_out, ShapePlan};
 use super::run::{run_backward, run_forward, Forward, Gradients, Incoming};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug)]
 pub struct FastNet {
     graph: Graph,
-    layouts: Mutex<HashMap<[usize; 4], Arc<Layout>>>,
+    layouts: Mutex<HashMap<[usize; 4], Arc<ShapePlan>>>,
     /// Buffer pools, one per pass running at the same time.
     pools: Mutex<Vec<Pool>>,
     saved_pool: Arc<Mutex<Vec<SavedData>>>,
@@ -25,7 +25,7 @@ type GroupOutput = (Vec<f32>, Option<Part>);
 /// What one group of images of a tracked forward pass keeps.
 #[derive(Debug)]
 struct Part {
-    layout: Arc<Layout>,
+    layout: Arc<ShapePlan>,
     data: Option<SavedData>,
 }
 
@@ -57,7 +57,7 @@ impl FastNet {
         }
     }
 
-    fn layout(&self, shape: [usize; 4]) -> Result<Arc<Layout>, Unsupported> {
+    fn layout(&self, shape: [usize; 4]) -> Result<Arc<ShapePlan>, Unsupported> {
         let mut m = self
             .layouts
             .lock()

@@ -3,7 +3,7 @@
 use super::buffers::Pool;
 use super::graph::{Node, Value};
 use super::kernels::{self, Act, ConvGeom, ConvLayer, DenseLayer, DepthwiseLayer};
-use super::layout::{Geom, Layout};
+use super::layout::{Geom, ShapePlan};
 
 /// Where a node's forward pass writes: its output value, and (when the pass is saved) its
 /// activation's gradient mask and a max-pool's argmax.
@@ -32,7 +32,7 @@ pub(super) struct Gradients<'a> {
 
 impl Gradients<'_> {
     /// Takes the gradient buffer of `u` for writing: `(buffer, accumulate)`.
-    fn take(&mut self, l: &Layout, u: Value) -> (Vec<f32>, bool) {
+    fn take(&mut self, l: &ShapePlan, u: Value) -> (Vec<f32>, bool) {
         match self.grads[u].take() {
             Some(b) => (b, true),
             None => (self.pool.get(l.size(u)), false),
@@ -44,7 +44,7 @@ impl Gradients<'_> {
 pub(super) fn run_forward<'a>(
     node: &Node,
     geom: &Geom,
-    l: &Layout,
+    l: &ShapePlan,
     v: Value,
     get: impl Fn(Value) -> &'a [f32],
     to: Forward,
@@ -145,7 +145,7 @@ pub(super) fn run_forward<'a>(
 pub(super) fn run_backward(
     node: &Node,
     geom: &Geom,
-    l: &Layout,
+    l: &ShapePlan,
     incoming: Incoming,
     slots: &mut Gradients,
 ) {

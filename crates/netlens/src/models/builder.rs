@@ -14,15 +14,6 @@ pub struct Builder {
     sd: StateDict,
 }
 
-/// How a convolution pads.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Padding {
-    /// TensorFlow "SAME" (ONNX `SAME_UPPER`).
-    Same,
-    /// Symmetric.
-    Explicit(usize),
-}
-
 /// A convolution's wiring.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvShape {
@@ -31,7 +22,8 @@ pub struct ConvShape {
     pub kernel: usize,
     pub stride: usize,
     pub groups: usize,
-    pub padding: Padding,
+    /// The graph's own padding ([`Pads::SameUpper`] for TensorFlow "SAME").
+    pub pads: Pads,
 }
 
 impl Builder {
@@ -70,10 +62,7 @@ impl Builder {
             kernel: [s.kernel; 2],
             strides: [s.stride; 2],
             dilations: [1, 1],
-            pads: match s.padding {
-                Padding::Same => Pads::SameUpper,
-                Padding::Explicit(p) => Pads::Explicit([p; 4]),
-            },
+            pads: s.pads,
             ceil: false,
         };
         Ok(self.g.node(

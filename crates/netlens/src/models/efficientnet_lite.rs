@@ -10,9 +10,9 @@
 //! wheels; the network is built as a [`Graph`] whose layer names are `stem`,
 //! `blocks.N` (with `blocks.N.expand`, `.depthwise`, `.project` inside) and `head`.
 
-use super::builder::{Builder, ConvShape, Padding};
+use super::builder::{Builder, ConvShape};
 use crate::error::Result;
-use crate::graph::{Graph, Op};
+use crate::graph::{Graph, Op, Pads};
 use crate::weights::StateDict;
 
 /// One stage of the block list: repeats, kernel, stride, expansion, channels in/out.
@@ -174,7 +174,7 @@ pub fn graph(config: Config, sd: StateDict) -> Result<Graph> {
         kernel,
         stride,
         groups,
-        padding: Padding::Same,
+        pads: Pads::SameUpper,
     };
     let x = b.g.input;
     let c = b.conv(x, "_conv_stem", shape(3, 32, 3, 2, 1), false, "stem.conv")?;

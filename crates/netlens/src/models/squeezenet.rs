@@ -9,9 +9,9 @@
 //! identity at evaluation. Weight and layer names are torchvision's module indices
 //! (`features.3.squeeze.weight`, `classifier.1.bias`, ...).
 
-use super::builder::{Builder, ConvShape, Padding};
+use super::builder::{Builder, ConvShape};
 use crate::error::Result;
-use crate::graph::{Graph, Op};
+use crate::graph::{Graph, Op, Pads};
 use crate::weights::StateDict;
 
 /// One entry of `features`, in torchvision's order.
@@ -95,7 +95,7 @@ fn conv_shape(in_ch: usize, out_ch: usize, kernel: usize, stride: usize, pad: us
         kernel,
         stride,
         groups: 1,
-        padding: Padding::Explicit(pad),
+        pads: Pads::Explicit([pad; 4]),
     }
 }
 

@@ -8,9 +8,9 @@
 //! torchvision's module indices (`features.28.weight`, `classifier.6.bias`, ...), which name the graph's values too: `features.N` (a
 //! convolution's output before its ReLU, `features.N+1`), `avgpool`, `classifier.N`.
 
-use super::builder::{Builder, ConvShape, Padding};
+use super::builder::{Builder, ConvShape};
 use crate::error::Result;
-use crate::graph::{Graph, Op};
+use crate::graph::{Graph, Op, Pads};
 use crate::weights::StateDict;
 
 /// The layer list and classifier width of one variant.
@@ -99,7 +99,7 @@ pub fn graph(config: Config, sd: StateDict) -> Result<Graph> {
                     kernel: 3,
                     stride: 1,
                     groups: 1,
-                    padding: Padding::Explicit(1),
+                    pads: Pads::Explicit([1; 4]),
                 };
                 let name = format!("features.{i}");
                 h = b.conv(h, &name, s, true, &name)?;
