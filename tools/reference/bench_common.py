@@ -6,6 +6,27 @@ import sys
 import time
 
 MIN_REPEATS = 3
+CLASS = 366  # gorilla: the first image's target, and the class visualized
+
+
+def bench_inputs(batch, size):
+    """The batch every engine times (netlens::bench::inputs, bit for bit): value j of the flat
+    [B, 3, S, S] batch is h / 2**32 * 2 - 1, h = (2654435761 j + 12345) mod 2**32, computed in
+    integers and rounded once from float64 to float32."""
+    import numpy as np
+    import torch
+
+    j = np.arange(batch * 3 * size * size, dtype=np.uint64)
+    h = (j * np.uint64(2654435761) + np.uint64(12345)) & np.uint64(0xFFFFFFFF)
+    x = (h.astype(np.float64) / 4294967296.0 * 2.0 - 1.0).astype(np.float32)
+    return torch.from_numpy(x.reshape(batch, 3, size, size))
+
+
+def bench_targets(batch, classes=1000):
+    """The class of each image (netlens::bench::inputs::targets): (366 + 97 i) mod classes."""
+    import torch
+
+    return torch.tensor([(CLASS + 97 * i) % classes for i in range(batch)], dtype=torch.long)
 
 
 def log(*args):
@@ -60,7 +81,7 @@ def time_passes(net, x, target, variant, args):
         med, times = median_ms(fn, args.repeats, args.warmup, args.budget_s)
         rows.append({"name": kind, "variant": variant, "batch": b,
                      "median_ms": round(med, 3), "min_ms": round(min(times), 3),
-                     "runs": len(times)})
+                     "max_ms": round(max(times), 3), "runs": len(times)})
         log(f"{kind:<17} {variant:<7} b{b:<3} median {med:8.2f} ms "
             f"(min {min(times):.2f}, max {max(times):.2f})")
     return rows

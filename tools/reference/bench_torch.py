@@ -16,6 +16,8 @@ Variants:
 Measurements (median ms over --repeats, after --warmup untimed runs; with --budget-s > 0 a
 measurement stops early once it has at least 3 timed runs and they took that many seconds, and
 warm-up stops once it took a quarter of it):
+Inputs: bench_common.bench_inputs / bench_targets, the batch and classes netlens's workers
+time too (netlens::bench::inputs, bit for bit).
   forward           logits under torch.inference_mode
   forward_backward  input requires_grad, forward, logits[range(B), target].sum().backward(),
                     read x.grad
@@ -41,12 +43,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_fixtures as mf  # noqa: E402  (wheel fetching + reference model)
-from bench_common import log, median_ms, peak_rss_mb, time_passes  # noqa: E402
+from bench_common import (  # noqa: E402
+    CLASS, bench_inputs, bench_targets, log, median_ms, peak_rss_mb, time_passes)
 
 torch = mf.torch
 F = mf.F
 
-TARGET = 366  # class used for forward_backward and classviz (gorilla)
+TARGET = CLASS  # the class visualized (gorilla), as netlens::bench::inputs::CLASS
 LO, HI = (0 - 127) / 128, (255 - 127) / 128  # valid normalized pixel range
 
 
@@ -219,8 +222,7 @@ def main():
     setup_rss_mb = peak_rss_mb()  # torch imported, model built: before any pass
 
     # Correctness of the folded baseline.
-    g = torch.Generator().manual_seed(0)
-    xs = {b: torch.randn(b, 3, size, size, generator=g) for b in batches}
+    xs = {b: bench_inputs(b, size) for b in batches}
     for b, x in xs.items():
         with torch.inference_mode():
             ref, got = net(x), folded(x)
@@ -230,15 +232,15 @@ def main():
             sys.exit(f"folded forward differs from the module by {err}")
         xa = x.clone().requires_grad_(True)
         xb = x.clone().requires_grad_(True)
-        net(xa)[range(b), TARGET].sum().backward()
-        folded(xb)[range(b), TARGET].sum().backward()
+        net(xa)[range(b), bench_targets(b)].sum().backward()
+        folded(xb)[range(b), bench_targets(b)].sum().backward()
         gerr = float((xa.grad - xb.grad).norm() / xa.grad.norm())
         log(f"folded vs module, batch {b}: grad rel L2 = {gerr:.2e}")
 
     results = []
     for b in batches:
         x = xs[b]
-        target = torch.full((b,), TARGET, dtype=torch.long)
+        target = bench_targets(b)
         for name, fwd in variants.items():
             results += time_passes(fwd, x, target, name, args)
 

@@ -12,6 +12,8 @@ ratio table. The model is torchvision's own module with its default random initi
 Measurements (median ms over --repeats, after --warmup untimed runs; with --budget-s > 0 a
 measurement stops early once it has at least 3 timed runs and they took that many seconds, and
 warm-up stops once it took a quarter of it), variant "module":
+Inputs: bench_common.bench_inputs / bench_targets, the batch and classes netlens's workers
+time too (netlens::bench::inputs, bit for bit).
   forward           logits under torch.inference_mode
   forward_backward  input requires_grad, forward, logits[range(B), target].sum().backward(),
                     read x.grad
@@ -35,7 +37,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import log, peak_rss_mb, time_passes  # noqa: E402
+from bench_common import bench_inputs, bench_targets, log, peak_rss_mb, time_passes  # noqa: E402
 
 MODELS = {
     "squeezenet1_1": torchvision.models.squeezenet1_1,
@@ -84,11 +86,10 @@ def main():
         return
     setup_rss_mb = peak_rss_mb()  # torch imported, model built: before any pass
 
-    g = torch.Generator().manual_seed(0)
     results = []
     for b in (int(v) for v in args.batches.split(",")):
-        x = torch.randn(b, 3, SIZE, SIZE, generator=g)
-        target = torch.tensor([(i * 97) % 1000 for i in range(b)])
+        x = bench_inputs(b, SIZE)
+        target = bench_targets(b)
 
         results += time_passes(net, x, target, "module", args)
 

@@ -10,6 +10,7 @@
 //! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can.
 
 pub mod adversarial;
+pub mod bench;
 pub mod classify;
 pub mod engine;
 pub mod error;

@@ -3,8 +3,9 @@
 //! its plain burn path, printed beside PyTorch's for the same models, threads and allocator
 //! settings, as ratios, with the peak memory of each engine.
 //!
-//! Over 700 lines: the harness (process spawning, /proc sampling, the row protocol) still
-//! lives here; issue 14's item 5 moves it into its own module with typed records.
+//! The protocol — inputs, timing rule, the passes, the typed records every engine prints —
+//! is the library's [`netlens::bench`]; this command chooses weights, starts the processes
+//! and reads their records; [`table`] prints them.
 //!
 //! Each model is measured in child processes of this same binary (`bench --worker fast|plain`),
 //! one per engine path, so that each path's peak RSS is its own and not what an earlier model
@@ -15,35 +16,32 @@
 //! offline), the latter script writes torchvision's default random initialisation to a
 //! temporary file that netlens loads, so that both engines time the same network.
 
+mod table;
+
 use crate::common::{is_onnx, load_model, model_list, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
+use netlens::bench::passes::{time_classviz, time_passes};
+use netlens::bench::system::{loadavg, other_cpu_busy, proc_status_mb};
+use netlens::bench::{Budget, EngineRecord};
 use netlens::engine;
-use netlens::gradients::{input_gradient, logits, ClassScore};
 use netlens::models::{self, Arch, ModelSpec, Preprocessing};
-use netlens::synthesis::cs231n::{self, Cs231nRecipe};
 use netlens::weights::{self, WeightSource};
-use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 /// The models `netlens bench` times by default.
 pub const DEFAULT_MODELS: &str = "efficientnet_lite0,squeezenet1_1,vgg16";
-/// Class used by the forward+backward objective's first image and by class visualization
-/// (gorilla), as in `bench_torch.py`.
-const CLASS: usize = 366;
-/// A measurement with a time budget still gets at least this many timed runs.
-const MIN_REPEATS: usize = 3;
 /// Share of the CPUs (%) busy with other work just before a model's measurements above which
 /// the table carries a warning.
-const BUSY_WARNING: f64 = 20.0;
+pub(crate) const BUSY_WARNING: f64 = 20.0;
 
 const AFTER_HELP: &str = "\
-What is measured (median wall-clock ms, same inputs and targets on every engine):
-  forward           logits of a random batch, no graph recorded
-  forward_backward  gradient of the class scores w.r.t. the input batch (weights frozen)
+What is measured (median wall-clock ms, the same inputs and targets on every engine: a
+fixed batch in [-1, 1) and classes 366 + 97 i, netlens::bench::inputs, which the PyTorch
+scripts compute too):
+  forward           logits of the batch, no graph recorded
+  forward_backward  gradient of each image's class score w.r.t. the input batch (weights
+                    frozen)
   classvizN         EfficientNet-Lite only, batch 1: N iterations of the default
                     class-visualization recipe (`netlens visualize`'s cs231n: lr 25, L2 1e-3,
                     jitter 16, blur sigma 0.5 every 10, clamp), class 366, timed as one whole
@@ -161,82 +159,6 @@ pub struct Args {
     pub worker: Option<EnginePath>,
 }
 
-/// A median over timed runs.
-#[derive(Debug, Clone, Copy)]
-struct Timing {
-    median_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    runs: usize,
-}
-
-impl Timing {
-    fn json(&self) -> Value {
-        json!({
-            "median_ms": round3(self.median_ms),
-            "min_ms": round3(self.min_ms),
-            "max_ms": round3(self.max_ms),
-            "runs": self.runs,
-        })
-    }
-}
-
-fn round3(v: f64) -> f64 {
-    (v * 1e3).round() / 1e3
-}
-
-/// Up to `warmup` untimed runs (stopping once they took `budget_s / 4`), then up to `repeats`
-/// timed runs (stopping once at least [`MIN_REPEATS`] of them took `budget_s`); `budget_s`
-/// 0 means no early stop. The PyTorch scripts use the same rule.
-fn measure(
-    mut f: impl FnMut() -> Result<()>,
-    warmup: usize,
-    repeats: usize,
-    budget_s: f64,
-) -> Result<Timing> {
-    let budget_ms = budget_s * 1e3;
-    let mut spent = 0.0;
-    for _ in 0..warmup {
-        let s = Instant::now();
-        f()?;
-        spent += s.elapsed().as_secs_f64() * 1e3;
-        if budget_ms > 0.0 && spent >= budget_ms / 4.0 {
-            break;
-        }
-    }
-    let mut t: Vec<f64> = Vec::new();
-    for _ in 0..repeats.max(1) {
-        let s = Instant::now();
-        f()?;
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-        if budget_ms > 0.0 && t.len() >= MIN_REPEATS && t.iter().sum::<f64>() >= budget_ms {
-            break;
-        }
-    }
-    t.sort_by(f64::total_cmp);
-    let median = if t.len() % 2 == 1 {
-        t[t.len() / 2]
-    } else {
-        (t[t.len() / 2 - 1] + t[t.len() / 2]) / 2.0
-    };
-    Ok(Timing {
-        median_ms: median,
-        min_ms: t[0],
-        max_ms: t[t.len() - 1],
-        runs: t.len(),
-    })
-}
-
-/// A field of `/proc/self/status` (`VmHWM`, `VmRSS`) in MB, where the system has it.
-fn proc_status_mb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some((kb / 1024.0 * 10.0).round() / 10.0)
-}
-
 fn is_lite(spec: &ModelSpec) -> bool {
     matches!(spec.arch, Arch::EfficientNetLite(_))
 }
@@ -251,11 +173,6 @@ impl Target {
     fn is_lite(&self) -> bool {
         self.spec.is_some_and(is_lite)
     }
-}
-
-/// Name of the class-visualization measurement.
-fn classviz_name(iterations: u32) -> String {
-    format!("classviz{iterations}")
 }
 
 fn check_args(a: &Args) -> Result<()> {
@@ -307,46 +224,11 @@ pub fn run(a: Args) -> Result<()> {
         .map(|spec| bench_model(&a, spec, threads, &scratch))
         .collect();
     if a.json {
-        println!("{}", to_json(&a, threads, load, &reports));
+        println!("{}", table::to_json(&a, threads, load, &reports));
     } else {
-        print_table(&a, threads, load, &reports);
+        table::print_table(&a, threads, load, &reports);
     }
     Ok(())
-}
-
-/// Busy and total jiffies of all CPUs so far (`/proc/stat`).
-fn cpu_jiffies() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let v: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
-}
-
-/// Share (%) of all CPUs that were busy during one second, sampled while this benchmark runs
-/// nothing: other work on the machine, which skews every figure (the 1-minute load average
-/// lags, and counts the benchmark's own previous processes).
-fn other_cpu_busy() -> Option<f64> {
-    let (b0, t0) = cpu_jiffies()?;
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let (b1, t1) = cpu_jiffies()?;
-    (t1 > t0).then(|| ((b1 - b0) as f64 / (t1 - t0) as f64 * 1000.0).round() / 10.0)
-}
-
-/// The 1-minute load average at the start.
-fn loadavg() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// A temporary folder for random-weight files, removed when the run ends.
@@ -370,7 +252,7 @@ impl Drop for Scratch {
 }
 
 /// Which weights a model was timed with.
-enum Weights {
+pub(crate) enum Weights {
     /// The user's `--weights` file.
     User(PathBuf),
     /// An ONNX file's own weights.
@@ -414,9 +296,9 @@ struct ModelReport<'a> {
     /// Share of the CPUs (%) busy with other work just before the model's first process.
     busy_before: Option<f64>,
     weights: Result<Weights>,
-    fast: Option<Result<Value>>,
-    plain: Option<Result<Value>>,
-    torch: Option<Result<Value>>,
+    fast: Option<Result<EngineRecord>>,
+    plain: Option<Result<EngineRecord>>,
+    torch: Option<Result<EngineRecord>>,
 }
 
 fn bench_model<'a>(
@@ -548,8 +430,8 @@ fn last_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// The last line of stdout that is a JSON object.
-fn json_line(bytes: &[u8], what: &str) -> Result<Value> {
+/// The record in the last line of stdout that is a JSON object.
+fn json_line(bytes: &[u8], what: &str) -> Result<EngineRecord> {
     let text = String::from_utf8_lossy(bytes);
     let line = text
         .lines()
@@ -566,7 +448,7 @@ fn run_worker(
     weights: Option<&Path>,
     path: EnginePath,
     threads: usize,
-) -> Result<Value> {
+) -> Result<EngineRecord> {
     let exe = std::env::current_exe().context("cannot locate the netlens executable")?;
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
     let mut cmd = Command::new(exe);
@@ -596,7 +478,8 @@ fn run_worker(
     json_line(&out.stdout, "the netlens worker")
 }
 
-/// Measures one model on one engine path in this process and prints one JSON line.
+/// Measures one model on one engine path in this process and prints its [`EngineRecord`] as
+/// one JSON line.
 fn worker(a: &Args, path: EnginePath) -> Result<()> {
     let [name] = a.models.as_slice() else {
         anyhow::bail!("--worker takes exactly one model");
@@ -604,84 +487,41 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
     // Before loading, in case the model prepares its fast path when it is built.
     engine::set_fast_path(path == EnginePath::Fast);
     let model = load_model(name, a.weights.as_deref(), &Preprocessing::default())?;
-    let rss_after_load = proc_status_mb("VmRSS");
-    let spec = model.spec();
-    let s = spec.input_size as usize;
-    let (warmup, repeats) = (a.warmup as usize, a.repeats as usize);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let mut results = Vec::new();
-    for &b in &a.batches {
-        let b = b as usize;
-        let values: Vec<f32> = (0..b * 3 * s * s)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect();
-        let x = engine::tensor(values, [b, 3, s, s]);
-        let classes = model.classes().max(1);
-        let targets = ClassScore {
-            targets: (0..b).map(|i| (CLASS + i * 97) % classes).collect(),
-        };
-        let fwd = measure(
-            || {
-                let _ = logits(model.as_ref(), x.clone());
-                Ok(())
-            },
-            warmup,
-            repeats,
-            a.budget,
-        )?;
-        results.push(json!({"name": "forward", "batch": b, "timing": fwd.json()}));
-        let fb = measure(
-            || {
-                input_gradient(model.as_ref(), x.clone(), &targets)?;
-                Ok(())
-            },
-            warmup,
-            repeats,
-            a.budget,
-        )?;
-        results.push(json!({"name": "forward_backward", "batch": b, "timing": fb.json()}));
-    }
-    let mut classviz = Value::Null;
-    if a.classviz_iterations > 0 && is_lite(spec) {
-        // `netlens visualize`'s default recipe, through the same library call.
-        let recipe = Cs231nRecipe {
-            iterations: a.classviz_iterations as usize,
-            ..Cs231nRecipe::default()
-        };
-        let mut probs = (0.0, 0.0);
-        let t = measure(
-            || {
-                let v = cs231n::visualize(model.as_ref(), CLASS, &recipe, 0, &mut |_| {})?;
-                probs = (v.start_prob, v.prob);
-                Ok(())
-            },
-            0,
+    let setup_rss_mb = proc_status_mb("VmRSS");
+    let budget = Budget {
+        warmup: a.warmup as usize,
+        repeats: a.repeats as usize,
+        seconds: a.budget,
+    };
+    let batches: Vec<usize> = a.batches.iter().map(|&b| b as usize).collect();
+    let mut results = time_passes(model.as_ref(), &batches, budget, path.name())?;
+    let mut classviz = None;
+    if a.classviz_iterations > 0 && is_lite(model.spec()) {
+        let (row, info) = time_classviz(
+            model.as_ref(),
+            a.classviz_iterations as usize,
             a.classviz_repeats as usize,
-            0.0,
+            path.name(),
         )?;
-        results.push(json!({
-            "name": classviz_name(a.classviz_iterations), "batch": 1, "timing": t.json(),
-        }));
-        classviz = json!({"class": CLASS, "start_prob": probs.0, "final_prob": probs.1});
+        results.push(row);
+        classviz = Some(info);
     }
-    println!(
-        "{}",
-        json!({
-            "model": spec.name,
-            "path": path.name(),
-            "fast_path_active": engine::fast_path(),
-            "threads": engine::threads(),
-            "rss_after_load_mb": rss_after_load,
-            "peak_rss_mb": proc_status_mb("VmHWM"),
-            "classviz": classviz,
-            "results": results,
-        })
-    );
+    let record = EngineRecord {
+        model: model.spec().name.to_string(),
+        threads: engine::threads(),
+        setup_rss_mb,
+        peak_rss_mb: proc_status_mb("VmHWM"),
+        fast_path_active: Some(engine::fast_path()),
+        torch_version: None,
+        classviz,
+        results,
+    };
+    println!("{}", serde_json::to_string(&record)?);
     Ok(())
 }
 
 /// Runs the model's PyTorch script with the same threads, batches, runs and allocator.
-fn run_torch(a: &Args, spec: &ModelSpec, threads: usize) -> Result<Value> {
+fn run_torch(a: &Args, spec: &ModelSpec, threads: usize) -> Result<EngineRecord> {
     let file = if is_lite(spec) {
         "bench_torch.py"
     } else {
@@ -713,326 +553,4 @@ fn run_torch(a: &Args, spec: &ModelSpec, threads: usize) -> Result<Value> {
         anyhow::bail!("{} failed: {}", script.display(), last_line(&out.stderr));
     }
     json_line(&out.stdout, &script.display().to_string())
-}
-
-/// One row of the comparison: a measurement at a batch size.
-struct Row {
-    name: String,
-    batch: usize,
-    fast: Option<f64>,
-    plain: Option<f64>,
-    module: Option<f64>,
-    folded: Option<f64>,
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    }
-}
-
-/// Median ms of every result row of a worker's or a PyTorch script's JSON, keyed by `key`.
-fn times<K: Ord>(
-    v: Option<&Result<Value>>,
-    key: impl Fn(&Value) -> Option<K>,
-    median: impl Fn(&Value) -> Option<f64>,
-) -> BTreeMap<K, f64> {
-    let Some(Ok(v)) = v else {
-        return BTreeMap::new();
-    };
-    v["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| Some((key(r)?, median(r)?)))
-        .collect()
-}
-
-/// Median ms per (name, batch) from a worker's JSON.
-fn worker_times(v: Option<&Result<Value>>) -> BTreeMap<(String, usize), f64> {
-    times(
-        v,
-        |r| {
-            Some((
-                r["name"].as_str()?.to_string(),
-                r["batch"].as_u64()? as usize,
-            ))
-        },
-        |r| r["timing"]["median_ms"].as_f64(),
-    )
-}
-
-/// Median ms per (name, variant, batch) from a PyTorch script's JSON.
-fn torch_times(v: Option<&Result<Value>>) -> BTreeMap<(String, String, usize), f64> {
-    times(
-        v,
-        |r| {
-            Some((
-                r["name"].as_str()?.to_string(),
-                r["variant"].as_str()?.to_string(),
-                r["batch"].as_u64()? as usize,
-            ))
-        },
-        |r| r["median_ms"].as_f64(),
-    )
-}
-
-fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
-    let fast = worker_times(r.fast.as_ref());
-    let plain = worker_times(r.plain.as_ref());
-    let torch = torch_times(r.torch.as_ref());
-    let mut keys: Vec<(String, usize)> = Vec::new();
-    for &b in &a.batches {
-        for name in ["forward", "forward_backward"] {
-            keys.push((name.to_string(), b as usize));
-        }
-    }
-    if a.classviz_iterations > 0 && r.spec.is_lite() {
-        keys.push((classviz_name(a.classviz_iterations), 1));
-    }
-    keys.into_iter()
-        .map(|(name, batch)| {
-            let k = (name.clone(), batch);
-            let t = |variant: &str| torch.get(&(name.clone(), variant.to_string(), batch));
-            Row {
-                fast: fast.get(&k).copied(),
-                plain: plain.get(&k).copied(),
-                module: t("module").copied(),
-                folded: t("folded").copied(),
-                name,
-                batch,
-            }
-        })
-        .collect()
-}
-
-/// [`ratio`] rounded to 4 decimals, for JSON.
-fn ratio4(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    ratio(a, b).map(|r| (r * 1e4).round() / 1e4)
-}
-
-fn err_text(v: Option<&Result<Value>>) -> Option<String> {
-    match v {
-        Some(Err(e)) => Some(crate::common::one_line(e)),
-        _ => None,
-    }
-}
-
-fn ok_field<'a>(v: Option<&'a Result<Value>>, field: &str) -> Option<&'a Value> {
-    match v {
-        Some(Ok(v)) => v.get(field).filter(|f| !f.is_null()),
-        _ => None,
-    }
-}
-
-fn to_json(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport]) -> Value {
-    let models: Vec<Value> = reports
-        .iter()
-        .map(|r| {
-            let results: Vec<Value> = rows(a, r)
-                .iter()
-                .map(|row| {
-                    json!({
-                        "name": row.name,
-                        "batch": row.batch,
-                        "netlens_fast_ms": row.fast,
-                        "netlens_plain_ms": row.plain,
-                        "torch_module_ms": row.module,
-                        "torch_folded_ms": row.folded,
-                        "ratio_fast_module": ratio4(row.fast, row.module),
-                        "ratio_fast_folded": ratio4(row.fast, row.folded),
-                        "ratio_plain_module": ratio4(row.plain, row.module),
-                        "ratio_plain_folded": ratio4(row.plain, row.folded),
-                        "ratio_fast_plain": ratio4(row.fast, row.plain),
-                    })
-                })
-                .collect();
-            let (weights, weights_file) = match &r.weights {
-                Ok(w) => (
-                    json!(w.kind()),
-                    json!(w.file().map(|p| p.display().to_string())),
-                ),
-                Err(_) => (Value::Null, Value::Null),
-            };
-            let weights_error = r.weights.as_ref().err().map(crate::common::one_line);
-            json!({
-                "model": r.spec.name,
-                "other_cpu_busy_pct_before": r.busy_before,
-                "weights": weights,
-                "weights_file": weights_file,
-                "random_weights": matches!(r.weights, Ok(Weights::Random(_))),
-                "fast_path_active": ok_field(r.fast.as_ref(), "fast_path_active"),
-                "results": results,
-                "peak_rss_mb": {
-                    "netlens_fast": ok_field(r.fast.as_ref(), "peak_rss_mb"),
-                    "netlens_plain": ok_field(r.plain.as_ref(), "peak_rss_mb"),
-                    "torch": ok_field(r.torch.as_ref(), "peak_rss_mb"),
-                },
-                "rss_after_load_mb": {
-                    "netlens_fast": ok_field(r.fast.as_ref(), "rss_after_load_mb"),
-                    "netlens_plain": ok_field(r.plain.as_ref(), "rss_after_load_mb"),
-                },
-                "largest_batch": a.batches.iter().max(),
-                "classviz": {
-                    "netlens_fast": ok_field(r.fast.as_ref(), "classviz"),
-                    "netlens_plain": ok_field(r.plain.as_ref(), "classviz"),
-                },
-                "netlens_fast": r.fast.as_ref().and_then(|v| v.as_ref().ok()),
-                "netlens_plain": r.plain.as_ref().and_then(|v| v.as_ref().ok()),
-                "torch": r.torch.as_ref().and_then(|v| v.as_ref().ok()),
-                "errors": {
-                    "weights": weights_error,
-                    "netlens_fast": err_text(r.fast.as_ref()),
-                    "netlens_plain": err_text(r.plain.as_ref()),
-                    "torch": err_text(r.torch.as_ref()),
-                },
-            })
-        })
-        .collect();
-    let allocator: serde_json::Map<String, Value> = ALLOCATOR_ENV
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    json!({
-        "threads": threads,
-        "allocator": allocator,
-        "loadavg_1min": load,
-        "repeats": a.repeats,
-        "warmup": a.warmup,
-        "budget_s": a.budget,
-        "classviz_iterations": a.classviz_iterations,
-        "classviz_repeats": a.classviz_repeats,
-        "models": models,
-        "ratio": "netlens time / PyTorch time (below 1 means netlens is faster)",
-    })
-}
-
-fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport]) {
-    let torch_version = reports
-        .iter()
-        .find_map(|r| ok_field(r.torch.as_ref(), "torch_version"))
-        .and_then(Value::as_str)
-        .map(|v| format!(", PyTorch {v}"))
-        .unwrap_or_default();
-    let alloc = ALLOCATOR_ENV
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    println!(
-        "netlens bench: {threads} threads, {alloc} for every process{torch_version}{}",
-        load.map(|l| format!(", load average {l:.2} at start"))
-            .unwrap_or_default()
-    );
-    let fmt = |t: Option<f64>| t.map(|t| format!("{t:.1}")).unwrap_or_else(|| "-".into());
-    let fmtr = |t: Option<f64>| t.map(|t| format!("{t:.2}")).unwrap_or_else(|| "-".into());
-    for r in reports {
-        println!();
-        match &r.weights {
-            Ok(w) => println!("{} — {}", r.spec.name, w.describe()),
-            Err(e) => println!(
-                "{} — no weights: {}",
-                r.spec.name,
-                crate::common::one_line(e)
-            ),
-        }
-        if let Some(b) = r.busy_before {
-            println!("  (CPUs {b:.0}% busy with other work in the second before)");
-        }
-        if ok_field(r.fast.as_ref(), "fast_path_active").and_then(Value::as_bool) == Some(false) {
-            println!("  (the fast path was off in its worker: NETLENS_FAST_PATH=0 or float64)");
-        }
-        if r.weights.is_err() {
-            continue;
-        }
-        println!(
-            "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12}",
-            "pass (median ms)",
-            "batch",
-            "fast",
-            "plain",
-            "torch module",
-            "torch folded",
-            "fast/module",
-            "fast/folded"
-        );
-        for row in rows(a, r) {
-            println!(
-                "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12}",
-                row.name,
-                row.batch,
-                fmt(row.fast),
-                fmt(row.plain),
-                fmt(row.module),
-                fmt(row.folded),
-                fmtr(ratio(row.fast, row.module)),
-                fmtr(ratio(row.fast, row.folded)),
-            );
-        }
-        let mb = |v: Option<&Value>| {
-            v.and_then(Value::as_f64)
-                .map(|m| format!("{m:.0} MB"))
-                .unwrap_or_else(|| "-".into())
-        };
-        let peak = |v: Option<&Result<Value>>, setup: &str| match (
-            ok_field(v, "peak_rss_mb"),
-            ok_field(v, setup),
-        ) {
-            (p, Some(s)) => format!("{} ({} before the first pass)", mb(p), mb(Some(s))),
-            (p, None) => mb(p),
-        };
-        println!(
-            "peak RSS: netlens fast {}, plain {}; PyTorch {}",
-            peak(r.fast.as_ref(), "rss_after_load_mb"),
-            peak(r.plain.as_ref(), "rss_after_load_mb"),
-            peak(r.torch.as_ref(), "setup_rss_mb"),
-        );
-        for (what, v) in [
-            ("netlens fast path", r.fast.as_ref()),
-            ("netlens plain path", r.plain.as_ref()),
-            ("PyTorch", r.torch.as_ref()),
-        ] {
-            if let Some(e) = err_text(v) {
-                println!("{what} failed: {e}");
-            }
-        }
-    }
-    println!();
-    let budget = if a.budget > 0.0 {
-        format!(
-            ", fewer once a measurement took {} s (at least {})",
-            a.budget,
-            MIN_REPEATS.min(a.repeats as usize)
-        )
-    } else {
-        String::new()
-    };
-    println!(
-        "runs: up to {} timed after up to {} warm-up{budget}; class visualization: median of {} \
-         whole run(s)",
-        a.repeats, a.warmup, a.classviz_repeats
-    );
-    println!(
-        "peak RSS: netlens = VmHWM of the worker process that loaded the model and ran its \
-         column (largest batch {}); PyTorch = ru_maxrss of its whole run (both variants where there \
-         are two, torch's own libraries included)",
-        a.batches.iter().max().copied().unwrap_or(1)
-    );
-    let busy: Vec<String> = reports
-        .iter()
-        .filter_map(|r| {
-            r.busy_before
-                .filter(|&b| b >= BUSY_WARNING)
-                .map(|b| format!("{b:.0}% before {}", r.spec.name))
-        })
-        .collect();
-    if !busy.is_empty() {
-        println!(
-            "warning: other work kept the CPUs busy ({}): it skews every figure, PyTorch's \
-             OpenMP threads most; rerun on an idle machine",
-            busy.join(", ")
-        );
-    }
-    println!("ratio = netlens fast-path time / PyTorch time (below 1 means netlens is faster)");
 }

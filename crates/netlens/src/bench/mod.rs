@@ -1,0 +1,24 @@
+//! The benchmark protocol `netlens bench` runs, as a library: what is timed, on which inputs,
+//! by which rule, and the records every engine reports in.
+//!
+//! - [`inputs`]: the batch and the target classes every engine times — netlens's workers and
+//!   the PyTorch scripts (`tools/reference/bench_common.py` computes the same values, exactly);
+//! - [`measure`]: the timing rule (warm-up, repeats, time budget, median), also the scripts';
+//! - [`records`]: the typed (serde) records an engine prints as one JSON line and `netlens
+//!   bench` reads back — the PyTorch scripts print the same fields;
+//! - [`passes`]: netlens's side — the forward, forward+backward and class-visualization
+//!   measurements of one loaded model;
+//! - [`system`]: what the machine says about itself (`/proc`): peak memory, how busy the CPUs
+//!   were with other work.
+//!
+//! The command (`netlens bench`) only chooses weights, starts one process per engine and prints
+//! the table.
+
+pub mod inputs;
+pub mod measure;
+pub mod passes;
+pub mod records;
+pub mod system;
+
+pub use measure::{measure, Budget};
+pub use records::{ClassvizRecord, EngineRecord, PassRecord};
