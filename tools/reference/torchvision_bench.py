@@ -39,20 +39,16 @@ import torchvision
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_common import bench_inputs, bench_targets, log, peak_rss_mb, time_passes  # noqa: E402
 
-MODELS = {
-    "squeezenet1_1": torchvision.models.squeezenet1_1,
-    "vgg16": torchvision.models.vgg16,
-    "vit_b_16": torchvision.models.vit_b_16,
-}
 SIZE = 224
 
 
-
-
 def build(model):
-    """torchvision's module with its default random initialisation (seed 0), eval, frozen."""
+    """torchvision's module with its default random initialisation (seed 0), eval, frozen:
+    the zoo's squeezenet1_1, vgg16 and vit_b_16, or any torchvision classifier by name
+    (resnet50, mobilenet_v3_large, efficientnet_b0, ... — to time beside the ONNX file
+    exported from the same class)."""
     torch.manual_seed(0)
-    net = MODELS[model](weights=None).eval()
+    net = torchvision.models.get_model(model, weights=None).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return net
@@ -74,8 +70,9 @@ def main():
     args = ap.parse_args()
 
     model = args.model.replace("-", "_")
-    if model not in MODELS:
-        sys.exit(f"unknown model {args.model!r}; one of {', '.join(MODELS)}")
+    if model not in torchvision.models.list_models(torchvision.models):
+        sys.exit(f"unknown model {args.model!r}; one of torchvision's classifiers, e.g. "
+                 "squeezenet1_1, vgg16, vit_b_16, resnet50")
     torch.set_num_threads(args.threads)
     net = build(model)
     if args.save_weights:

@@ -207,17 +207,16 @@ fn exporter_style_graphs_lower_exactly() {
     }
 }
 
-#[test]
-fn unsupported_graphs_say_why_and_run_on_the_reference() {
-    let mut g = exporter_style(4);
-    // A ReLU after the residual add: no fused kernel for it.
+/// `exporter_style` with a node of `op` inserted after the residual add (its output renamed).
+fn after_residual(seed: u64, op: Op) -> Graph {
+    let mut g = exporter_style(seed);
     let add = g.find("residual").unwrap();
-    let relu = g.value("residual.act");
+    let act = g.value("residual.act");
     let i = g.nodes.iter().position(|n| n.outputs == [add]).unwrap();
     for n in g.nodes.iter_mut().skip(i + 1) {
         for v in n.inputs.iter_mut().flatten() {
             if *v == add {
-                *v = relu;
+                *v = act;
             }
         }
     }
@@ -225,14 +224,48 @@ fn unsupported_graphs_say_why_and_run_on_the_reference() {
         i + 1,
         netlens::graph::Node {
             name: "residual.act".into(),
-            op: Op::Relu,
+            op,
             inputs: vec![Some(add)],
-            outputs: vec![relu],
+            outputs: vec![act],
         },
     );
-    let m = GraphModel::new(spec(20), g, None).unwrap();
+    g
+}
+
+#[test]
+fn a_relu_after_a_residual_add_lowers_into_the_add() {
+    // ResNet's block ends in relu(x + shortcut): one fast-path node with its mask.
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    for (seed, n) in [(1u64, 1usize), (2, 3), (3, 2)] {
+        let m = GraphModel::new(spec(20), after_residual(seed, Op::Relu), None).unwrap();
+        assert_eq!(m.fast_path_unsupported(), None);
+        engine::set_fast_path(true);
+        let (fy, fg) = run(&m, n, 20, seed + 10);
+        engine::set_fast_path(false);
+        let (py, pg) = run(&m, n, 20, seed + 10);
+        engine::set_fast_path(true);
+        let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
+        eprintln!("relu after the add, seed {seed} batch {n}: logits {ey:.1e}, input gradient {eg:.1e} (|g| {})", norm(&pg));
+        assert!(
+            norm(&pg) > 0.0,
+            "seed {seed}: a zero gradient tests nothing"
+        );
+        assert!(
+            ey < 1e-5 && eg < 1e-5,
+            "seed {seed} batch {n}: {ey:.2e} {eg:.2e}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_graphs_say_why_and_run_on_the_reference() {
+    // A sigmoid after the residual add: no fast-path kernel for it.
+    let m = GraphModel::new(spec(20), after_residual(4, Op::Sigmoid), None).unwrap();
     let why = m.fast_path_unsupported().unwrap();
-    assert!(why.contains("residual"), "{why}");
+    assert!(
+        why.contains("residual.act") || why.contains("Sigmoid"),
+        "{why}"
+    );
     let (y, _) = run(&m, 2, 20, 5);
     assert!(y.iter().all(|v| v.is_finite()));
 }

@@ -35,8 +35,13 @@ fn every_exported_torchvision_model_matches_pytorch() {
 }
 
 #[test]
-fn zoo_cnn_exports_run_on_the_fast_path() {
-    for case in ["squeezenet1_1_tiny", "vgg16_tiny"] {
+fn zoo_cnn_and_resnet_exports_run_on_the_fast_path() {
+    for case in [
+        "squeezenet1_1_tiny",
+        "vgg16_tiny",
+        "resnet18_tiny",
+        "resnet50_tiny",
+    ] {
         let c = onnx_check(&fixture_dir("onnx").join(case));
         assert_eq!(c.model.fast_path_unsupported(), None, "{case}");
     }

@@ -70,7 +70,12 @@ pub(super) enum Node {
         act: Act,
         flipped: Vec<f32>,
     },
-    Add(Value, Value),
+    /// `act(a + b)`: a residual connection, with the activation ResNet puts after it.
+    Add {
+        a: Value,
+        b: Value,
+        act: Act,
+    },
     MaxPool {
         x: Value,
         k: usize,
@@ -101,13 +106,16 @@ impl Node {
             | Node::MaxPool { x, .. }
             | Node::GlobalAvg(x)
             | Node::Linear { x, .. } => vec![*x],
-            Node::Add(a, b) => vec![*a, *b],
+            Node::Add { a, b, .. } => vec![*a, *b],
             Node::Concat(v) => v.clone(),
         }
     }
     pub(super) fn act(&self) -> Act {
         match self {
-            Node::Conv { act, .. } | Node::Depthwise { act, .. } | Node::Linear { act, .. } => *act,
+            Node::Conv { act, .. }
+            | Node::Depthwise { act, .. }
+            | Node::Linear { act, .. }
+            | Node::Add { act, .. } => *act,
             _ => Act::None,
         }
     }
@@ -190,7 +198,12 @@ impl Graph {
 
     /// Elementwise sum of two values of the same shape.
     pub fn add(&mut self, a: Value, b: Value) -> Value {
-        self.push(Node::Add(a, b))
+        self.add_act(a, b, Act::None)
+    }
+
+    /// `act(a + b)`: a residual add and the activation after it (ResNet's ReLU).
+    pub fn add_act(&mut self, a: Value, b: Value, act: Act) -> Value {
+        self.push(Node::Add { a, b, act })
     }
 
     /// PyTorch's `MaxPool2d(k, stride, pad, ceil_mode)`.

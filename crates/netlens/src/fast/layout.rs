@@ -109,7 +109,7 @@ pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<ShapePlan, Un
                 };
                 ((p.cout, oh, ow), g)
             }
-            Node::Add(a, b) => {
+            Node::Add { a, b, .. } => {
                 if shapes[*a] != shapes[*b] {
                     return bad(format!("node {i}: adding values of different shapes"));
                 }

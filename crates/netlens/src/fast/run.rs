@@ -71,9 +71,10 @@ pub(super) fn run_forward<'a>(
             };
             kernels::depthwise_forward(&layer, get(*x), out, mask, n)
         }
-        (Node::Add(a, b), _) => {
+        (Node::Add { a, b, act }, _) => {
             let size = l.size(v);
-            kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size])
+            kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size]);
+            activate(*act, &mut out[..size], mask);
         }
         (Node::MaxPool { x, .. }, Geom::Pool(g)) => {
             let planes = n * l.shapes[v].0;
@@ -122,21 +123,28 @@ pub(super) fn run_forward<'a>(
                 outputs: *outputs,
             };
             kernels::dense_forward(&layer, get(*x), out, n);
-            let size = n * outputs;
-            match mask {
-                Some(m) => {
-                    for (o, mm) in out[..size].iter_mut().zip(&mut m[..size]) {
-                        (*o, *mm) = act.apply(*o);
-                    }
-                }
-                None => {
-                    for o in &mut out[..size] {
-                        *o = act.apply(*o).0;
-                    }
-                }
-            }
+            activate(*act, &mut out[..n * outputs], mask);
         }
         _ => unreachable!("layout geometry always matches its node"),
+    }
+}
+
+/// Applies `act` to `out` in place, writing its 0/1 gradient mask when the pass is saved.
+fn activate(act: Act, out: &mut [f32], mask: Option<&mut [u8]>) {
+    if act == Act::None {
+        return;
+    }
+    match mask {
+        Some(m) => {
+            for (o, mm) in out.iter_mut().zip(&mut m[..]) {
+                (*o, *mm) = act.apply(*o);
+            }
+        }
+        None => {
+            for o in out {
+                *o = act.apply(*o).0;
+            }
+        }
     }
 }
 
@@ -199,7 +207,8 @@ pub(super) fn run_backward(
             kernels::depthwise_backward(&layer, g, mask, &mut dx, input_mask, n, acc);
             slots.grads[*x] = Some(dx);
         }
-        (Node::Add(a, b), _) => {
+        // The activation's mask was applied to `g` before (as for every non-depthwise layer).
+        (Node::Add { a, b, .. }, _) => {
             for u in [*a, *b] {
                 let (mut dx, acc) = slots.take(l, u);
                 let size = l.size(u);

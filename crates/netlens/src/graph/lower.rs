@@ -261,11 +261,10 @@ impl<'a> Lowering<'a> {
             }
             Op::Add => {
                 let (a, b) = (self.input(n, 0)?, self.input(n, 1)?);
-                let v = self.out.add(a, b);
-                if self.activation(n.outputs[0]).0 != Act::None {
-                    return Err(unsupported(n, "an activation after a residual add"));
-                }
-                self.map.insert(n.outputs[0], v);
+                // ResNet's ReLU after the residual add goes into the add.
+                let (act, out) = self.activation(n.outputs[0]);
+                let v = self.out.add_act(a, b, act);
+                self.map.insert(out, v);
                 Ok(())
             }
             Op::MaxPool { window } => {

