@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod saliency;
+pub mod saliency_files;
 pub mod synthesis;
 pub mod weights;
 
