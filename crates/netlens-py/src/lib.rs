@@ -281,9 +281,10 @@ impl PyModel {
 
     /// Saliency maps, exactly as `netlens saliency` computes them: each image's top-1 class
     /// (classified 16 at a time) unless `target` is given, then `method` with `options`.
-    /// Returns a list of dicts {map: bytes (f32, H×W), width, height, target, top1, prob,
-    /// peak, delta}.
+    /// Returns a list of dicts {map: bytes (f32, H×W), input: bytes (RGB the network saw),
+    /// width, height, target, top1, prob, peak, delta}.
     #[pyo3(signature = (images, method="vanilla", target=None, batch_size=8, options=None, progress=None))]
+    #[allow(clippy::too_many_arguments)] // a Python keyword signature
     fn saliency<'py>(
         &self,
         py: Python<'py>,
@@ -349,16 +350,17 @@ impl PyModel {
                 let mut tick = |k: usize| progress.tick(k);
                 let mut run = Run::new(batch_size, &mut tick);
                 let maps = method.attribute(self.model(), &x, &targets, &mut run)?;
-                for ((m, p), (_, placement)) in maps.into_iter().zip(preds).zip(&fitted) {
-                    let peak = saliency::metrics::peak(&m, placement);
-                    out.push((m, p, (peak.0.round(), peak.1.round())));
+                for ((m, p), (input, placement)) in maps.into_iter().zip(preds).zip(fitted) {
+                    let peak = saliency::metrics::peak(&m, &placement);
+                    out.push((m, p, (peak.0.round(), peak.1.round()), input));
                 }
             }
             Ok(out)
         });
         let list = PyList::empty(py);
-        for (m, p, peak) in results.map_err(py_err)? {
+        for (m, p, peak, input) in results.map_err(py_err)? {
             let d = PyDict::new(py);
+            d.set_item("input", PyBytes::new(py, input.as_raw()))?;
             d.set_item("map", f32_bytes(py, &m.values))?;
             d.set_item("width", m.width)?;
             d.set_item("height", m.height)?;
@@ -528,6 +530,7 @@ impl PyModel {
     /// A class visualization, as `netlens visualize` makes it: `recipe` ("cs231n" or "lucid")
     /// with `settings` (the CLI's --set KEY=VALUE pairs), from `init` or from noise.
     #[pyo3(signature = (class_index, recipe="cs231n", seed=0, settings=None, init=None, progress=None))]
+    #[allow(clippy::too_many_arguments)] // a Python keyword signature
     fn visualize<'py>(
         &self,
         py: Python<'py>,

@@ -31,12 +31,17 @@ def test_two_ray_workers_write_the_single_process_bytes(forty, tmp_path):
         t0 = time.perf_counter()
         multi = nray.saliency(forty, tmp_path / "multi", num_workers=2, threads_per_worker=1)
         t_multi = time.perf_counter() - t0
+        # A Ray Dataset with a "path" column (as ray.data.read_images(include_paths=True)
+        # gives) is the same run.
+        listed = [{"path": str(p)} for p in sorted(pathlib.Path(forty).iterdir())]
+        from_ds = nray.saliency(ray.data.from_items(listed[::-1]), tmp_path / "ds", num_workers=2)
     finally:
         ray.shutdown()
     print(f"\n40 images, vanilla, Lite0: one process {40 / t_single:.2f} images/s, "
           f"2 Ray workers {40 / t_multi:.2f} images/s (incl. actor start)")
     assert single.num_rows == multi.num_rows == 40
     assert single.select(SAME).to_pylist() == multi.select(SAME).to_pylist()
+    assert single.select(SAME).to_pylist() == from_ds.select(SAME).to_pylist()
     assert files(tmp_path / "single") == files(tmp_path / "multi")
     assert len(files(tmp_path / "single")) == 3 * 40 + 1  # three files per image + the table
     for name in files(tmp_path / "single"):

@@ -1,9 +1,8 @@
 //! `netlens classify`: top-k classes of each image, as a table or JSON lines.
 
 use crate::class_names::ClassNames;
-use crate::common::{
-    check_images, chunk_size, load_images, parse_shard, ModelArgs, ResumeArgs, Shard,
-};
+use crate::common::{check_images, chunk_size, load_images, ModelArgs};
+use crate::resume::{parse_shard, ResumeArgs, Shard};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 

@@ -236,7 +236,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
-    pub resume: common::ResumeArgs,
+    pub resume: crate::resume::ResumeArgs,
     /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,

@@ -136,12 +136,12 @@ class _Ticker:
                 from tqdm.auto import tqdm
             except ImportError:  # no tqdm: silent
                 return
-            self.bar = tqdm(total=total, desc=what)
+            self.bar = tqdm(total=total or None, desc=what)
             self.call = self.bar.update
         elif progress is None or progress is False:
             return
         elif hasattr(progress, "update"):
-            if getattr(progress, "total", 0) in (None, 0):
+            if total and getattr(progress, "total", 0) in (None, 0):
                 try:
                     progress.total = total
                 except AttributeError:
@@ -305,7 +305,7 @@ class Model:
             t.close()
         return {
             "maps": np.stack([_f32(r["map"], (r["height"], r["width"])) for r in raw]),
-            "inputs": self.preprocess(imgs),
+            "inputs": np.stack([_u8(r["input"], r["width"], r["height"]) for r in raw]),
             "targets": [r["target"] for r in raw],
             "labels": [self.label(r["target"]) for r in raw],
             "probs": [r["prob"] for r in raw],
