@@ -9,7 +9,8 @@
 //!
 //! The GIL is released while a network runs; a progress callback, when given, is called with
 //! the GIL held again. Library errors become Python exceptions with the library's message:
-//! `FileNotFoundError` for a missing file, `ValueError` for what a user got wrong (an unknown
+//! `FileNotFoundError` for a missing file, `FileExistsError` for an output that exists,
+//! `ValueError` for what a user got wrong (an unknown
 //! class, model or method, a bad image, a setting out of range), `OSError` for other I/O and
 //! `RuntimeError` for the rest.
 
@@ -23,7 +24,9 @@ use netlens::saliency::{self, Baseline, Batching, Method, Run, Settings, Targets
 use netlens::saliency_files::{self, SaliencyFiles};
 use netlens::synthesis::{self, Options, Recipe};
 use netlens::{labels, Error};
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::{Path, PathBuf};
@@ -37,6 +40,9 @@ fn py_err(e: Error) -> PyErr {
     match &e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             PyFileNotFoundError::new_err(msg)
+        }
+        Error::Write { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            PyFileExistsError::new_err(msg)
         }
         Error::Io { .. } | Error::Write { .. } => PyOSError::new_err(msg),
         Error::Class(_)

@@ -45,6 +45,23 @@ def test_saliency_files_are_the_cli_bytes(lite0, photos, tmp_path, method, optio
             assert a == b, f"{s}{suffix} differs from the CLI's"
 
 
+def test_existing_outputs_are_refused_or_kept(lite0, photos, tmp_path):
+    r = lite0.saliency(photos[:1])
+    paths = lite0.save_saliency(r, tmp_path, ["a"])
+    before = [pathlib_read(p) for p in paths]
+    with pytest.raises(FileExistsError, match="a.npy"):
+        lite0.save_saliency(r, tmp_path, ["a"])
+    lite0.save_saliency(r, tmp_path, ["a"], skip_existing=True)
+    lite0.save_saliency(r, tmp_path, ["a"], overwrite=True)
+    assert [pathlib_read(p) for p in paths] == before
+
+
+def pathlib_read(p):
+    import pathlib
+
+    return pathlib.Path(p).read_bytes()
+
+
 def pathlib_stem(p):
     import pathlib
 
