@@ -178,9 +178,10 @@ def saliency(
     old = _read_table(table_path) if resume else None
     old_rows = {r["image"]: r for r in old.to_pylist()} if old is not None else {}
     # Keep only rows of images of this run whose files still exist.
+    wanted = set(paths)
     old_rows = {
         p: r for p, r in old_rows.items()
-        if p in set(paths) and all(os.path.isfile(f) for f in _files(out, _stem(p)))
+        if p in wanted and all(os.path.isfile(f) for f in _files(out, _stem(p)))
     }
     blocks = [paths[i:i + block] for i in range(0, len(paths), block)]
     todo = [k for k, b in enumerate(blocks) if not (resume and all(p in old_rows for p in b))]
