@@ -14,7 +14,9 @@ pub struct ResumeArgs {
     pub skip_existing: bool,
     /// Run only shard I of N (1 ≤ I ≤ N ≤ 100000): the images are cut into blocks of whole
     /// chunks in the order given, and block k goes to shard k mod N + 1; N runs with the same
-    /// images and I = 1..N together do the whole run, with the same bytes
+    /// images and I = 1..N together do the whole run, with the same bytes (smoothgrad and
+    /// integrated-gradients draw their seeded noise over a run's images in order: their maps
+    /// are those of a run on the shard's images)
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
 }
