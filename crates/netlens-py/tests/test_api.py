@@ -209,3 +209,20 @@ def test_plot_helpers_return_figures(lite0, photos):
     assert len(figs[0].axes) == 6 and len(figs[2].axes) == 4
     d = nplot.display(r["maps"][0])
     assert d.min() >= 0 and d.max() == 1.0
+
+
+def test_an_onnx_model_with_its_settings_is_the_cli(photos, tmp_path):
+    onnx = ROOT / "crates" / "netlens" / "tests" / "fixtures" / "onnx" / "resnet18_tiny" / "model.onnx"
+    m = netlens.load(onnx, resize=80)
+    assert m.input_size == 64 and m.classes == 1000
+    cli = [json.loads(l) for l in run_cli(
+        "classify", "--json", "--logits", "-m", onnx, "--resize", "80", *photos).stdout.splitlines()]
+    for c, p in zip(cli, m.classify(photos)):
+        assert np.array_equal(np.array(c["logits"], dtype=np.float32), p["logits"])
+    run_cli("saliency", "-m", onnx, "--resize", "80", "--method", "grad-cam",
+            "-o", tmp_path, *photos)
+    r = m.saliency(photos, method="grad-cam")
+    for i, p in enumerate(photos):
+        assert np.load(tmp_path / f"{pathlib_stem(p)}.npy").tobytes() == r["maps"][i].tobytes()
+    with pytest.raises(ValueError, match="zoo model"):
+        netlens.load("efficientnet_lite0", input_size=96)
