@@ -2,6 +2,7 @@
 very files (and table) of the single-process run, and of the CLI; a resumed run redoes only
 the blocks whose files are missing."""
 
+import json
 import os
 import pathlib
 import time
@@ -35,6 +36,7 @@ def test_two_ray_workers_write_the_single_process_bytes(forty, tmp_path):
         # gives) is the same run.
         listed = [{"path": str(p)} for p in sorted(pathlib.Path(forty).iterdir())]
         from_ds = nray.saliency(ray.data.from_items(listed[::-1]), tmp_path / "ds", num_workers=2)
+        classes = nray.classify(forty, tmp_path / "cls", num_workers=2, top=3)
     finally:
         ray.shutdown()
     print(f"\n40 images, vanilla, Lite0: one process {40 / t_single:.2f} images/s, "
@@ -61,6 +63,16 @@ def test_two_ray_workers_write_the_single_process_bytes(forty, tmp_path):
             assert (tmp_path / "cli" / f"{s}{suffix}").read_bytes() == \
                 (tmp_path / "single" / f"{s}{suffix}").read_bytes(), f"{s}{suffix}"
 
+    # Classification over the workers: the single process's and the CLI's numbers.
+    assert classes.num_rows == 40 and files(tmp_path / "cls") == [nray.CLASSIFY_TABLE]
+    local = nray.classify(forty, tmp_path / "cls0", num_workers=0, top=3)
+    assert local.to_pylist() == classes.to_pylist()
+    cli = [json.loads(l) for l in run_cli("--threads", "1", "classify", "--json", "--top", "3",
+                                          *images).stdout.splitlines()]
+    assert [c["top"][0]["prob"] for c in cli] == classes.column("prob").to_pylist()
+    assert [[t["class"] for t in c["top"]] for c in cli] == \
+        classes.column("top_classes").to_pylist()
+
 
 def test_a_resumed_run_redoes_only_what_is_missing(forty, tmp_path):
     out = tmp_path / "out"
@@ -82,3 +94,4 @@ def test_a_resumed_run_redoes_only_what_is_missing(forty, tmp_path):
     assert time.perf_counter() - t0 < 5
     assert pq.read_table(out / nray.TABLE).num_rows == 40
     assert np.load(out / f"{stems[0]}.npy").shape == (224, 224)
+

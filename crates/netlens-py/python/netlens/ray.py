@@ -19,6 +19,9 @@ Resumable: a block whose images all have their three files and a row in the tabl
 skipped, so an interrupted run (or one over a grown folder) does only what is left. Files
 are written atomically, so a killed worker never leaves a truncated map.
 
+`netlens.ray.classify(images, out, top=5, ...)` runs the classification the same way into
+`out/classify.parquet` (blocks of one batch).
+
 Needs `ray[data]` and `pyarrow` (`pip install "netlens[ray]"`).
 """
 
@@ -34,13 +37,16 @@ import numpy as np
 
 import netlens
 
-__all__ = ["saliency", "list_images", "IMAGE_EXTENSIONS", "TABLE"]
+__all__ = ["saliency", "classify", "list_images", "IMAGE_EXTENSIONS", "TABLE", "CLASSIFY_TABLE"]
 
 #: File extensions taken from a folder.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 #: The per-image table's name in the output folder.
 TABLE = "results.parquet"
+
+#: The table `classify` writes (one row per image, no other file).
+CLASSIFY_TABLE = "classify.parquet"
 
 
 def list_images(folder: Union[str, os.PathLike]) -> List[str]:
@@ -72,7 +78,9 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def _files(out: str, stem: str) -> List[str]:
+def _files(out: str, stem: str, method: str = "") -> List[str]:
+    if method == "classify":
+        return []
     return [os.path.join(out, stem + e) for e in (".npy", ".png", ".overlay.png")]
 
 
@@ -84,6 +92,8 @@ class _Worker:
         self.model = netlens.load(spec["model"], threads=spec["threads"], **spec["load"])
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, list]:
+        if self.spec["method"] == "classify":
+            return self._classify(batch)
         s = self.spec
         rows: Dict[str, list] = {k: [] for k in _COLUMNS}
         for block, paths in zip(batch["block"], batch["paths"]):
@@ -107,6 +117,27 @@ class _Worker:
                     rows[k].append(v)
         return rows
 
+    def _classify(self, batch: Dict[str, np.ndarray]) -> Dict[str, list]:
+        s = self.spec
+        rows: Dict[str, list] = {k: [] for k in _CLASSIFY_COLUMNS}
+        for block, paths in zip(batch["block"], batch["paths"]):
+            paths = json.loads(str(paths))
+            preds = self.model.classify(paths, s["options"]["top"], s["batch_size"])
+            for p, r in zip(paths, preds):
+                top = r["top"]
+                for k, v in zip(
+                    _CLASSIFY_COLUMNS,
+                    [p, _stem(p), int(block), self.model.name, top[0]["class"], top[0]["label"],
+                     float(top[0]["prob"]), [t["class"] for t in top],
+                     [float(t["prob"]) for t in top]],
+                ):
+                    rows[k].append(v)
+        return rows
+
+
+_CLASSIFY_COLUMNS = [
+    "image", "stem", "block", "model", "top1", "label", "prob", "top_classes", "top_probs",
+]
 
 _COLUMNS = [
     "image", "stem", "block", "model", "method", "target", "label", "prob", "top1",
@@ -120,11 +151,11 @@ def _read_table(path: str):
     return pq.read_table(path) if os.path.isfile(path) else None
 
 
-def _write_table(rows: List[Dict[str, Any]], path: str):
+def _write_table(rows: List[Dict[str, Any]], path: str, columns: List[str]):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in _COLUMNS})
+    table = pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in columns})
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -159,6 +190,37 @@ def saliency(
     CLI run with `--threads` equal to it, whatever the number of workers. load: keywords for
     `netlens.load` (weights, labels, ONNX preprocessing). options: the method's options, as
     `Model.saliency` takes them."""
+    if method == "classify":
+        raise ValueError("method='classify' is netlens.ray.classify")
+    return _run(images, out, model, method, target, batch_size, num_workers, block_size,
+                resume, threads_per_worker, load, progress, options)
+
+
+def classify(
+    images: Any,
+    out: Union[str, os.PathLike],
+    model: str = netlens.DEFAULT_MODEL,
+    top: int = 5,
+    batch_size: int = 8,
+    num_workers: int = 2,
+    block_size: Optional[int] = None,
+    resume: bool = True,
+    threads_per_worker: int = 1,
+    load: Optional[Dict[str, Any]] = None,
+    progress: bool = False,
+):
+    """Top-`top` classes of every image into `out/classify.parquet` (image, stem, block,
+    model, top1, label, prob, top_classes, top_probs), like `saliency` (blocks over Ray
+    actors, resumable, the same numbers whatever the number of workers: those of
+    `netlens --threads T classify` with T = threads_per_worker); returns the table."""
+    return _run(images, out, model, "classify", None, batch_size, num_workers, block_size,
+                resume, threads_per_worker, load, progress, {"top": int(top)})
+
+
+def _run(images, out, model, method, target, batch_size, num_workers, block_size, resume,
+         threads_per_worker, load, progress, options):
+    """The block runner behind `saliency` and `classify`."""
+    columns = _CLASSIFY_COLUMNS if method == "classify" else _COLUMNS
     out = os.fspath(out)
     paths = _paths(images)
     if not paths:
@@ -169,25 +231,25 @@ def saliency(
         raise ValueError(
             f"two inputs are named '{dup}'; outputs are named after the file stem, so rename one"
         )
-    unit = batch_size * 16 // math.gcd(batch_size, 16)
+    unit = batch_size if method == "classify" else batch_size * 16 // math.gcd(batch_size, 16)
     block = block_size or unit
     if block <= 0:
         raise ValueError("block_size must be at least 1")
     os.makedirs(out, exist_ok=True)
-    table_path = os.path.join(out, TABLE)
+    table_path = os.path.join(out, CLASSIFY_TABLE if method == "classify" else TABLE)
     old = _read_table(table_path) if resume else None
     old_rows = {r["image"]: r for r in old.to_pylist()} if old is not None else {}
     # Keep only rows of images of this run whose files still exist.
     wanted = set(paths)
     old_rows = {
         p: r for p, r in old_rows.items()
-        if p in wanted and all(os.path.isfile(f) for f in _files(out, _stem(p)))
+        if p in wanted and all(os.path.isfile(f) for f in _files(out, _stem(p), method))
     }
     blocks = [paths[i:i + block] for i in range(0, len(paths), block)]
     todo = [k for k, b in enumerate(blocks) if not (resume and all(p in old_rows for p in b))]
     if not resume:
         for p in paths:
-            for f in _files(out, _stem(p)):
+            for f in _files(out, _stem(p), method):
                 if os.path.exists(f):
                     raise FileExistsError(f"{f} already exists; pass resume=True to keep it")
     spec = {
@@ -220,7 +282,7 @@ def saliency(
     seconds = time.perf_counter() - t0
     done = {r["image"]: r for r in new_rows}
     rows = [done.get(p) or old_rows[p] for p in paths if p in done or p in old_rows]
-    table = _write_table([{c: r[c] for c in _COLUMNS} for r in rows], table_path)
+    table = _write_table([{c: r[c] for c in columns} for r in rows], table_path, columns)
     if progress:
         n = sum(len(blocks[k]) for k in todo)
         print(f"netlens.ray: {n} images in {seconds:.1f} s "
