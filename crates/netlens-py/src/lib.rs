@@ -72,13 +72,32 @@ impl ImageIn {
     fn decode(&self) -> netlens::Result<RgbImage> {
         match self {
             ImageIn::Path(p) => imaging::load_rgb(p),
-            ImageIn::Pixels(px, w, h) => RgbImage::from_raw(*w, *h, px.clone()).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "an image of {w}×{h} RGB pixels needs {} bytes, got {}",
-                    3 * (*w as usize) * (*h as usize),
-                    px.len()
-                ))
-            }),
+            ImageIn::Pixels(px, w, h) => {
+                // The limits a decoded file is held to.
+                let size_err = |reason: String| Error::ImageSize {
+                    path: PathBuf::from("image array"),
+                    reason,
+                };
+                let min = imaging::decode::MIN_SIDE;
+                if *w < min || *h < min {
+                    return Err(size_err(format!(
+                        "image is {w}x{h}; netlens needs at least {min} pixels on each side"
+                    )));
+                }
+                if u64::from(*w) * u64::from(*h) > imaging::decode::MAX_PIXELS {
+                    return Err(size_err(format!(
+                        "image is {w}x{h}; the limit is {} megapixels",
+                        imaging::decode::MAX_PIXELS / 1_000_000
+                    )));
+                }
+                RgbImage::from_raw(*w, *h, px.clone()).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "an image of {w}×{h} RGB pixels needs {} bytes, got {}",
+                        3 * (*w as usize) * (*h as usize),
+                        px.len()
+                    ))
+                })
+            }
         }
     }
 }

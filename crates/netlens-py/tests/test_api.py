@@ -95,6 +95,21 @@ def test_image_types_give_the_same_maps(lite0, photos):
     assert lite0.saliency(cropped)["maps"][0].tobytes() == ref[0].tobytes()
 
 
+def test_transparent_images_are_composited_on_white_as_the_cli_does(lite0, photos, tmp_path):
+    rgb = np.asarray(Image.open(photos[0]).convert("RGB"))
+    h, w, _ = rgb.shape
+    alpha = ((np.arange(w)[None, :] * 255) // max(w - 1, 1)).repeat(h, 0).astype(np.uint8)
+    rgba = np.dstack([rgb, alpha])
+    path = tmp_path / "transparent.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    ref = lite0.saliency(str(path))["maps"]
+    assert lite0.saliency(Image.open(path))["maps"].tobytes() == ref.tobytes()
+    assert lite0.saliency(rgba)["maps"].tobytes() == ref.tobytes()
+    assert lite0.saliency(rgb)["maps"].tobytes() != ref.tobytes()  # alpha is not dropped
+    with pytest.raises(ValueError, match="at least 8 pixels"):
+        lite0.classify(np.zeros((4, 300, 3), np.uint8))
+
+
 def test_errors_are_python_exceptions_with_the_library_message(lite0, photos, tmp_path):
     p = run_cli("saliency", "--target", "notaclassname", "-o", tmp_path, photos[0], check=False)
     assert p.returncode != 0

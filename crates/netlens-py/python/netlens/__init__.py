@@ -76,10 +76,11 @@ def imagenet_label(index: int) -> str:
 def as_rgb(image: ImageLike) -> np.ndarray:
     """An in-memory image as a uint8 H x W x 3 array. uint8 arrays are taken as they are;
     float arrays must hold values in 0-1 (torchvision's convention) and are rounded to 0-255;
-    H x W arrays are grey; a fourth (alpha) channel is dropped; PIL images are converted to
-    RGB."""
+    H x W arrays are grey; a fourth (alpha) channel is composited on white, as netlens does
+    when it decodes a file; PIL images are converted to RGB (RGBA, on white)."""
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image
-        image = np.asarray(image.convert("RGB"))
+        has_alpha = "A" in image.mode or "transparency" in getattr(image, "info", {})
+        image = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
     a = np.asarray(image)
     if a.ndim == 2:
         a = np.stack([a] * 3, axis=-1)
@@ -88,16 +89,20 @@ def as_rgb(image: ImageLike) -> np.ndarray:
             f"an image array must be H x W x 3 (RGB), H x W x 4 (RGBA) or H x W (grey); "
             f"got shape {a.shape}"
         )
-    a = a[:, :, :3]
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
     if np.issubdtype(a.dtype, np.floating):
         if a.size and not (np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0):
             raise ValueError(
                 "a float image array must hold values in 0-1 (pass uint8 for 0-255 pixels)"
             )
-        return np.ascontiguousarray(np.rint(a * 255.0).astype(np.uint8))
-    raise ValueError(f"an image array must be uint8 (0-255) or float (0-1), not {a.dtype}")
+        a = np.rint(a * 255.0).astype(np.uint8)
+    if a.dtype != np.uint8:
+        raise ValueError(f"an image array must be uint8 (0-255) or float (0-1), not {a.dtype}")
+    if a.shape[2] == 4:
+        # The library's compositing on white, to the same integer rounding.
+        c = a[:, :, :3].astype(np.uint32)
+        alpha = a[:, :, 3:].astype(np.uint32)
+        a = ((c * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
 
 
 def _image_list(images: Union[ImageLike, Sequence[ImageLike]]) -> List[ImageLike]:
