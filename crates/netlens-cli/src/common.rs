@@ -165,13 +165,6 @@ pub fn save_text(text: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes a float32 `.npy` array, like [`save_image`].
-pub fn save_npy(values: &[f32], shape: &[usize], path: &Path) -> Result<()> {
-    check_not_input(path)?;
-    output::save_npy_as(values, shape, path, existing())?;
-    Ok(())
-}
-
 /// `--model`, `--weights` and the ONNX settings, shared by every command that runs a network.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct ModelArgs {
@@ -599,27 +592,7 @@ pub fn check_images(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Images decoded, run and written per chunk, so that memory does not grow with the number of
-/// images (a chunk's images, tensors and maps are dropped before the next is decoded).
-pub const STREAM_IMAGES: usize = 32;
-
-/// Images per streamed chunk: about [`STREAM_IMAGES`], rounded up to a multiple of every
-/// batch size in `batches`, so that the network sees the very batches it would see were all
-/// images run at once (same bytes out, chunked or not).
-pub fn chunk_size(batches: &[usize]) -> usize {
-    fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    let lcm = batches
-        .iter()
-        .map(|&b| b.max(1))
-        .fold(1, |l, b| l / gcd(l, b) * b);
-    lcm * STREAM_IMAGES.div_ceil(lcm)
-}
+pub use netlens::streaming::chunk_size;
 
 /// File stem of a path, for output names.
 pub fn stem(path: &Path) -> String {

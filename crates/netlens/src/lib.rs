@@ -24,6 +24,8 @@ pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod saliency;
+pub mod saliency_files;
+pub mod streaming;
 pub mod synthesis;
 pub mod weights;
 

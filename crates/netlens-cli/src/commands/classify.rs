@@ -2,6 +2,7 @@
 
 use crate::class_names::ClassNames;
 use crate::common::{check_images, chunk_size, load_images, ModelArgs};
+use crate::resume::{parse_shard, ResumeArgs, Shard};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,11 @@ pub struct Args {
     /// Images through the network at once
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch_size: u16,
+    /// Classify only shard I of N (1 ≤ I ≤ N ≤ 100000): blocks of whole chunks of the images
+    /// go round the shards, so N runs print the lines of one run (classify writes no files,
+    /// so there is nothing for --skip-existing to skip)
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
@@ -33,8 +39,25 @@ pub fn run(a: Args) -> Result<()> {
     let spec = model.spec();
     let top = (a.top as usize).min(names.len());
     let batch = a.batch_size as usize;
+    let chunk = chunk_size(&[batch]);
+    let shard = ResumeArgs {
+        skip_existing: false,
+        shard: a.shard,
+    };
+    let mine: Vec<PathBuf> = shard
+        .select(a.images.len(), chunk, |_| false)
+        .into_iter()
+        .map(|i| a.images[i].clone())
+        .collect();
+    if mine.is_empty() {
+        eprintln!(
+            "classify: nothing to do: {}",
+            shard.why_empty(a.images.len())
+        );
+        return Ok(());
+    }
     // Decode, classify and print a chunk at a time: memory stays flat in the number of images.
-    for paths in a.images.chunks(chunk_size(&[batch])) {
+    for paths in mine.chunks(chunk) {
         let images = load_images(paths, spec)?;
         let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
         let preds = netlens::classify::classify(model, &inputs, top, batch);

@@ -1,16 +1,16 @@
 //! `netlens saliency`: attribution maps for images on one or several models, written as raw
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
-use crate::common::{self, check_outputs, save_npy, save_png, stem, ModelArgs};
+use crate::common::{self, check_outputs, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use netlens::imaging::colormap::{colorize, overlay, Colormap};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
 use netlens::saliency::{
     self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Run,
     Settings, SmoothGradConfig, Targets,
 };
+use netlens::saliency_files::{self, SaliencyFiles};
 use netlens::Classifier;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
@@ -24,8 +24,7 @@ pub const FIGURE_COLUMNS: usize = 16;
 /// Images per pass of the classification that picks each image's top-1 class.
 const CLASSIFY_BATCH: usize = 16;
 
-/// Share of the highest values saturated in pictures of maps (Captum's outlier percentage).
-pub const DISPLAY_CLIP: f32 = 0.01;
+pub use netlens::saliency_files::{map_picture, DISPLAY_CLIP};
 
 fn method_parser() -> impl TypedValueParser<Value = Method> {
     let names: Vec<&'static str> = Method::ALL
@@ -187,16 +186,6 @@ fn attribute_with(
     Ok((maps, t0.elapsed().as_secs_f64()))
 }
 
-/// The map as a colour picture (magnitude, top 1% saturated).
-pub fn map_picture(m: &Map) -> image::RgbImage {
-    colorize(
-        &m.display(DISPLAY_CLIP),
-        m.width as u32,
-        m.height as u32,
-        Colormap::Inferno,
-    )
-}
-
 /// Model names from `--model a,b,c` (zoo names or ONNX files; at least one, no repeats).
 pub fn model_names(arg: &str) -> Result<Vec<String>> {
     if Path::new(arg.trim()).is_file() {
@@ -240,7 +229,7 @@ pub struct Args {
     pub target: Option<String>,
     /// Output folder: <stem>.npy (raw float32 map, see --map-size), <stem>.png,
     /// <stem>.overlay.png (both at the model's input resolution), figure.png (of the first 16
-    /// images)
+    /// images; not written by a run with --shard or --skip-existing)
     #[arg(long, short = 'o', default_value = "saliency", value_name = "DIR")]
     pub out: PathBuf,
     /// Grid of the .npy maps: `input` = the model's input resolution (the square centre crop
@@ -251,23 +240,11 @@ pub struct Args {
     /// Print one JSON summary line per image (and model)
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub resume: crate::resume::ResumeArgs,
     /// Image files (PNG, JPEG, WebP, BMP, TIFF, GIF)
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-}
-
-struct Outputs {
-    npy: PathBuf,
-    png: PathBuf,
-    overlay: PathBuf,
-}
-
-fn outputs(dir: &Path, stem: &str) -> Outputs {
-    Outputs {
-        npy: dir.join(format!("{stem}.npy")),
-        png: dir.join(format!("{stem}.png")),
-        overlay: dir.join(format!("{stem}.overlay.png")),
-    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -282,29 +259,53 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         shorts.iter().map(|n| a.out.join(n)).collect()
     };
-    let figure_path = a.out.join("figure.png");
-    let mut all: Vec<PathBuf> = vec![figure_path.clone()];
-    for d in &dirs {
-        for s in &stems {
-            let o = outputs(d, s);
-            all.extend([o.npy, o.png, o.overlay]);
-        }
-    }
-    check_outputs(
-        all.iter().map(PathBuf::as_path),
-        a.images.iter().map(PathBuf::as_path),
-    )?;
-
-    common::check_images(&a.images)?;
     // Images are decoded, attributed, written and dropped a chunk at a time, so that memory is
     // flat in the number of images: chunks hold whole batches of the attribution and of the
     // classification (16), so the maps are the bytes one call on every image would give. A
     // method that derives inputs from its images (SmoothGrad's noisy copies, Integrated
     // Gradients' path) draws its noise from each image's own stream
-    // (`saliency::seeding::image_rng`), so chunks change nothing there either.
+    // (`saliency::seeding::image_rng`), so chunks change nothing there either. --shard and
+    // --skip-existing keep or leave whole blocks of such chunks, so that a sharded or resumed
+    // run writes the bytes of a whole run.
     let batch = a.method.batch_size as usize;
-    let chunk = common::chunk_size(&[batch, CLASSIFY_BATCH]);
-    let shown = a.images.len().min(FIGURE_COLUMNS);
+    let block = common::chunk_size(&[batch, CLASSIFY_BATCH]);
+    let keep = a.resume.select(a.images.len(), block, |i| {
+        dirs.iter().all(|d| SaliencyFiles::new(d, &stems[i]).done())
+    });
+    let images: Vec<PathBuf> = keep.iter().map(|&i| a.images[i].clone()).collect();
+    let stems: Vec<String> = keep.iter().map(|&i| stems[i].clone()).collect();
+    if images.is_empty() {
+        eprintln!(
+            "saliency: nothing to do: {}",
+            a.resume.why_empty(a.images.len())
+        );
+        return Ok(());
+    }
+    let figure_path = a.out.join("figure.png");
+    let figure = !a.resume.partial();
+    let mut all: Vec<PathBuf> = Vec::new();
+    if figure {
+        all.push(figure_path.clone());
+    }
+    for d in &dirs {
+        for s in &stems {
+            let o = SaliencyFiles::new(d, s);
+            all.extend(
+                o.all()
+                    .into_iter()
+                    .filter(|p| !(a.resume.skip_existing && p.is_file()))
+                    .map(Path::to_path_buf),
+            );
+        }
+    }
+    check_outputs(
+        all.iter().map(PathBuf::as_path),
+        images.iter().map(PathBuf::as_path),
+    )?;
+
+    common::check_images(&images)?;
+    let chunk = block;
+    let shown = images.len().min(FIGURE_COLUMNS);
     let mut photo_cells: Vec<Cell> = Vec::new();
     let mut rows: Vec<(String, Vec<Cell>)> = Vec::new();
     let mut title_target: Option<String> = None;
@@ -322,10 +323,10 @@ pub fn run(a: Args) -> Result<()> {
         }
         let spec = model.spec();
         let what = format!("{} on {short}", method.name());
-        let pb = common::bar(method.passes(a.images.len()) as u64, &what);
+        let pb = common::bar(method.passes(images.len()) as u64, &what);
         let (mut secs, mut count) = (0.0, 0usize);
         let mut cells = Vec::new();
-        for (paths, stems) in a.images.chunks(chunk).zip(stems.chunks(chunk)) {
+        for (paths, stems) in images.chunks(chunk).zip(stems.chunks(chunk)) {
             let images = common::load_images(paths, spec)?;
             let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
             let preds = netlens::classify::classify(model, &inputs, 1, CLASSIFY_BATCH);
@@ -340,18 +341,17 @@ pub fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("{what} failed"))?;
             secs += s;
             for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
-                let o = outputs(dir, s);
-                let pic = map_picture(m);
-                if a.map_size == "original" {
-                    let (w, h) = img.placement.original;
-                    let values = img.placement.map_to_original(&m.values);
-                    save_npy(&values, &[h as usize, w as usize], &o.npy)?;
-                } else {
-                    save_npy(&m.values, &[m.height, m.width], &o.npy)?;
-                }
-                save_png(&pic, &o.png)?;
-                let over = overlay(&img.input, &m.display(DISPLAY_CLIP), Colormap::Inferno, 0.8);
-                save_png(&over, &o.overlay)?;
+                let o = SaliencyFiles::new(dir, s);
+                o.all().into_iter().try_for_each(common::check_not_input)?;
+                let grid = (a.map_size == "original").then_some(&img.placement);
+                saliency_files::write_on(
+                    m,
+                    &img.input,
+                    &o,
+                    common::existing(),
+                    a.resume.skip_existing,
+                    grid,
+                )?;
                 let prob = p.probs[m.target];
                 let label = classes.label(m.target);
                 let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
@@ -385,7 +385,7 @@ pub fn run(a: Args) -> Result<()> {
                 };
                 pb.suspend(|| println!("{line}"));
                 if count < shown {
-                    cells.push(Cell::new(pic, &format!("{label} ({prob:.2})")));
+                    cells.push(Cell::new(map_picture(m), &format!("{label} ({prob:.2})")));
                     if photo_cells.len() < shown {
                         photo_cells.push(Cell::new(img.input.clone(), s));
                     }
@@ -401,6 +401,9 @@ pub fn run(a: Args) -> Result<()> {
         rows.push((short.clone(), cells));
     }
 
+    if !figure {
+        return Ok(());
+    }
     let mut title = format!(
         "{} saliency{}, target: {}",
         method.name(),
@@ -411,11 +414,8 @@ pub fn run(a: Args) -> Result<()> {
             .unwrap_or_default(),
         title_target.unwrap_or_else(|| "each image's top-1 class".into())
     );
-    if a.images.len() > shown {
-        title.push_str(&format!(
-            " (the first {shown} of {} images)",
-            a.images.len()
-        ));
+    if images.len() > shown {
+        title.push_str(&format!(" (the first {shown} of {} images)", images.len()));
     }
     let mut fig = Figure::new(224).title(title);
     let multi = rows.len() > 1;
