@@ -68,6 +68,10 @@ pub fn run(a: Args) -> Result<()> {
         .max()
         .unwrap_or(4)
         .max(4);
+    match model.fast_path_unsupported() {
+        None => println!("fast path: yes (netlens's own kernels, forward and backward)"),
+        Some(why) => println!("fast path: no, {why}"),
+    }
     println!("  {:<w$}  {:<18} shape", "name", "op");
     for l in &layers {
         let shape = if l.shape.is_empty() {

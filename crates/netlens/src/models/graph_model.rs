@@ -131,6 +131,11 @@ impl Classifier for GraphModel {
         &self.spec
     }
 
+    fn fast_path_unsupported(&self) -> Option<String> {
+        // The inherent method (which tests call without the trait in scope).
+        GraphModel::fast_path_unsupported(self)
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let fast = self
             .fast

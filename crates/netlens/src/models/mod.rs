@@ -83,6 +83,11 @@ pub trait Classifier: Send + Sync {
             })
             .collect()
     }
+    /// Why netlens's fast path cannot run this network (`None` when it runs on it): an
+    /// unsupported layer, named, or a network that has none.
+    fn fast_path_unsupported(&self) -> Option<String> {
+        Some("this network has no fast path (it runs on burn operations)".into())
+    }
     /// The layer Grad-CAM uses by default (the last convolutional block).
     fn cam_layer(&self) -> String;
     /// The activation `[N, C, h, w]` of `layer`.
