@@ -8,6 +8,12 @@
 //! from their weight files ([`models`]), a user's is imported from an ONNX file ([`onnx`]).
 //! [`graph::reference`] runs a graph as burn operations with autodiff (float32 or float64, the
 //! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can.
+//!
+//! The methods: [`saliency`] (attributions, one interface) and [`metrics`] (how far to trust
+//! a map), [`adversarial`] (fooling images), [`synthesis`] (class visualization), all driven
+//! through [`gradients`]. Around them: [`files`] writes every output atomically and reads
+//! inputs bounded, [`streaming`] sizes the chunks commands hold at once, [`saliency_files`]
+//! names and draws a map's files, [`bench`] is `netlens bench`'s protocol and records.
 
 pub mod adversarial;
 pub mod bench;
