@@ -148,6 +148,26 @@ impl Classifier for GraphModel {
         })
     }
 
+    fn forward_guided(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let fast = self
+            .fast
+            .get(|| Some(lower::lower(self.graph(), &self.shapes)));
+        let dims = x.dims();
+        engine::forward_fast_guided(fast, x).ok_or_else(|| {
+            let why = if !engine::fast_path() {
+                "the fast path is off (float64, or NETLENS_FAST_PATH=0)".to_string()
+            } else {
+                self.fast_path_unsupported()
+                    .unwrap_or_else(|| format!("it cannot run a batch of shape {dims:?}"))
+            };
+            Error::Invalid(format!(
+                "guided backpropagation runs on netlens's fast path, where each ReLU/ReLU6 \
+                 keeps its mask; {} cannot run there: {why}",
+                self.spec.name
+            ))
+        })
+    }
+
     fn classes(&self) -> usize {
         self.classes
     }

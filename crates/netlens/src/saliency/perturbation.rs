@@ -1,0 +1,101 @@
+//! The template of the perturbation methods ([`super::occlusion`], [`super::rise`]): no
+//! gradient. Copies of one image, each changed by the method, go through the network
+//! [`Run::batch_size`] at a time without recording a graph, and the method turns each
+//! copy's target score into the map. Only one batch of copies exists at a time, so memory is
+//! bounded by the batch size however many copies a map needs.
+
+use super::{batches, Run};
+use crate::classify::logits;
+use crate::engine;
+use crate::error::Result;
+use crate::models::Classifier;
+
+/// Which score of the target class a perturbation method reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Score {
+    /// The logit (Captum's attribution of the model's output; Occlusion).
+    Logit,
+    /// The softmax probability (RISE's protocol).
+    Probability,
+}
+
+/// Progress in fixed units per image: a method whose number of copies depends on the image
+/// size reports `units` per image whatever that number.
+pub(crate) struct Ticker {
+    total: usize,
+    units: usize,
+    done: usize,
+    reported: usize,
+}
+
+impl Ticker {
+    /// `units` for `total` copies.
+    pub(crate) fn new(total: usize, units: usize) -> Self {
+        Self {
+            total: total.max(1),
+            units,
+            done: 0,
+            reported: 0,
+        }
+    }
+
+    /// `k` more copies done: reports the units they complete.
+    pub(crate) fn advance(&mut self, k: usize, run: &mut Run) {
+        self.done = (self.done + k).min(self.total);
+        let now = self.done * self.units / self.total;
+        if now > self.reported {
+            (run.progress)(now - self.reported);
+            self.reported = now;
+        }
+    }
+}
+
+/// The target's `score` on `count` copies of `image` (`[3, H, W]`), copy `j` made by
+/// `make(j, copy)` from a copy that starts as the image, in batches of `run.batch_size`;
+/// `done(range, scores)` is told the copies of each batch and their scores before the next
+/// batch is made.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_scores(
+    model: &dyn Classifier,
+    image: &[f32],
+    shape: [usize; 3],
+    target: usize,
+    score: Score,
+    count: usize,
+    run: &mut Run,
+    make: &mut dyn FnMut(usize, &mut [f32]),
+    done: &mut dyn FnMut(std::ops::Range<usize>, &[f64], &mut Run),
+) -> Result<()> {
+    let per = image.len();
+    let classes = model.classes();
+    for r in batches(count, run.batch_size) {
+        let mut x = Vec::with_capacity(r.len() * per);
+        for j in r.clone() {
+            let start = x.len();
+            x.extend_from_slice(image);
+            make(j, &mut x[start..]);
+        }
+        let l = logits(
+            model,
+            engine::tensor(x, [r.len(), shape[0], shape[1], shape[2]]),
+        );
+        let scores: Vec<f64> = l
+            .chunks(classes)
+            .map(|row| target_score(row, target, score))
+            .collect();
+        done(r, &scores, run);
+    }
+    Ok(())
+}
+
+/// The `score` of class `target` in one row of logits.
+pub(crate) fn target_score(row: &[f32], target: usize, score: Score) -> f64 {
+    match score {
+        Score::Logit => f64::from(row[target]),
+        Score::Probability => {
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let z: f64 = row.iter().map(|&v| f64::from(v - m).exp()).sum();
+            f64::from(row[target] - m).exp() / z
+        }
+    }
+}
