@@ -95,6 +95,9 @@ pub fn fast_path() -> bool {
 }
 
 mod fast_op;
+mod guided_op;
+
+pub use guided_op::guided_relu;
 
 /// Logits of `x` through a fast-path network, as one burn autodiff operation (input
 /// gradients flow through it). Falls back to `plain` when the fast path is off or the

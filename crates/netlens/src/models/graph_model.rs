@@ -149,23 +149,20 @@ impl Classifier for GraphModel {
     }
 
     fn forward_guided(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let relu = |op: &Op| matches!(op, Op::Relu | Op::Clip { min: Some(0.0), .. });
+        if !self.graph().nodes.iter().any(|n| relu(&n.op)) {
+            return Err(Error::Invalid(format!(
+                "guided backpropagation needs ReLU activations; {} has none",
+                self.spec.name
+            )));
+        }
         let fast = self
             .fast
             .get(|| Some(lower::lower(self.graph(), &self.shapes)));
-        let dims = x.dims();
-        engine::forward_fast_guided(fast, x).ok_or_else(|| {
-            let why = if !engine::fast_path() {
-                "the fast path is off (float64, or NETLENS_FAST_PATH=0)".to_string()
-            } else {
-                self.fast_path_unsupported()
-                    .unwrap_or_else(|| format!("it cannot run a batch of shape {dims:?}"))
-            };
-            Error::Invalid(format!(
-                "guided backpropagation runs on netlens's fast path, where each ReLU/ReLU6 \
-                 keeps its mask; {} cannot run there: {why}",
-                self.spec.name
-            ))
-        })
+        match engine::forward_fast_guided(fast, x.clone()) {
+            Some(y) => Ok(y),
+            None => self.reference.forward_guided(x)?.rank::<2>(),
+        }
     }
 
     fn classes(&self) -> usize {

@@ -67,8 +67,7 @@ pub trait Classifier: Send + Sync {
     fn forward_guided(&self, x: Tensor<4>) -> Result<Tensor<2>> {
         let _ = x;
         Err(Error::Invalid(format!(
-            "guided backpropagation needs a ReLU network run by netlens's graph engine; {} is \
-             not one (GELU transformers have no ReLU to guide)",
+            "guided backpropagation needs ReLU activations; {} has none (a GELU transformer)",
             self.spec().name
         )))
     }

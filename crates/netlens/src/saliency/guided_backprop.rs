@@ -10,9 +10,12 @@
 //! reference script (`tools/reference/guided_fixtures.py`) runs Captum with each `nn.ReLU6`
 //! replaced by an `nn.ReLU` subclass computing ReLU6, so that Captum's hook applies to it.
 //!
-//! The rule runs inside the fast path's backward pass ([`Classifier::forward_guided`]), which
-//! keeps each activation's mask; models the fast path cannot run (vision transformers,
-//! graphs with other activations, float64) are refused with the reason. The map is reduced
+//! The rule is a backward mode of the network ([`Classifier::forward_guided`]): the fast path
+//! applies it to each activation's saved mask, the reference interpreter (ONNX graphs the
+//! fast path cannot run, float64) runs ReLU and `Clip(0, ·)` as a guided operation
+//! ([`crate::engine::guided_relu`]). Other activations (sigmoid, SiLU) keep their plain
+//! gradient, as under Captum; networks without any ReLU (vision transformers) are refused.
+//! The map is reduced
 //! as [`super::Vanilla`]'s (`max_c |g_c|`), so the two compare directly in sanity checks; the
 //! per-channel gradient is [`super::guided_class_gradients`].
 //!

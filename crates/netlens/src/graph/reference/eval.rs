@@ -32,8 +32,9 @@ fn to_float(x: &Int) -> Result<Float> {
     Float::with_shape(t.reshape([1, 1, 1, 1, 1, n]), x.shape.clone())
 }
 
-/// Runs `n` on its inputs (`None`: omitted optional input).
-pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
+/// Runs `n` on its inputs (`None`: omitted optional input); with `guided`, ReLU and
+/// `Clip(0, ·)` take guided backpropagation's backward ([`engine::guided_relu`]).
+pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Result<Vec<Val>> {
     let op = n.op.name();
     let e = |m: &str| node_err(&n.name, op, m);
     // What cannot be computed here propagates.
@@ -188,10 +189,15 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
                 f::unary(&x, |t| t.powf_scalar(v))
             })
         }
+        Op::Relu if guided => one(f::unary(&fl(0)?, |t| engine::guided_relu(t, f64::INFINITY))),
         Op::Relu => one(f::unary(&fl(0)?, act::relu)),
         Op::Clip { min, max } => {
             let x = fl(0)?;
             one(match (min, max) {
+                (Some(lo), hi) if guided && *lo == 0.0 => {
+                    let hi = hi.unwrap_or(f64::INFINITY);
+                    f::unary(&x, |t| engine::guided_relu(t, hi))
+                }
                 // ReLU6 as relu(x) − relu(x − 6): PyTorch's values and gradient away from
                 // the kinks, faster than clamp under autodiff.
                 (Some(lo), Some(hi)) if *lo == 0.0 => {
