@@ -11,7 +11,7 @@
 //! ImageNet mean colour for torchvision models) being Captum's default baseline. No gradient
 //! is taken: the occluded copies go through the network [`Run::batch_size`] at a time.
 
-use super::perturbation::{copy_scores, target_score, Score, Ticker};
+use super::perturbation::{copy_scores, target_score, Copies, Score, Ticker};
 use super::{Attribution, Batch, Map, Run};
 use crate::classify::logits;
 use crate::error::{Error, Result};
@@ -159,19 +159,14 @@ impl Attribution for Occlusion {
                 }
                 ticker.advance(r.len(), run);
             };
-            let shape = [c, h, w];
-            let image = batch.image(i);
-            copy_scores(
-                model,
-                image,
-                shape,
+            let copies = Copies {
+                image: batch.image(i),
+                shape: [c, h, w],
                 target,
-                Score::Logit,
-                windows.len(),
-                run,
-                &mut make,
-                &mut done,
-            )?;
+                score: Score::Logit,
+                count: windows.len(),
+            };
+            copy_scores(model, &copies, run, &mut make, &mut done)?;
             let values = drop
                 .iter()
                 .zip(&count)

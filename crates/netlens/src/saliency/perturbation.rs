@@ -9,6 +9,7 @@ use crate::classify::logits;
 use crate::engine;
 use crate::error::Result;
 use crate::models::Classifier;
+use std::ops::Range;
 
 /// Which score of the target class a perturbation method reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,25 +51,32 @@ impl Ticker {
     }
 }
 
-/// The target's `score` on `count` copies of `image` (`[3, H, W]`), copy `j` made by
-/// `make(j, copy)` from a copy that starts as the image, in batches of `run.batch_size`;
-/// `done(range, scores)` is told the copies of each batch and their scores before the next
-/// batch is made.
-#[allow(clippy::too_many_arguments)]
+/// What a method perturbs: `count` copies of `image` (`[3, H, W]` = `shape`), judged by
+/// the `score` of class `target`.
+pub(crate) struct Copies<'a> {
+    pub image: &'a [f32],
+    pub shape: [usize; 3],
+    pub target: usize,
+    pub score: Score,
+    pub count: usize,
+}
+
+/// Told each batch's range of copies and their scores, before the next batch is made.
+pub(crate) type Done<'a> = dyn FnMut(Range<usize>, &[f64], &mut Run) + 'a;
+
+/// The scores of `copies`, copy `j` made by `make(j, copy)` from a copy that starts as the
+/// image, in batches of `run.batch_size`, each batch handed to `done`.
 pub(crate) fn copy_scores(
     model: &dyn Classifier,
-    image: &[f32],
-    shape: [usize; 3],
-    target: usize,
-    score: Score,
-    count: usize,
+    copies: &Copies,
     run: &mut Run,
     make: &mut dyn FnMut(usize, &mut [f32]),
-    done: &mut dyn FnMut(std::ops::Range<usize>, &[f64], &mut Run),
+    done: &mut Done,
 ) -> Result<()> {
+    let (image, shape) = (copies.image, copies.shape);
     let per = image.len();
     let classes = model.classes();
-    for r in batches(count, run.batch_size) {
+    for r in batches(copies.count, run.batch_size) {
         let mut x = Vec::with_capacity(r.len() * per);
         for j in r.clone() {
             let start = x.len();
@@ -81,7 +89,7 @@ pub(crate) fn copy_scores(
         );
         let scores: Vec<f64> = l
             .chunks(classes)
-            .map(|row| target_score(row, target, score))
+            .map(|row| target_score(row, copies.target, copies.score))
             .collect();
         done(r, &scores, run);
     }

@@ -17,7 +17,7 @@
 //! number of threads, so the same seed gives the same maps byte for byte. Only one batch of
 //! masked images exists at a time.
 
-use super::perturbation::{copy_scores, Score};
+use super::perturbation::{copy_scores, Copies, Score};
 use super::{Attribution, Batch, Map, Run};
 use crate::error::{Error, Result};
 use crate::imaging::resample::upsample_bilinear;
@@ -228,17 +228,14 @@ impl Attribution for Rise {
                 }
                 (run.progress)(scores.len());
             };
-            copy_scores(
-                model,
-                batch.image(i),
-                [c, h, w],
-                batch.targets[i],
-                Score::Probability,
-                masks.len(),
-                run,
-                &mut make,
-                &mut done,
-            )?;
+            let copies = Copies {
+                image: batch.image(i),
+                shape: [c, h, w],
+                target: batch.targets[i],
+                score: Score::Probability,
+                count: masks.len(),
+            };
+            copy_scores(model, &copies, run, &mut make, &mut done)?;
             let values = sal.into_iter().map(|v| (v / norm) as f32).collect();
             maps.push(batch.map(i, values, false));
         }
