@@ -107,3 +107,31 @@ pub(crate) fn target_score(row: &[f32], target: usize, score: Score) -> f64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticker_reports_every_unit_once() {
+        let mut got = 0;
+        let mut tick = |k: usize| got += k;
+        let mut run = Run::new(4, &mut tick);
+        let mut t = Ticker::new(7, 100);
+        for _ in 0..7 {
+            t.advance(1, &mut run);
+        }
+        t.advance(3, &mut run);
+        drop(run);
+        assert_eq!(got, 100);
+    }
+
+    #[test]
+    fn probability_is_the_softmax() {
+        let row = [1.0f32, 2.0, 3.0];
+        let p = target_score(&row, 2, Score::Probability);
+        let z: f64 = row.iter().map(|&v| f64::from(v).exp()).sum();
+        assert!((p - 3f64.exp() / z).abs() < 1e-12);
+        assert_eq!(target_score(&row, 1, Score::Logit), 2.0);
+    }
+}
