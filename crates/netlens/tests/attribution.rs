@@ -46,9 +46,10 @@ fn attribute(method: &dyn Attribution, stems: &[&str], batch: usize) -> Vec<Map>
         .unwrap()
 }
 
-/// The per-channel guided gradient against Captum's `GuidedBackprop` (ReLU6 hooked). In
-/// float32 PyTorch's own result is 3e-7 from its float64 one: the guided rule keeps only
-/// positive gradients, so a ReLU6 mask flipping near a kink moves little. Tolerance 1e-4.
+/// The per-channel guided gradient against Captum's `GuidedBackprop` (ReLU6 hooked):
+/// measured 2.7e-7 (PyTorch's own float32 result is 3e-7 from its float64 one: the guided
+/// rule keeps only positive gradients, so a ReLU6 mask flipping near a kink moves little,
+/// unlike the plain gradient's 1.7e-3). Tolerance 1e-4.
 #[test]
 fn guided_backprop_matches_captum() {
     let net = model(MODEL);
@@ -97,7 +98,7 @@ fn guided_backprop_matches_captum() {
 }
 
 /// Captum's `GuidedGradCam` on the head activation with bilinear upsampling, reduced to
-/// max_c |·|. Tolerance 1e-4 (as Guided Backprop; Grad-CAM's float32 error is ~1e-6).
+/// max_c |·|: measured 3–5e-7, tolerance 1e-4 (as Guided Backprop).
 #[test]
 fn guided_grad_cam_matches_captum() {
     let maps = attribute(&GuidedGradCam::default(), &STEMS, 2);
@@ -109,8 +110,8 @@ fn guided_grad_cam_matches_captum() {
 }
 
 /// Captum's `Occlusion` with netlens's defaults (window 32, stride 16, fill 0). The map is
-/// a mean of logit differences, each within float32 rounding of PyTorch's float64 ones
-/// (logits agree to ~1e-6 relative); tolerance 1e-3.
+/// a mean of logit differences, each within float32 rounding of PyTorch's float64 ones;
+/// measured 8e-6 on chelsea, tolerance 1e-4.
 #[test]
 fn occlusion_matches_captum() {
     let occ = Occlusion::new(OcclusionConfig::default()).unwrap();
@@ -118,13 +119,14 @@ fn occlusion_matches_captum() {
     for (m, stem) in maps.iter().zip(STEMS) {
         let err = rel_l2(&m.values, &fixture(stem, "occlusion"));
         eprintln!("{stem}: occlusion rel L2 {err:.2e}");
-        assert!(err < 1e-3, "{stem}: {err}");
+        assert!(err < 1e-4, "{stem}: {err}");
         assert!(m.signed);
     }
 }
 
 /// RISE on the reference's 64 masks (NumPy-drawn grids and shifts): upsampling, cropping,
-/// masking, softmax and the weighted sum against PyTorch in float64. Tolerance 1e-4.
+/// masking, softmax and the weighted sum against PyTorch in float64: measured 9.7e-7,
+/// tolerance 1e-4.
 #[test]
 fn rise_on_given_masks_matches_pytorch() {
     let grids = read_f32(&fixture_dir("attribution").join("chelsea.rise_grids.npy"));
