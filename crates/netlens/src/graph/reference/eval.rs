@@ -189,36 +189,8 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
                 f::unary(&x, |t| t.powf_scalar(v))
             })
         }
-        Op::Relu if guided => one(f::unary(&fl(0)?, |t| engine::guided_relu(t, f64::INFINITY))),
-        Op::Relu => one(f::unary(&fl(0)?, act::relu)),
-        Op::Clip { min, max } => {
-            let x = fl(0)?;
-            one(match (min, max) {
-                (Some(lo), hi) if guided && *lo == 0.0 => {
-                    let hi = hi.unwrap_or(f64::INFINITY);
-                    f::unary(&x, |t| engine::guided_relu(t, hi))
-                }
-                // ReLU6 as relu(x) − relu(x − 6): PyTorch's values and gradient away from
-                // the kinks, faster than clamp under autodiff.
-                (Some(lo), Some(hi)) if *lo == 0.0 => {
-                    let hi = *hi;
-                    f::unary(&x, |t| act::relu(t.clone()) - act::relu(t - hi))
-                }
-                (Some(lo), Some(hi)) => {
-                    let (lo, hi) = (*lo, *hi);
-                    f::unary(&x, |t| t.clamp(lo, hi))
-                }
-                (Some(lo), None) => {
-                    let lo = *lo;
-                    f::unary(&x, |t| t.clamp_min(lo))
-                }
-                (None, Some(hi)) => {
-                    let hi = *hi;
-                    f::unary(&x, |t| t.clamp_max(hi))
-                }
-                (None, None) => x,
-            })
-        }
+        Op::Relu => one(f::clip(&fl(0)?, Some(0.0), None, guided)),
+        Op::Clip { min, max } => one(f::clip(&fl(0)?, *min, *max, guided)),
         Op::LeakyRelu { alpha } => {
             let a = *alpha;
             one(f::unary(&fl(0)?, |t| act::leaky_relu(t, a)))
