@@ -50,8 +50,8 @@ pub struct MethodArgs {
     /// Attribution method: vanilla = CS231n's max_c |d score / d x|; gradient-x-input;
     /// smoothgrad = --inner averaged over noisy copies; integrated-gradients; grad-cam = on
     /// the model's last convolutional block, or on --layer; guided-backprop = the gradient
-    /// with only positive gradients passed back through each ReLU/ReLU6 (CNNs on the fast
-    /// path); guided-grad-cam = guided-backprop × grad-cam; occlusion = score drop under a
+    /// with only positive gradients passed back through each ReLU/ReLU6 (ReLU networks; not
+    /// ViTs); guided-grad-cam = guided-backprop × grad-cam; occlusion = score drop under a
     /// sliding window (--window, --stride, --fill); rise = score under random masks
     /// (--masks, --cell, --p)
     #[arg(long, default_value = "vanilla", value_parser = method_parser())]
