@@ -115,14 +115,15 @@ mod tests {
     #[test]
     fn ticker_reports_every_unit_once() {
         let mut got = 0;
-        let mut tick = |k: usize| got += k;
-        let mut run = Run::new(4, &mut tick);
-        let mut t = Ticker::new(7, 100);
-        for _ in 0..7 {
-            t.advance(1, &mut run);
+        {
+            let mut tick = |k: usize| got += k;
+            let mut run = Run::new(4, &mut tick);
+            let mut t = Ticker::new(7, 100);
+            for _ in 0..7 {
+                t.advance(1, &mut run);
+            }
+            t.advance(3, &mut run);
         }
-        t.advance(3, &mut run);
-        drop(run);
         assert_eq!(got, 100);
     }
 

@@ -189,7 +189,8 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
                 f::unary(&x, |t| t.powf_scalar(v))
             })
         }
-        Op::Relu => one(f::clip(&fl(0)?, Some(0.0), None, guided)),
+        Op::Relu if guided => one(f::clip(&fl(0)?, Some(0.0), None, true)),
+        Op::Relu => one(f::unary(&fl(0)?, act::relu)),
         Op::Clip { min, max } => one(f::clip(&fl(0)?, *min, *max, guided)),
         Op::LeakyRelu { alpha } => {
             let a = *alpha;

@@ -47,18 +47,17 @@ pub fn unary(x: &Float, f: impl Fn(Tensor<MAX_RANK>) -> Tensor<MAX_RANK>) -> Flo
     }
 }
 
-/// `Clip(min, max)` (ONNX `Relu` is `Clip(0, ∞)`). ReLU6 runs as `relu(x) − relu(x − 6)`:
+/// `Clip(min, max)` (a guided ONNX `Relu` is `Clip(0, ∞)`). ReLU6 runs as `relu(x) − relu(x − 6)`:
 /// PyTorch's values and gradient away from the kinks, faster than clamp under autodiff. With
 /// `guided`, a clip at 0 takes guided backpropagation's backward
 /// ([`crate::engine::guided_relu`]).
 pub fn clip(x: &Float, min: Option<f64>, max: Option<f64>, guided: bool) -> Float {
     match (min, max) {
-        (Some(lo), hi) if guided && lo == 0.0 => {
+        (Some(0.0), hi) if guided => {
             let hi = hi.unwrap_or(f64::INFINITY);
             unary(x, |t| crate::engine::guided_relu(t, hi))
         }
-        (Some(lo), None) if lo == 0.0 => unary(x, activation::relu),
-        (Some(lo), Some(hi)) if lo == 0.0 => unary(x, |t| {
+        (Some(0.0), Some(hi)) => unary(x, |t| {
             activation::relu(t.clone()) - activation::relu(t - hi)
         }),
         (Some(lo), Some(hi)) => unary(x, |t| t.clamp(lo, hi)),
