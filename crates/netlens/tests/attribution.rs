@@ -16,30 +16,11 @@ use netlens::saliency::{
 const MODEL: &str = "efficientnet_lite0";
 const STEMS: [&str; 2] = ["chelsea", "coffee"];
 
-fn fixture(stem: &str, kind: &str) -> Vec<f32> {
-    read_f32(&fixture_dir("attribution").join(format!("{stem}.{kind}.npy")))
-}
-
-/// The photo's top-1 class, as the manifest records it.
-fn class(stem: &str) -> usize {
-    let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_dir("attribution").join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    m["photos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["stem"] == stem)
-        .and_then(|p| p["class"].as_u64())
-        .unwrap() as usize
-}
-
 fn attribute(method: &dyn Attribution, stems: &[&str], batch: usize) -> Vec<Map> {
     let net = model(MODEL);
     let imgs: Vec<_> = stems.iter().map(|s| fixture_pixels(MODEL, s)).collect();
     let x = images_to_tensor(&imgs, &net.spec().normalization);
-    let t = Targets::PerImage(stems.iter().map(|s| class(s)).collect());
+    let t = Targets::PerImage(stems.iter().map(|s| attribution_class(s)).collect());
     let mut quiet = |_: usize| {};
     method
         .attribute(net, &x, &t, &mut Run::new(batch, &mut quiet))
@@ -64,11 +45,11 @@ fn guided_backprop_matches_captum() {
             net,
             &x,
             [1, 3, 224, 224],
-            &[class(stem)],
+            &[attribution_class(stem)],
             &mut Run::new(1, &mut quiet),
         )
         .unwrap();
-        let want = fixture(stem, "gbp");
+        let want = attribution_fixture(stem, "gbp");
         let err = rel_l2(&g, &want);
         let plain = rel_l2(
             &read_f32(&fixture_dir(MODEL).join(format!("{stem}.grad.npy"))),
@@ -85,7 +66,7 @@ fn guided_backprop_matches_captum() {
     // The map is max_c |g_c| of that gradient.
     let maps = attribute(&GuidedBackprop, &STEMS, 2);
     for (m, stem) in maps.iter().zip(STEMS) {
-        let g = fixture(stem, "gbp");
+        let g = attribution_fixture(stem, "gbp");
         let want: Vec<f32> = (0..224 * 224)
             .map(|i| {
                 (0..3)
@@ -103,7 +84,7 @@ fn guided_backprop_matches_captum() {
 fn guided_grad_cam_matches_captum() {
     let maps = attribute(&GuidedGradCam::default(), &STEMS, 2);
     for (m, stem) in maps.iter().zip(STEMS) {
-        let err = rel_l2(&m.values, &fixture(stem, "guided_gradcam"));
+        let err = rel_l2(&m.values, &attribution_fixture(stem, "guided_gradcam"));
         eprintln!("{stem}: Guided Grad-CAM rel L2 {err:.2e}");
         assert!(err < 1e-4, "{stem}: {err}");
     }
@@ -117,7 +98,7 @@ fn occlusion_matches_captum() {
     let occ = Occlusion::new(OcclusionConfig::default()).unwrap();
     let maps = attribute(&occ, &STEMS, 16);
     for (m, stem) in maps.iter().zip(STEMS) {
-        let err = rel_l2(&m.values, &fixture(stem, "occlusion"));
+        let err = rel_l2(&m.values, &attribution_fixture(stem, "occlusion"));
         eprintln!("{stem}: occlusion rel L2 {err:.2e}");
         assert!(err < 1e-4, "{stem}: {err}");
         assert!(m.signed);
@@ -149,7 +130,7 @@ fn rise_on_given_masks_matches_pytorch() {
     assert_eq!(masks.len(), 64);
     let rise = Rise::with_masks(masks, 0.5).unwrap();
     let m = attribute(&rise, &["chelsea"], 16).remove(0);
-    let err = rel_l2(&m.values, &fixture("chelsea", "rise"));
+    let err = rel_l2(&m.values, &attribution_fixture("chelsea", "rise"));
     eprintln!("chelsea: RISE (64 given masks) rel L2 {err:.2e}");
     assert!(err < 1e-4, "{err}");
 }
@@ -194,7 +175,7 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
     let img = fixture_pixels(MODEL, "chelsea");
     let x = images_to_tensor(std::slice::from_ref(&img), &net.spec().normalization);
     let grey = netlens::engine::tensor(vec![0.0; 3 * 224 * 224], [1, 3, 224, 224]);
-    let t = class("chelsea");
+    let t = attribution_class("chelsea");
     let l = netlens::gradients::logits(net, x.clone());
     let g = netlens::gradients::logits(net, grey);
     let drop = l[t] - g[t];

@@ -16,29 +16,6 @@ const MODEL: &str = "efficientnet_lite0";
 const STEMS: [&str; 2] = ["chelsea", "coffee"];
 const TOL: f64 = 1e-6;
 
-fn fixture(stem: &str, kind: &str) -> Vec<f32> {
-    read_f32(&fixture_dir("attribution").join(format!("{stem}.{kind}.npy")))
-}
-
-fn classes() -> Vec<usize> {
-    let m: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_dir("attribution").join("manifest.json")).unwrap(),
-    )
-    .unwrap();
-    STEMS
-        .iter()
-        .map(|s| {
-            m["photos"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["stem"] == *s)
-                .and_then(|p| p["class"].as_u64())
-                .unwrap() as usize
-        })
-        .collect()
-}
-
 fn maps(method: &dyn Attribution) -> Vec<Map> {
     set_precision(Precision::F64);
     let net = model(MODEL);
@@ -49,7 +26,7 @@ fn maps(method: &dyn Attribution) -> Vec<Map> {
         .attribute(
             net,
             &x,
-            &Targets::PerImage(classes()),
+            &Targets::PerImage(STEMS.map(attribution_class).to_vec()),
             &mut Run::new(2, &mut quiet),
         )
         .unwrap()
@@ -58,7 +35,7 @@ fn maps(method: &dyn Attribution) -> Vec<Map> {
 #[test]
 fn guided_backprop_and_guided_grad_cam_match_captum_in_float64() {
     for (m, stem) in maps(&GuidedBackprop).iter().zip(STEMS) {
-        let g = fixture(stem, "gbp");
+        let g = attribution_fixture(stem, "gbp");
         let want: Vec<f32> = (0..224 * 224)
             .map(|i| {
                 (0..3)
@@ -71,7 +48,7 @@ fn guided_backprop_and_guided_grad_cam_match_captum_in_float64() {
         assert!(err < TOL, "{stem}: {err}");
     }
     for (m, stem) in maps(&GuidedGradCam::default()).iter().zip(STEMS) {
-        let err = rel_l2(&m.values, &fixture(stem, "guided_gradcam"));
+        let err = rel_l2(&m.values, &attribution_fixture(stem, "guided_gradcam"));
         eprintln!("{stem}: float64 Guided Grad-CAM rel L2 {err:.2e}");
         assert!(err < TOL, "{stem}: {err}");
     }
