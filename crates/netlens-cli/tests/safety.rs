@@ -530,6 +530,55 @@ fn numeric_flags_are_range_checked_by_name() {
         ),
         (vec!["bench", "--budget", "NaN"], "--budget"),
         (
+            vec!["saliency", "--method", "occlusion", "--window", "0", PHOTO],
+            "--window",
+        ),
+        (
+            vec![
+                "saliency",
+                "--method",
+                "occlusion",
+                "--stride",
+                "9999",
+                PHOTO,
+            ],
+            "--stride",
+        ),
+        (
+            vec!["saliency", "--method", "occlusion", "--fill", "NaN", PHOTO],
+            "--fill",
+        ),
+        // In range, but larger than the model's 224-pixel input: refused when it runs.
+        (
+            vec![
+                "saliency",
+                "--model",
+                MODEL,
+                "--method",
+                "occlusion",
+                "--window",
+                "300",
+                PHOTO,
+            ],
+            "--window",
+        ),
+        (
+            vec!["saliency", "--method", "rise", "--masks", "0", PHOTO],
+            "--masks",
+        ),
+        (
+            vec!["saliency", "--method", "rise", "--cell", "65", PHOTO],
+            "--cell",
+        ),
+        (
+            vec!["saliency", "--method", "rise", "--p", "0", PHOTO],
+            "--p",
+        ),
+        (
+            vec!["saliency", "--method", "rise", "--p", "1.5", PHOTO],
+            "--p",
+        ),
+        (
             vec![
                 "visualize",
                 "--model",

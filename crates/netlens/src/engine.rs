@@ -95,6 +95,9 @@ pub fn fast_path() -> bool {
 }
 
 mod fast_op;
+mod guided_op;
+
+pub use guided_op::guided_relu;
 
 /// Logits of `x` through a fast-path network, as one burn autodiff operation (input
 /// gradients flow through it). Falls back to `plain` when the fast path is off or the
@@ -106,8 +109,23 @@ pub fn forward_fast_or(
 ) -> Tensor<2> {
     match net {
         Some(net) if fast_path() && x.dtype() == DType::F32 && net.check(x.dims()).is_ok() => {
-            fast_op::fast_forward(net, x)
+            fast_op::fast_forward(net, x, false)
         }
         _ => plain(x),
+    }
+}
+
+/// Logits of `x` through a fast-path network whose backward pass is guided backpropagation's
+/// (each ReLU / ReLU6 passes back only positive gradients where its input was in range; see
+/// [`crate::fast::FastNet::backward`]); `None` when the fast path is off or cannot run `x`.
+pub fn forward_fast_guided(
+    net: Option<&std::sync::Arc<crate::fast::FastNet>>,
+    x: Tensor<4>,
+) -> Option<Tensor<2>> {
+    match net {
+        Some(net) if fast_path() && x.dtype() == DType::F32 && net.check(x.dims()).is_ok() => {
+            Some(fast_op::fast_forward(net, x, true))
+        }
+        _ => None,
     }
 }

@@ -230,6 +230,7 @@ pub fn run(a: Args) -> Result<()> {
             layer: a.layer.clone(),
         },
         seed: a.seed,
+        ..Settings::default()
     };
     let model_name = a.model.single()?;
     if a.layer.is_some() && !a.methods.contains(&Method::GradCam) {

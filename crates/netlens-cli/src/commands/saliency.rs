@@ -7,8 +7,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
 use netlens::saliency::{
-    self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Run,
-    Settings, SmoothGradConfig, Targets,
+    self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method,
+    OcclusionConfig, RiseConfig, Run, Settings, SmoothGradConfig, Targets,
 };
 use netlens::saliency_files::{self, SaliencyFiles};
 use netlens::Classifier;
@@ -48,7 +48,11 @@ fn count_in(range: RangeInclusive<usize>) -> impl TypedValueParser<Value = usize
 pub struct MethodArgs {
     /// Attribution method: vanilla = CS231n's max_c |d score / d x|; gradient-x-input;
     /// smoothgrad = --inner averaged over noisy copies; integrated-gradients; grad-cam = on
-    /// the model's last convolutional block, or on --layer
+    /// the model's last convolutional block, or on --layer; guided-backprop = the gradient
+    /// with only positive gradients passed back through each ReLU/ReLU6 (ReLU networks; not
+    /// ViTs); guided-grad-cam = guided-backprop × grad-cam; occlusion = score drop under a
+    /// sliding window (--window, --stride, --fill); rise = score under random masks
+    /// (--masks, --cell, --p)
     #[arg(long, default_value = "vanilla", value_parser = method_parser())]
     pub method: Method,
     /// Grad-CAM (also as smoothgrad's --inner): the layer to explain from, any name that
@@ -80,7 +84,33 @@ pub struct MethodArgs {
     #[arg(long, default_value_t = Baseline::DEFAULT_BLUR_SIGMA, value_name = "PIXELS",
           value_parser = common::f32_in(0.0, 256.0, true), allow_negative_numbers = true)]
     pub blur_sigma: f32,
-    /// Seed of SmoothGrad's noise and of the noise baseline (same seed, same maps)
+    /// Occlusion: side of the square window in pixels, 1–1024 (at most the input's side)
+    #[arg(long, default_value_t = OcclusionConfig::default().window, value_name = "PIXELS",
+          value_parser = count_in(OcclusionConfig::WINDOW))]
+    pub window: usize,
+    /// Occlusion: step between window positions in pixels, 1–1024
+    #[arg(long, default_value_t = OcclusionConfig::default().stride, value_name = "PIXELS",
+          value_parser = count_in(OcclusionConfig::STRIDE))]
+    pub stride: usize,
+    /// Occlusion: value of occluded pixels in the normalized input, −10 to 10 (0 = the
+    /// normalization's mean: grey for EfficientNet-Lite, the ImageNet mean colour otherwise)
+    #[arg(long, default_value_t = OcclusionConfig::default().fill, value_name = "VALUE",
+          value_parser = common::f32_in(-10.0, 10.0, false), allow_negative_numbers = true)]
+    pub fill: f32,
+    /// RISE: number of random masks (one forward pass each per image), 1–100000
+    #[arg(long, default_value_t = RiseConfig::default().masks, value_name = "N",
+          value_parser = count_in(RiseConfig::MASKS))]
+    pub masks: usize,
+    /// RISE: cells per side of each mask's low-resolution grid (the paper's s), 1–64
+    #[arg(long, default_value_t = RiseConfig::default().cell, value_name = "S",
+          value_parser = count_in(RiseConfig::CELL))]
+    pub cell: usize,
+    /// RISE: probability that a cell is kept, 0 < p ≤ 1
+    #[arg(long = "p", default_value_t = RiseConfig::default().p, value_name = "P",
+          value_parser = common::f32_in(0.0, 1.0, true))]
+    pub keep: f32,
+    /// Seed of SmoothGrad's noise, of the noise baseline and of RISE's masks (same seed, same
+    /// maps)
     #[arg(long, default_value_t = Settings::default().seed)]
     pub seed: u64,
     /// Images, noisy copies or path points sent through the network at once (bounds memory)
@@ -105,6 +135,16 @@ impl MethodArgs {
             grad_cam: GradCamConfig {
                 layer: self.layer.clone(),
             },
+            occlusion: OcclusionConfig {
+                window: self.window,
+                stride: self.stride,
+                fill: self.fill,
+            },
+            rise: RiseConfig {
+                masks: self.masks,
+                cell: self.cell,
+                p: self.keep,
+            },
             seed: self.seed,
         })
     }
@@ -115,8 +155,8 @@ impl MethodArgs {
         let s = self.settings()?;
         if s.grad_cam.layer.is_some() && !m.has_layer(&s) {
             anyhow::bail!(
-                "--layer applies to --method grad-cam (or smoothgrad with --inner grad-cam), not \
-                 to {}",
+                "--layer applies to --method grad-cam or guided-grad-cam (or smoothgrad around \
+                 them), not to {}",
                 m.name()
             );
         }

@@ -14,9 +14,10 @@ use burn::backend::{backend_extension, Autodiff, Backend, Dispatch, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
 use std::sync::Arc;
 
-/// A shared handle on a fast network, passed through burn's dispatch.
+/// A shared handle on a fast network, passed through burn's dispatch, and whether its
+/// backward pass is guided backpropagation's (see [`FastNet::backward`]).
 #[derive(Clone)]
-pub struct NetRef(pub Arc<FastNet>);
+pub struct NetRef(pub Arc<FastNet>, pub bool);
 
 impl std::fmt::Debug for NetRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,7 +82,7 @@ impl Backward<Flex, 1> for FastBackward {
             Some(s) => s.to_vec(),
             None => g.into_data().try_to_vec::<f32>().unwrap_or_default(),
         };
-        let dx = net.0.backward(&saved, &dlogits);
+        let dx = net.0.backward(&saved, &dlogits, net.1);
         let shape = saved.input_shape();
         grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
     }
@@ -104,9 +105,10 @@ impl<C: CheckpointStrategy> FastOps for Autodiff<Flex, C> {
     }
 }
 
-/// Logits of `x` through `net` as one differentiable burn operation. The caller has
-/// checked `net.check(x.dims())`.
-pub fn fast_forward(net: &Arc<FastNet>, x: Tensor<4>) -> Tensor<2> {
-    let out = <Dispatch as FastOps>::netlens_fast_forward(x.into_dispatch(), NetRef(net.clone()));
+/// Logits of `x` through `net` as one differentiable burn operation, whose backward pass is
+/// guided backpropagation's when `guided`. The caller has checked `net.check(x.dims())`.
+pub fn fast_forward(net: &Arc<FastNet>, x: Tensor<4>, guided: bool) -> Tensor<2> {
+    let out =
+        <Dispatch as FastOps>::netlens_fast_forward(x.into_dispatch(), NetRef(net.clone(), guided));
     Tensor::from_dispatch(out)
 }

@@ -231,7 +231,9 @@ impl FastNet {
     }
 
     /// Backward pass: the gradient of the input batch given the gradient of the logits.
-    pub fn backward(&self, saved: &Saved, dlogits: &[f32]) -> Vec<f32> {
+    /// With `guided`, every ReLU / ReLU6 passes back only the positive part of its masked
+    /// gradient (guided backpropagation, Springenberg et al. 2015): `g · [0 < x ≤ 6] · [g > 0]`.
+    pub fn backward(&self, saved: &Saved, dlogits: &[f32], guided: bool) -> Vec<f32> {
         let [n, c, h, w] = saved.shape;
         let img = c * h * w;
         let classes = dlogits.len() / n.max(1);
@@ -250,14 +252,14 @@ impl FastNet {
                     first += k;
                 }
                 jobs.into_par_iter()
-                    .for_each(|(part, out, dl)| self.backward_group(part, dl, out));
+                    .for_each(|(part, out, dl)| self.backward_group(part, dl, out, guided));
             },
             || (),
         );
         dx
     }
 
-    fn backward_group(&self, part: &Part, dlogits: &[f32], out: &mut [f32]) {
+    fn backward_group(&self, part: &Part, dlogits: &[f32], out: &mut [f32], guided: bool) {
         let l = &*part.layout;
         let nodes = &self.graph.nodes;
         let empty = SavedData::default();
@@ -282,16 +284,24 @@ impl FastNet {
             let Some(mut g) = grads[v].take() else {
                 continue;
             };
-            let mask = mask_of(v);
-            // Depthwise reads its mask inside the kernel; everything else masks first.
-            let depthwise = matches!(node, Node::Depthwise { .. });
+            let mut mask = mask_of(v);
+            // Depthwise reads its mask inside the kernel; everything else masks first. The
+            // guided rule is applied here, never inside a kernel.
+            let depthwise = matches!(node, Node::Depthwise { .. }) && !guided;
             if let (Some(m), false, false) = (mask, depthwise, premasked[v]) {
-                kernels::apply_mask(&mut g, m);
+                if guided {
+                    kernels::apply_guided_mask(&mut g, m);
+                    mask = None;
+                } else {
+                    kernels::apply_mask(&mut g, m);
+                }
             }
             // A depthwise layer that is the only reader of a masked value applies that
             // value's mask as it writes the gradient.
             let input_mask = match node {
-                Node::Depthwise { x, .. } if l.readers[*x] == 1 && grads[*x].is_none() => {
+                Node::Depthwise { x, .. }
+                    if !guided && l.readers[*x] == 1 && grads[*x].is_none() =>
+                {
                     mask_of(*x).inspect(|_| premasked[*x] = true)
                 }
                 _ => None,

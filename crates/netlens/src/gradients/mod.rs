@@ -56,9 +56,27 @@ pub fn input_gradient(
     x: Tensor<4>,
     objective: &dyn Objective,
 ) -> Result<InputGradient> {
+    gradient_through(x, objective, |x| Ok(model.forward(x)))
+}
+
+/// [`input_gradient`] with guided backpropagation's rule at every ReLU-family activation
+/// ([`Classifier::forward_guided`]); an error on models where the rule cannot apply.
+pub fn guided_input_gradient(
+    model: &dyn Classifier,
+    x: Tensor<4>,
+    objective: &dyn Objective,
+) -> Result<InputGradient> {
+    gradient_through(x, objective, |x| model.forward_guided(x))
+}
+
+fn gradient_through(
+    x: Tensor<4>,
+    objective: &dyn Objective,
+    forward: impl FnOnce(Tensor<4>) -> Result<Tensor<2>>,
+) -> Result<InputGradient> {
     let shape = x.dims();
     let x = x.detach().require_grad();
-    let logits = model.forward(x.clone());
+    let logits = forward(x.clone())?;
     let obj = objective.evaluate(logits.clone(), &x);
     let grads = obj.clone().sum().backward();
     let g = x

@@ -54,7 +54,7 @@ pub fn constants(g: &mut Graph) -> crate::Result<usize> {
             .iter()
             .map(|v| v.and_then(|v| known[v].clone().or_else(|| r.constant_val(v))))
             .collect();
-        let outs = eval::node(&r, n, &ins)?;
+        let outs = eval::node(&r, n, &ins, false)?;
         for (&o, v) in n.outputs.iter().zip(outs) {
             known[o] = Some(v);
         }

@@ -153,6 +153,23 @@ impl Classifier for GraphModel {
         })
     }
 
+    fn forward_guided(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let relu = |op: &Op| matches!(op, Op::Relu | Op::Clip { min: Some(0.0), .. });
+        if !self.graph().nodes.iter().any(|n| relu(&n.op)) {
+            return Err(Error::Invalid(format!(
+                "guided backpropagation needs ReLU activations; {} has none",
+                self.spec.name
+            )));
+        }
+        let fast = self
+            .fast
+            .get(|| Some(lower::lower(self.graph(), &self.shapes)));
+        match engine::forward_fast_guided(fast, x.clone()) {
+            Some(y) => Ok(y),
+            None => self.reference.forward_guided(x)?.rank::<2>(),
+        }
+    }
+
     fn classes(&self) -> usize {
         self.classes
     }

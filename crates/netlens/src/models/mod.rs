@@ -60,6 +60,17 @@ pub trait Classifier: Send + Sync {
     fn spec(&self) -> &ModelSpec;
     /// Logits `[N, classes]` of a normalized batch `[N, 3, S, S]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    /// Logits as [`Classifier::forward`], whose backward pass follows guided backpropagation
+    /// (Springenberg et al. 2015): every ReLU, and every ReLU6 / Clip(0, 6), passes back only
+    /// the positive part of the gradient where its input was in its linear range. Models
+    /// where the rule cannot be applied answer an error saying why.
+    fn forward_guided(&self, x: Tensor<4>) -> Result<Tensor<2>> {
+        let _ = x;
+        Err(Error::Invalid(format!(
+            "guided backpropagation needs ReLU activations; {} has none (a GELU transformer)",
+            self.spec().name
+        )))
+    }
     /// Whether the network's file ended in a Softmax that netlens left out, so that
     /// `forward` gives the logits before it (ONNX files).
     fn softmax_left_out(&self) -> bool {

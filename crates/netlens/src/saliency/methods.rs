@@ -8,8 +8,9 @@
 //! and takes every default from [`Settings::default`].
 
 use super::{
-    AttentionRollout, Attribution, GradCam, GradCamConfig, GradientXInput, IntegratedGradients,
-    IntegratedGradientsConfig, NoiseTunnel, SmoothGradConfig, Vanilla,
+    AttentionRollout, Attribution, GradCam, GradCamConfig, GradientXInput, GuidedBackprop,
+    GuidedGradCam, IntegratedGradients, IntegratedGradientsConfig, NoiseTunnel, Occlusion,
+    OcclusionConfig, Rise, RiseConfig, SmoothGradConfig, Vanilla,
 };
 use crate::error::{Error, Result};
 
@@ -21,6 +22,10 @@ pub enum Method {
     SmoothGrad,
     IntegratedGradients,
     GradCam,
+    GuidedBackprop,
+    GuidedGradCam,
+    Occlusion,
+    Rise,
     AttentionRollout,
 }
 
@@ -29,12 +34,16 @@ impl Method {
     pub const TRANSFORMER_ONLY: [Method; 1] = [Method::AttentionRollout];
 
     /// Every method, in the order tables list them.
-    pub const ALL: [Method; 5] = [
+    pub const ALL: [Method; 9] = [
         Method::Vanilla,
         Method::GradientXInput,
         Method::SmoothGrad,
         Method::IntegratedGradients,
         Method::GradCam,
+        Method::GuidedBackprop,
+        Method::GuidedGradCam,
+        Method::Occlusion,
+        Method::Rise,
     ];
 
     /// The name the CLI uses.
@@ -45,6 +54,10 @@ impl Method {
             Method::SmoothGrad => "smoothgrad",
             Method::IntegratedGradients => "integrated-gradients",
             Method::GradCam => "grad-cam",
+            Method::GuidedBackprop => "guided-backprop",
+            Method::GuidedGradCam => "guided-grad-cam",
+            Method::Occlusion => "occlusion",
+            Method::Rise => "rise",
             Method::AttentionRollout => "attention-rollout",
         }
     }
@@ -65,12 +78,19 @@ impl Method {
             })
     }
 
+    /// Whether the method needs guided backpropagation (a ReLU CNN on the fast path).
+    pub fn guided(&self) -> bool {
+        matches!(self, Method::GuidedBackprop | Method::GuidedGradCam)
+    }
+
     /// Whether the method built from `s` explains from a layer ([`GradCamConfig::layer`]):
-    /// Grad-CAM, or SmoothGrad around it.
+    /// Grad-CAM, Guided Grad-CAM, or SmoothGrad around either.
     pub fn has_layer(&self, s: &Settings) -> bool {
         match self {
-            Method::GradCam => true,
-            Method::SmoothGrad => s.smoothgrad.inner == Method::GradCam,
+            Method::GradCam | Method::GuidedGradCam => true,
+            Method::SmoothGrad => {
+                s.smoothgrad.inner != Method::SmoothGrad && s.smoothgrad.inner.has_layer(s)
+            }
             _ => false,
         }
     }
@@ -83,7 +103,10 @@ pub struct Settings {
     pub smoothgrad: SmoothGradConfig,
     pub integrated_gradients: IntegratedGradientsConfig,
     pub grad_cam: GradCamConfig,
-    /// Seeds the noise of SmoothGrad and of Integrated Gradients' noise baseline.
+    pub occlusion: OcclusionConfig,
+    pub rise: RiseConfig,
+    /// Seeds the noise of SmoothGrad, of Integrated Gradients' noise baseline and RISE's
+    /// masks.
     pub seed: u64,
 }
 
@@ -101,14 +124,18 @@ pub fn build(method: Method, s: &Settings) -> Result<Box<dyn Attribution>> {
             )?)
         }
         Method::GradCam => Box::new(GradCam::on(s.grad_cam.layer.clone())),
+        Method::GuidedBackprop => Box::new(GuidedBackprop),
+        Method::GuidedGradCam => Box::new(GuidedGradCam {
+            cam: GradCam::on(s.grad_cam.layer.clone()),
+        }),
+        Method::Occlusion => Box::new(Occlusion::new(s.occlusion.clone())?),
+        Method::Rise => Box::new(Rise::new(s.rise.clone(), s.seed)?),
         Method::AttentionRollout => Box::new(AttentionRollout),
         Method::SmoothGrad => {
             let c = &s.smoothgrad;
             if c.inner == Method::SmoothGrad {
                 return Err(Error::Invalid(
-                    "smoothgrad cannot wrap itself; pick vanilla, gradient-x-input, \
-                     integrated-gradients or grad-cam"
-                        .into(),
+                    "smoothgrad cannot wrap itself; pick any other method as --inner".into(),
                 ));
             }
             let inner = build(c.inner, s)?;

@@ -13,12 +13,17 @@
 //! - [`smoothgrad`]: [`smoothgrad::NoiseTunnel`] averages any method over noisy copies;
 //! - [`integrated_gradients`]: path integral from a baseline (black, blurred or noise);
 //! - [`grad_cam`]: Grad-CAM on the model's last convolutional block, or on a named layer;
+//! - [`guided_backprop`]: Guided Backpropagation (positive gradients through every ReLU);
+//! - [`guided_grad_cam`]: Guided Backprop times the upsampled Grad-CAM;
+//! - [`occlusion`]: the score drop under a sliding grey window, no gradient;
+//! - [`rise`]: RISE, the score under random masks, no gradient;
 //! - [`attention_rollout`]: attention rollout, for vision transformers only.
 //!
 //! Methods share templates, as pytorch-grad-cam's CAMs share `BaseCAM`: maps made from one
 //! input gradient per image implement [`FromGradient`] (how a gradient reduces to a map), CAM
 //! methods implement [`CamWeights`] (pytorch-grad-cam's `get_cam_weights`) inside
-//! [`grad_cam::Cam`]. Every method sends images, samples and path steps through the network
+//! [`grad_cam::Cam`]; perturbation methods send copies of an image through the template in
+//! `perturbation`. Every method sends images, samples and path steps through the network
 //! [`Run::batch_size`] at a time, so memory is bounded however many samples are asked for.
 //! Names, settings and [`build`] are in [`methods`]; boxes from maps in [`locate`], scores of
 //! boxes and maxima against a known object in [`metrics`], synthetic scenes with a known object
@@ -27,11 +32,16 @@
 pub mod attention_rollout;
 pub mod grad_cam;
 pub mod gradient_x_input;
+pub mod guided_backprop;
+pub mod guided_grad_cam;
 pub mod integrated_gradients;
 pub mod locate;
 mod map;
 pub mod methods;
 pub mod metrics;
+pub mod occlusion;
+mod perturbation;
+pub mod rise;
 pub mod scenes;
 pub mod seeding;
 pub mod smoothgrad;
@@ -39,7 +49,9 @@ pub mod vanilla;
 
 use crate::engine;
 use crate::error::{Error, Result};
-use crate::gradients::{input_gradient, ClassScore};
+use crate::gradients::{
+    guided_input_gradient, input_gradient, ClassScore, InputGradient, Objective,
+};
 use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
@@ -48,9 +60,13 @@ use std::ops::Range;
 pub use attention_rollout::AttentionRollout;
 pub use grad_cam::{Cam, CamWeights, GradCam, GradCamConfig, GradCamWeights};
 pub use gradient_x_input::GradientXInput;
+pub use guided_backprop::GuidedBackprop;
+pub use guided_grad_cam::GuidedGradCam;
 pub use integrated_gradients::{Baseline, IntegratedGradients, IntegratedGradientsConfig};
 pub use map::Map;
 pub use methods::{build, Method, Settings};
+pub use occlusion::{Occlusion, OcclusionConfig};
+pub use rise::{Rise, RiseConfig, RiseMasks};
 pub use smoothgrad::{NoiseTunnel, SmoothGradConfig};
 pub use vanilla::Vanilla;
 
@@ -233,6 +249,11 @@ pub trait FromGradient {
     fn signed(&self) -> bool;
     /// One image's map (`plane` = H·W values) from its gradient and input (both `[3, H, W]`).
     fn reduce(&self, grad: &[f32], input: &[f32], plane: usize) -> Vec<f32>;
+    /// Whether the gradient is guided backpropagation's ([`guided_class_gradients`]) rather
+    /// than the plain one.
+    fn guided(&self) -> bool {
+        false
+    }
 }
 
 impl<T: FromGradient> Attribution for T {
@@ -241,7 +262,12 @@ impl<T: FromGradient> Attribution for T {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let (grads, _) = class_gradients(model, batch.x, batch.shape, batch.targets, run)?;
+        let gradients = if self.guided() {
+            guided_class_gradients
+        } else {
+            class_gradients
+        };
+        let (grads, _) = gradients(model, batch.x, batch.shape, batch.targets, run)?;
         let (plane, per) = (batch.plane(), batch.image(0).len());
         Ok((0..batch.images())
             .map(|i| {
@@ -272,6 +298,31 @@ pub(crate) fn class_gradients(
     targets: &[usize],
     run: &mut Run,
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    gradients_with(input_gradient, model, x, shape, targets, run)
+}
+
+/// [`class_gradients`] with guided backpropagation's rule at every ReLU / ReLU6
+/// ([`Classifier::forward_guided`]): the gradients Guided Backprop maps are made from.
+pub fn guided_class_gradients(
+    model: &dyn Classifier,
+    x: &[f32],
+    shape: [usize; 4],
+    targets: &[usize],
+    run: &mut Run,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    gradients_with(guided_input_gradient, model, x, shape, targets, run)
+}
+
+type GradientFn = fn(&dyn Classifier, Tensor<4>, &dyn Objective) -> Result<InputGradient>;
+
+fn gradients_with(
+    gradient: GradientFn,
+    model: &dyn Classifier,
+    x: &[f32],
+    shape: [usize; 4],
+    targets: &[usize],
+    run: &mut Run,
+) -> Result<(Vec<f32>, Vec<f32>)> {
     check_shape(shape)?;
     let [n, c, h, w] = shape;
     let per = c * h * w;
@@ -280,7 +331,7 @@ pub(crate) fn class_gradients(
     for r in batches(n, run.batch_size) {
         let b = r.len();
         let xb = engine::tensor(x[r.start * per..r.end * per].to_vec(), [b, c, h, w]);
-        let g = input_gradient(
+        let g = gradient(
             model,
             xb,
             &ClassScore {

@@ -134,3 +134,29 @@ pub const ONNX_CASES: &[&str] = &[
     "resnet18_tiny_external",
     "resnet18_tiny_fixed",
 ];
+
+/// A map of `tools/reference/attribution_fixtures.py` (`tests/fixtures/attribution/`).
+pub fn attribution_fixture(stem: &str, kind: &str) -> Vec<f32> {
+    read_f32(&fixture_dir("attribution").join(format!("{stem}.{kind}.npy")))
+}
+
+/// The photo's top-1 class as the attribution fixtures' manifest records it.
+pub fn attribution_class(stem: &str) -> usize {
+    let path = fixture_dir("attribution").join("manifest.json");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["stem"] == stem)
+        .and_then(|p| p["class"].as_u64())
+        .unwrap_or_else(|| panic!("{}: no class for {stem}", path.display())) as usize
+}
+
+/// `max_c |g_c|` of a `[3, H, W]` gradient with `plane` = H·W (vanilla's reduction).
+pub fn channel_max_abs(g: &[f32], plane: usize) -> Vec<f32> {
+    (0..plane)
+        .map(|i| (0..3).map(|c| g[c * plane + i].abs()).fold(0.0, f32::max))
+        .collect()
+}

@@ -1,5 +1,5 @@
-//! Elementwise kernels on all threads: a gradient times its saved activation mask, and the
-//! sums of residual connections.
+//! Elementwise kernels on all threads: a gradient times its saved activation mask (plain, or
+//! guided backpropagation's positive part), and the sums of residual connections.
 
 use rayon::prelude::*;
 
@@ -11,6 +11,19 @@ pub fn apply_mask(g: &mut [f32], mask: &[u8]) {
         .for_each(|(g, m)| {
             for (v, &m) in g.iter_mut().zip(m) {
                 *v *= f32::from(m);
+            }
+        });
+}
+
+/// Guided backpropagation's rule at an activation, in place, on all threads: the gradient
+/// passes where the saved mask is set and the gradient itself is positive.
+pub fn apply_guided_mask(g: &mut [f32], mask: &[u8]) {
+    const CHUNK: usize = 1 << 14;
+    g.par_chunks_mut(CHUNK)
+        .zip(mask.par_chunks(CHUNK))
+        .for_each(|(g, m)| {
+            for (v, &m) in g.iter_mut().zip(m) {
+                *v = if m != 0 && *v > 0.0 { *v } else { 0.0 };
             }
         });
 }

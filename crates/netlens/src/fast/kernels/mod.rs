@@ -28,7 +28,7 @@ pub mod pool;
 
 pub use dense::{dense_backward, dense_forward, DenseLayer};
 pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_DEPTHWISE_KERNEL};
-pub use elementwise::{add, add_into, apply_mask};
+pub use elementwise::{add, add_into, apply_guided_mask, apply_mask};
 pub use gemm_conv::{conv_backward_col2im, conv_forward, pointwise_backward, ConvGeom, ConvLayer};
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
 

@@ -32,8 +32,9 @@ fn to_float(x: &Int) -> Result<Float> {
     Float::with_shape(t.reshape([1, 1, 1, 1, 1, n]), x.shape.clone())
 }
 
-/// Runs `n` on its inputs (`None`: omitted optional input).
-pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
+/// Runs `n` on its inputs (`None`: omitted optional input); with `guided`, ReLU and
+/// `Clip(0, ·)` take guided backpropagation's backward ([`engine::guided_relu`]).
+pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Result<Vec<Val>> {
     let op = n.op.name();
     let e = |m: &str| node_err(&n.name, op, m);
     // What cannot be computed here propagates.
@@ -188,31 +189,9 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>]) -> Result<Vec<Val>> {
                 f::unary(&x, |t| t.powf_scalar(v))
             })
         }
+        Op::Relu if guided => one(f::clip(&fl(0)?, Some(0.0), None, true)),
         Op::Relu => one(f::unary(&fl(0)?, act::relu)),
-        Op::Clip { min, max } => {
-            let x = fl(0)?;
-            one(match (min, max) {
-                // ReLU6 as relu(x) − relu(x − 6): PyTorch's values and gradient away from
-                // the kinks, faster than clamp under autodiff.
-                (Some(lo), Some(hi)) if *lo == 0.0 => {
-                    let hi = *hi;
-                    f::unary(&x, |t| act::relu(t.clone()) - act::relu(t - hi))
-                }
-                (Some(lo), Some(hi)) => {
-                    let (lo, hi) = (*lo, *hi);
-                    f::unary(&x, |t| t.clamp(lo, hi))
-                }
-                (Some(lo), None) => {
-                    let lo = *lo;
-                    f::unary(&x, |t| t.clamp_min(lo))
-                }
-                (None, Some(hi)) => {
-                    let hi = *hi;
-                    f::unary(&x, |t| t.clamp_max(hi))
-                }
-                (None, None) => x,
-            })
-        }
+        Op::Clip { min, max } => one(f::clip(&fl(0)?, *min, *max, guided)),
         Op::LeakyRelu { alpha } => {
             let a = *alpha;
             one(f::unary(&fl(0)?, |t| act::leaky_relu(t, a)))

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::graph::Window;
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
-use burn::tensor::Tensor;
+use burn::tensor::{activation, Tensor};
 
 fn err(m: impl Into<String>) -> Error {
     Error::Graph(m.into())
@@ -44,6 +44,26 @@ pub fn unary(x: &Float, f: impl Fn(Tensor<MAX_RANK>) -> Tensor<MAX_RANK>) -> Flo
     Float {
         t: f(x.t.clone()),
         shape: x.shape.clone(),
+    }
+}
+
+/// `Clip(min, max)` (a guided ONNX `Relu` is `Clip(0, ∞)`). ReLU6 runs as `relu(x) − relu(x − 6)`:
+/// PyTorch's values and gradient away from the kinks, faster than clamp under autodiff. With
+/// `guided`, a clip at 0 takes guided backpropagation's backward
+/// ([`crate::engine::guided_relu`]).
+pub fn clip(x: &Float, min: Option<f64>, max: Option<f64>, guided: bool) -> Float {
+    match (min, max) {
+        (Some(0.0), hi) if guided => {
+            let hi = hi.unwrap_or(f64::INFINITY);
+            unary(x, |t| crate::engine::guided_relu(t, hi))
+        }
+        (Some(0.0), Some(hi)) => unary(x, |t| {
+            activation::relu(t.clone()) - activation::relu(t - hi)
+        }),
+        (Some(lo), Some(hi)) => unary(x, |t| t.clamp(lo, hi)),
+        (Some(lo), None) => unary(x, |t| t.clamp_min(lo)),
+        (None, Some(hi)) => unary(x, |t| t.clamp_max(hi)),
+        (None, None) => x.clone(),
     }
 }
 

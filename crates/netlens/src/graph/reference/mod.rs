@@ -56,7 +56,15 @@ impl Reference {
     /// Value `target` for a batch.
     pub fn forward_to(&self, x: Tensor<4>, target: ValueId) -> Result<Float> {
         let seeds = vec![(self.graph.input, Val::F(Float::new(x)))];
-        self.float(self.run(seeds, target, None)?, target)
+        self.float(self.run(seeds, target, None, false)?, target)
+    }
+
+    /// The graph's output for a batch, with guided backpropagation's backward at every ReLU
+    /// and `Clip(0, ·)` ([`crate::engine::guided_relu`]).
+    pub fn forward_guided(&self, x: Tensor<4>) -> Result<Float> {
+        let seeds = vec![(self.graph.input, Val::F(Float::new(x)))];
+        let out = self.graph.output;
+        self.float(self.run(seeds, out, None, true)?, out)
     }
 
     /// The graph's output computed from value `layer` set to `a`; `input_shape` is the shape
@@ -69,7 +77,7 @@ impl Reference {
             (layer, Val::F(a)),
         ];
         let out = self.graph.output;
-        match self.run(seeds, out, None)? {
+        match self.run(seeds, out, None, false)? {
             Val::Missing => Err(Error::Invalid(format!(
                 "layer '{}' is not on every path from the input to the output, so the output \
                  cannot be computed from it alone; pick one of the listed layers",
@@ -83,7 +91,7 @@ impl Reference {
     pub fn shapes(&self, x: Tensor<4>) -> Result<Vec<Option<Vec<usize>>>> {
         let mut shapes = vec![None; self.graph.values.len()];
         let seeds = vec![(self.graph.input, Val::F(Float::new(x)))];
-        self.run(seeds, self.graph.output, Some(&mut shapes))?;
+        self.run(seeds, self.graph.output, Some(&mut shapes), false)?;
         Ok(shapes)
     }
 
@@ -129,12 +137,13 @@ impl Reference {
     }
 
     /// Runs the nodes `target` needs, starting from `seeds`; values are dropped after their
-    /// last reader. A seeded value's producer is not run.
+    /// last reader. A seeded value's producer is not run; `guided` as [`eval::node`].
     fn run(
         &self,
         seeds: Vec<(ValueId, Val)>,
         target: ValueId,
         mut record: Option<&mut Vec<Option<Vec<usize>>>>,
+        guided: bool,
     ) -> Result<Val> {
         let g = &*self.graph;
         let nv = g.values.len();
@@ -176,7 +185,7 @@ impl Reference {
                     }),
                 });
             }
-            let outs = eval::node(self, n, &ins)?;
+            let outs = eval::node(self, n, &ins, guided)?;
             for v in n.inputs.iter().flatten() {
                 remaining_reads[*v] -= 1;
                 if remaining_reads[*v] == 0 && *v != target {
