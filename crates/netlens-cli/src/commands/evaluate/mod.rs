@@ -1,60 +1,84 @@
-//! `netlens evaluate`: how faithful each method's maps are, how concentrated, and whether they
-//! depend on the network at all: a table of metrics (`netlens::metrics`) per method, averaged
-//! over the images, with a CSV of every value, the deletion / insertion curves (CSV and a
-//! figure), the cascading-randomization figure of Adebayo et al. on the first image (a row
-//! per method, a column per step, with its numbers as CSV) and with `--json` one line per
-//! image × method × metric and one mean per method × metric.
+//! `netlens evaluate`: how faithful each method's maps are, how concentrated, whether they
+//! depend on the network at all, and whether they point at the object: a table of metrics
+//! (`netlens::metrics`) per method, averaged over the images, with a CSV of every value, the
+//! deletion / insertion / ROAD curves (CSV and a figure), the randomization tests of Adebayo
+//! et al. on the first image (the cascade's figure; cascade and independent numbers as CSV,
+//! [`cascade`]) and with `--json` one line per image × method × metric and one mean per
+//! method × metric ([`output`]). The methods are the library's ([`Method::ALL`]) and the two
+//! chance baselines, so a method added to the library appears here without an edit.
 
-use crate::commands::saliency::map_picture;
+mod cascade;
+mod output;
+
 use crate::common::{self, check_outputs, load_images, save_png, save_text, ModelArgs};
 use anyhow::{Context, Result};
-use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::images_to_tensor;
 use netlens::imaging::tensor::tensor_values;
 use netlens::metrics::deletion_insertion::{self as di, Direction, Fill};
+use netlens::metrics::infidelity::{self, Infidelity};
 use netlens::metrics::max_sensitivity::{self, Sensitivity};
-use netlens::metrics::plot::{curves_plot, Series};
-use netlens::metrics::randomization::{layers, open_graph_model, randomized_model, spearman};
+use netlens::metrics::pointing::{self, GroundTruth};
+use netlens::metrics::randomization::{open_graph_model, randomized_model, spearman};
+use netlens::metrics::road::{self, Road, RoadOrder};
 use netlens::metrics::{self, CentreMap, Metric, RandomMap};
-use netlens::models::GraphModel;
 use netlens::saliency::{self, Attribution, Map, Method, Run, Settings, Targets};
 use netlens::Classifier;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::PathBuf;
+use output::{CurveSet, Means, Row};
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::time::Instant;
 
-const DEFAULT_METHODS: &str =
-    "vanilla,gradient-x-input,smoothgrad,integrated-gradients,grad-cam,random,centre";
+/// Every method of the library that works on any CNN, then the baselines.
+fn default_methods() -> &'static str {
+    static S: LazyLock<String> = LazyLock::new(|| {
+        let mut v: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        v.extend(["random", "centre"]);
+        v.join(",")
+    });
+    S.as_str()
+}
+
+/// Every metric.
+fn default_metrics() -> &'static str {
+    static S: LazyLock<String> = LazyLock::new(|| Metric::ALL.map(|m| m.name()).join(","));
+    S.as_str()
+}
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Metrics (↑ higher is better, ↓ lower is better):\n  \
-    deletion ↓       area under the class probability as pixels are removed, most important \
+    deletion ↓        area under the class probability as pixels are removed, most important \
     first (Petsiuk et al. 2018)\n  \
-    insertion ↑      area under the probability as pixels are put back onto the baseline\n  \
-    randomization ↓  Spearman rank correlation of |map| with the map of the network whose \
+    insertion ↑       area under the probability as pixels are put back onto the baseline\n  \
+    road-morf ↓       ROAD (Rong et al. 2022): mean probability of the class with 10, 20, …, \
+    90% of the pixels removed most relevant first and filled by noisy linear imputation\n  \
+    road-lerf ↑       the same, least relevant first\n  \
+    randomization ↓   Spearman rank correlation of |map| with the map of the network whose \
     learned layers were all re-drawn (Adebayo et al. 2018; near 0 = the map depends on the \
-    weights)\n  \
+    weights); randomization.csv adds the independent test, signed Spearman, SSIM and HOG\n  \
+    infidelity ↓      mean squared error of the map, scaled optimally, as a linear predictor \
+    of f(x) − f(x − I) for Gaussian noise I (Yeh et al. 2019; as Captum, normalize=True)\n  \
     max-sensitivity ↓ largest ‖map(x+δ) − map(x)‖ / ‖map(x)‖ over --sensitivity-samples \
     draws of uniform noise δ in ±--sensitivity-radius (Yeh et al. 2019)\n  \
-    sparseness ↑     Gini index of |map| (Chalasani et al. 2020)\n  \
-    complexity ↓     entropy of |map| / Σ|map| in nats (Bhatt et al. 2020)\n\
+    sparseness ↑      Gini index of |map| (Chalasani et al. 2020)\n  \
+    complexity ↓      entropy of |map| / Σ|map| in nats (Bhatt et al. 2020)\n  \
+    pointing-game ↑   1 if the map's maximum lies in an object box (± --pointing-tolerance), \
+    else 0 (Zhang et al. 2016)\n  \
+    iou ↑             IoU of the box `netlens locate` draws on the map with the object box\n\
+    pointing-game and iou need object boxes: --boxes FILE, or a boxes.json in an image's \
+    folder (assets/photos has one); an image without boxes gets no value (NaN) for them. \
+    `netlens locate-bench` scores the same two numbers on pasted-object scenes.\n\
     The methods random and centre are chance baselines (uniform noise; a Gaussian on the \
     centre) to read every number against. Each image's map explains its top-1 class.")]
 pub struct Args {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Methods to evaluate, comma-separated: vanilla, gradient-x-input, smoothgrad,
-    /// integrated-gradients, grad-cam, attention-rollout (ViT), random, centre
-    #[arg(long, default_value = DEFAULT_METHODS, value_name = "LIST")]
+    /// Methods to evaluate, comma-separated: any method of `netlens saliency --method` and the
+    /// baselines random and centre [default: every method for CNNs, random, centre]
+    #[arg(long, default_value = default_methods(), hide_default_value = true, value_name = "LIST")]
     pub methods: String,
-    /// Metrics, comma-separated: deletion, insertion, randomization, max-sensitivity,
-    /// sparseness, complexity
-    #[arg(
-        long,
-        default_value = "deletion,insertion,randomization,max-sensitivity,sparseness,complexity",
-        value_name = "LIST"
-    )]
+    /// Metrics, comma-separated: deletion, insertion, road-morf, road-lerf, randomization,
+    /// infidelity, max-sensitivity, sparseness, complexity, pointing-game, iou [default: all]
+    #[arg(long, default_value = default_metrics(), hide_default_value = true, value_name = "LIST")]
     pub metrics: String,
     /// Deletion / insertion: pixels changed per step (the paper: 224 on 224×224 images)
     #[arg(long, default_value_t = 224, value_parser = clap::value_parser!(u32).range(1..))]
@@ -65,27 +89,56 @@ pub struct Args {
     /// Insertion: the canvas pixels are put back onto (the paper: a blur of σ = 5 pixels)
     #[arg(long, default_value = "blur", value_parser = ["black", "blur"])]
     pub insertion_baseline: String,
+    /// ROAD: percentages of the pixels removed, comma-separated, each in (0, 100) (the
+    /// paper's: 10,20,…,90)
+    #[arg(
+        long,
+        default_value = "10,20,30,40,50,60,70,80,90",
+        value_name = "LIST"
+    )]
+    pub road_percentages: String,
+    /// ROAD: standard deviation of the imputation noise, normalized input units, 0–1 (the
+    /// paper's 0.01)
+    #[arg(long, default_value_t = 0.01, value_parser = common::f32_in(0.0, 1.0, false))]
+    pub road_noise: f32,
+    /// Infidelity: Gaussian perturbations per image, 1–10000 (each one forward pass)
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub infidelity_samples: u32,
+    /// Infidelity: standard deviation of the perturbation, normalized input units, 0–10
+    /// (exclusive of 0)
+    #[arg(long, default_value_t = 0.1, value_parser = common::f32_in(0.0, 10.0, true))]
+    pub infidelity_sigma: f32,
     /// Max-sensitivity: noise draws per image (each recomputes the maps; Quantus: 200)
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sensitivity_samples: u32,
-    /// Max-sensitivity: half-width of the uniform noise, in the model's normalized input units
-    #[arg(long, default_value_t = 0.2, value_name = "R")]
+    /// Max-sensitivity: half-width of the uniform noise, normalized input units, 0–10
+    /// (exclusive of 0)
+    #[arg(long, default_value_t = 0.2, value_name = "R", value_parser = common::f32_in(0.0, 10.0, true))]
     pub sensitivity_radius: f32,
+    /// Pointing game and IoU: JSON object from image file names to lists of object boxes
+    /// [x0, y0, x1, y1] in the photo's pixels [default: boxes.json in each image's folder]
+    #[arg(long, value_name = "FILE")]
+    pub boxes: Option<PathBuf>,
+    /// Pointing game: pixels (of the photo) the maximum may lie outside a box and still hit,
+    /// 0–2048 (the paper: 15)
+    #[arg(long, default_value_t = pointing::PAPER_TOLERANCE, value_name = "PIXELS",
+          value_parser = common::f64_in(0.0, 2048.0, false))]
+    pub pointing_tolerance: f64,
     /// SmoothGrad: noisy copies per image
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub samples: u32,
     /// Integrated Gradients: points on the path from the black baseline
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub ig_steps: u32,
-    /// Seed of SmoothGrad's noise, the random map and the re-drawn weights (same seed, same
-    /// numbers)
+    /// Seed of every random draw (SmoothGrad's noise, the random map, the re-drawn weights,
+    /// the perturbations of the metrics): same seed, same numbers
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Images sent through the network at once (bounds memory)
+    /// Images sent through the network at once (bounds memory), 1–256
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub batch_size: u16,
-    /// Output folder: metrics.csv, curves.csv and curves.png (deletion / insertion),
-    /// randomization.png and randomization.csv (the cascade on the first image)
+    /// Output folder: metrics.csv, curves.csv and curves.png (deletion, insertion, ROAD),
+    /// randomization.png and randomization.csv (the tests on the first image)
     #[arg(long, short = 'o', default_value = "evaluate", value_name = "DIR")]
     pub out: PathBuf,
     /// Print one JSON line per image × method × metric, then one mean per method × metric
@@ -120,12 +173,48 @@ fn list(s: &str) -> Vec<String> {
     out
 }
 
-/// One value of the table.
-struct Row {
-    image: String,
-    method: String,
-    metric: Metric,
-    value: f64,
+/// ROAD's percentages from the flag.
+fn percentages(s: &str) -> Result<Vec<f64>> {
+    let v: Vec<f64> = list(s)
+        .iter()
+        .map(|p| match p.parse::<f64>() {
+            Ok(x) if x > 0.0 && x < 100.0 => Ok(x),
+            _ => Err(anyhow::anyhow!(
+                "--road-percentages: '{p}' is not a number strictly between 0 and 100"
+            )),
+        })
+        .collect::<Result<_>>()?;
+    if v.is_empty() {
+        anyhow::bail!("--road-percentages is empty");
+    }
+    Ok(v)
+}
+
+/// Object boxes: `--boxes`, else every boxes.json in the images' folders.
+fn ground_truth(a: &Args) -> Result<GroundTruth> {
+    if let Some(p) = &a.boxes {
+        return GroundTruth::load(p).context("--boxes");
+    }
+    let mut text = serde_json::Map::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for img in &a.images {
+        let f = img.parent().unwrap_or(Path::new(".")).join("boxes.json");
+        if seen.contains(&f) || !f.is_file() {
+            continue;
+        }
+        let g: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        )
+        .with_context(|| format!("{}: not JSON", f.display()))?;
+        if let Some(o) = g.as_object() {
+            text.extend(o.clone());
+        }
+        seen.push(f);
+    }
+    Ok(GroundTruth::parse(
+        &serde_json::Value::Object(text).to_string(),
+        "boxes.json",
+    )?)
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -155,16 +244,25 @@ pub fn run(a: Args) -> Result<()> {
         anyhow::bail!("--metrics is empty");
     }
     let has = |m: Metric| metric_list.contains(&m);
-    if !(a.sensitivity_radius.is_finite() && a.sensitivity_radius > 0.0) {
-        anyhow::bail!(
-            "--sensitivity-radius must be a positive number, got {}",
-            a.sensitivity_radius
-        );
-    }
     let sensitivity = Sensitivity {
         radius: a.sensitivity_radius,
         samples: a.sensitivity_samples as usize,
         seed: a.seed,
+    };
+    let road = Road {
+        percentages: percentages(&a.road_percentages)?,
+        noise: a.road_noise,
+        seed: a.seed,
+    };
+    let infid = Infidelity {
+        sigma: a.infidelity_sigma,
+        samples: a.infidelity_samples as usize,
+        seed: a.seed,
+    };
+    let truth = if has(Metric::PointingGame) || has(Metric::Iou) {
+        ground_truth(&a)?
+    } else {
+        GroundTruth::default()
     };
     let deletion_fill = Fill::parse(&a.deletion_baseline)?;
     let insertion_fill = Fill::parse(&a.insertion_baseline)?;
@@ -173,7 +271,13 @@ pub fn run(a: Args) -> Result<()> {
     let curves_png = a.out.join("curves.png");
     let cascade_png = a.out.join("randomization.png");
     let cascade_csv = a.out.join("randomization.csv");
-    let curves = has(Metric::Deletion) || has(Metric::Insertion);
+    let curve_metrics = [
+        Metric::Deletion,
+        Metric::Insertion,
+        Metric::RoadMorf,
+        Metric::RoadLerf,
+    ];
+    let curves = curve_metrics.iter().any(|&m| has(m));
     let mut outputs = vec![csv_path.clone()];
     if curves {
         outputs.extend([curves_csv.clone(), curves_png.clone()]);
@@ -216,7 +320,7 @@ pub fn run(a: Args) -> Result<()> {
     let model: &dyn Classifier = match (&graph_model, &boxed) {
         (Some(g), _) => g,
         (None, Some(b)) => b.as_ref(),
-        (None, None) => unreachable!("one of the two is loaded"),
+        (None, None) => anyhow::bail!("no model loaded"),
     };
     let spec = model.spec().clone();
     let images = load_images(&a.images, &spec)?;
@@ -225,6 +329,20 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|i| i.path.display().to_string())
         .collect();
+    let image_boxes: Vec<Option<&[_]>> = images.iter().map(|i| truth.of(&i.path)).collect();
+    if (has(Metric::PointingGame) || has(Metric::Iou)) && image_boxes.iter().any(Option::is_none) {
+        let missing: Vec<&str> = names
+            .iter()
+            .zip(&image_boxes)
+            .filter(|(_, b)| b.is_none())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        eprintln!(
+            "netlens: note: no object boxes for {} (give --boxes FILE): pointing-game and iou \
+             are left empty there",
+            missing.join(", ")
+        );
+    }
     let preds = netlens::classify::classify(model, &inputs, 1, a.batch_size as usize);
     let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
     let x = images_to_tensor(&inputs, &spec.normalization);
@@ -232,6 +350,7 @@ pub fn run(a: Args) -> Result<()> {
     let flat = tensor_values(x.clone());
     let plane = h * w;
     let step = a.step as usize;
+    let image_of = |i: usize| &flat[i * 3 * plane..(i + 1) * 3 * plane];
 
     let randomized = match &graph_model {
         Some(g) => {
@@ -245,15 +364,21 @@ pub fn run(a: Args) -> Result<()> {
 
     // Progress over every image pass.
     let per_curve = di::passes(plane, step) * n;
+    let count = |m: Metric, k: usize| usize::from(has(m)) * k;
     let total: usize = methods
         .iter()
         .map(|m| {
             m.passes(n)
-                + usize::from(has(Metric::Deletion)) * per_curve
-                + usize::from(has(Metric::Insertion)) * per_curve
+                + count(Metric::Deletion, per_curve)
+                + count(Metric::Insertion, per_curve)
+                + count(Metric::RoadMorf, road::passes(&road) * n)
+                + count(Metric::RoadLerf, road::passes(&road) * n)
                 + usize::from(randomized.is_some()) * m.passes(n)
-                + usize::from(has(Metric::MaxSensitivity))
-                    * max_sensitivity::passes(m.as_ref(), n, &sensitivity)
+                + count(Metric::Infidelity, infidelity::passes(&infid) * n)
+                + count(
+                    Metric::MaxSensitivity,
+                    max_sensitivity::passes(m.as_ref(), n, &sensitivity),
+                )
         })
         .sum();
     let pb = common::bar(total as u64, &format!("evaluating on {}", spec.name));
@@ -261,8 +386,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut run = Run::new(a.batch_size as usize, &mut tick);
 
     let mut rows: Vec<Row> = Vec::new();
-    // method → direction → per-image curves.
-    let mut all_curves: Vec<(String, Direction, Vec<di::Curve>)> = Vec::new();
+    let mut sets: Vec<CurveSet> = Vec::new();
     for method in &methods {
         let mname = method.name();
         pb.set_message(format!("{mname}: maps"));
@@ -286,11 +410,16 @@ pub fn run(a: Args) -> Result<()> {
                 continue;
             }
             pb.set_message(format!("{mname}: {}", metric.name()));
-            let mut cs = Vec::with_capacity(n);
+            let mut set = CurveSet {
+                method: mname.clone(),
+                metric,
+                x: Vec::new(),
+                ys: Vec::with_capacity(n),
+            };
             for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
                 let c = di::curve(
                     model,
-                    &flat[i * 3 * plane..(i + 1) * 3 * plane],
+                    image_of(i),
                     h,
                     w,
                     mag,
@@ -301,9 +430,33 @@ pub fn run(a: Args) -> Result<()> {
                     &mut run,
                 )?;
                 push(i, metric, c.auc);
-                cs.push(c);
+                set.x = c.fractions;
+                set.ys.push(c.scores);
             }
-            all_curves.push((mname.clone(), dir, cs));
+            sets.push(set);
+        }
+        for (o, metric) in [
+            (RoadOrder::Morf, Metric::RoadMorf),
+            (RoadOrder::Lerf, Metric::RoadLerf),
+        ] {
+            if !has(metric) {
+                continue;
+            }
+            pb.set_message(format!("{mname}: {}", metric.name()));
+            let mut set = CurveSet {
+                method: mname.clone(),
+                metric,
+                x: road.percentages.iter().map(|p| p / 100.0).collect(),
+                ys: Vec::with_capacity(n),
+            };
+            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
+                let c =
+                    road::road_curve(model, image_of(i), h, w, mag, m.target, o, &road, &mut run)
+                        .with_context(|| format!("{mname}: {} failed", metric.name()))?;
+                push(i, metric, c.score);
+                set.ys.push(c.probabilities);
+            }
+            sets.push(set);
         }
         if let Some(r) = &randomized {
             pb.set_message(format!("{mname}: on the randomized network"));
@@ -312,6 +465,24 @@ pub fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("{mname} on the randomized network failed"))?;
             for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
                 push(i, Metric::Randomization, spearman(m, &rm.magnitude())?);
+            }
+        }
+        if has(Metric::Infidelity) {
+            pb.set_message(format!("{mname}: infidelity"));
+            for (i, m) in maps.iter().enumerate() {
+                let v = infidelity::infidelity(
+                    model,
+                    image_of(i),
+                    h,
+                    w,
+                    &m.values,
+                    m.target,
+                    &infid,
+                    i,
+                    &mut run,
+                )
+                .with_context(|| format!("{mname}: infidelity failed"))?;
+                push(i, Metric::Infidelity, v);
             }
         }
         if has(Metric::MaxSensitivity) {
@@ -330,188 +501,109 @@ pub fn run(a: Args) -> Result<()> {
                 push(i, Metric::MaxSensitivity, v);
             }
         }
-        for (i, mag) in mags.iter().enumerate() {
+        for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
             if has(Metric::Sparseness) {
                 push(i, Metric::Sparseness, metrics::sparseness(mag));
             }
             if has(Metric::Complexity) {
                 push(i, Metric::Complexity, metrics::complexity(mag));
             }
+            let b = image_boxes[i];
+            if has(Metric::PointingGame) {
+                let v = b.map_or(f64::NAN, |b| {
+                    pointing::pointing_game(m, &images[i].placement, b, a.pointing_tolerance)
+                });
+                push(i, Metric::PointingGame, v);
+            }
+            if has(Metric::Iou) {
+                let v = match b {
+                    Some(b) => pointing::locate_iou(m, &images[i].placement, b)?,
+                    None => f64::NAN,
+                };
+                push(i, Metric::Iou, v);
+            }
         }
     }
     pb.finish_and_clear();
 
-    // The cascade, step by step, on the first image: the paper's figure and its numbers.
+    // The randomization tests, step by step, on the first image.
     if let Some(g) = &graph_model {
-        let (fig, table) = cascade(g, &spec, &methods, &inputs[0], &names[0], &preds, &a)?;
+        let (fig, table) = cascade::randomization_tests(
+            g,
+            &spec,
+            &methods,
+            &inputs[0],
+            &names[0],
+            preds[0].class(),
+            &a,
+        )?;
         save_png(&fig, &cascade_png)?;
         save_text(&table, &cascade_csv)?;
     }
     let secs = t0.elapsed().as_secs_f64();
 
-    // Means per method × metric, in the order asked.
-    let method_order: Vec<String> = methods.iter().map(|m| m.name()).collect();
-    let mut means: BTreeMap<(usize, Metric), (f64, usize)> = BTreeMap::new();
-    for r in &rows {
-        let mi = method_order
-            .iter()
-            .position(|m| m == &r.method)
-            .unwrap_or(0);
-        let e = means.entry((mi, r.metric)).or_insert((0.0, 0));
-        if r.value.is_finite() {
-            e.0 += r.value;
-            e.1 += 1;
-        }
-    }
-    let mean = |mi: usize, m: Metric| {
-        means
-            .get(&(mi, m))
-            .map(|&(s, k)| if k > 0 { s / k as f64 } else { f64::NAN })
-    };
-    let metric_order: Vec<Metric> = Metric::ALL
-        .into_iter()
-        .filter(|m| metric_list.contains(m))
-        .collect();
-
-    // CSV of every value, then the means (image "mean").
-    let mut csv = String::from("image,model,method,metric,value\n");
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    for r in &rows {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{}",
-            quote(&r.image),
-            quote(&name),
-            r.method,
-            r.metric.name(),
-            r.value
-        );
-    }
-    for (mi, m) in method_order.iter().enumerate() {
-        for &met in &metric_order {
-            if let Some(v) = mean(mi, met) {
-                let _ = writeln!(csv, "mean,{},{m},{},{v}", quote(&name), met.name());
-            }
-        }
-    }
+    let means = Means::new(
+        methods.iter().map(|m| m.name()).collect(),
+        &metric_list,
+        &rows,
+    );
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    save_text(&csv, &csv_path)?;
-
+    save_text(&output::metrics_csv(&name, &rows, &means), &csv_path)?;
     if curves {
-        let mut c = String::from("method,image,direction,fraction,probability\n");
-        let mut panels: Vec<(String, Vec<Series>)> = Vec::new();
-        for (dir, label, fill) in [
-            (Direction::Deletion, "deletion", deletion_fill),
-            (Direction::Insertion, "insertion", insertion_fill),
-        ] {
-            let mut series = Vec::new();
-            for (mname, _, cs) in all_curves.iter().filter(|(_, d, _)| *d == dir) {
-                for (i, cv) in cs.iter().enumerate() {
-                    for (f, p) in cv.fractions.iter().zip(&cv.scores) {
-                        let _ = writeln!(c, "{mname},{},{label},{f},{p}", quote(&names[i]));
-                    }
-                }
-                let k = cs.first().map_or(0, |c| c.scores.len());
-                let y: Vec<f64> = (0..k)
-                    .map(|j| cs.iter().map(|c| c.scores[j]).sum::<f64>() / cs.len() as f64)
-                    .collect();
-                let area = di::auc(&y);
-                series.push(Series {
-                    label: format!("{mname} ({area:.3})"),
-                    x: cs.first().map(|c| c.fractions.clone()).unwrap_or_default(),
-                    y,
-                });
-            }
-            if !series.is_empty() {
-                let better = if dir == Direction::Deletion {
-                    "lower"
-                } else {
-                    "higher"
-                };
-                panels.push((
-                    format!(
-                        "{label} ({} baseline; {better} area is better)",
-                        fill.name()
-                    ),
-                    series,
-                ));
-            }
-        }
-        save_text(&c, &curves_csv)?;
-        let fig = curves_plot(
+        let titles: Vec<(Metric, String)> = [
+            (
+                Metric::Deletion,
+                format!(
+                    "deletion ({} baseline; lower is better)",
+                    deletion_fill.name()
+                ),
+            ),
+            (
+                Metric::Insertion,
+                format!(
+                    "insertion ({} canvas; higher is better)",
+                    insertion_fill.name()
+                ),
+            ),
+            (
+                Metric::RoadMorf,
+                "ROAD, most relevant removed first (lower is better)".into(),
+            ),
+            (
+                Metric::RoadLerf,
+                "ROAD, least relevant removed first (higher is better)".into(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(m, _)| has(*m))
+        .collect();
+        output::write_curves(
+            &sets,
+            &names,
+            &titles,
             &format!(
-                "{}: mean deletion / insertion curves over {n} image{} ({step} pixels per step; area in brackets)",
+                "{}: mean curves over {n} image{} (deletion / insertion: {step} pixels per step, \
+                 area in brackets; ROAD: noisy linear imputation, mean in brackets)",
                 spec.name,
                 if n == 1 { "" } else { "s" }
             ),
-            &panels,
+            &curves_csv,
+            &curves_png,
         )?;
-        save_png(&fig, &curves_png)?;
     }
 
     if a.json {
-        for r in &rows {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "image": r.image, "model": name, "method": r.method,
-                    "metric": r.metric.name(), "value": json_num(r.value),
-                })
-            );
-        }
-        for (mi, m) in method_order.iter().enumerate() {
-            for &met in &metric_order {
-                if let Some(v) = mean(mi, met) {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "image": null, "model": name, "method": m,
-                            "metric": met.name(), "value": json_num(v),
-                        })
-                    );
-                }
-            }
-        }
+        output::print_json(&name, &rows, &means);
     } else {
-        println!(
-            "{} on {n} image{} (means; ↑ higher is better, ↓ lower is better)",
-            spec.name,
-            if n == 1 { "" } else { "s" }
+        output::print_table(
+            &format!(
+                "{} on {n} image{}",
+                spec.name,
+                if n == 1 { "" } else { "s" }
+            ),
+            &means,
         );
-        let width = method_order
-            .iter()
-            .map(|m| m.len())
-            .max()
-            .unwrap_or(6)
-            .max(6);
-        let mut head = format!("{:width$}", "method");
-        for met in &metric_order {
-            let _ = write!(
-                head,
-                "  {:>17}",
-                format!(
-                    "{} {}",
-                    met.name(),
-                    if met.higher_is_better() { "↑" } else { "↓" }
-                )
-            );
-        }
-        println!("{head}");
-        for (mi, m) in method_order.iter().enumerate() {
-            let mut line = format!("{m:width$}");
-            for &met in &metric_order {
-                let v = mean(mi, met).unwrap_or(f64::NAN);
-                let _ = write!(line, "  {:>17}", format!("{v:.3}"));
-            }
-            println!("{line}");
-        }
         println!("values: {}", csv_path.display());
         if curves {
             println!(
@@ -522,7 +614,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         if graph_model.is_some() {
             println!(
-                "cascading randomization: {} ({})",
+                "randomization tests: {} ({})",
                 cascade_png.display(),
                 cascade_csv.display()
             );
@@ -533,84 +625,4 @@ pub fn run(a: Args) -> Result<()> {
         methods.len()
     );
     Ok(())
-}
-
-/// Adebayo et al.'s figure for one image: a row per method, a column per step of the
-/// cascade (the trained network, then the top 1, 25%, 50%, 75% and all of the learned
-/// layers re-drawn, from the logits down), each map captioned with its Spearman rank
-/// correlation with the trained network's |map|; and those numbers as CSV.
-fn cascade(
-    g: &GraphModel,
-    spec: &netlens::ModelSpec,
-    methods: &[Box<dyn Attribution>],
-    image: &image::RgbImage,
-    image_name: &str,
-    preds: &[netlens::classify::Prediction],
-    a: &Args,
-) -> Result<(image::RgbImage, String)> {
-    let total = layers(g.graph()).len();
-    let mut steps: Vec<usize> = vec![0, 1, total / 4, total / 2, 3 * total / 4, total];
-    steps.dedup();
-    let x = images_to_tensor(std::slice::from_ref(image), &spec.normalization);
-    let targets = Targets::PerImage(vec![preds[0].class()]);
-    let work: usize = methods.iter().map(|m| m.passes(1)).sum::<usize>() * steps.len();
-    let pb = common::bar(work as u64, "cascading randomization");
-    let mut tick = |k: usize| pb.inc(k as u64);
-    let mut run = Run::new(a.batch_size as usize, &mut tick);
-    let mut rows: Vec<Vec<(image::RgbImage, f64)>> = vec![Vec::new(); methods.len()];
-    let mut table = String::from("image,method,layers_redrawn,of,spearman_abs\n");
-    let mut originals: Vec<Vec<f32>> = Vec::new();
-    for &k in &steps {
-        let model =
-            randomized_model(g, spec, k, a.seed).context("cannot build a randomized network")?;
-        for (i, m) in methods.iter().enumerate() {
-            let map = m
-                .attribute(&model, &x, &targets, &mut run)
-                .with_context(|| format!("{} on a randomized network failed", m.name()))?
-                .remove(0);
-            let mag = map.magnitude();
-            if k == 0 {
-                originals.push(mag.clone());
-            }
-            let rho = spearman(&originals[i], &mag)?;
-            let _ = writeln!(table, "{image_name},{},{k},{total},{rho}", m.name());
-            rows[i].push((map_picture(&map), rho));
-        }
-    }
-    pb.finish_and_clear();
-    let mut fig = Figure::new(160).title(format!(
-        "{}: cascading randomization (Adebayo et al. 2018), learned layers re-drawn from the \
-         logits down; ρ = Spearman of |map| with the trained network's",
-        spec.name
-    ));
-    let blank = || image::RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
-    let mut head = vec![Cell::new(image.clone(), "photo")];
-    for &k in &steps {
-        let label = match k {
-            0 => "trained".to_string(),
-            k if k == total => format!("all {total} layers"),
-            k => format!("top {k} of {total}"),
-        };
-        head.push(Cell::new(blank(), &label));
-    }
-    fig.row(None, head);
-    for (m, cells) in methods.iter().zip(rows) {
-        let mut row = vec![Cell::new(blank(), "")];
-        row.extend(
-            cells
-                .into_iter()
-                .map(|(pic, rho)| Cell::new(pic, &format!("ρ = {rho:.2}"))),
-        );
-        fig.row(Some(m.name()), row);
-    }
-    Ok((fig.render(), table))
-}
-
-/// A JSON number, or null for NaN (a constant map has no rank correlation).
-fn json_num(v: f64) -> serde_json::Value {
-    if v.is_finite() {
-        serde_json::json!(v)
-    } else {
-        serde_json::Value::Null
-    }
 }
