@@ -95,7 +95,7 @@ fn json_csv_and_figure() {
         let v = get("vanilla", m);
         assert!((0.0..=1.0).contains(&v), "{m} = {v}");
     }
-    // assets/photos/boxes.json holds the objects: both photos have a pointing-game value,
+    // assets/boxes.json holds the objects: both photos have a pointing-game value,
     // and the centre of chelsea and coffee lies on the cat and the cup.
     assert_eq!(get("centre", "pointing-game"), 1.0);
     assert!(get("vanilla", "infidelity") >= 0.0);

@@ -65,7 +65,7 @@ fn default_metrics() -> &'static str {
     else 0 (Zhang et al. 2016)\n  \
     iou ↑             IoU of the box `netlens locate` draws on the map with the object box\n\
     pointing-game and iou need object boxes: --boxes FILE, or a boxes.json in an image's \
-    folder (assets/photos has one); an image without boxes gets no value (NaN) for them. \
+    folder or the one above (assets/boxes.json holds the sample photos'); an image without boxes gets no value (NaN) for them. \
     `netlens locate-bench` scores the same two numbers on pasted-object scenes.\n\
     The methods random and centre are chance baselines (uniform noise; a Gaussian on the \
     centre) to read every number against. Each image's map explains its top-1 class.")]
@@ -116,7 +116,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.2, value_name = "R", value_parser = common::f32_in(0.0, 10.0, true))]
     pub sensitivity_radius: f32,
     /// Pointing game and IoU: JSON object from image file names to lists of object boxes
-    /// [x0, y0, x1, y1] in the photo's pixels [default: boxes.json in each image's folder]
+    /// [x0, y0, x1, y1] in the photo's pixels [default: a boxes.json in each image's folder or the folder above]
     #[arg(long, value_name = "FILE")]
     pub boxes: Option<PathBuf>,
     /// Pointing game: pixels (of the photo) the maximum may lie outside a box and still hit,
@@ -190,7 +190,8 @@ fn percentages(s: &str) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-/// Object boxes: `--boxes`, else every boxes.json in the images' folders.
+/// Object boxes: `--boxes`, else every boxes.json in the images' folders or the folders above
+/// them (assets/boxes.json for assets/photos, so that `assets/photos/*` stays images only).
 fn ground_truth(a: &Args) -> Result<GroundTruth> {
     if let Some(p) = &a.boxes {
         return GroundTruth::load(p).context("--boxes");
@@ -198,18 +199,25 @@ fn ground_truth(a: &Args) -> Result<GroundTruth> {
     let mut text = serde_json::Map::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     for img in &a.images {
-        let f = img.parent().unwrap_or(Path::new(".")).join("boxes.json");
-        if seen.contains(&f) || !f.is_file() {
-            continue;
+        let dir = img.parent().unwrap_or(Path::new("."));
+        let up = dir.parent().unwrap_or(Path::new(".."));
+        for f in [dir.join("boxes.json"), up.join("boxes.json")] {
+            if seen.contains(&f) || !f.is_file() {
+                continue;
+            }
+            let g: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            )
+            .with_context(|| format!("{}: not JSON", f.display()))?;
+            if let Some(o) = g.as_object() {
+                // Entries of the image's own folder win over the folder above.
+                for (k, v) in o {
+                    text.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            seen.push(f);
         }
-        let g: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
-        )
-        .with_context(|| format!("{}: not JSON", f.display()))?;
-        if let Some(o) = g.as_object() {
-            text.extend(o.clone());
-        }
-        seen.push(f);
     }
     Ok(GroundTruth::parse(
         &serde_json::Value::Object(text).to_string(),
@@ -568,11 +576,11 @@ pub fn run(a: Args) -> Result<()> {
             ),
             (
                 Metric::RoadMorf,
-                "ROAD, most relevant removed first (lower is better)".into(),
+                "ROAD, most relevant first, imputed (lower is better)".into(),
             ),
             (
                 Metric::RoadLerf,
-                "ROAD, least relevant removed first (higher is better)".into(),
+                "ROAD, least relevant first, imputed (higher is better)".into(),
             ),
         ]
         .into_iter()
@@ -583,8 +591,7 @@ pub fn run(a: Args) -> Result<()> {
             &names,
             &titles,
             &format!(
-                "{}: mean curves over {n} image{} (deletion / insertion: {step} pixels per step, \
-                 area in brackets; ROAD: noisy linear imputation, mean in brackets)",
+                "{}: mean curves over {n} image{} (area or mean in brackets)",
                 spec.name,
                 if n == 1 { "" } else { "s" }
             ),
