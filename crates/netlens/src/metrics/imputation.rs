@@ -50,7 +50,7 @@ pub fn impute(
     rng: &mut StdRng,
 ) -> Result<Vec<f32>> {
     let plane = h * w;
-    if plane == 0 || removed.len() != plane || image.len() % plane != 0 {
+    if plane == 0 || removed.len() != plane || !image.len().is_multiple_of(plane) {
         return Err(Error::Invalid(format!(
             "imputation: {} values and {} flags for a {h}×{w} image",
             image.len(),

@@ -176,7 +176,7 @@ mod tests {
             .map(|i| ((i % w) as f32 * 0.3).sin() + (i / w) as f32 * 0.05)
             .collect();
         let b: Vec<f32> = (0..h * w)
-            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0))
+            .map(|i| (i * 7919 % 1000) as f32 / 1000.0)
             .collect();
         assert!((map_ssim(&a, &a, h, w) - 1.0).abs() < 1e-12);
         assert!((hog_similarity(&a, &a, h, w) - 1.0).abs() < 1e-12);
