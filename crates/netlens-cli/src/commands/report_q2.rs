@@ -218,8 +218,10 @@ fn reading(methods: &[String], get: &dyn Fn(&str, Metric) -> Option<f64>) -> Vec
                 "The random map deletes the class faster ({rd:.3}) than {beaten_on_deletion} of \
                  the methods: scattered black pixels take the image off the training \
                  distribution, whatever their order. With ROAD's imputation that advantage goes \
-                 ({rr:.3}; {beating_on_road} methods now do better): the deletion score partly \
-                 measures the mask, not the map."
+                 ({rr:.3}; {beating_on_road} method{} now do{} better): the deletion score partly \
+                 measures the mask, not the map.",
+                if beating_on_road == 1 { "" } else { "s" },
+                if beating_on_road == 1 { "es" } else { "" }
             ));
         }
     }

@@ -154,14 +154,15 @@ mod tests {
 
     #[test]
     fn pointing_and_iou_on_a_map() {
-        let (w, h) = (10usize, 10usize);
+        // A 16-pixel square blob on a 64×64 map (locate smooths with σ = 8 pixels).
+        let (w, h) = (64usize, 64usize);
         let mut values = vec![0f32; w * h];
-        for y in 2..6 {
-            for x in 2..6 {
+        for y in 8..24 {
+            for x in 8..24 {
                 values[y * w + x] = 1.0;
             }
         }
-        values[3 * w + 3] = 2.0;
+        values[12 * w + 12] = 2.0;
         let map = Map {
             width: w,
             height: h,
@@ -171,29 +172,29 @@ mod tests {
             delta: None,
         };
         let p = Placement {
-            original: (10, 10),
-            resized: (10, 10),
+            original: (64, 64),
+            resized: (64, 64),
             crop: (0, 0),
-            size: 10,
+            size: 64,
         };
         let inside = BoundingBox {
-            x0: 2.0,
-            y0: 2.0,
-            x1: 6.0,
-            y1: 6.0,
+            x0: 8.0,
+            y0: 8.0,
+            x1: 24.0,
+            y1: 24.0,
             score: 1.0,
         };
         let elsewhere = BoundingBox {
-            x0: 7.0,
-            y0: 7.0,
-            x1: 10.0,
-            y1: 10.0,
+            x0: 40.0,
+            y0: 40.0,
+            x1: 64.0,
+            y1: 64.0,
             score: 1.0,
         };
         assert_eq!(pointing_game(&map, &p, &[elsewhere, inside], 0.0), 1.0);
         assert_eq!(pointing_game(&map, &p, &[elsewhere], 0.0), 0.0);
-        assert_eq!(pointing_game(&map, &p, &[elsewhere], 4.0), 1.0);
+        assert_eq!(pointing_game(&map, &p, &[elsewhere], 28.0), 1.0);
         assert_eq!(locate_iou(&map, &p, &[elsewhere]).unwrap(), 0.0);
-        assert!(locate_iou(&map, &p, &[inside]).unwrap() > 0.3);
+        assert!(locate_iou(&map, &p, &[inside]).unwrap() > 0.4);
     }
 }

@@ -563,14 +563,14 @@ pub fn run(a: Args) -> Result<()> {
             (
                 Metric::Deletion,
                 format!(
-                    "deletion ({} baseline; lower is better)",
+                    "deletion ({} baseline, {step} px a step; lower is better)",
                     deletion_fill.name()
                 ),
             ),
             (
                 Metric::Insertion,
                 format!(
-                    "insertion ({} canvas; higher is better)",
+                    "insertion ({} canvas, {step} px a step; higher is better)",
                     insertion_fill.name()
                 ),
             ),
