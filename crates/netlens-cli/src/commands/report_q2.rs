@@ -113,23 +113,7 @@ pub fn html(stdout: &str) -> String {
         let _ = write!(h, "<tr><td>{}</td>", esc(me));
         for &m in &metrics {
             // Bold the best real method (baselines excluded) per column.
-            let best = methods
-                .iter()
-                .filter(|x| !is_baseline(x))
-                .filter_map(|x| get(x, m).filter(|v| v.is_finite()).map(|v| (x, v)))
-                .reduce(|a, b| {
-                    let better = if m.higher_is_better() {
-                        b.1 > a.1
-                    } else {
-                        b.1 < a.1
-                    };
-                    if better {
-                        b
-                    } else {
-                        a
-                    }
-                })
-                .map(|(x, _)| x.as_str());
+            let best = best_method(&methods, m, &|x, m| get(x, m).filter(|v| v.is_finite()));
             let val = get(me, m).filter(|v| v.is_finite());
             let cell = val.map_or("–".to_string(), |v| format!("{v:.3}"));
             if best == Some(me.as_str()) {
@@ -147,6 +131,32 @@ pub fn html(stdout: &str) -> String {
     }
     h.push_str("</ul></div>");
     h
+}
+
+/// The real method (baselines excluded) with the best finite value of `metric`; the first on
+/// ties.
+fn best_method<'a>(
+    methods: &'a [String],
+    metric: Metric,
+    get: &dyn Fn(&str, Metric) -> Option<f64>,
+) -> Option<&'a str> {
+    methods
+        .iter()
+        .filter(|x| !is_baseline(x))
+        .filter_map(|x| get(x, metric).filter(|v| v.is_finite()).map(|v| (x, v)))
+        .reduce(|a, b| {
+            let better = if metric.higher_is_better() {
+                b.1 > a.1
+            } else {
+                b.1 < a.1
+            };
+            if better {
+                b
+            } else {
+                a
+            }
+        })
+        .map(|(x, _)| x.as_str())
 }
 
 fn is_baseline(m: &str) -> bool {
@@ -226,22 +236,6 @@ fn reading(methods: &[String], get: &dyn Fn(&str, Metric) -> Option<f64>) -> Vec
         }
     }
     // Metrics disagree.
-    let best = |metric: Metric| {
-        real.iter()
-            .filter_map(|m| val(m, metric).map(|v| (m.to_string(), v)))
-            .reduce(|a, b| {
-                let better = if metric.higher_is_better() {
-                    b.1 > a.1
-                } else {
-                    b.1 < a.1
-                };
-                if better {
-                    b
-                } else {
-                    a
-                }
-            })
-    };
     let ranked: Vec<(Metric, String)> = [
         Metric::Deletion,
         Metric::Insertion,
@@ -251,7 +245,7 @@ fn reading(methods: &[String], get: &dyn Fn(&str, Metric) -> Option<f64>) -> Vec
         Metric::MaxSensitivity,
     ]
     .into_iter()
-    .filter_map(|m| best(m).map(|(b, _)| (m, b)))
+    .filter_map(|m| best_method(methods, m, &val).map(|b| (m, b.to_string())))
     .collect();
     let mut winners: Vec<&String> = ranked.iter().map(|(_, b)| b).collect();
     winners.sort();

@@ -218,16 +218,7 @@ pub fn spearman(a: &[f32], b: &[f32]) -> Result<f64> {
             b.len()
         )));
     }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in ra.iter().zip(&rb) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    Ok(sab / (saa * sbb).sqrt())
+    Ok(super::similarity::pearson(&ranks(a), &ranks(b)))
 }
 
 #[cfg(test)]
