@@ -11,6 +11,9 @@
 //! stale file. Without `--force` an existing target (other than an empty folder) is refused;
 //! with it, only a folder that holds a netlens report (an index.html) is replaced, and never one
 //! that holds an input of the run or the current folder.
+//!
+//! About 700 lines: the plan of every experiment reads best in one place; the measured Q2
+//! section's table and reading live in `report_q2.rs`.
 
 use crate::common::{bar, forced, is_onnx, load_model, model_list, short_name};
 use anyhow::{Context, Result};
