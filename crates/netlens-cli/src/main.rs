@@ -45,7 +45,7 @@ enum Command {
     Layers(commands::layers::Args),
     /// Saliency maps: which pixels move a class score (vanilla, SmoothGrad, IG, Grad-CAM...)
     Saliency(commands::saliency::Args),
-    /// Is the map right? Deletion/insertion, randomization, sparseness, complexity per method
+    /// Is the map right? Deletion/insertion, ROAD, randomization, infidelity, sensitivity, sparseness, complexity, pointing game per method
     Evaluate(commands::evaluate::Args),
     /// Bounding boxes from saliency maps
     Locate(commands::locate::Args),

@@ -46,9 +46,12 @@ fn quick_report_references_only_existing_images() {
         );
         images += 1;
     }
-    for section in ["Q1", "Q3", "Q4", "Q5", "Q8"] {
+    for section in ["Q1", "Q2. The limits of saliency", "Q3", "Q4", "Q5", "Q8"] {
         assert!(html.contains(section), "section {section} missing");
     }
     assert!(images >= 10, "only {images} figures on the page");
+    // The measured Q2 section: the table of means with the baselines, and its reading.
+    assert!(html.contains("<table class=metrics>"), "no metrics table");
+    assert!(html.contains("<td>centre</td>") && html.contains("What the numbers say"));
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -3,9 +3,10 @@
 //!
 //! The maps in `fixtures/metrics/` were written by netlens (`write_metric_fixtures`, ignored:
 //! run it with `--ignored` to rewrite them) on the Lite0 fixtures' preprocessed photos;
-//! `tools/reference/quantus_reference.py` ran Quantus (Sparseness, Complexity, PixelFlipping)
-//! and a PyTorch insertion loop on the same maps and the same network (the reference
-//! EfficientNet-Lite0 in float32) and wrote `expected.json`.
+//! `tools/reference/quantus_reference.py` ran Quantus (Sparseness, Complexity, PixelFlipping,
+//! the ROAD imputer), Captum (infidelity), scikit-image (SSIM, HOG) and PyTorch loops on the
+//! same maps and the same network (the reference EfficientNet-Lite0 in float32) and wrote
+//! `expected.json`.
 
 mod common;
 
@@ -14,11 +15,16 @@ use netlens::imaging::images_to_tensor;
 use netlens::imaging::output::save_npy;
 use netlens::imaging::tensor::image_to_chw;
 use netlens::metrics::deletion_insertion::{curve, Direction, Fill};
+use netlens::metrics::infidelity::infidelity_with;
 use netlens::metrics::randomization::{open_graph_model, randomized_model, spearman};
+use netlens::metrics::road::{removed_image, road_curve, road_order, Road, RoadOrder};
+use netlens::metrics::similarity::{hog_similarity, map_ssim};
 use netlens::metrics::{complexity, sparseness, CentreMap, RandomMap};
 use netlens::models::Preprocessing;
 use netlens::saliency::{Attribution, GradCam, GradientXInput, Map, Run, Targets, Vanilla};
 use netlens::Classifier;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use std::path::PathBuf;
 
 const MODEL: &str = "efficientnet_lite0";
@@ -236,4 +242,196 @@ fn sparseness_and_complexity_order_maps() {
     let sharp: Vec<f32> = a.iter().map(|v| v.powi(4)).collect();
     assert!(sparseness(&sharp) > sparseness(&a));
     assert!(complexity(&sharp) < complexity(&a));
+}
+
+fn net_input(stem: &str) -> (Vec<f32>, usize) {
+    let net = model(MODEL);
+    let img = fixture_pixels(MODEL, stem);
+    (
+        image_to_chw(&img, &net.spec().normalization),
+        top1(net, &img),
+    )
+}
+
+fn f64s(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// The noisy linear imputation against Quantus's `noisy_linear_imputation` (the paper's
+/// imputer) with the noise off: the same sparse system solved in float64 on both sides
+/// (faer's Cholesky here, SciPy's `spsolve` there), so the filled values agree to float32
+/// rounding of the output (1e-5 leaves a margin over ~1e-7).
+#[test]
+fn road_imputation_matches_quantus() {
+    let e = expected();
+    for stem in STEMS {
+        let (x, _) = net_input(stem);
+        let mag: Vec<f32> = fixture_map(stem, "vanilla")
+            .iter()
+            .map(|v| v.abs())
+            .collect();
+        for (o, p, tag) in [
+            (RoadOrder::Morf, 30.0, "morf30"),
+            (RoadOrder::Lerf, 90.0, "lerf90"),
+        ] {
+            let key = format!("{stem}.{tag}");
+            let r = &e["road_imputation"][&key];
+            let ord = road_order(&mag, o);
+            let mut rng = StdRng::seed_from_u64(0);
+            let im = removed_image(&x, 224, 224, &ord, p, 0.0, &mut rng).unwrap();
+            let k = (224.0 * 224.0 * p / 100.0f64).floor() as usize;
+            let filled: Vec<f64> = (0..3)
+                .flat_map(|c| ord[..k].iter().map(move |&q| (c, q)))
+                .map(|(c, q)| f64::from(im[c * 224 * 224 + q]))
+                .collect();
+            let mean = filled.iter().sum::<f64>() / filled.len() as f64;
+            let q_mean = r["mean"].as_f64().unwrap();
+            let worst = f64s(&r["probe_index"])
+                .iter()
+                .zip(f64s(&r["probe"]))
+                .map(|(&i, v)| (filled[i as usize] - v).abs())
+                .fold(0.0, f64::max);
+            eprintln!("{key}: mean {mean:.7} (Quantus {q_mean:.7}), worst probe {worst:.2e}");
+            assert!(
+                (mean - q_mean).abs() < 1e-5,
+                "{key}: mean {mean} vs {q_mean}"
+            );
+            assert!(worst < 1e-5, "{key}: probe differs by {worst}");
+        }
+    }
+}
+
+/// ROAD curves (MoRF and LeRF, the paper's 10–90 %) with the noise off against the same
+/// protocol on Quantus's imputation and the PyTorch Lite0: the imputed images agree to
+/// float32 rounding, so the probabilities differ by the networks' float32 rounding only
+/// (deletion's comparison: ≤ 4.5e-5 per point): tolerance 2e-4; the top-1 hits must match.
+#[test]
+fn road_matches_quantus_imputation() {
+    let e = expected();
+    let net = model(MODEL);
+    let road = Road {
+        noise: 0.0,
+        ..Road::default()
+    };
+    let t0 = std::time::Instant::now();
+    for stem in STEMS {
+        let (x, target) = net_input(stem);
+        for m in METHODS {
+            let key = format!("{stem}.{m}");
+            let mag: Vec<f32> = fixture_map(stem, m).iter().map(|v| v.abs()).collect();
+            for (o, name) in [
+                (RoadOrder::Morf, "road_morf"),
+                (RoadOrder::Lerf, "road_lerf"),
+            ] {
+                let mut quiet = |_: usize| {};
+                let c = road_curve(
+                    net,
+                    &x,
+                    224,
+                    224,
+                    &mag,
+                    target,
+                    o,
+                    &road,
+                    &mut Run::new(8, &mut quiet),
+                )
+                .unwrap();
+                let q = f64s(&e[name][&key]["probabilities"]);
+                let hits: Vec<bool> = e[name][&key]["hits"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.as_bool().unwrap())
+                    .collect();
+                let worst = q
+                    .iter()
+                    .zip(&c.probabilities)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f64::max);
+                eprintln!(
+                    "{key} {name}: score {:.5}, worst point {worst:.2e}",
+                    c.score
+                );
+                assert_eq!(q.len(), c.probabilities.len());
+                assert!(worst < 2e-4, "{key} {name}: differs by {worst}");
+                assert_eq!(hits, c.hits, "{key} {name}: top-1 hits");
+            }
+        }
+    }
+    eprintln!(
+        "ROAD: 12 curves of 9 points in {:.1} s (Quantus's imputer + PyTorch: see \
+         expected.json meta.extra_seconds)",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// The reference's perturbation `k` of `n` values (integer arithmetic, as the script's).
+fn fixed_perturbation(k: usize, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|j| (0.2 * (((j * 7919 + (k + 1) * 104_729) % 2003) as f64 / 2002.0 - 0.5)) as f32)
+        .collect()
+}
+
+/// Infidelity against Captum's `infidelity` (normalize=True) with the same 8 fixed
+/// perturbations: both sides compute the same three sums, Captum in float32 (sums of 150 528
+/// products), netlens in float64 over float32 logits; relative tolerance 1e-3.
+#[test]
+fn infidelity_matches_captum() {
+    let e = expected();
+    let net = model(MODEL);
+    let t0 = std::time::Instant::now();
+    for stem in STEMS {
+        let (x, target) = net_input(stem);
+        let ps: Vec<Vec<f32>> = (0..8).map(|k| fixed_perturbation(k, x.len())).collect();
+        for m in METHODS {
+            let key = format!("{stem}.{m}");
+            let a = fixture_map(stem, m);
+            let mut quiet = |_: usize| {};
+            let v = infidelity_with(
+                net,
+                &x,
+                224,
+                224,
+                &a,
+                target,
+                &ps,
+                &mut Run::new(8, &mut quiet),
+            )
+            .unwrap();
+            let q = e["infidelity_captum"][&key].as_f64().unwrap();
+            eprintln!("{key}: infidelity {v:.6} (Captum {q:.6})");
+            assert!((v - q).abs() <= 1e-3 * q.abs(), "{key}: {v} vs {q}");
+        }
+    }
+    eprintln!(
+        "infidelity: 6 maps × 8 perturbations in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// SSIM and HOG similarity against scikit-image on |vanilla| and |gradient × input|: the same
+/// float64 formulas (SSIM through summed-area tables here, SciPy's uniform filter there), so
+/// 1e-6.
+#[test]
+fn ssim_and_hog_match_scikit_image() {
+    let e = expected();
+    for stem in STEMS {
+        let a: Vec<f32> = fixture_map(stem, "vanilla")
+            .iter()
+            .map(|v| v.abs())
+            .collect();
+        let b: Vec<f32> = fixture_map(stem, "gxi").iter().map(|v| v.abs()).collect();
+        let (s, h) = (map_ssim(&a, &b, 224, 224), hog_similarity(&a, &b, 224, 224));
+        let (qs, qh) = (
+            e["ssim"][stem].as_f64().unwrap(),
+            e["hog"][stem].as_f64().unwrap(),
+        );
+        eprintln!("{stem}: SSIM {s:.7} (skimage {qs:.7}), HOG {h:.7} (skimage {qh:.7})");
+        assert!((s - qs).abs() < 1e-6, "{stem}: SSIM {s} vs {qs}");
+        assert!((h - qh).abs() < 1e-6, "{stem}: HOG {h} vs {qh}");
+    }
 }

@@ -11,6 +11,9 @@
 //! stale file. Without `--force` an existing target (other than an empty folder) is refused;
 //! with it, only a folder that holds a netlens report (an index.html) is replaced, and never one
 //! that holds an input of the run or the current folder.
+//!
+//! About 700 lines: the plan of every experiment reads best in one place; the measured Q2
+//! section's table and reading live in `report_q2.rs`.
 
 use crate::common::{bar, forced, is_onnx, load_model, model_list, short_name};
 use anyhow::{Context, Result};
@@ -50,6 +53,8 @@ struct Experiment {
     args: Vec<String>,
     figures: Vec<String>,
     params: String,
+    /// HTML made from the command's standard output, placed after the figures.
+    post: Option<fn(&str) -> String>,
 }
 
 struct Outcome {
@@ -59,8 +64,9 @@ struct Outcome {
     error: String,
 }
 
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("Q1–Q2. Saliency maps", "Which pixels move the class score? The vanilla gradient of the practical (Simonyan et al.), SmoothGrad and Grad-CAM on the same photos, and how often each map points at the object (localization benchmark)."),
+    ("Q2. The limits of saliency, measured", "Is the map right? Every method scored on the sample photos against chance (random and centre maps): faithfulness (deletion, insertion, ROAD), robustness (infidelity, max-sensitivity), concentration (sparseness, complexity), localization (pointing game, IoU) and the sanity check of Adebayo et al. (does the map change when the network's weights are re-drawn?)."),
     ("Q3. Boxes from saliency", "Reusing the saliency map to find the object: threshold, connected components, boxes in the photo's pixels."),
     ("Q4. Other networks", "The same photos through every available network: architectures look at images differently."),
     ("Q5–Q7. Fooling images", "The smallest change that makes the network say another class, the change magnified, robustness to random vs. adversarial change, and transfer between networks."),
@@ -95,6 +101,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
             args,
             figures,
             params,
+            post: None,
         }
     };
     let mut v = Vec::new();
@@ -134,12 +141,25 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         format!("model {default}; real object photos pasted at known places and scales onto textures and photos; methods {methods}"),
     ));
 
+    // Q2: the limits of saliency, measured.
+    let (cmd, figures, params) = super::report_q2::command(&default, &few, q, &seed);
+    v.push(Experiment {
+        post: Some(super::report_q2::html),
+        ..exp(
+            1,
+            "Metrics of every method on the sample photos".into(),
+            cmd,
+            figures,
+            params,
+        )
+    });
+
     // Q3: boxes.
     // Grad-CAM: the method with the best IoU in the localization benchmark above.
     let mut cmd = args!["locate", "--model", &default, "--method", "grad-cam", "--out", "q3"];
     cmd.extend(few.iter().cloned());
     v.push(exp(
-        1,
+        2,
         "Boxes from the Grad-CAM map".into(),
         cmd,
         few.iter()
@@ -154,7 +174,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
             args!["saliency", "--model", &all, "--method", "vanilla", "--out", "q4", "--json"];
         cmd.extend(few.iter().cloned());
         v.push(exp(
-            2,
+            3,
             "The same photos through every network".into(),
             cmd,
             args!["q4/figure.png"],
@@ -164,7 +184,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
 
     // Q5–Q7: fooling, robustness, transfer.
     v.push(exp(
-        3,
+        4,
         "A fooling image (CS231n loop)".into(),
         args!["fool", "--model", &default, "--target", "stingray", "--out", "q5/fooling.png", "--figure", "q5/figure.png", "--json", &first],
         args!["q5/figure.png"],
@@ -194,7 +214,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     }
     cmd.extend(few.iter().cloned());
     v.push(exp(
-        3,
+        4,
         "Robustness: random noise vs. adversarial change".into(),
         cmd,
         args!["q6/robustness.png"],
@@ -220,7 +240,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
             "--json"
         ];
         cmd.extend(few.iter().cloned());
-        v.push(exp(3, "Transfer between networks".into(), cmd, args!["q7/transfer.png"], format!("models {}; untargeted PGD, ε = 8/255, crafted on each model, tested on every model", models.join(", "))));
+        v.push(exp(4, "Transfer between networks".into(), cmd, args!["q7/transfer.png"], format!("models {}; untargeted PGD, ε = 8/255, crafted on each model, tested on every model", models.join(", "))));
     }
 
     // Q8–Q11: class visualization.
@@ -231,10 +251,10 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         vec!["gorilla", "tarantula", "daisy", "snail", "stingray"]
     } {
         let out = format!("q8/{class}.png");
-        v.push(exp(4, format!("Class visualization: {class}"), args!["visualize", "--model", &default, "--class", class, "--iterations", iters, "--seed", &seed, "--out", &out, "--json"], vec![out.clone()], format!("model {default}, CS231n recipe (jitter 16, blur σ 0.5 every 10, L2 1e-3, lr 25), {iters} iterations, seed {seed}")));
+        v.push(exp(5, format!("Class visualization: {class}"), args!["visualize", "--model", &default, "--class", class, "--iterations", iters, "--seed", &seed, "--out", &out, "--json"], vec![out.clone()], format!("model {default}, CS231n recipe (jitter 16, blur σ 0.5 every 10, L2 1e-3, lr 25), {iters} iterations, seed {seed}")));
     }
     v.push(exp(
-        4,
+        5,
         "Parameter sweep (L2 regularization × learning rate)".into(),
         args![
             "visualize",
@@ -258,7 +278,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         format!("model {default}, class gorilla, seed {seed}"),
     ));
     v.push(exp(
-        4,
+        5,
         "Starting from a real photo".into(),
         args![
             "visualize",
@@ -284,7 +304,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     for m in models.iter().skip(1) {
         let out = format!("q11/{}-gorilla.png", short_name(m));
         v.push(exp(
-            4,
+            5,
             format!("Class visualization on {m}"),
             args![
                 "visualize",
@@ -305,7 +325,7 @@ fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         ));
     }
     v.push(exp(
-        4,
+        5,
         "CS231n recipe vs. Lucid recipe".into(),
         args!["visualize", "--model", &default, "--class", "gorilla", "--class", "daisy", "--recipe", "both", "--iterations", pick("10", "200"), "--seed", &seed, "--out", "q11/recipes.png", "--json"],
         args!["q11/recipes.png"],
@@ -626,6 +646,7 @@ fn render(
          h1{{margin-bottom:0}} h2{{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}}\
          .exp{{margin:1.2em 0 2em}} .params{{color:#555;font-size:.92em}} code{{background:#f4f4f4;padding:.1em .3em;border-radius:3px;font-size:.85em;word-break:break-all}}\
          img{{max-width:100%;border:1px solid #eee;margin:.4em 0}} .fail{{color:#b00}} details pre{{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}}\
+         table.metrics{{border-collapse:collapse;font-size:.85em;margin:.6em 0}} table.metrics td,table.metrics th{{border:1px solid #ddd;padding:.25em .5em;text-align:right}} table.metrics td:first-child{{text-align:left}}\
          footer{{margin-top:3em;color:#666;font-size:.9em;border-top:1px solid #ddd;padding-top:1em}}</style></head><body>\
          <h1>netlens report</h1><p>The CS231n <em>NetworkVisualization</em> practical, answered on real ImageNet networks{}. Models: {}.</p>",
         if a.quick { " (quick run: fewer images and iterations)" } else { "" },
@@ -656,6 +677,9 @@ fn render(
             if o.ok {
                 for f in &e.figures {
                     let _ = write!(h, "<img src=\"{}\" alt=\"{}\">", esc(f), esc(&e.title));
+                }
+                if let Some(post) = e.post {
+                    h.push_str(&post(&o.stdout));
                 }
             } else {
                 let _ = write!(

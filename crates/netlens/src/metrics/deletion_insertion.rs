@@ -127,6 +127,20 @@ pub fn probabilities(
     target: usize,
     run: &mut Run,
 ) -> Result<Vec<f64>> {
+    probabilities_with(model, x, h, w, target, run, &mut |_| {})
+}
+
+/// As [`probabilities`], handing each batch's logits (rows of `model.classes()`) to
+/// `on_logits` too.
+pub fn probabilities_with(
+    model: &dyn Classifier,
+    x: &[f32],
+    h: usize,
+    w: usize,
+    target: usize,
+    run: &mut Run,
+    on_logits: &mut dyn FnMut(&[f32]),
+) -> Result<Vec<f64>> {
     let per = 3 * h * w;
     let n = x.len() / per;
     let k = model.classes();
@@ -135,6 +149,7 @@ pub fn probabilities(
         let end = (start + run.batch_size).min(n);
         let xb = engine::tensor(x[start * per..end * per].to_vec(), [end - start, 3, h, w]);
         let logits = tensor_values(model.forward(xb));
+        on_logits(&logits);
         out.extend(softmax_at(&logits, k, target));
         (run.progress)(end - start);
     }

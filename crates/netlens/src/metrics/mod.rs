@@ -4,10 +4,16 @@
 //!
 //! - [`deletion_insertion`]: deletion and insertion curves and their areas (Petsiuk et al.
 //!   2018);
+//! - [`road`]: ROAD, most- and least-relevant-first removal with noisy linear imputation
+//!   ([`imputation`]; Rong et al. 2022);
+//! - [`infidelity`]: how well the map predicts the effect of noise on the output (Yeh et al.
+//!   2019);
+//! - [`pointing`]: the pointing game and IoU against object boxes (Zhang et al. 2016; the
+//!   localization benchmark's numbers);
 //! - [`sparseness`]: the Gini index of the map (Chalasani et al. 2020);
 //! - [`complexity`]: the entropy of the map (Bhatt et al. 2020);
 //! - [`randomization`]: the model-parameter randomization test, cascading from the logits
-//!   down (Adebayo et al. 2018);
+//!   down and one layer at a time (Adebayo et al. 2018), with [`similarity`] (SSIM, HOG);
 //! - [`max_sensitivity`]: the largest relative change of the map under small input noise
 //!   (Yeh et al. 2019);
 //! - [`baselines`]: the `random` and `centre` maps every table is read against;
@@ -21,9 +27,14 @@
 pub mod baselines;
 pub mod complexity;
 pub mod deletion_insertion;
+pub mod imputation;
+pub mod infidelity;
 pub mod max_sensitivity;
 pub mod plot;
+pub mod pointing;
 pub mod randomization;
+pub mod road;
+pub mod similarity;
 pub mod sparseness;
 
 pub use baselines::{CentreMap, RandomMap};
@@ -38,21 +49,31 @@ use crate::error::{Error, Result};
 pub enum Metric {
     Deletion,
     Insertion,
+    RoadMorf,
+    RoadLerf,
     Randomization,
+    Infidelity,
     MaxSensitivity,
     Sparseness,
     Complexity,
+    PointingGame,
+    Iou,
 }
 
 impl Metric {
     /// Every metric, in the order tables list them.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 11] = [
         Metric::Deletion,
         Metric::Insertion,
+        Metric::RoadMorf,
+        Metric::RoadLerf,
         Metric::Randomization,
+        Metric::Infidelity,
         Metric::MaxSensitivity,
         Metric::Sparseness,
         Metric::Complexity,
+        Metric::PointingGame,
+        Metric::Iou,
     ];
 
     /// The name the CLI and the JSON use.
@@ -60,10 +81,15 @@ impl Metric {
         match self {
             Metric::Deletion => "deletion",
             Metric::Insertion => "insertion",
+            Metric::RoadMorf => "road-morf",
+            Metric::RoadLerf => "road-lerf",
             Metric::Randomization => "randomization",
+            Metric::Infidelity => "infidelity",
             Metric::MaxSensitivity => "max-sensitivity",
             Metric::Sparseness => "sparseness",
             Metric::Complexity => "complexity",
+            Metric::PointingGame => "pointing-game",
+            Metric::Iou => "iou",
         }
     }
 
@@ -71,10 +97,16 @@ impl Metric {
     pub fn higher_is_better(&self) -> bool {
         match self {
             Metric::Deletion
+            | Metric::RoadMorf
             | Metric::Randomization
+            | Metric::Infidelity
             | Metric::MaxSensitivity
             | Metric::Complexity => false,
-            Metric::Insertion | Metric::Sparseness => true,
+            Metric::Insertion
+            | Metric::RoadLerf
+            | Metric::Sparseness
+            | Metric::PointingGame
+            | Metric::Iou => true,
         }
     }
 
@@ -82,8 +114,19 @@ impl Metric {
     pub fn needs_model(&self) -> bool {
         matches!(
             self,
-            Metric::Deletion | Metric::Insertion | Metric::Randomization | Metric::MaxSensitivity
+            Metric::Deletion
+                | Metric::Insertion
+                | Metric::RoadMorf
+                | Metric::RoadLerf
+                | Metric::Randomization
+                | Metric::Infidelity
+                | Metric::MaxSensitivity
         )
+    }
+
+    /// Whether the metric needs object boxes (`--boxes`).
+    pub fn needs_boxes(&self) -> bool {
+        matches!(self, Metric::PointingGame | Metric::Iou)
     }
 
     /// Looks a metric up by name (`_` and `-` alike, case-insensitive).
@@ -111,5 +154,6 @@ mod tests {
             assert_eq!(Metric::parse(m.name()).unwrap(), m);
         }
         assert!(Metric::parse("road").is_err());
+        assert_eq!(Metric::parse("ROAD_MORF").unwrap(), Metric::RoadMorf);
     }
 }

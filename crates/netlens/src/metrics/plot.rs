@@ -1,5 +1,5 @@
 //! Deletion and insertion curves as a figure, drawn with `plotters` (DejaVu Sans, embedded):
-//! one panel per direction, one line per method (the mean curve over the images), the area
+//! one panel per curve (deletion, insertion, ROAD's two orders), one line per method (the mean curve over the images), the area
 //! under each in the legend.
 
 use crate::error::{Error, Result};
@@ -28,17 +28,22 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Side-by-side panels (`title`, series) under one `caption`.
+/// Panels (`title`, series) under one `caption`: side by side, two per row when there are
+/// more than two.
 pub fn curves_plot(caption: &str, panels: &[(String, Vec<Series>)]) -> Result<RgbImage> {
     fonts()?;
-    let (pw, h) = (620u32, 520u32);
-    let w = pw * panels.len().max(1) as u32;
+    let (pw, ph) = (620u32, 500u32);
+    let n = panels.len().max(1);
+    let cols = if n > 2 { 2 } else { n };
+    let rows = n.div_ceil(cols);
+    let w = pw * cols as u32;
+    let h = ph * rows as u32 + 20;
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let root = root.titled(caption, (FONT, 20)).map_err(plot_err)?;
-        let areas = root.split_evenly((1, panels.len().max(1)));
+        let areas = root.split_evenly((rows, cols));
         for ((title, series), area) in panels.iter().zip(&areas) {
             let ymax = series
                 .iter()

@@ -13,9 +13,11 @@
 //! BatchNorm's running mean and variance are statistics, not parameters, and stay. The
 //! result is a new graph run by a new [`GraphModel`]: the trained model is untouched.
 //!
-//! The score `randomization` is the Spearman rank correlation (SciPy's `spearmanr`, ties
-//! ranked by their average) between the absolute map of the trained network and that of the
-//! fully randomized one; [`spearman`] and [`ranks`] are public for the per-step numbers.
+//! The paper's second test re-draws one layer at a time, the others trained ("independent",
+//! [`Randomization::Independent`]). The score `randomization` is the Spearman rank correlation
+//! (SciPy's `spearmanr`, ties ranked by their average) between the absolute map of the trained
+//! network and that of the fully randomized one; [`spearman`] and [`ranks`] are public for the
+//! per-step numbers, and [`super::similarity`] has the paper's other similarities (SSIM, HOG).
 
 use crate::error::{Error, Result};
 use crate::graph::{Const, Graph, Op};
@@ -86,13 +88,19 @@ fn redraw(values: &[f32], rng: &mut StdRng) -> Vec<f32> {
         .collect()
 }
 
-/// A copy of `graph` with the top `k` learned layers (counted from the logits) re-drawn,
-/// deterministically from `seed`.
-pub fn randomize_top(graph: &Graph, k: usize, seed: u64) -> Graph {
+/// A copy of `graph` with the learned layers whose place counted from the logits (0 = the
+/// last layer) `pick` accepts re-drawn, deterministically from `seed`.
+fn randomize(graph: &Graph, pick: impl Fn(usize) -> bool, seed: u64) -> Graph {
     let mut g = graph.clone();
     let layers = layers(graph);
     let mut rng = StdRng::seed_from_u64(seed);
-    for (_, values) in layers.iter().rev().take(k) {
+    for (_, values) in layers
+        .iter()
+        .rev()
+        .enumerate()
+        .filter(|(k, _)| pick(*k))
+        .map(|(_, l)| l)
+    {
         for &v in values {
             let Some(c) = graph.const_of(v) else { continue };
             let Some(f) = c.floats() else { continue };
@@ -103,6 +111,27 @@ pub fn randomize_top(graph: &Graph, k: usize, seed: u64) -> Graph {
     g
 }
 
+/// A copy of `graph` with the top `k` learned layers (counted from the logits) re-drawn,
+/// deterministically from `seed` (the cascade).
+pub fn randomize_top(graph: &Graph, k: usize, seed: u64) -> Graph {
+    randomize(graph, |i| i < k, seed)
+}
+
+/// A copy of `graph` with only the `k`-th learned layer counted from the logits (1 = the
+/// last) re-drawn: the paper's independent randomization.
+pub fn randomize_only(graph: &Graph, k: usize, seed: u64) -> Graph {
+    randomize(graph, |i| i + 1 == k, seed)
+}
+
+/// How a randomized network is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Randomization {
+    /// The top `k` learned layers re-drawn (`usize::MAX`: all).
+    Cascade(usize),
+    /// Only the `k`-th learned layer from the top re-drawn.
+    Independent(usize),
+}
+
 /// A model with the top `k` learned layers of `model` re-drawn (`k` ≥ the layer count: all).
 pub fn randomized_model(
     model: &GraphModel,
@@ -110,7 +139,20 @@ pub fn randomized_model(
     k: usize,
     seed: u64,
 ) -> Result<GraphModel> {
-    let g = randomize_top(model.graph(), k, seed);
+    randomized(model, spec, Randomization::Cascade(k), seed)
+}
+
+/// A model re-drawn as `r` says.
+pub fn randomized(
+    model: &GraphModel,
+    spec: &ModelSpec,
+    r: Randomization,
+    seed: u64,
+) -> Result<GraphModel> {
+    let g = match r {
+        Randomization::Cascade(k) => randomize_top(model.graph(), k, seed),
+        Randomization::Independent(k) => randomize_only(model.graph(), k, seed),
+    };
     GraphModel::new(
         spec.clone(),
         g,
@@ -176,16 +218,7 @@ pub fn spearman(a: &[f32], b: &[f32]) -> Result<f64> {
             b.len()
         )));
     }
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in ra.iter().zip(&rb) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma).powi(2);
-        sbb += (y - mb).powi(2);
-    }
-    Ok(sab / (saa * sbb).sqrt())
+    Ok(super::similarity::pearson(&ranks(a), &ranks(b)))
 }
 
 #[cfg(test)]
