@@ -130,6 +130,14 @@ pub struct Args {
     /// Integrated Gradients: points on the path from the black baseline
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=1024))]
     pub ig_steps: u32,
+    /// RISE: random masks per map (each one forward pass; every metric that recomputes maps
+    /// — max-sensitivity, randomization — pays it again), 1–100000
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rise_masks: u32,
+    /// Occlusion: stride of the sliding window in pixels (window 2× the stride; 224 / stride
+    /// squared forward passes per map), 1–1024
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub occlusion_stride: u32,
     /// Seed of every random draw (SmoothGrad's noise, the random map, the re-drawn weights,
     /// the perturbations of the metrics): same seed, same numbers
     #[arg(long, default_value_t = 0)]
@@ -234,6 +242,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     settings.smoothgrad.samples = a.samples as usize;
     settings.integrated_gradients.steps = a.ig_steps as usize;
+    settings.rise.masks = a.rise_masks as usize;
+    settings.occlusion.stride = a.occlusion_stride as usize;
+    settings.occlusion.window = 2 * a.occlusion_stride as usize;
     let method_names = list(&a.methods);
     if method_names.is_empty() {
         anyhow::bail!("--methods is empty");
