@@ -396,7 +396,7 @@ impl PyModel {
 
     /// Writes one image's `<stem>.npy`, `<stem>.png` and `<stem>.overlay.png` into `dir`, the
     /// bytes `netlens saliency` writes. `input` is the image the network saw (input size).
-    #[pyo3(signature = (map, width, height, input, dir, stem, overwrite=false, skip_existing=false))]
+    #[pyo3(signature = (map, width, height, input, dir, stem, overwrite=false, skip_existing=false, signed=false))]
     #[allow(clippy::too_many_arguments)]
     fn write_saliency(
         &self,
@@ -409,6 +409,7 @@ impl PyModel {
         stem: &str,
         overwrite: bool,
         skip_existing: bool,
+        signed: bool,
     ) -> PyResult<Vec<PathBuf>> {
         let n = width * height;
         if map.len() != 4 * n || input.len() != 3 * n {
@@ -430,7 +431,7 @@ impl PyModel {
             height,
             values,
             target: 0,
-            signed: false,
+            signed,
             delta: None,
         };
         let Some(img) = RgbImage::from_raw(width as u32, height as u32, input) else {
@@ -615,11 +616,18 @@ fn settings(options: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
                 "baseline" => baseline = Some(v.extract()?),
                 "blur_sigma" => blur = v.extract()?,
                 "layer" => s.grad_cam.layer = v.extract()?,
+                "window" => s.occlusion.window = v.extract()?,
+                "stride" => s.occlusion.stride = v.extract()?,
+                "fill" => s.occlusion.fill = v.extract()?,
+                "masks" => s.rise.masks = v.extract()?,
+                "cell" => s.rise.cell = v.extract()?,
+                "p" => s.rise.p = v.extract()?,
                 "seed" => s.seed = v.extract()?,
                 other => {
                     return Err(invalid(format!(
                         "unknown saliency option '{other}'; known: samples, noise, inner, steps, \
-                         baseline, blur_sigma, layer, seed"
+                         baseline, blur_sigma, layer (smoothgrad, integrated-gradients, \
+                         grad-cam), window, stride, fill (occlusion), masks, cell, p (rise), seed"
                     )))
                 }
             }

@@ -27,7 +27,9 @@ def test_classify_is_the_cli_json(lite0, photos):
 
 @pytest.mark.parametrize(
     "method,options",
-    [("vanilla", {}), ("grad-cam", {}), ("smoothgrad", {"samples": 4, "seed": 7})],
+    [("vanilla", {}), ("grad-cam", {}), ("smoothgrad", {"samples": 4, "seed": 7}),
+     ("guided-grad-cam", {}), ("occlusion", {"window": 64, "stride": 32}),
+     ("rise", {"masks": 16, "cell": 5, "seed": 3})],
 )
 def test_saliency_files_are_the_cli_bytes(lite0, photos, tmp_path, method, options):
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]

@@ -294,12 +294,13 @@ class Model:
         method: one of `netlens.methods()`. target: the class to explain for every image
         (index or name); default each image's top-1 class. options: the CLI's method flags
         with `_` for `-`: samples, noise, inner (smoothgrad); steps, baseline, blur_sigma
-        (integrated-gradients); layer (grad-cam); seed.
+        (integrated-gradients); layer (grad-cam, guided-grad-cam); window, stride, fill
+        (occlusion); masks, cell, p (rise); seed.
 
         Returns {"maps": float32 [N, H, W], "inputs": uint8 [N, H, W, 3] (what the network
         saw), "targets", "labels", "probs" (of the target), "top1", "peaks" ((x, y) in the
         original image), "deltas" (Integrated Gradients' completeness error, else None),
-        "method"}."""
+        "method", "signed" (whether the maps carry a sign, drawn as magnitudes)}."""
         imgs = _core_images(images)
         tgt = None if target is None else self.resolve(target)
         total = _core.saliency_passes(method, len(imgs), options)
@@ -318,6 +319,7 @@ class Model:
             "peaks": [tuple(r["peak"]) for r in raw],
             "deltas": [r["delta"] for r in raw],
             "method": raw[0]["method"],
+            "signed": bool(raw[0]["signed"]),
         }
 
     def save_saliency(
@@ -346,6 +348,7 @@ class Model:
                 str(s),
                 overwrite,
                 skip_existing,
+                bool(result.get("signed", False)),
             )
             written.extend(os.fspath(p) for p in paths)
         return written

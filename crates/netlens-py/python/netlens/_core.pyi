@@ -57,6 +57,7 @@ class Model:
         stem: str,
         overwrite: bool = False,
         skip_existing: bool = False,
+        signed: bool = False,
     ) -> List[str]: ...
     def fool(
         self,
