@@ -15,7 +15,9 @@ pub struct Series {
     pub y: Vec<f64>,
 }
 
-const COLORS: [RGBColor; 10] = [
+/// Matplotlib's ten, then black and maroon, so that every method and both baselines of
+/// `evaluate`'s default list (11 series) get a colour of their own.
+const COLORS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -26,6 +28,8 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(128, 0, 0),
 ];
 
 /// Panels (`title`, series) under one `caption`: side by side, two per row when there are
