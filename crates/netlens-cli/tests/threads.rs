@@ -28,30 +28,37 @@ fn bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Runs `args` (with `{out}` standing for a fresh output path named `file`) under 1, 2 and 3
-/// threads and asserts the three outputs are the same bytes.
-fn same_bytes_for_any_thread_count(what: &str, file: &str, args: &[&str]) {
+/// Runs `args` under 1, 2 and 3 threads, `{out}` standing for a fresh output path (named `out`
+/// inside a folder per thread count), and returns the bytes of `read` (a path relative to
+/// that folder) for each.
+fn outputs_by_threads(what: &str, out: &str, read: &str, args: &[&str]) -> Vec<Vec<u8>> {
     let dir = fresh_dir("threads", what);
-    let outputs: Vec<Vec<u8>> = ["1", "2", "3"]
+    let outputs = ["1", "2", "3"]
         .iter()
         .map(|t| {
-            let out = dir.join(format!("t{t}")).join(file);
-            std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-            let out_s = out.display().to_string();
+            let folder = dir.join(format!("t{t}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let out_s = folder.join(out).display().to_string();
             let mut full = vec!["--threads", t];
             full.extend(
                 args.iter()
                     .map(|a| if *a == "{out}" { out_s.as_str() } else { a }),
             );
             run_ok(&full);
-            bytes(&out)
+            bytes(&folder.join(read))
         })
         .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    outputs
+}
+
+/// [`outputs_by_threads`] of a one-file output, asserted to be the same bytes.
+fn same_bytes_for_any_thread_count(what: &str, file: &str, args: &[&str]) {
+    let outputs = outputs_by_threads(what, file, file, args);
     assert!(
         outputs[0] == outputs[1] && outputs[1] == outputs[2],
         "{what}: outputs differ between --threads 1, 2 and 3"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -120,26 +127,13 @@ fn smoothgrad_is_the_same_for_any_thread_count_and_company() {
         COFFEE,
         CHELSEA,
     ];
-    // `{out}` is the folder here; compare chelsea's map.
-    let dir = fresh_dir("threads", "smoothgrad");
-    let maps: Vec<Vec<u8>> = ["1", "2", "3"]
-        .iter()
-        .map(|t| {
-            let out = dir.join(format!("t{t}"));
-            let out_s = out.display().to_string();
-            let mut full = vec!["--threads", t];
-            full.extend(
-                args.iter()
-                    .map(|a| if *a == "{out}" { out_s.as_str() } else { a }),
-            );
-            run_ok(&full);
-            bytes(&out.join("chelsea.npy"))
-        })
-        .collect();
+    // `{out}` is the saliency folder here; compare chelsea's map.
+    let maps = outputs_by_threads("smoothgrad", "maps", "maps/chelsea.npy", &args);
     assert!(
         maps[0] == maps[1] && maps[1] == maps[2],
         "smoothgrad maps differ by threads"
     );
+    let dir = fresh_dir("threads", "smoothgrad-alone");
     // Alone, chelsea gets the same noise and so the same map as beside coffee.
     let alone = dir.join("alone");
     let alone_s = alone.display().to_string();

@@ -1,5 +1,8 @@
 //! `netlens._core`: the native half of the netlens Python package (PyO3, abi3).
 //!
+//! About 700 lines: PyO3 wants every method of a `#[pyclass]` in one `#[pymethods]` block,
+//! and the `Model` class is most of this file; the conversions it shares are at the end.
+//!
 //! A thin layer over the `netlens` library that runs the very code the CLI runs, with the same
 //! defaults and seeds, so that its numbers and files are the CLI's bytes. It trades only in
 //! plain Python values: images come in as file paths or `(rgb_bytes, width, height)` tuples
