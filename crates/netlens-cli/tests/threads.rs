@@ -114,39 +114,35 @@ fn fooling_images_are_the_same_for_any_thread_count() {
     );
 }
 
-#[test]
-fn smoothgrad_is_the_same_for_any_thread_count_and_company() {
-    let args = [
+/// `saliency --method smoothgrad --samples 3 --out OUT IMAGES...`.
+fn smoothgrad<'a>(out: &'a str, images: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
         "saliency",
         "--method",
         "smoothgrad",
         "--samples",
         "3",
         "--out",
-        "{out}",
-        COFFEE,
-        CHELSEA,
+        out,
     ];
+    v.extend_from_slice(images);
+    v
+}
+
+#[test]
+fn smoothgrad_is_the_same_for_any_thread_count_and_company() {
     // `{out}` is the saliency folder here; compare chelsea's map.
+    let args = smoothgrad("{out}", &[COFFEE, CHELSEA]);
     let maps = outputs_by_threads("smoothgrad", "maps", "maps/chelsea.npy", &args);
     assert!(
         maps[0] == maps[1] && maps[1] == maps[2],
         "smoothgrad maps differ by threads"
     );
-    let dir = fresh_dir("threads", "smoothgrad-alone");
     // Alone, chelsea gets the same noise and so the same map as beside coffee.
+    let dir = fresh_dir("threads", "smoothgrad-alone");
     let alone = dir.join("alone");
     let alone_s = alone.display().to_string();
-    run_ok(&[
-        "saliency",
-        "--method",
-        "smoothgrad",
-        "--samples",
-        "3",
-        "--out",
-        &alone_s,
-        CHELSEA,
-    ]);
+    run_ok(&smoothgrad(&alone_s, &[CHELSEA]));
     assert_eq!(
         bytes(&alone.join("chelsea.npy")),
         maps[0],

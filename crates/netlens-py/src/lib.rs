@@ -1,8 +1,5 @@
 //! `netlens._core`: the native half of the netlens Python package (PyO3, abi3).
 //!
-//! About 700 lines: PyO3 wants every method of a `#[pyclass]` in one `#[pymethods]` block,
-//! and the `Model` class is most of this file; the conversions it shares are at the end.
-//!
 //! A thin layer over the `netlens` library that runs the very code the CLI runs, with the same
 //! defaults and seeds, so that its numbers and files are the CLI's bytes. It trades only in
 //! plain Python values: images come in as file paths or `(rgb_bytes, width, height)` tuples
@@ -23,7 +20,7 @@ use netlens::adversarial::{attack, Attack, AttackMethod, Cs231nFooling, Goal};
 use netlens::files::Existing;
 use netlens::imaging::{self, images_to_tensor, Placement};
 use netlens::models::{self, Classifier, Preprocessing};
-use netlens::saliency::{self, Baseline, Method, Run, Settings, Targets};
+use netlens::saliency::{self, Method, Run, Targets};
 use netlens::saliency_files::{self, SaliencyFiles};
 use netlens::synthesis::{self, Options, Recipe};
 use netlens::{labels, Error};
@@ -33,6 +30,9 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::{Path, PathBuf};
+
+mod options;
+use options::settings;
 
 /// Images per pass of the classification that picks each image's top-1 class (the CLI's).
 const CLASSIFY_BATCH: usize = 16;
@@ -599,46 +599,6 @@ impl PyModel {
         d.set_item("recipe", r.name())?;
         Ok(d)
     }
-}
-
-/// The library's saliency settings from Python keyword options (the CLI's flags, with `_`
-/// for `-`); an unknown key is refused with the list of known ones.
-fn settings(options: Option<&Bound<'_, PyDict>>) -> PyResult<Settings> {
-    let mut s = Settings::default();
-    let (mut baseline, mut blur) = (None::<String>, Baseline::DEFAULT_BLUR_SIGMA);
-    if let Some(o) = options {
-        for (k, v) in o.iter() {
-            let key: String = k.extract()?;
-            match key.as_str() {
-                "samples" => s.smoothgrad.samples = v.extract()?,
-                "noise" => s.smoothgrad.noise = v.extract()?,
-                "inner" => {
-                    s.smoothgrad.inner = Method::parse(&v.extract::<String>()?).map_err(py_err)?
-                }
-                "steps" => s.integrated_gradients.steps = v.extract()?,
-                "baseline" => baseline = Some(v.extract()?),
-                "blur_sigma" => blur = v.extract()?,
-                "layer" => s.grad_cam.layer = v.extract()?,
-                "window" => s.occlusion.window = v.extract()?,
-                "stride" => s.occlusion.stride = v.extract()?,
-                "fill" => s.occlusion.fill = v.extract()?,
-                "masks" => s.rise.masks = v.extract()?,
-                "cell" => s.rise.cell = v.extract()?,
-                "p" => s.rise.p = v.extract()?,
-                "seed" => s.seed = v.extract()?,
-                other => {
-                    return Err(invalid(format!(
-                        "unknown saliency option '{other}'; known: samples, noise, inner, steps, \
-                         baseline, blur_sigma, layer (smoothgrad, integrated-gradients, \
-                         grad-cam), window, stride, fill (occlusion), masks, cell, p (rise), seed"
-                    )))
-                }
-            }
-        }
-    }
-    let name = baseline.unwrap_or_else(|| s.integrated_gradients.baseline.name().to_string());
-    s.integrated_gradients.baseline = Baseline::parse(&name, blur).map_err(py_err)?;
-    Ok(s)
 }
 
 /// The index of an ImageNet class named by `query` (an index, a name, a synonym or a WordNet
