@@ -178,13 +178,7 @@ pub fn curve(
     run: &mut Run,
 ) -> Result<Curve> {
     let plane = h * w;
-    if image.len() != 3 * plane || magnitude.len() != plane {
-        return Err(Error::Invalid(format!(
-            "deletion/insertion: image of {} values and map of {} for {h}×{w}",
-            image.len(),
-            magnitude.len()
-        )));
-    }
+    super::check_image_and_map("deletion/insertion", image, magnitude, h, w)?;
     if step == 0 {
         return Err(Error::Invalid(
             "deletion/insertion: step must be ≥ 1 pixel".into(),

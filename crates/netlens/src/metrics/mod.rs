@@ -144,6 +144,25 @@ impl Metric {
     }
 }
 
+/// Checks that `image` holds `[3, h, w]` values and `map` one per pixel; `what` names the
+/// metric in the error.
+pub(crate) fn check_image_and_map(
+    what: &str,
+    image: &[f32],
+    map: &[f32],
+    h: usize,
+    w: usize,
+) -> Result<()> {
+    if image.len() != 3 * h * w || map.len() != h * w {
+        return Err(Error::Invalid(format!(
+            "{what}: image of {} values and map of {} for {h}×{w}",
+            image.len(),
+            map.len()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

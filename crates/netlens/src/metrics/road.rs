@@ -126,13 +126,7 @@ pub fn road_curve(
     run: &mut Run,
 ) -> Result<RoadCurve> {
     let plane = h * w;
-    if image.len() != 3 * plane || magnitude.len() != plane {
-        return Err(Error::Invalid(format!(
-            "ROAD: image of {} values and map of {} for {h}×{w}",
-            image.len(),
-            magnitude.len()
-        )));
-    }
+    super::check_image_and_map("ROAD", image, magnitude, h, w)?;
     if let Some(p) = r.percentages.iter().find(|p| !(**p > 0.0 && **p < 100.0)) {
         return Err(Error::Invalid(format!(
             "ROAD: percentages must lie strictly between 0 and 100, got {p}"
