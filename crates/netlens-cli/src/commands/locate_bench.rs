@@ -1,81 +1,23 @@
-//! `netlens locate-bench`: a localization benchmark that needs no dataset. Crops of real
-//! photos of known class (a cat, an espresso, a moped) are pasted at known places and scales
-//! onto textures and other photos; each method's map is scored by the pointing game (is its
-//! maximum inside the object?) and by the IoU of its best `locate` box with the pasted
-//! rectangle.
+//! `netlens locate-bench`: a localization benchmark that needs no dataset (the protocol is
+//! `netlens::saliency::localization`: crops of real photos of known class pasted at known
+//! places and scales onto textures and other photos, each map scored by the pointing game and
+//! by the IoU of its best `locate` box). This command holds its flags, table and figure.
 
 use super::locate::{draw_boxes, BoxArgs};
-use super::saliency::{attribute, check_layer, DISPLAY_CLIP};
+use super::saliency::{check_layer, DISPLAY_CLIP};
 use crate::common::{self, check_outputs, save_png, ModelArgs};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use netlens::imaging::colormap::{overlay, Colormap};
-use netlens::imaging::decode::decode_rgb;
 use netlens::imaging::figure::{draw_box, Cell, Figure};
-use netlens::imaging::{self, Placement};
-use netlens::saliency::locate::{self, BoundingBox};
-use netlens::saliency::metrics::{iou, pointing_hit, Tally};
-use netlens::saliency::scenes::{self, Background, Layout, Object};
+use netlens::saliency::localization::{self, Bench, Scored};
+use netlens::saliency::metrics::Tally;
+use netlens::saliency::scenes::{Background, Layout};
 use netlens::saliency::{
-    self as sal, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method, Settings,
-    SmoothGradConfig, Targets,
+    self as sal, Baseline, GradCamConfig, IntegratedGradientsConfig, Method, Run, Settings,
+    SmoothGradConfig,
 };
-use std::path::{Path, PathBuf};
-
-/// A built-in object: a photo, the object's rectangle in it and its class.
-struct Builtin {
-    name: &'static str,
-    photo: &'static [u8],
-    /// (x0, y0, x1, y1) in the photo's pixels.
-    rect: (u32, u32, u32, u32),
-    class: usize,
-}
-
-/// The pasted objects.
-const OBJECTS: [Builtin; 3] = [
-    Builtin {
-        name: "cat",
-        photo: include_bytes!("../../../../assets/photos/chelsea.png"),
-        rect: (0, 0, 400, 300),
-        class: 285, // Egyptian cat
-    },
-    Builtin {
-        name: "espresso",
-        photo: include_bytes!("../../../../assets/photos/coffee.png"),
-        rect: (75, 15, 480, 390),
-        class: 967, // espresso
-    },
-    Builtin {
-        name: "moped",
-        photo: include_bytes!("../../../../assets/photos/motorcycle_left.png"),
-        rect: (100, 55, 690, 445),
-        class: 665, // moped
-    },
-];
-
-/// Default backgrounds: three grey textures and two photos without any of the objects.
-const BACKGROUNDS: [(&str, &[u8]); 5] = [
-    (
-        "grass",
-        include_bytes!("../../../../assets/textures/grass.png"),
-    ),
-    (
-        "brick",
-        include_bytes!("../../../../assets/textures/brick.png"),
-    ),
-    (
-        "gravel",
-        include_bytes!("../../../../assets/textures/gravel.png"),
-    ),
-    (
-        "rocket",
-        include_bytes!("../../../../assets/photos/rocket.jpg"),
-    ),
-    (
-        "grace_hopper",
-        include_bytes!("../../../../assets/photos/grace_hopper.jpg"),
-    ),
-];
+use std::path::PathBuf;
 
 fn method_list(s: &str) -> Result<Vec<Method>, netlens::Error> {
     s.split(',')
@@ -141,33 +83,9 @@ pub struct Args {
     pub json: bool,
 }
 
-fn objects() -> Result<Vec<Object>> {
-    OBJECTS
-        .iter()
-        .map(|b| {
-            let img = decode_rgb(b.photo, Path::new(b.name))?;
-            let (x0, y0, x1, y1) = b.rect;
-            let crop = image::imageops::crop_imm(&img, x0, y0, x1 - x0, y1 - y0).to_image();
-            Ok(Object {
-                name: b.name.to_string(),
-                image: crop,
-                class: b.class,
-            })
-        })
-        .collect()
-}
-
 fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
     if paths.is_empty() {
-        return BACKGROUNDS
-            .iter()
-            .map(|(name, bytes)| {
-                Ok(Background {
-                    name: name.to_string(),
-                    image: decode_rgb(bytes, Path::new(name))?,
-                })
-            })
-            .collect();
+        return Ok(localization::builtin_backgrounds()?);
     }
     paths
         .iter()
@@ -178,35 +96,6 @@ fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
             })
         })
         .collect()
-}
-
-/// One method's results on every scene.
-struct Scored {
-    name: String,
-    tally: Tally,
-    maps: Vec<Map>,
-    best: Vec<Option<BoundingBox>>,
-}
-
-/// The baseline that ignores the image: it points at the centre and boxes the central
-/// half of the scene.
-fn center_baseline(truths: &[BoundingBox], size: u32, tolerance: f64) -> Tally {
-    let s = f64::from(size);
-    let guess = BoundingBox {
-        x0: s / 4.0,
-        y0: s / 4.0,
-        x1: 3.0 * s / 4.0,
-        y1: 3.0 * s / 4.0,
-        score: 1.0,
-    };
-    let mut t = Tally::default();
-    for truth in truths {
-        t.add(
-            truth.contains(s / 2.0, s / 2.0, tolerance),
-            iou(&guess, truth),
-        );
-    }
-    t
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -242,13 +131,12 @@ pub fn run(a: Args) -> Result<()> {
         .map(|&m| sal::build(m, &settings))
         .collect::<netlens::Result<Vec<_>>>()?;
     let opts = a.boxes.options();
-    let objs = objects().context("cannot decode a built-in object photo")?;
+    let objs = localization::builtin_objects().context("cannot decode a built-in object photo")?;
     let bgs = backgrounds(&a.backgrounds)?;
     let layout = Layout {
         size: a.size,
         ..Layout::default()
     };
-    let scenes = scenes::scenes(&objs, &bgs, &layout)?;
     let loaded = a.model.load_named(&model_name)?;
     if !loaded.names.is_imagenet() {
         anyhow::bail!(
@@ -265,50 +153,22 @@ pub fn run(a: Args) -> Result<()> {
     }
     let model = loaded.model;
     check_layer(model.as_ref(), a.layer.as_deref())?;
-    let fitted: Vec<(RgbImage, Placement)> = scenes
-        .iter()
-        .map(|s| imaging::fit_with(&s.image, model.spec().resize, model.spec().input_size))
-        .collect();
-    let inputs: Vec<RgbImage> = fitted.iter().map(|f| f.0.clone()).collect();
-    let classes: Vec<usize> = scenes.iter().map(|s| s.class).collect();
-    let preds = netlens::classify::classify(model.as_ref(), &inputs, 5, 16);
-    let recognized = preds
-        .iter()
-        .zip(&classes)
-        .filter(|(p, c)| p.top.iter().any(|t| t.0 == **c))
-        .count();
-    let truths: Vec<BoundingBox> = scenes.iter().map(|s| s.truth).collect();
+    let bench = Bench::new(model.as_ref(), &objs, &bgs, &layout, 16)?;
+    let recognized = bench.recognized_top5;
+    let classes = bench.classes();
 
     let mut scored = Vec::new();
     for m in &methods {
-        let what = format!("{} on {} scenes", m.name(), scenes.len());
-        let (maps, _) = attribute(
-            model.as_ref(),
-            m.as_ref(),
-            &inputs,
-            &Targets::PerImage(classes.clone()),
-            a.batch_size as usize,
-            &what,
-        )?;
-        let mut tally = Tally::default();
-        let mut best = Vec::with_capacity(maps.len());
-        for ((map, (_, placement)), truth) in maps.iter().zip(&fitted).zip(&truths) {
-            let hit = pointing_hit(map, placement, truth, a.tolerance);
-            let b = locate::boxes(map, &opts)?
-                .first()
-                .map(|b| b.to_original(placement));
-            tally.add(hit, b.map(|b| iou(&b, truth)).unwrap_or(0.0));
-            best.push(b);
-        }
-        scored.push(Scored {
-            name: m.name(),
-            tally,
-            maps,
-            best,
-        });
+        let what = format!("{} on {} scenes", m.name(), bench.scenes.len());
+        let pb = common::bar(bench.passes(m.as_ref()) as u64, &what);
+        let mut tick = |k: usize| pb.inc(k as u64);
+        let mut run = Run::new(a.batch_size as usize, &mut tick);
+        let s = bench.score(model.as_ref(), m.as_ref(), &opts, a.tolerance, &mut run);
+        pb.finish_and_clear();
+        scored.push(s.with_context(|| format!("{what} failed"))?);
     }
 
-    let center = center_baseline(&truths, a.size, a.tolerance);
+    let center = bench.centre_baseline(a.size, a.tolerance);
     let rows: Vec<(&str, &Tally)> = std::iter::once(("center (baseline)", &center))
         .chain(scored.iter().map(|s| (s.name.as_str(), &s.tally)))
         .collect();
@@ -332,12 +192,12 @@ pub fn run(a: Args) -> Result<()> {
         println!(
             "{} scenes on {model_name}: {} objects × {} backgrounds × {} scales × {} positions; \
              object class in the top-5 on {recognized}/{}",
-            scenes.len(),
+            bench.scenes.len(),
             objs.len(),
             bgs.len(),
             layout.scales.len(),
             layout.positions.len(),
-            scenes.len()
+            bench.scenes.len()
         );
         println!(
             "{:<28} {:>9} {:>9} {:>9}",
@@ -354,7 +214,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if let Some(path) = &a.figure {
-        save_png(&figure(&scenes, &fitted, &scored, &classes), path)?;
+        save_png(&figure(&bench, &scored, &classes), path)?;
         if !a.json {
             println!("figure: {}", path.display());
         }
@@ -363,12 +223,8 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 /// Six scenes spread over the benchmark, one row per method.
-fn figure(
-    scenes: &[scenes::Scene],
-    fitted: &[(RgbImage, Placement)],
-    scored: &[Scored],
-    classes: &[usize],
-) -> RgbImage {
+fn figure(bench: &Bench, scored: &[Scored], classes: &[usize]) -> RgbImage {
+    let (scenes, fitted) = (&bench.scenes, &bench.fitted);
     let n = scenes.len();
     // A stride one past n/6 walks across objects, backgrounds, scales and positions.
     let stride = n / 6 + 1;

@@ -35,6 +35,7 @@ pub mod gradient_x_input;
 pub mod guided_backprop;
 pub mod guided_grad_cam;
 pub mod integrated_gradients;
+pub mod localization;
 pub mod locate;
 mod map;
 pub mod methods;
