@@ -1,6 +1,7 @@
 //! `netlens bench` end to end, in its smallest form: one model, batch 1, one run, no PyTorch;
 //! the JSON must carry positive fast-path and plain-path figures for every measurement, timed
-//! on the published weights (fetched into the cache if missing).
+//! on the published weights (fetched into the cache if missing); and the method table's
+//! Grad-CAM row.
 
 use std::path::Path;
 use std::process::Command;
@@ -23,6 +24,8 @@ fn bench_json_has_fast_and_plain_figures() {
             "--no-torch",
             "--classviz-iterations",
             "2",
+            "--methods",
+            "gradcam",
             "--json",
         ])
         .current_dir(&root)
@@ -59,4 +62,18 @@ fn bench_json_has_fast_and_plain_figures() {
         let rss = m["peak_rss_mb"][key].as_f64().unwrap_or(-1.0);
         assert!(rss > 0.0, "peak RSS of {key} missing: {m}");
     }
+    // The method table: Grad-CAM on the five photos, netlens only (no PyTorch here).
+    let methods = v["methods"].as_array().expect("methods");
+    assert_eq!(methods.len(), 1, "{v}");
+    let g = &methods[0];
+    assert_eq!(g["method"], "gradcam");
+    assert!(g["netlens_ms"].as_f64().unwrap_or(-1.0) > 0.0, "{g}");
+    assert!(
+        g["peak_rss_mb"]["netlens"].as_f64().unwrap_or(-1.0) > 0.0,
+        "{g}"
+    );
+    assert!(
+        g["anchor_ms"].is_null() && g["errors"]["netlens"].is_null(),
+        "{g}"
+    );
 }

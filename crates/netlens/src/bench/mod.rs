@@ -8,6 +8,8 @@
 //!   bench` reads back — the PyTorch scripts print the same fields;
 //! - [`passes`]: netlens's side — the forward, forward+backward and class-visualization
 //!   measurements of one loaded model;
+//! - [`methods`]: whole methods (SmoothGrad-50, IG-64, Grad-CAM, PGD-20, class visualization
+//!   200) on the sample photos, each beside the library a user would otherwise run;
 //! - [`system`]: what the machine says about itself (`/proc`): peak memory, how busy the CPUs
 //!   were with other work.
 //!
@@ -16,6 +18,7 @@
 
 pub mod inputs;
 pub mod measure;
+pub mod methods;
 pub mod passes;
 pub mod records;
 pub mod system;

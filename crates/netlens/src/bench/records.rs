@@ -70,6 +70,9 @@ pub struct EngineRecord {
     /// PyTorch only: its version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torch_version: Option<String>,
+    /// The method table's PyTorch side only: the library that ran the method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
     /// netlens only: the class-visualization run's probabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classviz: Option<ClassvizRecord>,

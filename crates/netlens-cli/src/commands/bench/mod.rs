@@ -1,5 +1,6 @@
 //! `netlens bench`: median times of forward and forward+backward-to-input passes (and, for
-//! EfficientNet-Lite, of the default class-visualization recipe) on netlens's fast path and on
+//! EfficientNet-Lite, of the default class-visualization recipe; for Lite0, of whole methods
+//! beside Captum, pytorch-grad-cam and torchattacks: [`methods`]) on netlens's fast path and on
 //! its plain burn path, printed beside PyTorch's for the same models, threads and allocator
 //! settings, as ratios, with the peak memory of each engine.
 //!
@@ -16,6 +17,7 @@
 //! offline), the latter script writes torchvision's default random initialisation to a
 //! temporary file that netlens loads, so that both engines time the same network.
 
+mod methods;
 mod table;
 
 use crate::common::{is_onnx, load_model, model_list, spinner, ALLOCATOR_ENV};
@@ -47,6 +49,17 @@ scripts compute too):
                     jitter 16, blur sigma 0.5 every 10, clamp), class 366, timed as one whole
                     run through the library (synthesis::cs231n::visualize, which also classifies
                     the start and the final image; PyTorch's run does the same)
+
+Method table (efficientnet_lite0 in --models; --methods, `none` to skip): whole methods on
+the five sample photos (assets/photos), each photo's top-1 class, each in its own process:
+  smoothgrad50  SmoothGrad, 50 samples, sigma 0.15 x range   vs Captum NoiseTunnel(Saliency)
+  ig64          Integrated Gradients, 64 steps from black     vs Captum IntegratedGradients
+  gradcam       Grad-CAM on the default layer                 vs pytorch-grad-cam GradCAM
+  pgd20         PGD L-inf eps 8/255, step 2/255, 20 steps     vs torchattacks PGD
+  classviz200   200 iterations of the default recipe          vs the practical's PyTorch loop
+netlens = netlens::bench::methods on the fast path; anchor = tools/reference/bench_methods.py
+(needs captum, grad-cam and torchattacks from PyPI in --python). One forward+backward warms
+each engine up, then the median of --method-repeats whole runs; peak RSS is each process's own.
 
 Columns: netlens's fast path (engine::set_fast_path(true)), its plain burn path (false;
 skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
@@ -153,6 +166,17 @@ pub struct Args {
     /// with its default random initialisation as the PyTorch column
     #[arg(long, value_name = "NAME")]
     pub torch_model: Option<String>,
+    /// Whole methods to time on efficientnet_lite0 and the five sample photos, each beside
+    /// the library a user would otherwise run (Captum, pytorch-grad-cam, torchattacks, the
+    /// practical's loop), comma-separated, or `none`; timed only when --models includes
+    /// efficientnet_lite0
+    #[arg(long, value_name = "M,M,...", value_parser = methods::method_list,
+          default_value = "smoothgrad50,ig64,gradcam,pgd20,classviz200")]
+    pub methods: std::vec::Vec<String>,
+    /// Timed whole runs per method (the median is reported; one forward+backward warms the
+    /// engine up before), 1–100
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub method_repeats: u32,
     /// Python interpreter with torch (and torchvision) installed
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -163,6 +187,9 @@ pub struct Args {
     /// (`netlens bench` runs itself this way, once per model and path)
     #[arg(long, value_enum, value_name = "PATH")]
     pub worker: Option<EnginePath>,
+    /// Internal: with --worker, time this method of the method table instead of the passes
+    #[arg(long, value_name = "METHOD", hide = true)]
+    pub worker_method: Option<String>,
 }
 
 fn is_lite(spec: &ModelSpec) -> bool {
@@ -197,6 +224,10 @@ fn check_args(a: &Args) -> Result<()> {
 pub fn run(a: Args) -> Result<()> {
     check_args(&a)?;
     if let Some(path) = a.worker {
+        if let Some(m) = &a.worker_method {
+            engine::set_fast_path(path == EnginePath::Fast);
+            return methods::worker(&a, m);
+        }
         return worker(&a, path);
     }
     let specs: Vec<Target> = model_list(a.models.iter().map(String::as_str), "--models")?
@@ -234,10 +265,19 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|spec| bench_model(&a, spec, threads, &scratch))
         .collect();
+    // The method table runs on Lite0 with the weights its passes were timed with.
+    let lite0 = reports.iter().find(|r| r.spec.name == methods::MODEL);
+    let method_reports = match lite0.map(|r| &r.weights) {
+        Some(Ok(w)) => methods::bench_methods(&a, threads, w.file()),
+        _ => Vec::new(),
+    };
     if a.json {
-        println!("{}", table::to_json(&a, threads, load, &reports));
+        let mut v = table::to_json(&a, threads, load, &reports);
+        v["methods"] = methods::to_json(&method_reports);
+        println!("{v}");
     } else {
         table::print_table(&a, threads, load, &reports);
+        methods::print(&method_reports);
     }
     Ok(())
 }
@@ -530,6 +570,7 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
         peak_rss_mb: proc_status_mb("VmHWM"),
         fast_path_active: Some(engine::fast_path()),
         torch_version: None,
+        anchor: None,
         classviz,
         results,
     };

@@ -1,0 +1,250 @@
+//! `netlens bench`'s method table: whole methods on EfficientNet-Lite0 and the five sample
+//! photos (`netlens::bench::methods`), each in its own netlens worker process and beside the
+//! library a user would otherwise run (`tools/reference/bench_methods.py`: Captum,
+//! pytorch-grad-cam, torchattacks, the practical's loop) in its own Python process, so that
+//! every figure carries its own peak memory.
+
+use super::{find_script, json_line, last_line, Args, EnginePath};
+use crate::common::{load_model, spinner, ALLOCATOR_ENV};
+use anyhow::{Context, Result};
+use image::RgbImage;
+use netlens::bench::methods::{describe, time_method, METHODS};
+use netlens::bench::system::proc_status_mb;
+use netlens::bench::EngineRecord;
+use netlens::engine;
+use netlens::imaging;
+use netlens::models::Preprocessing;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The model the method table runs on (the PyTorch side builds its reference module).
+pub const MODEL: &str = "efficientnet_lite0";
+
+/// The sample photos, in the order the PyTorch script reads them.
+const PHOTOS: [&str; 5] = [
+    "chelsea.png",
+    "coffee.png",
+    "grace_hopper.jpg",
+    "motorcycle_left.png",
+    "rocket.jpg",
+];
+
+/// `--methods`: the table's methods, or none.
+pub fn method_list(s: &str) -> Result<Vec<String>, String> {
+    if s.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            if METHODS.contains(&m) {
+                Ok(m.to_string())
+            } else {
+                Err(format!(
+                    "unknown method {m:?}; one of {} (or none)",
+                    METHODS.join(", ")
+                ))
+            }
+        })
+        .collect()
+}
+
+/// One method's two measurements.
+pub(super) struct MethodReport {
+    name: String,
+    netlens: Result<EngineRecord>,
+    anchor: Option<Result<EngineRecord>>,
+}
+
+/// `assets/photos` under the current folder or the source tree netlens was built from.
+fn photos_dir() -> Result<PathBuf> {
+    [
+        PathBuf::from("assets/photos"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/photos"),
+    ]
+    .into_iter()
+    .find(|d| PHOTOS.iter().all(|p| d.join(p).is_file()))
+    .context(
+        "the method table needs the sample photos in assets/photos (run from the repository root)",
+    )
+}
+
+/// Times every method of `--methods`, netlens then the anchor, one process each.
+pub(super) fn bench_methods(a: &Args, threads: usize, weights: Option<&Path>) -> Vec<MethodReport> {
+    a.methods
+        .iter()
+        .map(|name| MethodReport {
+            name: name.clone(),
+            netlens: run_method_worker(a, name, threads, weights),
+            anchor: (!a.no_torch).then(|| run_anchor(a, name, threads)),
+        })
+        .collect()
+}
+
+fn run_method_worker(
+    a: &Args,
+    name: &str,
+    threads: usize,
+    weights: Option<&Path>,
+) -> Result<EngineRecord> {
+    let exe = std::env::current_exe().context("cannot locate the netlens executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["--threads", &threads.to_string(), "bench"])
+        .args(["--worker", EnginePath::Fast.name(), "--models", MODEL])
+        .args(["--worker-method", name])
+        .args(["--method-repeats", &a.method_repeats.to_string()])
+        .envs(ALLOCATOR_ENV.iter().copied());
+    if let Some(w) = weights {
+        cmd.arg("--weights").arg(w);
+    }
+    let pb = spinner(&format!("{name}: netlens"));
+    let out = cmd.output().context("cannot run the netlens worker");
+    pb.finish_and_clear();
+    let out = out?;
+    if !out.status.success() {
+        anyhow::bail!("{}", last_line(&out.stderr));
+    }
+    json_line(&out.stdout, "the netlens worker")
+}
+
+fn run_anchor(a: &Args, name: &str, threads: usize) -> Result<EngineRecord> {
+    let script = find_script("bench_methods.py", None)?;
+    let pb = spinner(&format!("{name}: PyTorch"));
+    let out = Command::new(&a.python)
+        .arg(&script)
+        .args(["--method", name, "--threads", &threads.to_string()])
+        .args(["--repeats", &a.method_repeats.to_string()])
+        .envs(ALLOCATOR_ENV.iter().copied())
+        .output()
+        .with_context(|| format!("cannot run {}", a.python));
+    pb.finish_and_clear();
+    let out = out?;
+    if !out.status.success() {
+        anyhow::bail!("{} failed: {}", script.display(), last_line(&out.stderr));
+    }
+    json_line(&out.stdout, &script.display().to_string())
+}
+
+/// The worker's side: times method `name` in this process and prints its record.
+pub(super) fn worker(a: &Args, name: &str) -> Result<()> {
+    let model = load_model(MODEL, a.weights.as_deref(), &Preprocessing::default())?;
+    let setup_rss_mb = proc_status_mb("VmRSS");
+    let dir = photos_dir()?;
+    let spec = model.spec();
+    let photos: Vec<RgbImage> = PHOTOS
+        .iter()
+        .map(|p| {
+            let img = crate::common::read_image(&dir.join(p))?;
+            Ok(imaging::fit_with(&img, spec.resize, spec.input_size).0)
+        })
+        .collect::<Result<_>>()?;
+    let row = time_method(
+        model.as_ref(),
+        name,
+        &photos,
+        a.method_repeats as usize,
+        "fast",
+    )?;
+    let record = EngineRecord {
+        model: spec.name.to_string(),
+        threads: engine::threads(),
+        setup_rss_mb,
+        peak_rss_mb: proc_status_mb("VmHWM"),
+        fast_path_active: Some(engine::fast_path()),
+        torch_version: None,
+        anchor: None,
+        classviz: None,
+        results: vec![row],
+    };
+    println!("{}", serde_json::to_string(&record)?);
+    Ok(())
+}
+
+fn median(r: &Result<EngineRecord>) -> Option<f64> {
+    r.as_ref()
+        .ok()
+        .and_then(|e| e.results.first())
+        .map(|p| p.timing.median_ms)
+}
+
+fn peak(r: Option<&Result<EngineRecord>>) -> Option<f64> {
+    r.and_then(|r| r.as_ref().ok()).and_then(|e| e.peak_rss_mb)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some((a / b * 1e4).round() / 1e4),
+        _ => None,
+    }
+}
+
+/// The method table as JSON rows.
+pub(super) fn to_json(reports: &[MethodReport]) -> Value {
+    reports
+        .iter()
+        .map(|r| {
+            let anchor_ms = r.anchor.as_ref().and_then(median);
+            json!({
+                "method": r.name,
+                "model": MODEL,
+                "netlens_ms": median(&r.netlens),
+                "anchor_ms": anchor_ms,
+                "anchor": r.anchor.as_ref().and_then(|a| a.as_ref().ok()).and_then(|e| e.anchor.clone()),
+                "ratio": ratio(median(&r.netlens), anchor_ms),
+                "peak_rss_mb": { "netlens": peak(Some(&r.netlens)), "anchor": peak(r.anchor.as_ref()) },
+                "errors": {
+                    "netlens": r.netlens.as_ref().err().map(crate::common::one_line),
+                    "anchor": r.anchor.as_ref().and_then(|a| a.as_ref().err()).map(crate::common::one_line),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The method table on the terminal.
+pub(super) fn print(reports: &[MethodReport]) {
+    if reports.is_empty() {
+        return;
+    }
+    println!();
+    println!("{MODEL} — whole methods on the five sample photos (fast path; median ms)");
+    println!(
+        "{:<13} {:>10} {:>10} {:>7} {:>16}  anchor",
+        "method", "netlens", "anchor", "ratio", "peak RSS (MB)"
+    );
+    let f = |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "-".into());
+    for r in reports {
+        let anchor_ms = r.anchor.as_ref().and_then(median);
+        let name = r
+            .anchor
+            .as_ref()
+            .and_then(|a| a.as_ref().ok())
+            .and_then(|e| e.anchor.clone())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<13} {:>10} {:>10} {:>7} {:>16}  {name}",
+            r.name,
+            f(median(&r.netlens), 0),
+            f(anchor_ms, 0),
+            f(ratio(median(&r.netlens), anchor_ms), 2),
+            format!(
+                "{} / {}",
+                f(peak(Some(&r.netlens)), 0),
+                f(peak(r.anchor.as_ref()), 0)
+            ),
+        );
+        if let Err(e) = &r.netlens {
+            println!("  netlens failed: {}", crate::common::one_line(e));
+        }
+        if let Some(Err(e)) = &r.anchor {
+            println!("  anchor failed: {}", crate::common::one_line(e));
+        }
+    }
+    for r in reports {
+        if let Some(d) = describe(&r.name) {
+            println!("  {:<13} {d}", r.name);
+        }
+    }
+}
