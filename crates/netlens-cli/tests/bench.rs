@@ -58,6 +58,19 @@ fn bench_json_has_fast_and_plain_figures() {
         }
         assert!(r["torch_module_ms"].is_null(), "{r}");
     }
+    // Lite0's forward pass is ~0.4 G multiply-adds (0.77–0.81 GFLOP as published); the
+    // forward+backward pass counts twice that; the share of the measured peak is a fraction.
+    let gflop = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["gflop"].as_f64())
+    };
+    let fwd = gflop("forward").flatten().unwrap_or(-1.0);
+    assert!((0.7..0.9).contains(&fwd), "forward GFLOP {fwd}: {m}");
+    assert_eq!(gflop("forward_backward").flatten(), Some(2.0 * fwd));
+    assert!(v["peak_gflops"].as_f64().unwrap_or(-1.0) > 0.0, "{v}");
+    let share = rows[0]["fast_peak_fraction"].as_f64().unwrap_or(-1.0);
+    assert!(share > 0.0 && share < 1.5, "share of peak {share}");
     for key in ["netlens_fast", "netlens_plain"] {
         let rss = m["peak_rss_mb"][key].as_f64().unwrap_or(-1.0);
         assert!(rss > 0.0, "peak RSS of {key} missing: {m}");

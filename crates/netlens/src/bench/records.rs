@@ -70,6 +70,10 @@ pub struct EngineRecord {
     /// PyTorch only: its version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torch_version: Option<String>,
+    /// netlens only: floating-point operations of one image's forward pass (convolutions and
+    /// matrix products, [`crate::graph::flops`]); forward + backward-to-input is twice this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_flops: Option<u64>,
     /// The method table's PyTorch side only: the library that ran the method.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<String>,

@@ -12,6 +12,7 @@
 //! before it is read (checked by [`Graph::validate`]).
 
 pub mod analysis;
+pub mod flops;
 pub mod fold;
 pub mod lower;
 pub mod ops;

@@ -131,6 +131,11 @@ impl Classifier for GraphModel {
         &self.spec
     }
 
+    fn forward_flops(&self) -> Option<u64> {
+        // `shapes` are at batch 1.
+        Some(crate::graph::flops::forward(self.graph(), &self.shapes)).filter(|&f| f > 0)
+    }
+
     fn fast_path_unsupported(&self) -> Option<String> {
         // The inherent method (which tests call without the trait in scope).
         GraphModel::fast_path_unsupported(self)

@@ -94,6 +94,11 @@ pub trait Classifier: Send + Sync {
             })
             .collect()
     }
+    /// Floating-point operations of one image's forward pass (convolutions and matrix
+    /// products; see [`crate::graph::flops`]), when the model can count them.
+    fn forward_flops(&self) -> Option<u64> {
+        None
+    }
     /// Why netlens's fast path cannot run this network (`None` when it runs on it): an
     /// unsupported layer, named, or a network that has none.
     fn fast_path_unsupported(&self) -> Option<String> {
@@ -334,5 +339,8 @@ impl Classifier for Vit {
     }
     fn attention_maps(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
         self.net.attention_maps(x)
+    }
+    fn forward_flops(&self) -> Option<u64> {
+        Some(self.net.config().forward_flops())
     }
 }

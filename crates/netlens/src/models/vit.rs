@@ -92,6 +92,18 @@ impl Config {
     pub fn tokens(&self) -> usize {
         1 + self.grid() * self.grid()
     }
+
+    /// Floating-point operations of one image's forward pass: 2 × the multiply-adds of the
+    /// patch projection, each block's Q/K/V and output projections, attention scores and
+    /// context, and MLP, and the head (ViT-B/16: 17.6 G multiply-adds, as published).
+    pub fn forward_flops(&self) -> u64 {
+        let (t, d, m) = (self.tokens() as u64, self.hidden as u64, self.mlp as u64);
+        let patches = (self.grid() * self.grid()) as u64;
+        let p2 = (self.patch_size * self.patch_size) as u64;
+        let block = 4 * t * d * d + 2 * t * t * d + 2 * t * d * m;
+        let macs = patches * d * 3 * p2 + self.layers as u64 * block + d * self.num_classes as u64;
+        2 * macs
+    }
 }
 
 /// `nn.MultiheadAttention` (batch first) with packed input projections.
@@ -429,5 +441,17 @@ impl VisionTransformer {
             }
         };
         Ok(self.classify(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn vit_b_16_counts_its_published_multiply_adds() {
+        // torchvision lists ViT-B/16 at 17.56 G multiply-adds ("GFLOPS" 17.56).
+        let gmacs = Config::VIT_B_16.forward_flops() as f64 / 2e9;
+        assert!((gmacs - 17.56).abs() < 0.02, "{gmacs}");
     }
 }

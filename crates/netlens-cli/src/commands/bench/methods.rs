@@ -155,6 +155,7 @@ pub(super) fn worker(a: &Args, name: &str) -> Result<()> {
         fast_path_active: Some(engine::fast_path()),
         torch_version: None,
         anchor: None,
+        forward_flops: model.forward_flops(),
         classviz: None,
         results: vec![row],
     };

@@ -23,6 +23,7 @@ mod table;
 use crate::common::{is_onnx, load_model, model_list, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use netlens::bench::passes::{time_classviz, time_passes};
+use netlens::bench::peak::measure_peak;
 use netlens::bench::system::{loadavg, other_cpu_busy, proc_status_mb};
 use netlens::bench::{Budget, EngineRecord};
 use netlens::engine;
@@ -60,6 +61,12 @@ the five sample photos (assets/photos), each photo's top-1 class, each in its ow
 netlens = netlens::bench::methods on the fast path; anchor = tools/reference/bench_methods.py
 (needs captum, grad-cam and torchattacks from PyPI in --python). One forward+backward warms
 each engine up, then the median of --method-repeats whole runs; peak RSS is each process's own.
+
+GFLOP and %peak: the pass's floating-point operations (convolutions and matrix products, 2 per
+multiply-add, counted on the model's graph: netlens::graph::flops; the ViT's from its shape;
+forward+backward-to-input = 2 x forward) and the fast path's FLOP rate as a share of this
+machine's peak, measured before the first model by fused multiply-add loops on every thread
+(netlens::bench::peak; printed under the table).
 
 Columns: netlens's fast path (engine::set_fast_path(true)), its plain burn path (false;
 skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
@@ -260,6 +267,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     let threads = engine::threads();
     let load = loadavg();
+    let peak = {
+        let pb = spinner("measuring this machine's FMA peak");
+        let p = measure_peak(1.0);
+        pb.finish_and_clear();
+        p
+    };
     let scratch = Scratch::new();
     let reports: Vec<ModelReport> = specs
         .iter()
@@ -272,11 +285,11 @@ pub fn run(a: Args) -> Result<()> {
         _ => Vec::new(),
     };
     if a.json {
-        let mut v = table::to_json(&a, threads, load, &reports);
+        let mut v = table::to_json(&a, threads, load, &reports, Some(&peak));
         v["methods"] = methods::to_json(&method_reports);
         println!("{v}");
     } else {
-        table::print_table(&a, threads, load, &reports);
+        table::print_table(&a, threads, load, &reports, Some(&peak));
         methods::print(&method_reports);
     }
     Ok(())
@@ -571,6 +584,7 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
         fast_path_active: Some(engine::fast_path()),
         torch_version: None,
         anchor: None,
+        forward_flops: model.forward_flops(),
         classviz,
         results,
     };

@@ -6,6 +6,7 @@ use super::{Args, ModelReport, Weights, BUSY_WARNING};
 use crate::common::ALLOCATOR_ENV;
 use netlens::bench::measure::MIN_REPEATS;
 use netlens::bench::passes::classviz_name;
+use netlens::bench::peak::Peak;
 use netlens::bench::EngineRecord;
 use serde_json::{json, Value};
 
@@ -17,6 +18,20 @@ struct Row {
     plain: Option<f64>,
     module: Option<f64>,
     folded: Option<f64>,
+    /// Floating-point operations of the measurement (10⁹), when the model counts them.
+    gflop: Option<f64>,
+}
+
+impl Row {
+    /// The fast path's share of the machine's measured peak on this measurement.
+    fn fast_peak_share(&self, peak: Option<&Peak>) -> Option<f64> {
+        match (self.gflop, self.fast, peak) {
+            (Some(g), Some(ms), Some(p)) if ms > 0.0 && p.gflops > 0.0 => {
+                Some(g / (ms / 1e3) / p.gflops)
+            }
+            _ => None,
+        }
+    }
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -51,8 +66,19 @@ fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
     if a.classviz_iterations > 0 && r.spec.is_lite() {
         keys.push((classviz_name(a.classviz_iterations as usize), 1));
     }
+    let flops = ok(r.fast.as_ref())
+        .or(ok(r.plain.as_ref()))
+        .and_then(|e| e.forward_flops);
     keys.into_iter()
         .map(|(name, batch)| Row {
+            gflop: flops.and_then(|f| {
+                let passes = match name.as_str() {
+                    "forward" => 1.0,
+                    "forward_backward" => 2.0,
+                    _ => return None,
+                };
+                Some(f as f64 * batch as f64 * passes / 1e9)
+            }),
             fast: median(r.fast.as_ref(), &name, "fast", batch),
             plain: median(r.plain.as_ref(), &name, "plain", batch),
             module: median(r.torch.as_ref(), &name, "module", batch),
@@ -80,6 +106,7 @@ pub(super) fn to_json(
     threads: usize,
     load: Option<f64>,
     reports: &[ModelReport],
+    peak: Option<&Peak>,
 ) -> Value {
     let models: Vec<Value> = reports
         .iter()
@@ -99,6 +126,8 @@ pub(super) fn to_json(
                         "ratio_plain_module": ratio4(row.plain, row.module),
                         "ratio_plain_folded": ratio4(row.plain, row.folded),
                         "ratio_fast_plain": ratio4(row.fast, row.plain),
+                        "gflop": row.gflop,
+                        "fast_peak_fraction": row.fast_peak_share(peak).map(|f| (f * 1e4).round() / 1e4),
                     })
                 })
                 .collect();
@@ -158,12 +187,20 @@ pub(super) fn to_json(
         "budget_s": a.budget,
         "classviz_iterations": a.classviz_iterations,
         "classviz_repeats": a.classviz_repeats,
+        "peak_gflops": peak.map(|p| (p.gflops * 10.0).round() / 10.0),
+        "peak_isa": peak.map(|p| p.isa),
         "models": models,
         "ratio": "netlens time / PyTorch time (below 1 means netlens is faster)",
     })
 }
 
-pub(super) fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: &[ModelReport]) {
+pub(super) fn print_table(
+    a: &Args,
+    threads: usize,
+    load: Option<f64>,
+    reports: &[ModelReport],
+    peak: Option<&Peak>,
+) {
     let torch_version = reports
         .iter()
         .find_map(|r| ok(r.torch.as_ref()).and_then(|t| t.torch_version.as_deref()))
@@ -201,7 +238,7 @@ pub(super) fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: 
             continue;
         }
         println!(
-            "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12}",
+            "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}",
             "pass (median ms)",
             "batch",
             "fast",
@@ -209,11 +246,13 @@ pub(super) fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: 
             "torch module",
             "torch folded",
             "fast/module",
-            "fast/folded"
+            "fast/folded",
+            "GFLOP",
+            "%peak"
         );
         for row in rows(a, r) {
             println!(
-                "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12}",
+                "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}",
                 row.name,
                 row.batch,
                 fmt(row.fast),
@@ -222,6 +261,10 @@ pub(super) fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: 
                 fmt(row.folded),
                 fmtr(ratio(row.fast, row.module)),
                 fmtr(ratio(row.fast, row.folded)),
+                fmtr(row.gflop),
+                row.fast_peak_share(peak)
+                    .map(|f| format!("{:.0}%", f * 100.0))
+                    .unwrap_or_else(|| "-".into()),
             );
         }
         let mb = |v: Option<f64>| {
@@ -289,6 +332,14 @@ pub(super) fn print_table(a: &Args, threads: usize, load: Option<f64>, reports: 
             "warning: other work kept the CPUs busy ({}): it skews every figure, PyTorch's \
              OpenMP threads most; rerun on an idle machine",
             busy.join(", ")
+        );
+    }
+    if let Some(p) = peak {
+        println!(
+            "%peak = the fast path's FLOP rate (convolutions and matrix products, 2 per \
+             multiply-add; backward-to-input counted as one more forward) / this machine's \
+             measured peak, {:.1} GFLOP/s on {} threads ({} fused multiply-adds)",
+            p.gflops, p.threads, p.isa
         );
     }
     println!("ratio = netlens fast-path time / PyTorch time (below 1 means netlens is faster)");
