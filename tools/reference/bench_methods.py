@@ -33,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_fixtures as mf  # noqa: E402
 from bench_common import log, median_ms, peak_rss_mb  # noqa: E402
+from attribution_fixtures import Wrapped  # noqa: E402  (Lite0 with its head tapped)
 
 torch, np, F = mf.torch, mf.np, mf.F
 from torch import nn  # noqa: E402
@@ -41,19 +42,6 @@ MODEL = "efficientnet_lite0"
 SIZE = 224
 STEMS = ["chelsea", "coffee", "grace_hopper", "motorcycle_left", "rocket"]
 METHODS = ["smoothgrad50", "ig64", "gradcam", "pgd20", "classviz200"]
-
-
-class Wrapped(nn.Module):
-    """Lite0 with its head activation tapped by a module of its own (the CAM layer)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.head = nn.Identity()
-
-    def forward(self, x):
-        a = self.head(self.net.extract_features(x))
-        return self.net._fc(self.net._dropout(self.net._avg_pooling(a).flatten(1)))
 
 
 class FromUnit(nn.Module):

@@ -4,7 +4,7 @@
 //! pytorch-grad-cam, torchattacks, the practical's loop) in its own Python process, so that
 //! every figure carries its own peak memory.
 
-use super::{find_script, json_line, last_line, Args, EnginePath};
+use super::{find_script, json_line, last_line, run_python, Args, EnginePath};
 use crate::common::{load_model, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use image::RgbImage;
@@ -111,20 +111,16 @@ fn run_method_worker(
 
 fn run_anchor(a: &Args, name: &str, threads: usize) -> Result<EngineRecord> {
     let script = find_script("bench_methods.py", None)?;
-    let pb = spinner(&format!("{name}: PyTorch"));
-    let out = Command::new(&a.python)
-        .arg(&script)
-        .args(["--method", name, "--threads", &threads.to_string()])
-        .args(["--repeats", &a.method_repeats.to_string()])
-        .envs(ALLOCATOR_ENV.iter().copied())
-        .output()
-        .with_context(|| format!("cannot run {}", a.python));
-    pb.finish_and_clear();
-    let out = out?;
-    if !out.status.success() {
-        anyhow::bail!("{} failed: {}", script.display(), last_line(&out.stderr));
-    }
-    json_line(&out.stdout, &script.display().to_string())
+    let args = [
+        "--method",
+        name,
+        "--threads",
+        &threads.to_string(),
+        "--repeats",
+        &a.method_repeats.to_string(),
+    ]
+    .map(String::from);
+    run_python(a, &script, &args, &format!("{name}: PyTorch"))
 }
 
 /// The worker's side: times method `name` in this process and prints its record.

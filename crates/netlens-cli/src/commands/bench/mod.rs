@@ -603,16 +603,36 @@ fn run_torch(a: &Args, name: &str, lite: bool, threads: usize) -> Result<EngineR
     let script = find_script(file, a.torch_script.as_deref())?;
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
     let classviz = if lite { a.classviz_iterations } else { 0 };
-    let pb = spinner(&format!("{name}: PyTorch"));
+    let args: Vec<String> = [
+        "--model",
+        name,
+        "--batches",
+        &batches.join(","),
+        "--threads",
+        &threads.to_string(),
+        "--repeats",
+        &a.repeats.to_string(),
+        "--warmup",
+        &a.warmup.to_string(),
+        "--budget-s",
+        &a.budget.to_string(),
+        "--classviz-iterations",
+        &classviz.to_string(),
+        "--classviz-repeats",
+        &a.classviz_repeats.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    run_python(a, &script, &args, &format!("{name}: PyTorch"))
+}
+
+/// Runs a PyTorch script under `--python` with the bench's allocator settings (a spinner
+/// saying `what`) and reads the record it prints.
+fn run_python(a: &Args, script: &Path, args: &[String], what: &str) -> Result<EngineRecord> {
+    let pb = spinner(what);
     let out = Command::new(&a.python)
-        .arg(&script)
-        .args(["--model", name, "--batches", &batches.join(",")])
-        .args(["--threads", &threads.to_string()])
-        .args(["--repeats", &a.repeats.to_string()])
-        .args(["--warmup", &a.warmup.to_string()])
-        .args(["--budget-s", &a.budget.to_string()])
-        .args(["--classviz-iterations", &classviz.to_string()])
-        .args(["--classviz-repeats", &a.classviz_repeats.to_string()])
+        .arg(script)
+        .args(args)
         .envs(ALLOCATOR_ENV.iter().copied())
         .output()
         .with_context(|| format!("cannot run {}", a.python));
