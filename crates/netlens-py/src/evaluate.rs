@@ -5,16 +5,25 @@
 
 use crate::{invalid, py_err, ImageIn, PyModel};
 use netlens::evaluate::{
-    boxes_beside, run, unique, Config, EvalMethod, Evaluation, Image, Network, Progress,
+    boxes_beside, run, step_name, unique, Config, EvalMethod, Evaluation, Image, Network, Progress,
 };
 use netlens::metrics::deletion_insertion::Fill;
 use netlens::metrics::pointing::GroundTruth;
-use netlens::metrics::randomization::{open_graph_model, Randomization};
+use netlens::metrics::randomization::open_graph_model;
 use netlens::metrics::Metric;
 use netlens::Classifier;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::PathBuf;
+
+/// Each of `names` (repeats left out, as the CLI's lists) by `parse`.
+fn parse_all<T>(names: &[String], parse: fn(&str) -> netlens::Result<T>) -> PyResult<Vec<T>> {
+    unique(names.iter().map(String::as_str))
+        .iter()
+        .map(|n| parse(n))
+        .collect::<netlens::Result<_>>()
+        .map_err(py_err)
+}
 
 /// The configuration from the method and metric names and the keyword options.
 fn config(
@@ -24,20 +33,10 @@ fn config(
 ) -> PyResult<Config> {
     let mut c = Config::default();
     if let Some(m) = methods {
-        let names = unique(m.iter().map(String::as_str));
-        c.methods = names
-            .iter()
-            .map(|m| EvalMethod::parse(m))
-            .collect::<netlens::Result<_>>()
-            .map_err(py_err)?;
+        c.methods = parse_all(&m, EvalMethod::parse)?;
     }
     if let Some(m) = metrics {
-        let names = unique(m.iter().map(String::as_str));
-        c.metrics = names
-            .iter()
-            .map(|m| Metric::parse(m))
-            .collect::<netlens::Result<_>>()
-            .map_err(py_err)?;
+        c.metrics = parse_all(&m, Metric::parse)?;
     }
     if let Some(o) = options {
         for (k, v) in o.iter() {
@@ -175,22 +174,12 @@ fn to_python<'py>(py: Python<'py>, e: &Evaluation) -> PyResult<Bound<'py, PyDict
             let d = PyDict::new(py);
             d.set_item("image", &t.image)?;
             d.set_item("layers", t.layers)?;
-            let steps: Vec<(&str, usize)> = t
-                .steps
-                .iter()
-                .map(|s| match *s {
-                    Randomization::Cascade(k) => ("cascade", k),
-                    Randomization::Independent(k) => ("independent", k),
-                })
-                .collect();
+            let steps: Vec<(&str, usize)> = t.steps.iter().map(|s| step_name(*s)).collect();
             d.set_item("steps", steps)?;
             let results = PyList::empty(py);
             for r in &t.results {
                 let x = PyDict::new(py);
-                let (mode, k) = match r.step {
-                    Randomization::Cascade(k) => ("cascade", k),
-                    Randomization::Independent(k) => ("independent", k),
-                };
+                let (mode, k) = step_name(r.step);
                 x.set_item("method", &r.method)?;
                 x.set_item("mode", mode)?;
                 x.set_item("layers", k)?;

@@ -26,6 +26,14 @@ pub fn steps(total: usize) -> Vec<Randomization> {
     v
 }
 
+/// A step as `randomization.csv` names it: ("cascade" or "independent", its depth).
+pub fn step_name(step: Randomization) -> (&'static str, usize) {
+    match step {
+        Randomization::Cascade(k) => ("cascade", k),
+        Randomization::Independent(k) => ("independent", k),
+    }
+}
+
 /// One method at one step of a test.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepResult {
@@ -60,10 +68,7 @@ impl RandomizationTests {
         let mut table =
             String::from("image,method,mode,layers,of,spearman_abs,spearman_signed,ssim,hog\n");
         for r in &self.results {
-            let (mode, k) = match r.step {
-                Randomization::Cascade(k) => ("cascade", k),
-                Randomization::Independent(k) => ("independent", k),
-            };
+            let (mode, k) = step_name(r.step);
             let _ = writeln!(
                 table,
                 "{},{},{mode},{k},{},{},{},{},{}",

@@ -17,7 +17,7 @@ pub mod results;
 pub mod run;
 
 pub use boxes::boxes_beside;
-pub use cascade::RandomizationTests;
+pub use cascade::{step_name, RandomizationTests};
 pub use config::{split_list, unique, Config, EvalMethod};
 pub use results::{CurveSet, Evaluation, Means, Row};
 pub use run::{run, Image, Network};
