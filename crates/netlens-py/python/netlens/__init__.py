@@ -609,6 +609,8 @@ def evaluate(
         boxes_json = json.dumps(boxes)
     elif boxes is not None:
         boxes_file = os.fspath(boxes)
+        if not os.path.isfile(boxes_file):
+            raise FileNotFoundError(f"boxes: no such file {boxes_file}")
     p = _EvalProgress(progress)
     try:
         raw = _core.evaluate(
