@@ -31,6 +31,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::{Path, PathBuf};
 
+mod evaluate;
 mod options;
 use options::settings;
 
@@ -134,6 +135,12 @@ struct PyModel {
     /// Its own compute threads when `threads` was given (else rayon's global pool, all cores,
     /// as the CLI without --threads). The bytes of a result depend on the number of threads.
     pool: Option<rayon::ThreadPool>,
+    /// What it was opened from (name, weights, preprocessing), to open it again as a graph
+    /// network for the randomization metric.
+    source: (String, Option<PathBuf>, Preprocessing),
+    /// Its name in evaluation results: the zoo's canonical name, or the ONNX path as given
+    /// (the CLI's).
+    label: String,
 }
 
 impl PyModel {
@@ -217,7 +224,17 @@ impl PyModel {
         let inner = py
             .detach(|| models::open(name, weights.as_deref(), &settings, &mut |_| {}))
             .map_err(py_err)?;
-        Ok(PyModel { inner, pool })
+        let label = if models::onnx_model::is_onnx(name) {
+            name.to_string()
+        } else {
+            inner.spec().name.to_string()
+        };
+        Ok(PyModel {
+            inner,
+            pool,
+            source: (name.to_string(), weights, settings),
+            label,
+        })
     }
 
     /// The model's name (the zoo name, or the ONNX file's).
@@ -660,6 +677,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(zoo, m)?)?;
     m.add_function(wrap_pyfunction!(methods, m)?)?;
     m.add_function(wrap_pyfunction!(saliency_passes, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::evaluate_names, m)?)?;
     m.add("DEFAULT_MODEL", models::DEFAULT_MODEL)?;
     Ok(())
 }

@@ -11,15 +11,18 @@
 //!
 //! The methods: [`saliency`] (attributions, one interface) and [`metrics`] (how far to trust
 //! a map), [`adversarial`] (fooling images), [`synthesis`] (class visualization), all driven
-//! through [`gradients`]. Around them: [`files`] writes every output atomically and reads
-//! inputs bounded, [`streaming`] sizes the chunks commands hold at once, [`saliency_files`]
-//! names and draws a map's files, [`bench`] is `netlens bench`'s protocol and records.
+//! through [`gradients`]; [`evaluate`] runs the metrics over methods and images (`netlens
+//! evaluate`, `netlens.evaluate`). Around them: [`files`] writes every output atomically and
+//! reads inputs bounded, [`streaming`] sizes the chunks commands hold at once,
+//! [`saliency_files`] names and draws a map's files, [`bench`] is `netlens bench`'s protocol
+//! and records.
 
 pub mod adversarial;
 pub mod bench;
 pub mod classify;
 pub mod engine;
 pub mod error;
+pub mod evaluate;
 pub mod fast;
 pub mod files;
 pub mod gradients;

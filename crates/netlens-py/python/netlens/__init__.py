@@ -16,6 +16,9 @@ numpy arrays and plain dicts. Errors are Python exceptions carrying the library'
 `FileNotFoundError` for a missing file, `ValueError` for an unknown class, model, method or
 option, or a value out of range.
 
+`netlens.evaluate(model, images, methods=[...], metrics=[...])` is `netlens evaluate`: how
+faithful, concentrated and network-dependent each method's maps are, as rows of numbers.
+
 `netlens.plot` draws the practical's figures with matplotlib; `netlens.ray` runs any method
 over a folder or a Ray Dataset on a cluster, resumably.
 """
@@ -38,6 +41,9 @@ __all__ = [
     "imagenet_class",
     "imagenet_label",
     "as_rgb",
+    "evaluate",
+    "evaluate_methods",
+    "evaluate_metrics",
 ]
 
 #: The model `load()` opens when given no name (the CLI's default).
@@ -425,6 +431,22 @@ class Model:
         d["label"] = self.label(r["class"])
         return d
 
+    def evaluate(
+        self,
+        images: Union[ImageLike, Sequence[ImageLike]],
+        methods: Union[None, str, Sequence[str]] = None,
+        metrics: Union[None, str, Sequence[str]] = None,
+        seed: int = 0,
+        batch_size: int = 8,
+        progress: Progress = None,
+        boxes: Union[None, str, os.PathLike, Dict[str, Any]] = None,
+        **options: Any,
+    ) -> Dict[str, Any]:
+        """`netlens evaluate` on this model: see `netlens.evaluate`."""
+        return evaluate(
+            self, images, methods, metrics, seed, batch_size, progress, boxes, **options
+        )
+
 
 def load(
     name: Union[str, os.PathLike] = DEFAULT_MODEL,
@@ -461,3 +483,161 @@ def load(
         threads,
     )
     return Model(core, labels)
+
+
+def evaluate_methods() -> List[str]:
+    """Names `evaluate(methods=...)` takes: every saliency method for CNNs, then the chance
+    baselines "random" and "centre" (the default list)."""
+    return list(_core.evaluate_names()[0])
+
+
+def evaluate_metrics() -> List[str]:
+    """Names `evaluate(metrics=...)` takes (the default list: all of them)."""
+    return list(_core.evaluate_names()[1])
+
+
+class _EvalProgress:
+    """`progress=` of `evaluate`, told of each stage (a bar per stage)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.bar = None
+        if progress is None or progress is False:
+            self.kind = None
+        elif progress is True:
+            try:
+                from tqdm.auto import tqdm
+
+                self.kind, self.tqdm = "tqdm", tqdm
+            except ImportError:  # no tqdm: silent
+                self.kind = None
+        elif hasattr(progress, "update"):
+            self.kind = "object"
+        elif callable(progress):
+            self.kind = "callable"
+        else:
+            raise ValueError("progress must be None, True, a callable or a tqdm-like object")
+
+    def stage(self, what: str, total: int) -> None:
+        if self.kind == "tqdm":
+            self.done()
+            self.bar = self.tqdm(total=total or None, desc=what)
+        elif self.kind == "object":
+            if hasattr(self.progress, "reset"):
+                self.progress.reset(total=total or None)
+            if hasattr(self.progress, "set_description"):
+                self.progress.set_description(what)
+
+    def message(self, what: str) -> None:
+        target = self.bar if self.kind == "tqdm" else self.progress
+        if self.kind in ("tqdm", "object") and hasattr(target, "set_postfix_str"):
+            target.set_postfix_str(what)
+
+    def update(self, k: int) -> None:
+        if self.kind == "tqdm" and self.bar is not None:
+            self.bar.update(k)
+        elif self.kind == "object":
+            self.progress.update(k)
+        elif self.kind == "callable":
+            self.progress(k)
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _names(value: Union[None, str, Sequence[str]]) -> Optional[List[str]]:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.split(",")
+    return [str(v) for v in value]
+
+
+def evaluate(
+    model: Union[str, os.PathLike, Model],
+    images: Union[ImageLike, Sequence[ImageLike]],
+    methods: Union[None, str, Sequence[str]] = None,
+    metrics: Union[None, str, Sequence[str]] = None,
+    seed: int = 0,
+    batch_size: int = 8,
+    progress: Progress = None,
+    boxes: Union[None, str, os.PathLike, Dict[str, Any]] = None,
+    **options: Any,
+) -> Dict[str, Any]:
+    """`netlens evaluate` from Python: the same code, defaults, seeds and numbers. For each
+    image's top-1 class, every method's map is scored by every metric.
+
+    model: a `Model` or a name for `load`. methods: names (a list or a comma string) from
+    `evaluate_methods()`: saliency methods and the chance baselines "random" and "centre";
+    default all. metrics: from `evaluate_metrics()` (deletion, insertion, road-morf,
+    road-lerf, randomization, infidelity, max-sensitivity, sparseness, complexity,
+    pointing-game, iou); default all. randomization re-opens the model as a graph network
+    (zoo CNNs and ONNX files). boxes: object boxes for pointing-game and iou, a JSON file or
+    a dict {image name: [[x0, y0, x1, y1], ...]}; default the boxes.json beside the images
+    given as paths (images without boxes get None there). options: the CLI's flags with `_`
+    for `-`: step (deletion/insertion pixels per step, 224), deletion_baseline ("black"),
+    insertion_baseline ("blur"), road_percentages ([10, ..., 90]), road_noise (0.01),
+    infidelity_samples (32), infidelity_sigma (0.1), sensitivity_samples (10),
+    sensitivity_radius (0.2), pointing_tolerance (15), samples (SmoothGrad, 25), ig_steps
+    (64), rise_masks (250), occlusion_stride (16). Unknown names raise ValueError with the
+    CLI's message.
+
+    Returns a dict: "rows" (one dict per image x method x metric, {"image", "model",
+    "method", "metric", "value"}, None where there is no value) and "means" (one per method x
+    metric, "image": None): together the lines of `netlens evaluate --json`, in order;
+    "table" ({method: {metric: mean}}); "curves" (a list of {"method", "metric", "x": float64
+    [K], "ys": float64 [N, K]}: deletion, insertion, ROAD); "randomization" (None, or the
+    tests on the first image: "results" (a dict per step and method with spearman_abs,
+    spearman_signed, ssim, hog), "cascade_maps" float32 [methods, steps, H, W], "steps",
+    "csv"); "csv" (metrics.csv's text); "notes"; "model", "images", "methods", "metrics"."""
+    m = model if isinstance(model, Model) else load(model)
+    imgs = _core_images(images)
+    names = [
+        img if isinstance(img, str) else f"image {i}" for i, img in enumerate(imgs)
+    ]
+    opts = dict(options)
+    opts["seed"] = int(seed)
+    opts["batch_size"] = int(batch_size)
+    if "road_percentages" in opts:
+        opts["road_percentages"] = [float(p) for p in opts["road_percentages"]]
+    boxes_file = boxes_json = None
+    if isinstance(boxes, dict):
+        import json
+
+        boxes_json = json.dumps(boxes)
+    elif boxes is not None:
+        boxes_file = os.fspath(boxes)
+        if not os.path.isfile(boxes_file):
+            raise FileNotFoundError(f"boxes: no such file {boxes_file}")
+    p = _EvalProgress(progress)
+    try:
+        raw = _core.evaluate(
+            m._core, imgs, names, _names(methods), _names(metrics), opts, boxes_file,
+            boxes_json, p,
+        )
+    finally:
+        p.done()
+    if raw["notes"]:
+        import warnings
+
+        for n in raw["notes"]:
+            warnings.warn(n, stacklevel=2)
+    table: Dict[str, Dict[str, Any]] = {}
+    for r in raw["means"]:
+        table.setdefault(r["method"], {})[r["metric"]] = r["value"]
+    curves = []
+    for c in raw["curves"]:
+        x = np.frombuffer(c["x"], dtype="<f8").copy()
+        ys = np.frombuffer(c["ys"], dtype="<f8").reshape(c["images"], len(x)).copy()
+        curves.append({"method": c["method"], "metric": c["metric"], "x": x, "ys": ys})
+    rnd = raw["randomization"]
+    if rnd is not None:
+        rnd = dict(rnd)
+        rnd["cascade_maps"] = _f32(rnd["cascade_maps"], tuple(rnd.pop("cascade_shape")))
+    out = dict(raw)
+    out["table"] = table
+    out["curves"] = curves
+    out["randomization"] = rnd
+    return out

@@ -1,38 +1,37 @@
 //! `netlens evaluate`: how faithful each method's maps are, how concentrated, whether they
-//! depend on the network at all, and whether they point at the object: a table of metrics
-//! (`netlens::metrics`) per method, averaged over the images, with a CSV of every value, the
-//! deletion / insertion / ROAD curves (CSV and a figure), the randomization tests of Adebayo
-//! et al. on the first image (the cascade's figure; cascade and independent numbers as CSV,
-//! [`cascade`]) and with `--json` one line per image × method × metric and one mean per
-//! method × metric ([`output`]). The methods are the library's ([`Method::ALL`]) and the two
-//! chance baselines, so a method added to the library appears here without an edit.
+//! depend on the network at all, and whether they point at the object. A thin command: the
+//! flags become a [`netlens::evaluate::Config`], [`netlens::evaluate::run`] computes every
+//! value (the Python package's `netlens.evaluate` runs the same code), and this command
+//! writes what it gives back: a table of means on the terminal or, with `--json`, one line
+//! per image × method × metric and one mean per method × metric; `metrics.csv`; the
+//! deletion / insertion / ROAD curves (CSV and a figure, [`output`]); the randomization
+//! tests' figure and CSV ([`cascade`]). The methods are the library's
+//! ([`EvalMethod::defaults`]: every method for CNNs and the two chance baselines), so a method
+//! added to the library appears here without an edit.
 
 mod cascade;
 mod output;
 
 use crate::common::{self, check_outputs, load_images, save_png, save_text, ModelArgs};
 use anyhow::{Context, Result};
-use netlens::imaging::images_to_tensor;
-use netlens::imaging::tensor::tensor_values;
-use netlens::metrics::deletion_insertion::{self as di, Direction, Fill};
-use netlens::metrics::infidelity::{self, Infidelity};
-use netlens::metrics::max_sensitivity::{self, Sensitivity};
+use indicatif::ProgressBar;
+use netlens::evaluate::{
+    self, boxes_beside, split_list, Config, EvalMethod, Image, Network, Progress,
+};
+use netlens::metrics::deletion_insertion::Fill;
 use netlens::metrics::pointing::{self, GroundTruth};
-use netlens::metrics::randomization::{open_graph_model, randomized_model, spearman};
-use netlens::metrics::road::{self, Road, RoadOrder};
-use netlens::metrics::{self, CentreMap, Metric, RandomMap};
-use netlens::saliency::{self, Attribution, Map, Method, Run, Settings, Targets};
+use netlens::metrics::randomization::open_graph_model;
+use netlens::metrics::Metric;
 use netlens::Classifier;
-use output::{CurveSet, Means, Row};
-use std::path::{Path, PathBuf};
+use std::cell::RefCell;
+use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Instant;
 
 /// Every method of the library that works on any CNN, then the baselines.
 fn default_methods() -> &'static str {
     static S: LazyLock<String> = LazyLock::new(|| {
-        let mut v: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        v.extend(["random", "centre"]);
+        let v: Vec<&str> = EvalMethod::defaults().iter().map(|m| m.name()).collect();
         v.join(",")
     });
     S.as_str()
@@ -158,32 +157,9 @@ pub struct Args {
     pub images: Vec<PathBuf>,
 }
 
-/// A method to evaluate: one of the library's, or a chance baseline.
-fn build_method(name: &str, s: &Settings) -> Result<Box<dyn Attribution>> {
-    match name.trim().to_lowercase().as_str() {
-        "random" => Ok(Box::new(RandomMap { seed: s.seed })),
-        "centre" | "center" => Ok(Box::new(CentreMap)),
-        other => {
-            let m = Method::parse(other)
-                .map_err(|e| anyhow::anyhow!("{e}, and the baselines random and centre"))?;
-            Ok(saliency::build(m, s)?)
-        }
-    }
-}
-
-fn list(s: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if !out.iter().any(|o| o == p) {
-            out.push(p.to_string());
-        }
-    }
-    out
-}
-
 /// ROAD's percentages from the flag.
 fn percentages(s: &str) -> Result<Vec<f64>> {
-    let v: Vec<f64> = list(s)
+    let v: Vec<f64> = split_list(s)
         .iter()
         .map(|p| match p.parse::<f64>() {
             Ok(x) if x > 0.0 && x < 100.0 => Ok(x),
@@ -198,110 +174,107 @@ fn percentages(s: &str) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-/// Object boxes: `--boxes`, else every boxes.json in the images' folders or the folders above
-/// them (assets/boxes.json for assets/photos, so that `assets/photos/*` stays images only).
-fn ground_truth(a: &Args) -> Result<GroundTruth> {
-    if let Some(p) = &a.boxes {
-        return GroundTruth::load(p).context("--boxes");
+/// The library's configuration from the flags; each error names its flag.
+fn config(a: &Args) -> Result<Config> {
+    let methods = split_list(&a.methods);
+    if methods.is_empty() {
+        anyhow::bail!("--methods is empty");
     }
-    let mut text = serde_json::Map::new();
-    let mut seen: Vec<PathBuf> = Vec::new();
-    for img in &a.images {
-        let dir = img.parent().unwrap_or(Path::new("."));
-        let up = dir.parent().unwrap_or(Path::new(".."));
-        for f in [dir.join("boxes.json"), up.join("boxes.json")] {
-            if seen.contains(&f) || !f.is_file() {
-                continue;
-            }
-            let g: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?,
-            )
-            .with_context(|| format!("{}: not JSON", f.display()))?;
-            if let Some(o) = g.as_object() {
-                // Entries of the image's own folder win over the folder above.
-                for (k, v) in o {
-                    text.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-            }
-            seen.push(f);
+    let metrics = split_list(&a.metrics);
+    if metrics.is_empty() {
+        anyhow::bail!("--metrics is empty");
+    }
+    let c = Config {
+        methods: methods
+            .iter()
+            .map(|m| EvalMethod::parse(m))
+            .collect::<netlens::Result<_>>()
+            .context("--methods")?,
+        metrics: metrics
+            .iter()
+            .map(|m| Metric::parse(m))
+            .collect::<netlens::Result<_>>()
+            .context("--metrics")?,
+        step: a.step as usize,
+        deletion_baseline: Fill::parse(&a.deletion_baseline)?,
+        insertion_baseline: Fill::parse(&a.insertion_baseline)?,
+        road_percentages: percentages(&a.road_percentages)?,
+        road_noise: a.road_noise,
+        infidelity_samples: a.infidelity_samples as usize,
+        infidelity_sigma: a.infidelity_sigma,
+        sensitivity_samples: a.sensitivity_samples as usize,
+        sensitivity_radius: a.sensitivity_radius,
+        pointing_tolerance: a.pointing_tolerance,
+        samples: a.samples as usize,
+        ig_steps: a.ig_steps as usize,
+        rise_masks: a.rise_masks as usize,
+        occlusion_stride: a.occlusion_stride as usize,
+        seed: a.seed,
+        batch_size: a.batch_size as usize,
+    };
+    // The methods' settings, checked before anything is loaded.
+    c.attributions().context("--methods")?;
+    c.check()?;
+    Ok(c)
+}
+
+/// The evaluation's progress as bars and spinners on stderr.
+#[derive(Default)]
+struct Bars(RefCell<Option<ProgressBar>>);
+
+impl Progress for Bars {
+    fn stage(&self, what: &str, total: usize) {
+        self.done();
+        let pb = if total == 0 {
+            common::spinner(what)
+        } else {
+            common::bar(total as u64, what)
+        };
+        *self.0.borrow_mut() = Some(pb);
+    }
+    fn message(&self, what: &str) {
+        if let Some(pb) = &*self.0.borrow() {
+            pb.set_message(what.to_string());
         }
     }
-    Ok(GroundTruth::parse(
-        &serde_json::Value::Object(text).to_string(),
-        "boxes.json",
-    )?)
+    fn tick(&self, k: usize) {
+        if let Some(pb) = &*self.0.borrow() {
+            pb.inc(k as u64);
+        }
+    }
+    fn done(&self) {
+        if let Some(pb) = self.0.borrow_mut().take() {
+            pb.finish_and_clear();
+        }
+    }
+    fn note(&self, what: &str) {
+        eprintln!("netlens: note: {what} (give --boxes FILE)");
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let name = a.model.single()?;
-    let mut settings = Settings {
-        seed: a.seed,
-        ..Settings::default()
-    };
-    settings.smoothgrad.samples = a.samples as usize;
-    settings.integrated_gradients.steps = a.ig_steps as usize;
-    settings.rise.masks = a.rise_masks as usize;
-    settings.occlusion.stride = a.occlusion_stride as usize;
-    settings.occlusion.window = 2 * a.occlusion_stride as usize;
-    let method_names = list(&a.methods);
-    if method_names.is_empty() {
-        anyhow::bail!("--methods is empty");
-    }
-    let methods: Vec<Box<dyn Attribution>> = method_names
-        .iter()
-        .map(|m| build_method(m, &settings))
-        .collect::<Result<_>>()
-        .context("--methods")?;
-    let metric_list: Vec<Metric> = list(&a.metrics)
-        .iter()
-        .map(|m| Metric::parse(m))
-        .collect::<netlens::Result<_>>()
-        .context("--metrics")?;
-    if metric_list.is_empty() {
-        anyhow::bail!("--metrics is empty");
-    }
-    let has = |m: Metric| metric_list.contains(&m);
-    let sensitivity = Sensitivity {
-        radius: a.sensitivity_radius,
-        samples: a.sensitivity_samples as usize,
-        seed: a.seed,
-    };
-    let road = Road {
-        percentages: percentages(&a.road_percentages)?,
-        noise: a.road_noise,
-        seed: a.seed,
-    };
-    let infid = Infidelity {
-        sigma: a.infidelity_sigma,
-        samples: a.infidelity_samples as usize,
-        seed: a.seed,
-    };
-    let truth = if has(Metric::PointingGame) || has(Metric::Iou) {
-        ground_truth(&a)?
+    let config = config(&a)?;
+    let truth = if config.needs_boxes() {
+        match &a.boxes {
+            Some(p) => GroundTruth::load(p).context("--boxes")?,
+            None => boxes_beside(&a.images)?,
+        }
     } else {
         GroundTruth::default()
     };
-    let deletion_fill = Fill::parse(&a.deletion_baseline)?;
-    let insertion_fill = Fill::parse(&a.insertion_baseline)?;
     let csv_path = a.out.join("metrics.csv");
     let curves_csv = a.out.join("curves.csv");
     let curves_png = a.out.join("curves.png");
     let cascade_png = a.out.join("randomization.png");
     let cascade_csv = a.out.join("randomization.csv");
-    let curve_metrics = [
-        Metric::Deletion,
-        Metric::Insertion,
-        Metric::RoadMorf,
-        Metric::RoadLerf,
-    ];
-    let curves = curve_metrics.iter().any(|&m| has(m));
+    let curves = config.has_curves();
     let mut outputs = vec![csv_path.clone()];
     if curves {
         outputs.extend([curves_csv.clone(), curves_png.clone()]);
     }
-    if has(Metric::Randomization) {
+    if config.needs_graph() {
         outputs.extend([cascade_png.clone(), cascade_csv.clone()]);
     }
     check_outputs(
@@ -310,7 +283,7 @@ pub fn run(a: Args) -> Result<()> {
     )?;
 
     // The model: a graph model when its weights are to be re-drawn.
-    let (graph_model, boxed) = if has(Metric::Randomization) {
+    let (graph_model, boxed) = if config.needs_graph() {
         let pb = common::spinner(&format!("loading {name}"));
         let mut status = |s: &str| pb.set_message(format!("{name}: {s}"));
         let m = open_graph_model(
@@ -336,253 +309,56 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         (None, Some(a.model.load()?.model))
     };
-    let model: &dyn Classifier = match (&graph_model, &boxed) {
-        (Some(g), _) => g,
-        (None, Some(b)) => b.as_ref(),
+    let network = match (&graph_model, &boxed) {
+        (Some(g), _) => Network::Graph(g),
+        (None, Some(b)) => Network::Any(b.as_ref()),
         (None, None) => anyhow::bail!("no model loaded"),
     };
-    let spec = model.spec().clone();
-    let images = load_images(&a.images, &spec)?;
-    let inputs: Vec<_> = images.iter().map(|i| i.input.clone()).collect();
-    let names: Vec<String> = images
-        .iter()
-        .map(|i| i.path.display().to_string())
-        .collect();
-    let image_boxes: Vec<Option<&[_]>> = images.iter().map(|i| truth.of(&i.path)).collect();
-    if (has(Metric::PointingGame) || has(Metric::Iou)) && image_boxes.iter().any(Option::is_none) {
-        let missing: Vec<&str> = names
-            .iter()
-            .zip(&image_boxes)
-            .filter(|(_, b)| b.is_none())
-            .map(|(n, _)| n.as_str())
-            .collect();
-        eprintln!(
-            "netlens: note: no object boxes for {} (give --boxes FILE): pointing-game and iou \
-             are left empty there",
-            missing.join(", ")
-        );
-    }
-    let preds = netlens::classify::classify(model, &inputs, 1, a.batch_size as usize);
-    let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
-    let x = images_to_tensor(&inputs, &spec.normalization);
-    let [n, _, h, w] = x.dims();
-    let flat = tensor_values(x.clone());
-    let plane = h * w;
-    let step = a.step as usize;
-    let image_of = |i: usize| &flat[i * 3 * plane..(i + 1) * 3 * plane];
-
-    let randomized = match &graph_model {
-        Some(g) => {
-            let pb = common::spinner("re-drawing every learned layer");
-            let r = randomized_model(g, &spec, usize::MAX, a.seed);
-            pb.finish_and_clear();
-            Some(r.context("cannot build the randomized network")?)
-        }
-        None => None,
+    let spec = match network {
+        Network::Graph(g) => g.spec().clone(),
+        Network::Any(m) => m.spec().clone(),
     };
-
-    // Progress over every image pass.
-    let per_curve = di::passes(plane, step) * n;
-    let count = |m: Metric, k: usize| usize::from(has(m)) * k;
-    let total: usize = methods
-        .iter()
-        .map(|m| {
-            m.passes(n)
-                + count(Metric::Deletion, per_curve)
-                + count(Metric::Insertion, per_curve)
-                + count(Metric::RoadMorf, road::passes(&road) * n)
-                + count(Metric::RoadLerf, road::passes(&road) * n)
-                + usize::from(randomized.is_some()) * m.passes(n)
-                + count(Metric::Infidelity, infidelity::passes(&infid) * n)
-                + count(
-                    Metric::MaxSensitivity,
-                    max_sensitivity::passes(m.as_ref(), n, &sensitivity),
-                )
+    let images: Vec<Image> = load_images(&a.images, &spec)?
+        .into_iter()
+        .map(|i| Image {
+            name: i.path.display().to_string(),
+            boxes: truth.of(&i.path).map(<[_]>::to_vec),
+            input: i.input,
+            placement: i.placement,
         })
-        .sum();
-    let pb = common::bar(total as u64, &format!("evaluating on {}", spec.name));
-    let mut tick = |k: usize| pb.inc(k as u64);
-    let mut run = Run::new(a.batch_size as usize, &mut tick);
-
-    let mut rows: Vec<Row> = Vec::new();
-    let mut sets: Vec<CurveSet> = Vec::new();
-    for method in &methods {
-        let mname = method.name();
-        pb.set_message(format!("{mname}: maps"));
-        let maps: Vec<Map> = method
-            .attribute(model, &x, &targets, &mut run)
-            .with_context(|| format!("{mname} failed"))?;
-        let mags: Vec<Vec<f32>> = maps.iter().map(Map::magnitude).collect();
-        let mut push = |i: usize, metric: Metric, value: f64| {
-            rows.push(Row {
-                image: names[i].clone(),
-                method: mname.clone(),
-                metric,
-                value,
-            })
-        };
-        for (dir, metric, fill) in [
-            (Direction::Deletion, Metric::Deletion, deletion_fill),
-            (Direction::Insertion, Metric::Insertion, insertion_fill),
-        ] {
-            if !has(metric) {
-                continue;
-            }
-            pb.set_message(format!("{mname}: {}", metric.name()));
-            let mut set = CurveSet {
-                method: mname.clone(),
-                metric,
-                x: Vec::new(),
-                ys: Vec::with_capacity(n),
-            };
-            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-                let c = di::curve(
-                    model,
-                    image_of(i),
-                    h,
-                    w,
-                    mag,
-                    m.target,
-                    dir,
-                    fill,
-                    step,
-                    &mut run,
-                )?;
-                push(i, metric, c.auc);
-                set.x = c.fractions;
-                set.ys.push(c.scores);
-            }
-            sets.push(set);
-        }
-        for (o, metric) in [
-            (RoadOrder::Morf, Metric::RoadMorf),
-            (RoadOrder::Lerf, Metric::RoadLerf),
-        ] {
-            if !has(metric) {
-                continue;
-            }
-            pb.set_message(format!("{mname}: {}", metric.name()));
-            let mut set = CurveSet {
-                method: mname.clone(),
-                metric,
-                x: road.percentages.iter().map(|p| p / 100.0).collect(),
-                ys: Vec::with_capacity(n),
-            };
-            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-                let c =
-                    road::road_curve(model, image_of(i), h, w, mag, m.target, o, &road, &mut run)
-                        .with_context(|| format!("{mname}: {} failed", metric.name()))?;
-                push(i, metric, c.score);
-                set.ys.push(c.probabilities);
-            }
-            sets.push(set);
-        }
-        if let Some(r) = &randomized {
-            pb.set_message(format!("{mname}: on the randomized network"));
-            let rmaps = method
-                .attribute(r, &x, &targets, &mut run)
-                .with_context(|| format!("{mname} on the randomized network failed"))?;
-            for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
-                push(i, Metric::Randomization, spearman(m, &rm.magnitude())?);
-            }
-        }
-        if has(Metric::Infidelity) {
-            pb.set_message(format!("{mname}: infidelity"));
-            for (i, m) in maps.iter().enumerate() {
-                let v = infidelity::infidelity(
-                    model,
-                    image_of(i),
-                    h,
-                    w,
-                    &m.values,
-                    m.target,
-                    &infid,
-                    i,
-                    &mut run,
-                )
-                .with_context(|| format!("{mname}: infidelity failed"))?;
-                push(i, Metric::Infidelity, v);
-            }
-        }
-        if has(Metric::MaxSensitivity) {
-            pb.set_message(format!("{mname}: max-sensitivity"));
-            let v = max_sensitivity::max_sensitivity(
-                model,
-                method.as_ref(),
-                &flat,
-                [n, 3, h, w],
-                &maps,
-                &sensitivity,
-                &mut run,
-            )
-            .with_context(|| format!("{mname}: max-sensitivity failed"))?;
-            for (i, v) in v.into_iter().enumerate() {
-                push(i, Metric::MaxSensitivity, v);
-            }
-        }
-        for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-            if has(Metric::Sparseness) {
-                push(i, Metric::Sparseness, metrics::sparseness(mag));
-            }
-            if has(Metric::Complexity) {
-                push(i, Metric::Complexity, metrics::complexity(mag));
-            }
-            let b = image_boxes[i];
-            if has(Metric::PointingGame) {
-                let v = b.map_or(f64::NAN, |b| {
-                    pointing::pointing_game(m, &images[i].placement, b, a.pointing_tolerance)
-                });
-                push(i, Metric::PointingGame, v);
-            }
-            if has(Metric::Iou) {
-                let v = match b {
-                    Some(b) => pointing::locate_iou(m, &images[i].placement, b)?,
-                    None => f64::NAN,
-                };
-                push(i, Metric::Iou, v);
-            }
-        }
-    }
-    pb.finish_and_clear();
+        .collect();
+    let n = images.len();
+    let bars = Bars::default();
+    let result = evaluate::run(network, &name, &images, &config, &bars);
+    bars.done();
+    let result = result?;
 
     // The randomization tests, step by step, on the first image.
-    if let Some(g) = &graph_model {
-        let (fig, table) = cascade::randomization_tests(
-            g,
-            &spec,
-            &methods,
-            &inputs[0],
-            &names[0],
-            preds[0].class(),
-            &a,
-        )?;
+    if let Some(t) = &result.randomization {
+        let fig = cascade::figure(t, &spec, &images[0].input);
         save_png(&fig, &cascade_png)?;
-        save_text(&table, &cascade_csv)?;
+        save_text(&t.csv(), &cascade_csv)?;
     }
     let secs = t0.elapsed().as_secs_f64();
 
-    let means = Means::new(
-        methods.iter().map(|m| m.name()).collect(),
-        &metric_list,
-        &rows,
-    );
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
-    save_text(&output::metrics_csv(&name, &rows, &means), &csv_path)?;
+    save_text(&result.metrics_csv(), &csv_path)?;
     if curves {
+        let step = config.step;
         let titles: Vec<(Metric, String)> = [
             (
                 Metric::Deletion,
                 format!(
                     "deletion ({} baseline, {step} px a step; lower is better)",
-                    deletion_fill.name()
+                    config.deletion_baseline.name()
                 ),
             ),
             (
                 Metric::Insertion,
                 format!(
                     "insertion ({} canvas, {step} px a step; higher is better)",
-                    insertion_fill.name()
+                    config.insertion_baseline.name()
                 ),
             ),
             (
@@ -595,11 +371,10 @@ pub fn run(a: Args) -> Result<()> {
             ),
         ]
         .into_iter()
-        .filter(|(m, _)| has(*m))
+        .filter(|(m, _)| config.has(*m))
         .collect();
         output::write_curves(
-            &sets,
-            &names,
+            &result,
             &titles,
             &format!(
                 "{}: mean curves over {n} image{} (area or mean in brackets)",
@@ -612,7 +387,9 @@ pub fn run(a: Args) -> Result<()> {
     }
 
     if a.json {
-        output::print_json(&name, &rows, &means);
+        for line in result.json_lines() {
+            println!("{line}");
+        }
     } else {
         output::print_table(
             &format!(
@@ -620,7 +397,7 @@ pub fn run(a: Args) -> Result<()> {
                 spec.name,
                 if n == 1 { "" } else { "s" }
             ),
-            &means,
+            &result.means,
         );
         println!("values: {}", csv_path.display());
         if curves {
@@ -640,7 +417,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     eprintln!(
         "evaluate: {} methods × {n} images in {secs:.1} s",
-        methods.len()
+        config.methods.len()
     );
     Ok(())
 }
