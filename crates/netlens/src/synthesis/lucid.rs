@@ -139,7 +139,15 @@ pub fn run(
     let spec = model.spec();
     let s = spec.input_size as usize;
     let norm = spec.normalization;
-    let param = FourierImage::new(1, s, s, recipe.decay_power, recipe.decorrelate, &norm);
+    let param = FourierImage::new(
+        1,
+        s,
+        s,
+        recipe.decay_power,
+        recipe.decorrelate,
+        &norm,
+        model.precision(),
+    );
     let mut rng = StdRng::seed_from_u64(options.seed);
     let theta0 = param.init(recipe.sd, &mut rng);
     let pad = Pad {
