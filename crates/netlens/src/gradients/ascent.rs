@@ -247,6 +247,9 @@ mod tests {
         fn spec(&self) -> &ModelSpec {
             &zoo()[0]
         }
+        fn load_options(&self) -> crate::engine::LoadOptions {
+            crate::engine::LoadOptions::default()
+        }
         fn forward(&self, x: Tensor<4>) -> Tensor<2> {
             let [n, c, h, w] = x.dims();
             let m = x.reshape([n, c * h * w]).mean_dim(1);
