@@ -254,8 +254,8 @@ fn noise_barely_matters_where_pgd_always_wins() {
     assert!(colours.len() > 20, "the plot is nearly blank");
 }
 
-/// The float64 checks, once `adversarial_fgsm_f64.rs`: a binary of its own while precision was
-/// process-wide, now the same weights loaded a second time, in float64.
+// The float64 checks, once `adversarial_fgsm_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
     //! FGSM against PyTorch, in float64: the targeted FGSM step netlens takes on chelsea towards
     //! class 6 (stingray) is `x − ε·sign(∇ₓ CE(f(x), 6))` with PyTorch's gradient (fixture

@@ -205,8 +205,8 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
     assert!(too_big.unwrap_err().to_string().contains("--window"));
 }
 
-/// The float64 checks (formerly the `float64` module below, a binary of its own while precision was a
-/// process global): the model is loaded a second time, in float64.
+// The float64 checks, once `attribution_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
     //! Guided Backprop and Guided Grad-CAM on a model loaded in float64, where the fast path
     //! is off and the reference interpreter runs every

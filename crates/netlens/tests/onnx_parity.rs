@@ -91,10 +91,10 @@ fn onnx_layers_can_be_tapped() {
     }
 }
 
-/// The float64 checks, once `onnx_parity_f64.rs`: a binary of its own while precision was
-/// process-wide, now the same weights loaded a second time, in float64.
+// The float64 checks, once `onnx_parity_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
-    //! The ONNX parity checks of `onnx_parity.rs` with each model loaded in float64 (reference
+    //! The ONNX parity checks above with each model loaded in float64 (reference
     //! interpreter): free of float32 rounding, logits must agree with float64 PyTorch to 1e-6 of
     //! the largest logit and input gradients to 1e-6 relative L2 (the fixtures store gradients
     //! as float32: 6e-8 of rounding).

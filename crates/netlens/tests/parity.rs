@@ -143,12 +143,12 @@ fn lite2_matches_pytorch() {
     check_model("efficientnet_lite2");
 }
 
-/// The float64 checks, once `parity_f64.rs`: a binary of its own while precision was
-/// process-wide, now the same weights loaded a second time, in float64.
+// The float64 checks, once `parity_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
-    //! The same comparisons as `parity.rs` with the model loaded in float64: free of float32 rounding,
-    //! netlens must agree with the float64 PyTorch reference to near machine precision, which
-    //! proves the architecture, the padding and every backward rule exact.
+    //! The same comparisons as above with the model loaded in float64: free of float32
+    //! rounding, netlens must agree with the float64 PyTorch reference to near machine
+    //! precision, which proves the architecture, the padding and every backward rule exact.
 
     use crate::common::*;
     use netlens::engine::Precision;

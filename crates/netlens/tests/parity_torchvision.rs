@@ -280,10 +280,10 @@ fn full_size_vit_b_16() {
     check(net.as_ref(), &dir, 1e-3);
 }
 
-/// The float64 checks, once `parity_torchvision_f64.rs`: a binary of its own while precision was
-/// process-wide, now the same weights loaded a second time, in float64.
+// The float64 checks, once `parity_torchvision_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
-    //! The torchvision parity checks of `parity_torchvision.rs` with each model loaded in float64: free of
+    //! The torchvision parity checks above with each model loaded in float64: free of
     //! float32 rounding (which can flip a ReLU or max-pool that sits on a kink), the logits and
     //! input gradients of SqueezeNet 1.1 (full size), VGG16 and ViT-B/16 (reduced) must agree with
     //! the float64 PyTorch reference to the fixtures' own float32 rounding: logits max |Δ| ≤ 1e-5

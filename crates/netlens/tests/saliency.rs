@@ -219,11 +219,12 @@ fn time_a_batch_of_five() {
     }
 }
 
-/// The float64 checks (formerly the `float64` module below, a binary of its own while precision was a
-/// process global): the model is loaded a second time, in float64.
+// The float64 checks, once `saliency_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
-    //! Saliency maps against PyTorch, on EfficientNet-Lite0 loaded in float64. The fixtures come from `tools/reference/make_fixtures.py` (vanilla and Grad-CAM
-    //! for chelsea and coffee) and `tools/reference/saliency_fixtures.py` (gradient × input,
+    //! Saliency maps against PyTorch, on EfficientNet-Lite0 loaded in float64. The fixtures
+    //! come from `tools/reference/make_fixtures.py` (vanilla and Grad-CAM for chelsea and
+    //! coffee) and `tools/reference/saliency_fixtures.py` (gradient × input,
     //! vanilla and Grad-CAM for motorcycle_left, Integrated Gradients on coffee), all computed
     //! with the float64 reference EfficientNet-Lite0, each for the photo's top-1 class.
     //!

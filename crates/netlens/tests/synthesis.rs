@@ -163,8 +163,8 @@ fn bad_settings_are_errors() {
     assert!(Recipe::by_name("deepdream").is_err());
 }
 
-/// The float64 checks, once `synthesis_f64.rs`: a binary of its own while precision was
-/// process-wide, now the same weights loaded a second time, in float64.
+// The float64 checks, once `synthesis_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
 mod float64 {
     //! Class-visualization pieces against PyTorch, in float64 (EfficientNet-Lite0 loaded in
     //! float64 beside the float32 one of the other tests).

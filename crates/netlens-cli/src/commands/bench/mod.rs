@@ -48,8 +48,8 @@ scripts compute too):
                     run through the library (synthesis::cs231n::visualize, which also classifies
                     the start and the final image; PyTorch's run does the same)
 
-Columns: netlens's fast path (models loaded with LoadOptions::fast_path on), its plain burn path (off;
-skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
+Columns: netlens's fast path (the model loaded with LoadOptions::fast_path on), its plain
+burn path (off; skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
 a BN-folded functional PyTorch baseline ('folded'), and fast/PyTorch ratios (below 1 means
 netlens is faster).
 
