@@ -544,3 +544,26 @@ fn json(
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args as _;
+
+    /// `--sweep`'s help lists each recipe's settings as the library derives them.
+    #[test]
+    fn sweep_help_lists_the_recipes_settings() {
+        let cmd = Args::augment_args(clap::Command::new("visualize"));
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "sweep")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for name in Recipe::NAMES {
+            let keys = Recipe::by_name(name).unwrap().keys().join(", ");
+            assert!(help.contains(&format!("{name}: {keys}")), "{help}");
+        }
+    }
+}
