@@ -5,6 +5,7 @@ use crate::class_names::{read_labels, ClassNames};
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
+use netlens::engine::LoadOptions;
 use netlens::files::Existing;
 use netlens::imaging::{self, output, Placement};
 use netlens::models::{self, onnx_model, Classifier, Preprocessing};
@@ -508,6 +509,16 @@ pub fn load_model(
     weights: Option<&Path>,
     settings: &Preprocessing,
 ) -> Result<Box<dyn Classifier>> {
+    load_model_with(name, weights, settings, LoadOptions::default())
+}
+
+/// [`load_model`] in the precision and on the engine path `options` choose.
+pub fn load_model_with(
+    name: &str,
+    weights: Option<&Path>,
+    settings: &Preprocessing,
+    options: LoadOptions,
+) -> Result<Box<dyn Classifier>> {
     let shown = if is_onnx(name) {
         name.to_string()
     } else {
@@ -515,7 +526,7 @@ pub fn load_model(
     };
     let pb = spinner(&format!("loading {shown}"));
     let mut status = |s: &str| pb.set_message(format!("{shown}: {s}"));
-    let model = models::open(name, weights, settings, &mut status);
+    let model = models::open_with(name, weights, settings, options, &mut status);
     pb.finish_and_clear();
     let what = match weights {
         Some(p) => format!("cannot load {shown} weights from {}", p.display()),

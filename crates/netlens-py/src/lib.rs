@@ -18,7 +18,7 @@ use image::RgbImage;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, Attack, AttackMethod, Cs231nFooling, Goal};
 use netlens::files::Existing;
-use netlens::imaging::{self, images_to_tensor, Placement};
+use netlens::imaging::{self, images_to_tensor_as, Placement};
 use netlens::models::{self, Classifier, Preprocessing};
 use netlens::saliency::{self, Method, Run, Targets};
 use netlens::saliency_files::{self, SaliencyFiles};
@@ -384,7 +384,11 @@ impl PyModel {
                     Some(t) => Targets::All(t),
                     None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
                 };
-                let x = images_to_tensor(&inputs, &self.model().spec().normalization);
+                let x = images_to_tensor_as(
+                    self.model().precision(),
+                    &inputs,
+                    &self.model().spec().normalization,
+                );
                 let mut tick = |k: usize| progress.tick(k);
                 let mut run = Run::new(batch_size, &mut tick);
                 let maps = method.attribute(self.model(), &x, &targets, &mut run)?;

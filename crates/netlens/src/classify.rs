@@ -1,7 +1,7 @@
 //! Classification: logits without a graph, softmax, top-k and argmax, and top-k
 //! classification of model-ready images in batches.
 
-use crate::imaging::images_to_tensor;
+use crate::imaging::images_to_tensor_as;
 use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
@@ -75,7 +75,7 @@ pub fn classify(
     let norm = model.spec().normalization;
     let mut out = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch.max(1)) {
-        let l = logits(model, images_to_tensor(chunk, &norm));
+        let l = logits(model, images_to_tensor_as(model.precision(), chunk, &norm));
         let classes = l.len() / chunk.len();
         for (row, probs) in l.chunks(classes).zip(softmax_rows(&l, classes)) {
             let top = top_k(&probs, k)

@@ -7,7 +7,9 @@
 //! Every CNN is a [`graph::Graph`] of named values and ONNX operations: the zoo's are built
 //! from their weight files ([`models`]), a user's is imported from an ONNX file ([`onnx`]).
 //! [`graph::reference`] runs a graph as burn operations with autodiff (float32 or float64, the
-//! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can.
+//! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can. Precision
+//! and the fast path are chosen per model when it is loaded ([`engine::LoadOptions`]); every
+//! tensor made for a model is made in its [`engine::Precision`].
 //!
 //! The methods: [`saliency`] (attributions, one interface) and [`metrics`] (how far to trust
 //! a map), [`adversarial`] (fooling images), [`synthesis`] (class visualization), all driven

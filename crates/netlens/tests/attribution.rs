@@ -2,7 +2,7 @@
 //! weights (float32 engine, fast path), against the Captum / PyTorch float64 fixtures of
 //! `tools/reference/attribution_fixtures.py` (`tests/fixtures/attribution/`), each for the
 //! photo's top-1 class. The float64 run of the same comparisons (reference interpreter) is
-//! `attribution_f64.rs`. Tolerances are stated per test with the measured error.
+//! the `float64` module below. Tolerances are stated per test with the measured error.
 
 mod common;
 
@@ -174,7 +174,9 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
     let net = model(MODEL);
     let img = fixture_pixels(MODEL, "chelsea");
     let x = images_to_tensor(std::slice::from_ref(&img), &net.spec().normalization);
-    let grey = netlens::engine::tensor(vec![0.0; 3 * 224 * 224], [1, 3, 224, 224]);
+    let grey = net
+        .precision()
+        .tensor(vec![0.0; 3 * 224 * 224], [1, 3, 224, 224]);
     let t = attribution_class("chelsea");
     let l = netlens::gradients::logits(net, x.clone());
     let g = netlens::gradients::logits(net, grey);
@@ -201,4 +203,60 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
     .unwrap()
     .attribute(net, &x, &Targets::All(t), &mut Run::new(4, &mut quiet));
     assert!(too_big.unwrap_err().to_string().contains("--window"));
+}
+
+// The float64 checks, once `attribution_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
+mod float64 {
+    //! Guided Backprop and Guided Grad-CAM on a model loaded in float64, where the fast path
+    //! is off and the reference interpreter runs every
+    //! ReLU6 as the guided operation (`netlens::engine::guided_relu`): against Captum in float64
+    //! (`tools/reference/attribution_fixtures.py`), EfficientNet-Lite0 with its real weights,
+    //! each photo's top-1 class. Tolerance: relative L2 below 1e-6 (float32 storage of the
+    //! fixtures and of the input is all that separates them).
+
+    use crate::common::*;
+    use netlens::imaging::images_to_tensor_as;
+    use netlens::saliency::{Attribution, GuidedBackprop, GuidedGradCam, Map, Run, Targets};
+
+    const MODEL: &str = "efficientnet_lite0";
+    const STEMS: [&str; 2] = ["chelsea", "coffee"];
+    const TOL: f64 = 1e-6;
+
+    fn maps(method: &dyn Attribution) -> Vec<Map> {
+        let net = model_f64(MODEL);
+        let imgs: Vec<_> = STEMS.iter().map(|s| fixture_pixels(MODEL, s)).collect();
+        let x = images_to_tensor_as(net.precision(), &imgs, &net.spec().normalization);
+        let mut quiet = |_: usize| {};
+        method
+            .attribute(
+                net,
+                &x,
+                &Targets::PerImage(STEMS.map(attribution_class).to_vec()),
+                &mut Run::new(2, &mut quiet),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn guided_backprop_and_guided_grad_cam_match_captum_in_float64() {
+        for (m, stem) in maps(&GuidedBackprop).iter().zip(STEMS) {
+            let g = attribution_fixture(stem, "gbp");
+            let want: Vec<f32> = (0..224 * 224)
+                .map(|i| {
+                    (0..3)
+                        .map(|c| g[c * 224 * 224 + i].abs())
+                        .fold(0.0, f32::max)
+                })
+                .collect();
+            let err = rel_l2(&m.values, &want);
+            eprintln!("{stem}: float64 Guided Backprop map rel L2 {err:.2e}");
+            assert!(err < TOL, "{stem}: {err}");
+        }
+        for (m, stem) in maps(&GuidedGradCam::default()).iter().zip(STEMS) {
+            let err = rel_l2(&m.values, &attribution_fixture(stem, "guided_gradcam"));
+            eprintln!("{stem}: float64 Guided Grad-CAM rel L2 {err:.2e}");
+            assert!(err < TOL, "{stem}: {err}");
+        }
+    }
 }

@@ -17,16 +17,13 @@ use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 use common::rel_l2;
-use netlens::engine;
+use netlens::engine::{self, LoadOptions, Precision::F32};
 use netlens::fast::kernels::Act;
 use netlens::fast::{ConvParams, FastNet, Graph, LinearParams, Pad};
 use netlens::gradients::{input_gradient, ClassScore};
 use netlens::imaging::tensor::tensor_values;
 use rand::{Rng, SeedableRng};
-use std::sync::{Arc, Mutex};
-
-/// Serializes tests that flip the global fast-path switch.
-static SWITCH: Mutex<()> = Mutex::new(());
+use std::sync::Arc;
 
 fn random(rng: &mut rand::rngs::StdRng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
@@ -59,8 +56,8 @@ fn burn_conv(x: Tensor<4>, p: &ConvParams) -> Tensor<4> {
             (total / 2, total - total / 2)
         }
     };
-    let wt = engine::tensor(p.weight.clone(), [p.cout, p.cin / p.groups, p.k, p.k]);
-    let b = engine::tensor(p.bias.clone(), [p.cout]);
+    let wt = F32.tensor(p.weight.clone(), [p.cout, p.cin / p.groups, p.k, p.k]);
+    let b = F32.tensor(p.bias.clone(), [p.cout]);
     let opts =
         ConvOptions::new_with_padding([p.stride; 2], [pad(h, 0), pad(w, 1)], [1, 1], p.groups);
     conv2d(x, wt, Some(b), opts)
@@ -232,10 +229,10 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
     let b = random(&mut rng, classes, 0.1);
     g.linear(h, dense(&w, &b, HIDDEN, classes), Act::None)
         .unwrap();
-    let w1t: Tensor<2> = engine::tensor(w1, [HIDDEN, c]).transpose();
-    let b1t: Tensor<1> = engine::tensor(b1, [HIDDEN]);
-    let wt: Tensor<2> = engine::tensor(w, [classes, HIDDEN]).transpose();
-    let bt: Tensor<1> = engine::tensor(b, [classes]);
+    let w1t: Tensor<2> = F32.tensor(w1, [HIDDEN, c]).transpose();
+    let b1t: Tensor<1> = F32.tensor(b1, [HIDDEN]);
+    let wt: Tensor<2> = F32.tensor(w, [classes, HIDDEN]).transpose();
+    let bt: Tensor<1> = F32.tensor(b, [classes]);
     let plain = Box::new(move |x: Tensor<4>| {
         let mut t = x;
         for s in &steps {
@@ -260,9 +257,9 @@ fn both(b: Built, shape: [usize; 4], seed: u64) -> (Run, Run) {
     let classes = net.output_size(shape).unwrap();
     let r = random(&mut rng, shape[0] * classes, 1.0);
     let run = |f: &dyn Fn(Tensor<4>) -> Tensor<2>| {
-        let xt = engine::tensor(x.clone(), shape).require_grad();
+        let xt = F32.tensor(x.clone(), shape).require_grad();
         let y = f(xt.clone());
-        let rt: Tensor<2> = engine::tensor(r.clone(), [shape[0], classes]);
+        let rt: Tensor<2> = F32.tensor(r.clone(), [shape[0], classes]);
         let grads = (y.clone() * rt).sum().backward();
         (tensor_values(y), tensor_values(xt.grad(&grads).unwrap()))
     };
@@ -273,7 +270,6 @@ fn both(b: Built, shape: [usize; 4], seed: u64) -> (Run, Run) {
 }
 
 fn check(name: &str, layers: &[L], cin: usize, shapes: &[[usize; 4]]) {
-    let _guard = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     for (i, &shape) in shapes.iter().enumerate() {
         assert_eq!(shape[1], cin);
         let b = build(layers, cin, 7, 11 + i as u64);
@@ -413,8 +409,14 @@ fn blocks_pools_and_concatenation() {
 /// which move it by at most 1e-3 here.
 #[test]
 fn lite0_fast_matches_plain() {
-    let _guard = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
-    let model = common::model("efficientnet_lite0");
+    // The same weights loaded twice: on the fast path and on the plain burn path.
+    let load = |fast: bool| {
+        let spec = netlens::models::spec("efficientnet_lite0").unwrap();
+        let options = LoadOptions::with_fast_path(fast);
+        netlens::models::load_with(spec, None, options, &mut |_| {}).unwrap()
+    };
+    let (fast_model, plain_model) = (load(true), load(false));
+    assert!(fast_model.fast_path_on() && !plain_model.fast_path_on());
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     for shape in [[1, 3, 224, 224], [2, 3, 224, 224], [1, 3, 161, 199]] {
         let x = random(&mut rng, shape.iter().product(), 2.0);
@@ -422,10 +424,8 @@ fn lite0_fast_matches_plain() {
             targets: (0..shape[0]).map(|i| 366 + i).collect(),
         };
         let run = |fast: bool| {
-            engine::set_fast_path(fast);
-            let g = input_gradient(model, engine::tensor(x.clone(), shape), &obj).unwrap();
-            engine::set_fast_path(true);
-            g
+            let model = if fast { &fast_model } else { &plain_model };
+            input_gradient(model.as_ref(), F32.tensor(x.clone(), shape), &obj).unwrap()
         };
         let (f, p) = (run(true), run(false));
         let (ey, eg) = (rel_l2(&f.logits, &p.logits), rel_l2(&f.grad, &p.grad));

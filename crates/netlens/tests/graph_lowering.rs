@@ -9,7 +9,7 @@
 mod common;
 
 use common::rel_l2;
-use netlens::engine;
+use netlens::engine::{LoadOptions, Precision};
 use netlens::gradients::{input_gradient, ClassScore};
 use netlens::graph::{Const, Graph, Op, Pads, Window};
 use netlens::imaging::Normalization;
@@ -175,7 +175,7 @@ fn exporter_style(seed: u64) -> Graph {
 
 fn run(m: &GraphModel, n: usize, size: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let x = engine::tensor(
+    let x = Precision::F32.tensor(
         (0..n * 3 * size * size)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect(),
@@ -186,17 +186,28 @@ fn run(m: &GraphModel, n: usize, size: usize, seed: u64) -> (Vec<f32>, Vec<f32>)
     (g.logits, g.grad)
 }
 
+/// The graph as two models: on the fast path and on the plain burn path.
+fn fast_and_plain(spec: ModelSpec, g: Graph) -> (GraphModel, GraphModel) {
+    let load = |fast: bool| {
+        GraphModel::with_options(
+            spec.clone(),
+            g.clone(),
+            None,
+            LoadOptions::with_fast_path(fast),
+        )
+        .unwrap()
+    };
+    (load(true), load(false))
+}
+
 #[test]
 fn exporter_style_graphs_lower_exactly() {
     for (size, seed) in [(17usize, 1u64), (24, 2), (31, 3)] {
-        let m = GraphModel::new(spec(size as u32), exporter_style(seed), None).unwrap();
+        let (m, plain) = fast_and_plain(spec(size as u32), exporter_style(seed));
         assert_eq!(m.fast_path_unsupported(), None, "size {size}");
         for n in [1, 3] {
-            engine::set_fast_path(true);
             let (fy, fg) = run(&m, n, size, seed + 10);
-            engine::set_fast_path(false);
-            let (py, pg) = run(&m, n, size, seed + 10);
-            engine::set_fast_path(true);
+            let (py, pg) = run(&plain, n, size, seed + 10);
             let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
             eprintln!("{size}px batch {n}: logits {ey:.1e}, input gradient {eg:.1e}");
             assert!(
@@ -237,13 +248,10 @@ fn a_relu_after_a_residual_add_lowers_into_the_add() {
     // ResNet's block ends in relu(x + shortcut): one fast-path node with its mask.
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     for (seed, n) in [(1u64, 1usize), (2, 3), (3, 2)] {
-        let m = GraphModel::new(spec(20), after_residual(seed, Op::Relu), None).unwrap();
+        let (m, plain) = fast_and_plain(spec(20), after_residual(seed, Op::Relu));
         assert_eq!(m.fast_path_unsupported(), None);
-        engine::set_fast_path(true);
         let (fy, fg) = run(&m, n, 20, seed + 10);
-        engine::set_fast_path(false);
-        let (py, pg) = run(&m, n, 20, seed + 10);
-        engine::set_fast_path(true);
+        let (py, pg) = run(&plain, n, 20, seed + 10);
         let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
         eprintln!("relu after the add, seed {seed} batch {n}: logits {ey:.1e}, input gradient {eg:.1e} (|g| {})", norm(&pg));
         assert!(

@@ -331,7 +331,7 @@ fn tiny_cnn_imports_with_its_ops_and_constants() {
     let reference = netlens::graph::reference::Reference::new(std::sync::Arc::new(g.clone()))
         .expect("reference");
     let y = reference
-        .forward(netlens::engine::tensor(x.clone(), [1, 3, 6, 6]))
+        .forward(netlens::engine::Precision::F32.tensor(x.clone(), [1, 3, 6, 6]))
         .expect("forward");
     assert_eq!(y.shape, [1, 5]);
     let got = netlens::imaging::tensor::tensor_values(y.t);
@@ -1288,7 +1288,7 @@ fn fixtures_compute_pytorch_logits() {
             .unwrap_or_else(|e| panic!("{case}: logits.npy: {e}"));
         let m = import_fixture(case, p);
         let shape: [usize; 4] = x.shape().try_into().expect("4-D input");
-        let input = netlens::engine::tensor(x.iter().copied().collect(), shape);
+        let input = netlens::engine::Precision::F32.tensor(x.iter().copied().collect(), shape);
         let r = netlens::graph::reference::Reference::new(std::sync::Arc::new(m.graph))
             .expect("reference");
         let y = r.forward(input).unwrap_or_else(|e| panic!("{case}: {e}"));

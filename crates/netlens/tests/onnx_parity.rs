@@ -74,7 +74,7 @@ fn onnx_layers_can_be_tapped() {
         let info = layers.iter().find(|l| l.name == cam).unwrap();
         assert!(info.shape[1] * info.shape[2] > 1, "{case}: {info:?}");
         let s = m.spec().input_size as usize;
-        let x = netlens::engine::tensor(
+        let x = netlens::engine::Precision::F32.tensor(
             (0..2 * 3 * s * s)
                 .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
                 .collect(),
@@ -88,5 +88,36 @@ fn onnx_layers_can_be_tapped() {
             assert!(rel_l2(&y, &direct) < 1e-5, "{case}: {}", l.name);
         }
         assert!(m.forward_to(x, "no such layer").is_err());
+    }
+}
+
+// The float64 checks, once `onnx_parity_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
+mod float64 {
+    //! The ONNX parity checks above with each model loaded in float64 (reference
+    //! interpreter): free of float32 rounding, logits must agree with float64 PyTorch to 1e-6 of
+    //! the largest logit and input gradients to 1e-6 relative L2 (the fixtures store gradients
+    //! as float32: 6e-8 of rounding).
+
+    use crate::common::*;
+    use netlens::engine::Precision;
+
+    #[test]
+    fn every_exported_torchvision_model_matches_pytorch_in_float64() {
+        let mut failures = Vec::new();
+        for case in ONNX_CASES {
+            let c = onnx_check_in(&fixture_dir("onnx").join(case), Precision::F64);
+            eprintln!(
+                "{case:26} logits {:.1e}  grad {:.1e}",
+                c.logit_err, c.grad_err
+            );
+            if c.logit_err > 1e-6 || c.grad_err > 1e-6 {
+                failures.push(format!(
+                    "{case}: logits {:.2e} grad {:.2e}",
+                    c.logit_err, c.grad_err
+                ));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
     }
 }

@@ -4,7 +4,7 @@
 //! through reduced configurations of the same code. Each case checks torchvision's
 //! Resize(256)/CenterCrop(224) pixels bit for bit, the logits (max |Δ| ≤ 1e-4 · max |logit|),
 //! the input gradient of the top-1 logit (relative L2 ≤ 1e-3; see [`KINK_GRAD_TOL`] for the one
-//! float32 exception, exact in `parity_torchvision_f64.rs`), Grad-CAM through
+//! float32 exception, exact in the `float64` module below), Grad-CAM through
 //! `forward_to`/`forward_from` at the default CAM layer against pytorch-grad-cam's definition
 //! (relative L2 ≤ 1e-3), that `forward_from(forward_to(x))` is `forward(x)` (to 1e-5: the
 //! first runs on plain burn operations, the second on the fast path), and for the ViT
@@ -68,7 +68,7 @@ fn grad_cam(net: &dyn Classifier, x: Tensor<4>, layer: &str, target: usize) -> V
 /// flips a ReLU or max-pool that sits on its kink: the chelsea crop through the random
 /// SqueezeNet flips one, which moves a 60×90-pixel patch of the gradient, 1.22e-3 overall;
 /// full-size VGG16 is 4.5e-3 away. PyTorch's own float32 run on the same input is as far from
-/// the float64 reference (1.22e-3 and 4.0e-3); `parity_torchvision_f64.rs` shows both cases
+/// the float64 reference (1.22e-3 and 4.0e-3); the `float64` module shows both cases
 /// exact (0 in float32 rounding) in float64.
 const KINK_GRAD_TOL: f64 = 1e-2;
 
@@ -76,7 +76,7 @@ const KINK_GRAD_TOL: f64 = 1e-2;
 /// `features.15` has a window whose two largest values differ by less than 1e-6 of their
 /// size on the coffee crop; the fast path's float32 rounding picks the other one, which moves
 /// a 45×45-pixel patch of the gradient, 1.42e-2 overall (the plain burn path happens to pick
-/// PyTorch's, 4e-7). `parity_torchvision_f64.rs` checks the network exactly.
+/// PyTorch's, 4e-7). the `float64` module checks the network exactly.
 const NEAR_TIE_GRAD_TOL: f64 = 2e-2;
 
 fn check(net: &dyn Classifier, dir: &Path, grad_tol: f64) {
@@ -278,4 +278,106 @@ fn full_size_vit_b_16() {
     let spec = models::spec("vit_b_16").unwrap();
     let net = models::load(spec, Some(&dir.join("weights.safetensors")), &mut |_| {}).unwrap();
     check(net.as_ref(), &dir, 1e-3);
+}
+
+// The float64 checks, once `parity_torchvision_f64.rs`: a binary of its own while precision was
+// process-wide, now the same weights loaded a second time, in float64.
+mod float64 {
+    //! The torchvision parity checks above with each model loaded in float64: free of
+    //! float32 rounding (which can flip a ReLU or max-pool that sits on a kink), the logits and
+    //! input gradients of SqueezeNet 1.1 (full size), VGG16 and ViT-B/16 (reduced) must agree with
+    //! the float64 PyTorch reference to the fixtures' own float32 rounding: logits max |Δ| ≤ 1e-5
+    //! (relative to max |logit|, the float32 readback), gradients relative L2 ≤ 1e-5 (stored as
+    //! float32), far inside the 1e-4 / 1e-3. The `#[ignore]`d `full_size_*` tests do the
+    //! same for full-size VGG16 and ViT-B/16 (see `parity_torchvision.rs`).
+
+    use crate::common::*;
+    use netlens::engine::{LoadOptions, Precision};
+    use netlens::gradients::{input_gradient, ClassScore};
+    use netlens::imaging::images_to_tensor_as;
+    use netlens::models::{self, vgg, vit, Arch, ModelSpec};
+    use netlens::weights;
+    use std::path::PathBuf;
+
+    fn dir(name: &str) -> PathBuf {
+        fixture_dir("torchvision").join(name)
+    }
+
+    fn check(zoo: &str, name: &'static str, arch: Option<Arch>) {
+        check_in(zoo, name, arch, dir(name));
+    }
+
+    fn check_in(zoo: &str, name: &'static str, arch: Option<Arch>, d: PathBuf) {
+        let mut spec = models::spec(zoo).unwrap().clone();
+        spec.name = name;
+        if let Some(a) = arch {
+            spec.arch = a;
+        }
+        let spec: &'static ModelSpec = Box::leak(Box::new(spec));
+        let sd = weights::read_state_dict(&d.join("weights.safetensors")).unwrap();
+        let net = models::build_with(spec, sd, LoadOptions::in_precision(Precision::F64)).unwrap();
+        let (px, shape) = read_u8(&d.join("pixels.npy"));
+        let img = image::RgbImage::from_raw(shape[1] as u32, shape[0] as u32, px).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("manifest.json")).unwrap())
+                .unwrap();
+        let top1 = m["top1"].as_u64().unwrap() as usize;
+        let x = images_to_tensor_as(
+            net.precision(),
+            std::slice::from_ref(&img),
+            &spec.normalization,
+        );
+        let g = input_gradient(
+            net.as_ref(),
+            x,
+            &ClassScore {
+                targets: vec![top1],
+            },
+        )
+        .unwrap();
+        let want = read_f64(&d.join("logits.npy"));
+        let logit_err = rel_max(&g.logits, &want);
+        let grad_err = rel_l2(&g.grad, &read_f32(&d.join("grad.npy")));
+        eprintln!("{name} f64: logits max err {logit_err:.2e}, gradient rel L2 {grad_err:.2e}");
+        assert!(logit_err < 1e-5, "{name}: logits differ by {logit_err}");
+        assert!(grad_err < 1e-5, "{name}: gradient rel L2 {grad_err}");
+    }
+
+    #[test]
+    fn squeezenet1_1_is_exact_in_f64() {
+        check("squeezenet1_1", "squeezenet1_1", None);
+    }
+
+    #[test]
+    fn vgg16_tiny_is_exact_in_f64() {
+        check("vgg16", "vgg16_tiny", Some(Arch::Vgg(vgg::Config::TINY)));
+    }
+
+    #[test]
+    fn vit_b_16_tiny_is_exact_in_f64() {
+        check(
+            "vit_b_16",
+            "vit_b_16_tiny",
+            Some(Arch::VisionTransformer(vit::Config::TINY)),
+        );
+    }
+
+    fn full(name: &str) -> PathBuf {
+        let root = std::env::var_os("NETLENS_TORCHVISION_FULL").expect(
+            "set NETLENS_TORCHVISION_FULL to the folder written by torchvision_fixtures.py --full",
+        );
+        PathBuf::from(root).join(name)
+    }
+
+    #[test]
+    #[ignore = "needs NETLENS_TORCHVISION_FULL (torchvision_fixtures.py --full DIR, ~1 GB)"]
+    fn full_size_vgg16_is_exact_in_f64() {
+        check_in("vgg16", "vgg16", None, full("vgg16"));
+    }
+
+    #[test]
+    #[ignore = "needs NETLENS_TORCHVISION_FULL (torchvision_fixtures.py --full DIR, ~1 GB)"]
+    fn full_size_vit_b_16_is_exact_in_f64() {
+        check_in("vit_b_16", "vit_b_16", None, full("vit_b_16"));
+    }
 }

@@ -5,7 +5,7 @@ use crate::common::{self, check_outputs, save_png, stem, ModelArgs};
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::images_to_tensor;
+use netlens::imaging::images_to_tensor_as;
 use netlens::saliency::{
     self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method,
     OcclusionConfig, RiseConfig, Run, Settings, SmoothGradConfig, Targets,
@@ -219,7 +219,7 @@ fn attribute_with(
     batch_size: usize,
     tick: &mut dyn FnMut(usize),
 ) -> Result<(Vec<Map>, f64)> {
-    let x = images_to_tensor(images, &model.spec().normalization);
+    let x = images_to_tensor_as(model.precision(), images, &model.spec().normalization);
     let mut run = Run::new(batch_size, tick);
     let t0 = Instant::now();
     let maps = method.attribute(model, &x, targets, &mut run)?;

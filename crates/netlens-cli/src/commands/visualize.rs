@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use netlens::imaging::figure::{Cell, Figure};
 use netlens::imaging::output::Format;
 use netlens::synthesis::sweep::{self, Axis};
-use netlens::synthesis::{self, Options, Recipe, Tick, Visualization};
+use netlens::synthesis::{self, Lucid, Options, Recipe, Setting, Tick, Visualization};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -137,15 +137,21 @@ fn recipes(a: &Args) -> Result<Vec<Recipe>> {
         RecipeArg::Lucid => &["lucid"],
         RecipeArg::Both => &["cs231n", "lucid"],
     };
-    let cs_only = [
-        ("l2-reg", a.l2_reg.map(|v| v.to_string())),
-        ("blur-every", a.blur_every.map(|v| v.to_string())),
-        ("blur-sigma", a.blur_sigma.map(|v| v.to_string())),
-        ("max-jitter", a.max_jitter.map(|v| v.to_string())),
-    ];
+    // The flags as typed settings, the ones a recipe lacks refused before any work.
+    let given: Vec<Setting> = [
+        a.iterations.map(Setting::Iterations),
+        a.learning_rate.map(Setting::LearningRate),
+        a.l2_reg.map(Setting::L2Reg),
+        a.blur_every.map(Setting::BlurEvery),
+        a.blur_sigma.map(Setting::BlurSigma),
+        a.max_jitter.map(Setting::MaxJitter),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if a.recipe == RecipeArg::Lucid {
-        if let Some((k, _)) = cs_only.iter().find(|(_, v)| v.is_some()) {
-            anyhow::bail!("--{k} applies to the cs231n recipe only");
+        if let Some(s) = given.iter().find(|s| !Lucid::takes(s)) {
+            anyhow::bail!("--{} applies to the cs231n recipe only", s.key());
         }
     }
     if a.recipe == RecipeArg::Both && a.learning_rate.is_some() {
@@ -157,20 +163,14 @@ fn recipes(a: &Args) -> Result<Vec<Recipe>> {
     if a.init.is_some() && a.recipe != RecipeArg::Cs231n {
         anyhow::bail!("--init works with --recipe cs231n only (lucid optimizes a spectrum)");
     }
-    let shared = [
-        ("iterations", a.iterations.map(|v| v.to_string())),
-        ("learning-rate", a.learning_rate.map(|v| v.to_string())),
-    ];
     names
         .iter()
         .map(|n| {
             let mut r = Recipe::by_name(n)?;
-            for (k, v) in shared
-                .iter()
-                .chain(if *n == "cs231n" { &cs_only[..] } else { &[] })
-            {
-                if let Some(v) = v {
-                    r.set(k, v).with_context(|| format!("--{k}"))?;
+            // With --recipe both, the cs231n-only flags apply to cs231n alone.
+            for &s in &given {
+                if r.takes(&s) {
+                    r.apply(s).with_context(|| format!("--{}", s.key()))?;
                 }
             }
             Ok(r)
@@ -543,4 +543,27 @@ fn json(
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args as _;
+
+    /// `--sweep`'s help lists each recipe's settings as the library derives them.
+    #[test]
+    fn sweep_help_lists_the_recipes_settings() {
+        let cmd = Args::augment_args(clap::Command::new("visualize"));
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "sweep")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for name in Recipe::NAMES {
+            let keys = Recipe::by_name(name).unwrap().keys().join(", ");
+            assert!(help.contains(&format!("{name}: {keys}")), "{help}");
+        }
+    }
 }

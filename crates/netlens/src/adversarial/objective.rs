@@ -1,5 +1,6 @@
 //! The cross-entropy objectives of FGSM and PGD.
 
+use crate::engine::Precision;
 use crate::gradients::{one_hot, Objective};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::Tensor;
@@ -18,9 +19,8 @@ pub struct CrossEntropy {
 impl Objective for CrossEntropy {
     fn evaluate(&self, logits: Tensor<2>, _input: &Tensor<4>) -> Tensor<1> {
         let [n, k] = logits.dims();
-        let log_p = (log_softmax(logits, 1) * one_hot(&self.classes, k))
-            .sum_dim(1)
-            .reshape([n]);
+        let hot = one_hot(&self.classes, k, Precision::of(&logits));
+        let log_p = (log_softmax(logits, 1) * hot).sum_dim(1).reshape([n]);
         // log p = −CE
         if self.untargeted {
             -log_p

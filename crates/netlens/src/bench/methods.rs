@@ -20,7 +20,7 @@ use crate::adversarial::{attack, Attack, AttackMethod, Goal};
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::gradients::{input_gradient, ClassScore};
-use crate::imaging::images_to_tensor;
+use crate::imaging::images_to_tensor_as;
 use crate::models::Classifier;
 use crate::saliency::{
     build, Baseline, IntegratedGradientsConfig, Method, Run, Settings, SmoothGradConfig, Targets,
@@ -59,7 +59,7 @@ pub fn time_method(
     if photos.is_empty() {
         return Err(Error::Invalid("the method table needs photos".into()));
     }
-    let x = images_to_tensor(photos, &model.spec().normalization);
+    let x = images_to_tensor_as(model.precision(), photos, &model.spec().normalization);
     let classes: Vec<usize> = classify(model, photos, 1, photos.len())
         .iter()
         .map(|p| p.class())

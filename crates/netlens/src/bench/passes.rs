@@ -10,7 +10,6 @@
 use super::inputs::{inputs, targets, CLASS};
 use super::measure::{measure, Budget};
 use super::records::{ClassvizRecord, PassRecord};
-use crate::engine;
 use crate::error::Result;
 use crate::gradients::{input_gradient, logits, ClassScore};
 use crate::models::Classifier;
@@ -31,7 +30,7 @@ pub fn time_passes(
     let s = model.spec().input_size as usize;
     let mut out = Vec::new();
     for &b in batches {
-        let x = engine::tensor(inputs(b, s), [b, 3, s, s]);
+        let x = model.precision().tensor(inputs(b, s), [b, 3, s, s]);
         let objective = ClassScore {
             targets: targets(b, model.classes()),
         };

@@ -3,7 +3,7 @@
 //! with 6) and whose autodiff backward passes the gradient only where `0 < x ≤ upper` (the
 //! activation's own derivative, as the plain path's `relu(x) − relu(x − 6)` has it) and the
 //! gradient is positive (Springenberg et al. 2015). It runs on the host in float64 whatever
-//! the engine's precision, so it serves float32 and float64 graphs alike.
+//! the tensor's precision, so it serves float32 and float64 graphs alike.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

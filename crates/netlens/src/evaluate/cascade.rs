@@ -7,7 +7,7 @@
 
 use super::Progress;
 use crate::error::Result;
-use crate::imaging::images_to_tensor;
+use crate::imaging::images_to_tensor_as;
 use crate::metrics::randomization::{layers, randomized, spearman, Randomization};
 use crate::metrics::similarity::{hog_similarity, map_ssim};
 use crate::models::{GraphModel, ModelSpec};
@@ -106,7 +106,11 @@ pub fn randomization_tests(
 ) -> Result<RandomizationTests> {
     let total = layers(g.graph()).len();
     let steps = steps(total);
-    let x = images_to_tensor(std::slice::from_ref(image), &spec.normalization);
+    let x = images_to_tensor_as(
+        crate::Classifier::precision(g),
+        std::slice::from_ref(image),
+        &spec.normalization,
+    );
     let targets = Targets::PerImage(vec![target]);
     let work: usize = methods.iter().map(|m| m.passes(1)).sum::<usize>() * steps.len();
     progress.stage("randomization tests (first image)", work);

@@ -7,7 +7,7 @@ use super::results::{CurveSet, Evaluation, Means, Row};
 use super::{Config, Progress};
 use crate::error::{Error, Result};
 use crate::imaging::tensor::tensor_values;
-use crate::imaging::{images_to_tensor, Placement};
+use crate::imaging::{images_to_tensor_as, Placement};
 use crate::metrics::deletion_insertion::{self as di, Direction};
 use crate::metrics::pointing;
 use crate::metrics::randomization::{randomized_model, spearman};
@@ -105,7 +105,7 @@ pub fn run(
     let batch = config.batch_size;
     let preds = crate::classify::classify(model, &inputs, 1, batch);
     let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
-    let x = images_to_tensor(&inputs, &spec.normalization);
+    let x = images_to_tensor_as(model.precision(), &inputs, &spec.normalization);
     let [n, _, h, w] = x.dims();
     let flat = tensor_values(x.clone());
     let plane = h * w;

@@ -9,7 +9,6 @@ use super::objective::Objective;
 use super::optimizer::{Optimizer, Step};
 use super::parametrization::{Parametrization, Transform};
 use crate::classify::{argmax, logits};
-use crate::engine;
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
 use crate::imaging::tensor::tensor_values;
@@ -113,7 +112,7 @@ fn saved_classes(
     norm: &Normalization,
 ) -> Vec<usize> {
     let (q, img_shape) = a.saved(theta, shape, norm);
-    let l = logits(model, engine::tensor(q, img_shape));
+    let l = logits(model, model.precision().tensor(q, img_shape));
     let k = l.len() / shape[0].max(1);
     l.chunks(k.max(1)).map(argmax).collect()
 }
@@ -137,7 +136,10 @@ pub fn ascend(
     let mut success = vec![false; n];
     let mut iterations = vec![0usize; n];
     for t in 0..a.stop.max_iterations() {
-        let var = engine::tensor(theta.clone(), shape).require_grad();
+        let var = model
+            .precision()
+            .tensor(theta.clone(), shape)
+            .require_grad();
         let img = a.param.image(var.clone());
         let mut x = img.clone();
         for tr in &a.transforms {
@@ -244,6 +246,9 @@ mod tests {
     impl Classifier for Mean {
         fn spec(&self) -> &ModelSpec {
             &zoo()[0]
+        }
+        fn load_options(&self) -> crate::engine::LoadOptions {
+            crate::engine::LoadOptions::default()
         }
         fn forward(&self, x: Tensor<4>) -> Tensor<2> {
             let [n, c, h, w] = x.dims();

@@ -3,7 +3,7 @@
 //! for the stop rule, snapshots and the saved result), and [`Transform`]s are the random,
 //! differentiable augmentations applied to that image before the network.
 
-use crate::engine;
+use crate::engine::Precision;
 use crate::imaging::tensor::tensor_values;
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
@@ -16,8 +16,12 @@ pub trait Parametrization {
 
     /// The normalized image (flat) and its shape `[N, 3, H, W]` from the flat variable θ of
     /// shape `shape`, without recording a graph: what the stop rule judges and what is saved.
+    /// θ enters as float32 (its values are); a parametrization that computes in float64
+    /// casts it in `image`.
     fn pixels(&self, theta: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
-        let img = self.image(engine::tensor(theta.to_vec(), shape)).detach();
+        let img = self
+            .image(Precision::F32.tensor(theta.to_vec(), shape))
+            .detach();
         let dims = img.dims();
         (tensor_values(img), dims)
     }

@@ -32,12 +32,18 @@ pub fn strip_softmax(g: &mut Graph) -> bool {
 /// Computes every node that does not depend on the input (shape arithmetic, constant
 /// subgraphs exporters leave behind) once, turning its outputs into constants, so that
 /// the fast path sees constants where the file computes them. Returns how many nodes were
-/// folded.
+/// folded. Computes in float32; [`constants_in`] in the precision of the model to be.
 pub fn constants(g: &mut Graph) -> crate::Result<usize> {
+    constants_in(g, crate::engine::Precision::F32)
+}
+
+/// [`constants`] computed in precision `p` (the folded values are stored as float32
+/// constants either way).
+pub fn constants_in(g: &mut Graph, p: crate::engine::Precision) -> crate::Result<usize> {
     use super::reference::{eval, Reference, Val};
     use super::Const;
     let snapshot = std::sync::Arc::new(g.clone());
-    let r = Reference::new(snapshot)?;
+    let r = Reference::with_precision(snapshot, p)?;
     let mut folded = Vec::new();
     let mut known: Vec<Option<Val>> = vec![None; g.values.len()];
     for (i, n) in g.nodes.iter().enumerate() {

@@ -18,4 +18,4 @@ pub mod tensor;
 pub use decode::{load_rgb, load_rgb_noting};
 pub use geometry::{fit, fit_with, Geometry, Placement};
 pub use quantize::{quantize, quantize_in_ball, PixelBall};
-pub use tensor::{images_to_tensor, tensor_to_images, Normalization};
+pub use tensor::{images_to_tensor, images_to_tensor_as, tensor_to_images, Normalization};

@@ -5,7 +5,7 @@
 //! the ImageNet mean/std scaled to 0–255. Going back, values are denormalized, rounded and
 //! clamped to 0–255, which is exactly "the image as saved".
 
-use crate::engine;
+use crate::engine::Precision;
 use burn::tensor::Tensor;
 use image::RgbImage;
 
@@ -62,14 +62,21 @@ pub fn image_to_chw(img: &RgbImage, norm: &Normalization) -> Vec<f32> {
     out
 }
 
-/// A batch of same-size images as a normalized `[N, 3, H, W]` tensor on the engine device.
+/// A batch of same-size images as a normalized float32 `[N, 3, H, W]` tensor on the engine
+/// device (a float64 model casts it on entry; [`images_to_tensor_as`] makes it in the
+/// model's precision, `model.precision()`, from the start).
 pub fn images_to_tensor(images: &[RgbImage], norm: &Normalization) -> Tensor<4> {
+    images_to_tensor_as(Precision::F32, images, norm)
+}
+
+/// [`images_to_tensor`] in precision `p`.
+pub fn images_to_tensor_as(p: Precision, images: &[RgbImage], norm: &Normalization) -> Tensor<4> {
     let (w, h) = images.first().map(|i| i.dimensions()).unwrap_or((0, 0));
     let mut data = Vec::with_capacity(images.len() * 3 * (w * h) as usize);
     for img in images {
         data.extend(image_to_chw(img, norm));
     }
-    engine::tensor(data, [images.len(), 3, h as usize, w as usize])
+    p.tensor(data, [images.len(), 3, h as usize, w as usize])
 }
 
 /// Flat values of a tensor as `f32` (any rank).

@@ -13,7 +13,6 @@
 //! the area is the paper's trapezoid rule on that uniform grid. Ties in the map are broken
 //! by pixel index (row-major), so results are deterministic.
 
-use crate::engine;
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
 use crate::imaging::tensor::{tensor_values, Normalization};
@@ -147,7 +146,9 @@ pub fn probabilities_with(
     let mut out = Vec::with_capacity(n);
     for start in (0..n).step_by(run.batch_size) {
         let end = (start + run.batch_size).min(n);
-        let xb = engine::tensor(x[start * per..end * per].to_vec(), [end - start, 3, h, w]);
+        let xb = model
+            .precision()
+            .tensor(x[start * per..end * per].to_vec(), [end - start, 3, h, w]);
         let logits = tensor_values(model.forward(xb));
         on_logits(&logits);
         out.extend(softmax_at(&logits, k, target));

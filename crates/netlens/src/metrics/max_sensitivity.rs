@@ -7,7 +7,6 @@
 //! the raw (signed) maps, the maximum over the draws. Lower is more robust. Quantus's default
 //! is 200 draws; netlens's CLI takes fewer by default because each draw recomputes every map.
 
-use crate::engine;
 use crate::error::Result;
 use crate::models::Classifier;
 use crate::saliency::{Attribution, Map, Run, Targets};
@@ -74,7 +73,7 @@ pub fn max_sensitivity(
             .iter()
             .map(|&v| v + rng.random_range(-s.radius..=s.radius))
             .collect();
-        let t = engine::tensor(noisy, shape);
+        let t = model.precision().tensor(noisy, shape);
         let moved = method.attribute(model, &t, &targets, run)?;
         for ((w, a), b) in worst.iter_mut().zip(maps).zip(&moved) {
             let r = relative_change(&a.values, &b.values);

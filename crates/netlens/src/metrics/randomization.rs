@@ -153,10 +153,11 @@ pub fn randomized(
         Randomization::Cascade(k) => randomize_top(model.graph(), k, seed),
         Randomization::Independent(k) => randomize_only(model.graph(), k, seed),
     };
-    GraphModel::new(
+    GraphModel::with_options(
         spec.clone(),
         g,
         Some(crate::models::Classifier::cam_layer(model)),
+        crate::models::Classifier::load_options(model),
     )
 }
 

@@ -5,9 +5,12 @@
 //! from the graph's named values ([`crate::graph::analysis`]). At construction the graph is
 //! run once on a blank batch at the model's input size, which checks every node's shapes
 //! and records each layer's output shape, so that later passes at that size cannot fail.
+//! The model computes in the precision of its [`LoadOptions`] (constants are made in it,
+//! inputs of the other precision are cast on entry) and builds its fast network only when
+//! those options allow it.
 
 use super::{Classifier, FastSlot, ModelSpec};
-use crate::engine;
+use crate::engine::{self, LoadOptions};
 use crate::error::{Error, Result};
 use crate::graph::analysis::{self, Layer};
 use crate::graph::reference::{Float, Reference};
@@ -26,16 +29,28 @@ pub struct GraphModel {
     /// Every value's shape at batch 1.
     shapes: Vec<Option<Vec<usize>>>,
     softmax_left_out: bool,
+    options: LoadOptions,
 }
 
 impl GraphModel {
-    /// Checks `graph` on a blank batch of `spec`'s input size and wraps it; `cam_layer`
-    /// overrides the automatic choice of Grad-CAM's layer.
-    pub fn new(spec: ModelSpec, mut graph: Graph, cam_layer: Option<String>) -> Result<Self> {
-        fold::constants(&mut graph)?;
-        let mut reference = Reference::new(Arc::new(graph))?;
+    /// Checks `graph` on a blank batch of `spec`'s input size and wraps it, with the default
+    /// [`LoadOptions`]; `cam_layer` overrides the automatic choice of Grad-CAM's layer.
+    pub fn new(spec: ModelSpec, graph: Graph, cam_layer: Option<String>) -> Result<Self> {
+        Self::with_options(spec, graph, cam_layer, LoadOptions::default())
+    }
+
+    /// [`GraphModel::new`] in the precision and on the path `options` choose.
+    pub fn with_options(
+        spec: ModelSpec,
+        mut graph: Graph,
+        cam_layer: Option<String>,
+        options: LoadOptions,
+    ) -> Result<Self> {
+        let p = options.precision;
+        fold::constants_in(&mut graph, p)?;
+        let mut reference = Reference::with_precision(Arc::new(graph), p)?;
         let s = spec.input_size as usize;
-        let blank = |n: usize| engine::tensor(vec![0.0; n * 3 * s * s], [n, 3, s, s]);
+        let blank = |n: usize| p.tensor(vec![0.0; n * 3 * s * s], [n, 3, s, s]);
         let shapes = reference.shapes(blank(1))?;
         let g = reference.graph();
         let classes = match shapes[g.output].as_deref() {
@@ -73,12 +88,13 @@ impl GraphModel {
         Ok(Self {
             spec,
             reference,
-            fast: FastSlot::default(),
+            fast: FastSlot::new(&options),
             layers,
             cam_layer,
             classes,
             shapes,
             softmax_left_out: false,
+            options,
         })
     }
 
@@ -136,12 +152,17 @@ impl Classifier for GraphModel {
         Some(crate::graph::flops::forward(self.graph(), &self.shapes)).filter(|&f| f > 0)
     }
 
+    fn load_options(&self) -> LoadOptions {
+        self.options
+    }
+
     fn fast_path_unsupported(&self) -> Option<String> {
         // The inherent method (which tests call without the trait in scope).
         GraphModel::fast_path_unsupported(self)
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.options.precision.cast(x);
         let fast = self
             .fast
             .get(|| Some(lower::lower(self.graph(), &self.shapes)));
@@ -166,6 +187,7 @@ impl Classifier for GraphModel {
                 self.spec.name
             )));
         }
+        let x = self.options.precision.cast(x);
         let fast = self
             .fast
             .get(|| Some(lower::lower(self.graph(), &self.shapes)));
@@ -200,6 +222,7 @@ impl Classifier for GraphModel {
 
     fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
         let v = self.tap(layer)?.value;
+        let x = self.options.precision.cast(x);
         self.reference.forward_to(x, v)?.rank::<4>()
     }
 
@@ -208,7 +231,7 @@ impl Classifier for GraphModel {
         let n = a.dims()[0];
         let s = self.spec.input_size as usize;
         self.reference
-            .forward_from(Float::new(a), v, [n, 3, s, s])?
+            .forward_from(Float::new(self.options.precision.cast(a)), v, [n, 3, s, s])?
             .rank::<2>()
     }
 }

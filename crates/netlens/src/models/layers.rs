@@ -2,10 +2,10 @@
 //! its patch convolution, linear layers and layer normalization. CNNs are graphs
 //! (`builder.rs`, `crate::graph`).
 //!
-//! Weights are created on the engine device with `from_data`, so they are constants for
-//! autodiff: backward passes compute input gradients only.
+//! Weights are created on the engine device with `from_data`, in the model's precision, so
+//! they are constants for autodiff: backward passes compute input gradients only.
 
-use crate::engine;
+use crate::engine::Precision;
 use crate::error::Result;
 use crate::weights::StateDict;
 use burn::tensor::module::conv2d;
@@ -29,12 +29,13 @@ impl PatchConv {
         in_ch: usize,
         out_ch: usize,
         patch: usize,
+        p: Precision,
     ) -> Result<Self> {
         let w = sd.take(&format!("{name}.weight"), &[out_ch, in_ch, patch, patch])?;
         let b = sd.take(&format!("{name}.bias"), &[out_ch])?;
         Ok(Self {
-            weight: engine::tensor(w.data, [out_ch, in_ch, patch, patch]),
-            bias: engine::tensor(b.data, [out_ch]),
+            weight: p.tensor(w.data, [out_ch, in_ch, patch, patch]),
+            bias: p.tensor(b.data, [out_ch]),
             patch,
         })
     }
@@ -55,13 +56,19 @@ pub struct Linear {
 
 impl Linear {
     /// Reads PyTorch's `name.weight` `[out, in]` and `name.bias` `[out]`.
-    pub fn take(sd: &mut StateDict, name: &str, inputs: usize, outputs: usize) -> Result<Self> {
+    pub fn take(
+        sd: &mut StateDict,
+        name: &str,
+        inputs: usize,
+        outputs: usize,
+        p: Precision,
+    ) -> Result<Self> {
         let w = sd.take(&format!("{name}.weight"), &[outputs, inputs])?;
         let b = sd.take(&format!("{name}.bias"), &[outputs])?;
-        let weight: Tensor<2> = engine::tensor(w.data, [outputs, inputs]);
+        let weight: Tensor<2> = p.tensor(w.data, [outputs, inputs]);
         Ok(Self {
             weight_t: weight.transpose(),
-            bias: engine::tensor(b.data, [outputs]),
+            bias: p.tensor(b.data, [outputs]),
         })
     }
 
@@ -82,11 +89,17 @@ impl Linear {
 
     /// Builds the layer from a row-major `[out, in]` weight and its bias (for weights that
     /// a checkpoint stores packed, such as an attention's `in_proj_weight`).
-    pub fn from_parts(weight: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Self {
-        let w: Tensor<2> = engine::tensor(weight, [outputs, inputs]);
+    pub fn from_parts(
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        inputs: usize,
+        outputs: usize,
+        p: Precision,
+    ) -> Self {
+        let w: Tensor<2> = p.tensor(weight, [outputs, inputs]);
         Self {
             weight_t: w.transpose(),
-            bias: engine::tensor(bias, [outputs]),
+            bias: p.tensor(bias, [outputs]),
         }
     }
 }
@@ -102,12 +115,18 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Reads `name.weight` and `name.bias`, both `[dim]`.
-    pub fn take(sd: &mut StateDict, name: &str, dim: usize, eps: f64) -> Result<Self> {
+    pub fn take(
+        sd: &mut StateDict,
+        name: &str,
+        dim: usize,
+        eps: f64,
+        p: Precision,
+    ) -> Result<Self> {
         let g = sd.take(&format!("{name}.weight"), &[dim])?;
         let b = sd.take(&format!("{name}.bias"), &[dim])?;
         Ok(Self {
-            gamma: engine::tensor(g.data, [dim]),
-            beta: engine::tensor(b.data, [dim]),
+            gamma: p.tensor(g.data, [dim]),
+            beta: p.tensor(b.data, [dim]),
             eps,
         })
     }

@@ -7,6 +7,8 @@
 //! a user's comes from an ONNX file ([`onnx_model`]). The zoo's ViT keeps its own forward
 //! (`vit.rs`). The zoo ([`zoo`], [`spec`], [`load`]) names the published variants, their
 //! input geometry and where their weights come from; [`open`] takes a zoo name or a path.
+//! Every loader has a `_with` form taking [`LoadOptions`] (precision, fast path), which the
+//! model keeps: [`Classifier::precision`].
 
 pub mod builder;
 pub mod efficientnet_lite;
@@ -18,9 +20,9 @@ pub mod vgg;
 pub mod vit;
 
 pub use graph_model::GraphModel;
-pub use onnx_model::{open, Preprocessing};
+pub use onnx_model::{open, open_with, Preprocessing};
 
-use crate::engine;
+use crate::engine::{LoadOptions, Precision};
 use crate::error::{Error, Result};
 use crate::fast::{FastNet, Graph as FastGraph, Unsupported};
 use crate::graph::analysis::Layer;
@@ -31,20 +33,31 @@ use burn::tensor::Tensor;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-/// A model's fast-path network, built from its weights on first use (never when the fast
-/// path is off, so float64 runs and the plain reference pay nothing for it).
-#[derive(Default)]
-struct FastSlot(OnceLock<Option<Arc<FastNet>>>);
+/// A model's fast-path network, built from its weights on first use (never when the model's
+/// load options turn the fast path off, so float64 models and the plain reference pay
+/// nothing for it).
+struct FastSlot {
+    enabled: bool,
+    net: OnceLock<Option<Arc<FastNet>>>,
+}
 
 impl FastSlot {
+    /// A slot that builds its network iff `options` let the model run on the fast path.
+    fn new(options: &LoadOptions) -> Self {
+        Self {
+            enabled: options.fast_path_active(),
+            net: OnceLock::new(),
+        }
+    }
+
     fn get(
         &self,
         build: impl FnOnce() -> Option<std::result::Result<FastGraph, Unsupported>>,
     ) -> Option<&Arc<FastNet>> {
-        if !engine::fast_path() {
+        if !self.enabled {
             return None;
         }
-        self.0
+        self.net
             .get_or_init(|| {
                 build()
                     .and_then(|g| g.ok())
@@ -58,6 +71,19 @@ impl FastSlot {
 pub trait Classifier: Send + Sync {
     /// The zoo entry this model was built from.
     fn spec(&self) -> &ModelSpec;
+    /// The options the model was loaded with: its precision and whether the fast path was
+    /// allowed.
+    fn load_options(&self) -> LoadOptions;
+    /// The precision the model computes in; tensors made for it should be made in it
+    /// (`model.precision().tensor(...)`), and inputs of the other precision are cast on entry.
+    fn precision(&self) -> Precision {
+        self.load_options().precision
+    }
+    /// Whether the model was loaded to run on the fast path (allowed and float32); whether
+    /// its network supports the path is [`Classifier::fast_path_unsupported`].
+    fn fast_path_on(&self) -> bool {
+        self.load_options().fast_path_active()
+    }
     /// Logits `[N, classes]` of a normalized batch `[N, 3, S, S]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
     /// Logits as [`Classifier::forward`], whose backward pass follows guided backpropagation
@@ -276,10 +302,24 @@ pub fn weights_present(spec: &ModelSpec) -> bool {
     weights::cached_path(spec.name).is_file()
 }
 
-/// Builds a model from a state dict.
+/// Builds a model from a state dict with the default [`LoadOptions`].
 pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifier>> {
+    build_with(spec, sd, LoadOptions::default())
+}
+
+/// Builds a model from a state dict, in the precision and on the path `options` choose.
+pub fn build_with(
+    spec: &'static ModelSpec,
+    sd: StateDict,
+    options: LoadOptions,
+) -> Result<Box<dyn Classifier>> {
     let graph = |g: Graph, cam: Option<String>| -> Result<Box<dyn Classifier>> {
-        Ok(Box::new(GraphModel::new(spec.clone(), g, cam)?))
+        Ok(Box::new(GraphModel::with_options(
+            spec.clone(),
+            g,
+            cam,
+            options,
+        )?))
     };
     match spec.arch {
         Arch::EfficientNetLite(cfg) => {
@@ -292,7 +332,8 @@ pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifi
         Arch::Vgg(cfg) => graph(vgg::graph(cfg, sd)?, Some(vgg::cam_layer(&cfg))),
         Arch::VisionTransformer(cfg) => Ok(Box::new(Vit {
             spec,
-            net: vit::VisionTransformer::from_state_dict(cfg, sd)?,
+            net: vit::VisionTransformer::from_state_dict(cfg, sd, options.precision)?,
+            options,
         })),
         Arch::Onnx => Err(Error::Invalid(format!(
             "{} is read from its ONNX file, not from a state dict",
@@ -302,28 +343,49 @@ pub fn build(spec: &'static ModelSpec, sd: StateDict) -> Result<Box<dyn Classifi
 }
 
 /// Loads a model with its weights: `weights_file` if given, else the cache, else a fetch
-/// (progress reported through `status`).
+/// (progress reported through `status`), with the default [`LoadOptions`].
 pub fn load(
     spec: &'static ModelSpec,
     weights_file: Option<&Path>,
     status: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn Classifier>> {
+    load_with(spec, weights_file, LoadOptions::default(), status)
+}
+
+/// [`load`] in the precision and on the path `options` choose.
+pub fn load_with(
+    spec: &'static ModelSpec,
+    weights_file: Option<&Path>,
+    options: LoadOptions,
+    status: &mut dyn FnMut(&str),
+) -> Result<Box<dyn Classifier>> {
     let sd = weights::load_for(spec.name, &spec.weights, weights_file, status)?;
-    build(spec, sd)
+    build_with(spec, sd, options)
 }
 
 /// The zoo's Vision Transformer, which keeps its own burn forward.
 struct Vit {
     spec: &'static ModelSpec,
     net: vit::VisionTransformer,
+    options: LoadOptions,
+}
+
+impl Vit {
+    /// `x` in the model's precision.
+    fn input<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.options.precision.cast(x)
+    }
 }
 
 impl Classifier for Vit {
     fn spec(&self) -> &ModelSpec {
         self.spec
     }
+    fn load_options(&self) -> LoadOptions {
+        self.options
+    }
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.net.forward(x)
+        self.net.forward(self.input(x))
     }
     fn layers(&self) -> Vec<String> {
         self.net.layer_names()
@@ -332,13 +394,13 @@ impl Classifier for Vit {
         self.net.cam_layer()
     }
     fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
-        self.net.forward_to(x, layer)
+        self.net.forward_to(self.input(x), layer)
     }
     fn forward_from(&self, a: Tensor<4>, layer: &str) -> Result<Tensor<2>> {
-        self.net.forward_from(a, layer)
+        self.net.forward_from(self.input(a), layer)
     }
     fn attention_maps(&self, x: Tensor<4>) -> Result<Vec<Tensor<4>>> {
-        self.net.attention_maps(x)
+        self.net.attention_maps(self.input(x))
     }
     fn forward_flops(&self) -> Option<u64> {
         Some(self.net.config().forward_flops())

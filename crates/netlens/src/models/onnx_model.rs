@@ -6,6 +6,7 @@
 //! [`Preprocessing`] overrides it, and explicit settings (the CLI's flags) override both.
 
 use super::{spec, Arch, Classifier, GraphModel, ModelSpec};
+use crate::engine::LoadOptions;
 use crate::error::{Error, Result};
 use crate::imaging::Normalization;
 use crate::weights::WeightSource;
@@ -81,8 +82,18 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-/// Loads an ONNX classifier; `settings` override the sidecar and the defaults.
+/// Loads an ONNX classifier with the default [`LoadOptions`]; `settings` override the
+/// sidecar and the defaults.
 pub fn load_onnx(path: &Path, settings: &Preprocessing) -> Result<GraphModel> {
+    load_onnx_with(path, settings, LoadOptions::default())
+}
+
+/// [`load_onnx`] in the precision and on the path `options` choose.
+pub fn load_onnx_with(
+    path: &Path,
+    settings: &Preprocessing,
+    options: LoadOptions,
+) -> Result<GraphModel> {
     let imported = crate::onnx::import(path)?;
     let side = Preprocessing::sidecar(path)?;
     let p = settings.or(&side.map(|(_, p)| p).unwrap_or_default());
@@ -161,22 +172,35 @@ pub fn load_onnx(path: &Path, settings: &Preprocessing) -> Result<GraphModel> {
         summary: leak(summary),
     };
     let left_out = imported.ends_in_softmax;
-    let model = GraphModel::new(spec, imported.graph, None).map_err(|e| match e {
-        Error::Graph(m) => Error::Onnx {
-            path: path.to_path_buf(),
-            reason: m,
-        },
-        e => e,
-    })?;
+    let model =
+        GraphModel::with_options(spec, imported.graph, None, options).map_err(|e| match e {
+            Error::Graph(m) => Error::Onnx {
+                path: path.to_path_buf(),
+                reason: m,
+            },
+            e => e,
+        })?;
     Ok(model.with_softmax_left_out(left_out))
 }
 
 /// Loads `name`: a zoo model (weights from `weights`, the cache or a fetch) or, for a path
-/// ending in `.onnx` (or containing a `/`), an ONNX file with `settings`.
+/// ending in `.onnx` (or containing a `/`), an ONNX file with `settings`; with the default
+/// [`LoadOptions`].
 pub fn open(
     name: &str,
     weights: Option<&Path>,
     settings: &Preprocessing,
+    status: &mut dyn FnMut(&str),
+) -> Result<Box<dyn Classifier>> {
+    open_with(name, weights, settings, LoadOptions::default(), status)
+}
+
+/// [`open`] in the precision and on the path `options` choose.
+pub fn open_with(
+    name: &str,
+    weights: Option<&Path>,
+    settings: &Preprocessing,
+    options: LoadOptions,
     status: &mut dyn FnMut(&str),
 ) -> Result<Box<dyn Classifier>> {
     if is_onnx(name) {
@@ -186,7 +210,11 @@ pub fn open(
             )));
         }
         status("importing");
-        return Ok(Box::new(load_onnx(Path::new(name), settings)?));
+        return Ok(Box::new(load_onnx_with(
+            Path::new(name),
+            settings,
+            options,
+        )?));
     }
     if !settings.is_empty() {
         return Err(Error::Invalid(format!(
@@ -194,5 +222,5 @@ pub fn open(
              --std and --pixel-scale are for ONNX files"
         )));
     }
-    super::load(spec(name)?, weights, status)
+    super::load_with(spec(name)?, weights, options, status)
 }

@@ -34,7 +34,7 @@
 //! attention rollout (Abnar & Zuidema 2020).
 
 use super::layers::{LayerNorm, Linear, PatchConv};
-use crate::engine;
+use crate::engine::Precision;
 use crate::error::{Error, Result};
 use crate::weights::StateDict;
 use burn::tensor::activation::{gelu, softmax};
@@ -187,8 +187,9 @@ pub struct VisionTransformer {
 impl VisionTransformer {
     /// Builds the network from a torchvision state dict; every tensor must fit. The MLP
     /// weights may carry either name torchvision has used (`mlp.0`/`mlp.3`, or the older
-    /// `mlp.linear_1`/`mlp.linear_2` of the published ViT-B/16 file).
-    pub fn from_state_dict(config: Config, mut sd: StateDict) -> Result<Self> {
+    /// `mlp.linear_1`/`mlp.linear_2` of the published ViT-B/16 file). Weights are made in
+    /// `prec`; inputs must come in it too (the zoo's `Classifier` wrapper casts them).
+    pub fn from_state_dict(config: Config, mut sd: StateDict, prec: Precision) -> Result<Self> {
         let c = config.hidden;
         let eps = config.ln_eps;
         if config.heads == 0
@@ -199,10 +200,10 @@ impl VisionTransformer {
                 "inconsistent ViT configuration {config:?}"
             )));
         }
-        let conv_proj = PatchConv::take(&mut sd, "conv_proj", 3, c, config.patch_size)?;
-        let class_token = engine::tensor(sd.take("class_token", &[1, 1, c])?.data, [1, 1, c]);
+        let conv_proj = PatchConv::take(&mut sd, "conv_proj", 3, c, config.patch_size, prec)?;
+        let class_token = prec.tensor(sd.take("class_token", &[1, 1, c])?.data, [1, 1, c]);
         let t = config.tokens();
-        let pos_embedding = engine::tensor(
+        let pos_embedding = prec.tensor(
             sd.take("encoder.pos_embedding", &[1, t, c])?.data,
             [1, t, c],
         );
@@ -221,19 +222,19 @@ impl VisionTransformer {
                 ("0", "3")
             };
             blocks.push(Block {
-                ln_1: LayerNorm::take(&mut sd, &format!("{p}.ln_1"), c, eps)?,
+                ln_1: LayerNorm::take(&mut sd, &format!("{p}.ln_1"), c, eps, prec)?,
                 attention: Attention {
-                    in_proj: Linear::from_parts(in_w.data, in_b.data, c, 3 * c),
-                    out_proj: Linear::take(&mut sd, &format!("{a}.out_proj"), c, c)?,
+                    in_proj: Linear::from_parts(in_w.data, in_b.data, c, 3 * c, prec),
+                    out_proj: Linear::take(&mut sd, &format!("{a}.out_proj"), c, c, prec)?,
                     heads: config.heads,
                 },
-                ln_2: LayerNorm::take(&mut sd, &format!("{p}.ln_2"), c, eps)?,
-                fc1: Linear::take(&mut sd, &format!("{p}.mlp.{m1}"), c, config.mlp)?,
-                fc2: Linear::take(&mut sd, &format!("{p}.mlp.{m2}"), config.mlp, c)?,
+                ln_2: LayerNorm::take(&mut sd, &format!("{p}.ln_2"), c, eps, prec)?,
+                fc1: Linear::take(&mut sd, &format!("{p}.mlp.{m1}"), c, config.mlp, prec)?,
+                fc2: Linear::take(&mut sd, &format!("{p}.mlp.{m2}"), config.mlp, c, prec)?,
             });
         }
-        let ln = LayerNorm::take(&mut sd, "encoder.ln", c, eps)?;
-        let head = Linear::take(&mut sd, "heads.head", c, config.num_classes)?;
+        let ln = LayerNorm::take(&mut sd, "encoder.ln", c, eps, prec)?;
+        let head = Linear::take(&mut sd, "heads.head", c, config.num_classes, prec)?;
         sd.finish()?;
         Ok(Self {
             config,

@@ -14,7 +14,7 @@ use super::{Attribution, Map, Run, Targets};
 use crate::classify::classify;
 use crate::error::Result;
 use crate::imaging::decode::decode_rgb;
-use crate::imaging::{self, images_to_tensor, Placement};
+use crate::imaging::{self, images_to_tensor_as, Placement};
 use crate::Classifier;
 use image::RgbImage;
 use std::path::Path;
@@ -169,7 +169,7 @@ impl Bench {
         run: &mut Run,
     ) -> Result<Scored> {
         let inputs: Vec<RgbImage> = self.fitted.iter().map(|f| f.0.clone()).collect();
-        let x = images_to_tensor(&inputs, &model.spec().normalization);
+        let x = images_to_tensor_as(model.precision(), &inputs, &model.spec().normalization);
         let maps = method.attribute(model, &x, &Targets::PerImage(self.classes()), run)?;
         let mut tally = Tally::default();
         let mut best = Vec::with_capacity(maps.len());

@@ -48,7 +48,7 @@ pub mod seeding;
 pub mod smoothgrad;
 pub mod vanilla;
 
-use crate::engine;
+use crate::engine::Precision;
 use crate::error::{Error, Result};
 use crate::gradients::{
     guided_input_gradient, input_gradient, ClassScore, InputGradient, Objective,
@@ -151,6 +151,8 @@ pub struct Batch<'a> {
     pub shape: [usize; 4],
     /// One class per image.
     pub targets: &'a [usize],
+    /// The model's precision, in which [`Batch::tensor`] makes the batch.
+    pub precision: Precision,
 }
 
 impl Batch<'_> {
@@ -170,9 +172,9 @@ impl Batch<'_> {
         &self.x[i * per..(i + 1) * per]
     }
 
-    /// The batch as a tensor for the network.
+    /// The batch as a tensor for the network, in its precision.
     pub fn tensor(&self) -> Tensor<4> {
-        engine::tensor(self.x.to_vec(), self.shape)
+        self.precision.tensor(self.x.to_vec(), self.shape)
     }
 
     /// Image `i`'s map from its `H·W` values.
@@ -234,6 +236,7 @@ pub trait Attribution {
                 x: &x[r.start * per..r.end * per],
                 shape: [r.len(), c, h, w],
                 targets: &t[r],
+                precision: model.precision(),
             };
             maps.extend(self.step(model, &batch, run)?);
         }
@@ -331,7 +334,9 @@ fn gradients_with(
     let mut scores = Vec::with_capacity(n);
     for r in batches(n, run.batch_size) {
         let b = r.len();
-        let xb = engine::tensor(x[r.start * per..r.end * per].to_vec(), [b, c, h, w]);
+        let xb = model
+            .precision()
+            .tensor(x[r.start * per..r.end * per].to_vec(), [b, c, h, w]);
         let g = gradient(
             model,
             xb,

@@ -6,7 +6,6 @@
 
 use super::{batches, Run};
 use crate::classify::logits;
-use crate::engine;
 use crate::error::Result;
 use crate::models::Classifier;
 use std::ops::Range;
@@ -85,7 +84,9 @@ pub(crate) fn copy_scores(
         }
         let l = logits(
             model,
-            engine::tensor(x, [r.len(), shape[0], shape[1], shape[2]]),
+            model
+                .precision()
+                .tensor(x, [r.len(), shape[0], shape[1], shape[2]]),
         );
         let scores: Vec<f64> = l
             .chunks(classes)

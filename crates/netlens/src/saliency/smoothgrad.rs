@@ -6,7 +6,6 @@
 
 use super::seeding::image_rng;
 use super::{batches, Attribution, Batch, Batching, Map, Method, Run, Targets};
-use crate::engine;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
@@ -124,7 +123,7 @@ impl Attribution for NoiseTunnel {
                         .map(|&v| v + normal.sample(&mut rngs[i])),
                 );
             }
-            let copies = engine::tensor(noisy, [chunk.len(), c, h, w]);
+            let copies = model.precision().tensor(noisy, [chunk.len(), c, h, w]);
             let tg = Targets::PerImage(chunk.iter().map(|&i| t[i]).collect());
             let maps = self.inner.attribute(model, &copies, &tg, run)?;
             for (&i, m) in chunk.iter().zip(maps) {

@@ -13,8 +13,9 @@
 //! and both the L2 term and the step's norm `‖g‖` are invariant under permutations.
 
 use super::objective::ScoreMinusL2;
+use super::settings::{no_setting, Setting};
 use super::transforms::Roll;
-use super::{check_class, drive, parse_value, Options, Tick, Visualization};
+use super::{check_class, drive, Options, Tick, Visualization};
 use crate::error::{Error, Result};
 use crate::gradients::{Ascent, Constraint, PixelParam, PostStep, Step, Stop, Transform};
 use crate::imaging::tensor::image_to_chw;
@@ -50,31 +51,34 @@ impl Default for Cs231nRecipe {
 }
 
 impl Cs231nRecipe {
-    /// Names accepted by [`Cs231nRecipe::set`] (the command-line flag names).
-    pub const KEYS: &'static [&'static str] = &[
-        "iterations",
-        "learning-rate",
-        "l2-reg",
-        "blur-every",
-        "blur-sigma",
-        "max-jitter",
-    ];
+    /// Whether the recipe has setting `s` (exhaustive: a new [`Setting`] must be placed).
+    pub fn takes(s: &Setting) -> bool {
+        match s {
+            Setting::Iterations(_)
+            | Setting::LearningRate(_)
+            | Setting::L2Reg(_)
+            | Setting::BlurEvery(_)
+            | Setting::BlurSigma(_)
+            | Setting::MaxJitter(_) => true,
+            Setting::Sd(_)
+            | Setting::DecayPower(_)
+            | Setting::Decorrelate(_)
+            | Setting::Transforms(_)
+            | Setting::Pad(_)
+            | Setting::Jitter(_) => false,
+        }
+    }
 
-    /// Sets one setting by name.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "iterations" => self.iterations = parse_value(key, value)?,
-            "learning-rate" => self.learning_rate = parse_value(key, value)?,
-            "l2-reg" => self.l2_reg = parse_value(key, value)?,
-            "blur-every" => self.blur_every = parse_value(key, value)?,
-            "blur-sigma" => self.blur_sigma = parse_value(key, value)?,
-            "max-jitter" => self.max_jitter = parse_value(key, value)?,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "cs231n has no setting '{key}'; settings: {}",
-                    Self::KEYS.join(", ")
-                )))
-            }
+    /// Applies one setting and checks the result ([`Cs231nRecipe::validate`]).
+    pub fn apply(&mut self, s: Setting) -> Result<()> {
+        match s {
+            Setting::Iterations(v) => self.iterations = v,
+            Setting::LearningRate(v) => self.learning_rate = v,
+            Setting::L2Reg(v) => self.l2_reg = v,
+            Setting::BlurEvery(v) => self.blur_every = v,
+            Setting::BlurSigma(v) => self.blur_sigma = v,
+            Setting::MaxJitter(v) => self.max_jitter = v,
+            other => return Err(no_setting("cs231n", other.key(), Self::takes)),
         }
         self.validate()
     }

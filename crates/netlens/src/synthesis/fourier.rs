@@ -25,7 +25,7 @@
 //! The variable has shape `[N, 3, 2H, K]` with `K = W/2 + 1`: rows `0..H` hold the real parts,
 //! rows `H..2H` the imaginary parts.
 
-use crate::engine;
+use crate::engine::Precision;
 use crate::gradients::Parametrization;
 use crate::imaging::Normalization;
 use burn::tensor::activation::sigmoid;
@@ -72,11 +72,14 @@ pub struct FourierImage {
     gain: Tensor<4>,
     offset: Tensor<4>,
     decorrelate: bool,
+    /// The precision of the constants (the model's); θ is cast to it on entry.
+    precision: Precision,
 }
 
 impl FourierImage {
     /// A parametrization with Lucid's frequency decay `decay_power` (1) and colour
-    /// decorrelation (`decorrelate`, on in Lucid), normalized for the model with `norm`.
+    /// decorrelation (`decorrelate`, on in Lucid), normalized for the model with `norm`,
+    /// computing in `p` (the model's precision).
     pub fn new(
         n: usize,
         h: usize,
@@ -84,6 +87,7 @@ impl FourierImage {
         decay_power: f32,
         decorrelate: bool,
         norm: &Normalization,
+        p: Precision,
     ) -> Self {
         let k = w / 2 + 1;
         let mut scale = vec![0f32; 2 * h * k];
@@ -141,17 +145,18 @@ impl FourierImage {
             h,
             w,
             k,
-            scale: engine::tensor(scale, [1, 1, 2 * h, k]),
-            rows: engine::tensor_f64(rows, [1, 2 * h, 2 * h]),
-            cos_w: engine::tensor_f64(cos_w, [1, k, w]),
-            sin_w: engine::tensor_f64(sin_w, [1, k, w]),
-            color: engine::tensor(color, [1, 3, 3]),
-            gain: engine::tensor((0..3).map(|c| 255.0 / norm.std[c]).collect(), [1, 3, 1, 1]),
-            offset: engine::tensor(
+            scale: p.tensor(scale, [1, 1, 2 * h, k]),
+            rows: p.tensor_f64(rows, [1, 2 * h, 2 * h]),
+            cos_w: p.tensor_f64(cos_w, [1, k, w]),
+            sin_w: p.tensor_f64(sin_w, [1, k, w]),
+            color: p.tensor(color, [1, 3, 3]),
+            gain: p.tensor((0..3).map(|c| 255.0 / norm.std[c]).collect(), [1, 3, 1, 1]),
+            offset: p.tensor(
                 (0..3).map(|c| -norm.mean[c] / norm.std[c]).collect(),
                 [1, 3, 1, 1],
             ),
             decorrelate,
+            precision: p,
         }
     }
 
@@ -172,7 +177,7 @@ impl FourierImage {
     /// `[N, 3, H, W]`.
     pub fn spatial(&self, theta: Tensor<4>) -> Tensor<4> {
         let (n, h, w, k) = (self.n, self.h, self.w, self.k);
-        let x = (theta * self.scale.clone()).reshape([n * 3, 2 * h, k]);
+        let x = (self.precision.cast(theta) * self.scale.clone()).reshape([n * 3, 2 * h, k]);
         let z = self.rows.clone().matmul(x);
         let zr = z.clone().narrow(1, 0, h);
         let zi = z.narrow(1, h, h);

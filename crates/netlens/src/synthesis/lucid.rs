@@ -10,8 +10,9 @@
 //! `jitter(4)`, then a resize to the model's input size; Adam with lr 0.05; 512 iterations.
 
 use super::fourier::FourierImage;
+use super::settings::{no_setting, Setting};
 use super::transforms::{Crop, Pad, RandomRotate, RandomScale, Resize};
-use super::{check_class, drive, parse_value, Options, Tick, Visualization};
+use super::{check_class, drive, Options, Tick, Visualization};
 use crate::error::{Error, Result};
 use crate::gradients::{Ascent, ClassScore, Constraint, Step, Stop, Transform};
 use crate::models::Classifier;
@@ -64,35 +65,36 @@ impl Default for Lucid {
 }
 
 impl Lucid {
-    /// Names accepted by [`Lucid::set`].
-    pub const KEYS: &'static [&'static str] = &[
-        "iterations",
-        "learning-rate",
-        "sd",
-        "decay-power",
-        "decorrelate",
-        "transforms",
-        "pad",
-        "jitter",
-    ];
+    /// Whether the recipe has setting `s` (exhaustive: a new [`Setting`] must be placed).
+    pub fn takes(s: &Setting) -> bool {
+        match s {
+            Setting::Iterations(_)
+            | Setting::LearningRate(_)
+            | Setting::Sd(_)
+            | Setting::DecayPower(_)
+            | Setting::Decorrelate(_)
+            | Setting::Transforms(_)
+            | Setting::Pad(_)
+            | Setting::Jitter(_) => true,
+            Setting::L2Reg(_)
+            | Setting::BlurEvery(_)
+            | Setting::BlurSigma(_)
+            | Setting::MaxJitter(_) => false,
+        }
+    }
 
-    /// Sets one setting by name (`decorrelate` and `transforms` take true/false).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match key {
-            "iterations" => self.iterations = parse_value(key, value)?,
-            "learning-rate" => self.learning_rate = parse_value(key, value)?,
-            "sd" => self.sd = parse_value(key, value)?,
-            "decay-power" => self.decay_power = parse_value(key, value)?,
-            "decorrelate" => self.decorrelate = parse_value(key, value)?,
-            "transforms" => self.transforms = parse_value(key, value)?,
-            "pad" => self.pad = parse_value(key, value)?,
-            "jitter" => self.jitter = parse_value(key, value)?,
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "lucid has no setting '{key}'; settings: {}",
-                    Self::KEYS.join(", ")
-                )))
-            }
+    /// Applies one setting and checks the result ([`Lucid::validate`]).
+    pub fn apply(&mut self, s: Setting) -> Result<()> {
+        match s {
+            Setting::Iterations(v) => self.iterations = v,
+            Setting::LearningRate(v) => self.learning_rate = v,
+            Setting::Sd(v) => self.sd = v,
+            Setting::DecayPower(v) => self.decay_power = v,
+            Setting::Decorrelate(v) => self.decorrelate = v,
+            Setting::Transforms(v) => self.transforms = v,
+            Setting::Pad(v) => self.pad = v,
+            Setting::Jitter(v) => self.jitter = v,
+            other => return Err(no_setting("lucid", other.key(), Self::takes)),
         }
         self.validate()
     }
@@ -139,7 +141,15 @@ pub fn run(
     let spec = model.spec();
     let s = spec.input_size as usize;
     let norm = spec.normalization;
-    let param = FourierImage::new(1, s, s, recipe.decay_power, recipe.decorrelate, &norm);
+    let param = FourierImage::new(
+        1,
+        s,
+        s,
+        recipe.decay_power,
+        recipe.decorrelate,
+        &norm,
+        model.precision(),
+    );
     let mut rng = StdRng::seed_from_u64(options.seed);
     let theta0 = param.init(recipe.sd, &mut rng);
     let pad = Pad {

@@ -17,6 +17,7 @@ pub mod cs231n;
 pub mod fourier;
 pub mod lucid;
 pub mod objective;
+pub mod settings;
 pub mod sweep;
 pub mod transforms;
 
@@ -31,6 +32,7 @@ use rand::rngs::StdRng;
 
 pub use cs231n::Cs231nRecipe;
 pub use lucid::Lucid;
+pub use settings::Setting;
 
 /// A class-visualization recipe with its settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,29 +81,42 @@ impl Recipe {
         }
     }
 
-    /// Settings that [`Recipe::set`] accepts.
-    pub fn keys(&self) -> &'static [&'static str] {
+    /// Whether the recipe has setting `s`.
+    pub fn takes(&self, s: &Setting) -> bool {
         match self {
-            Recipe::Cs231n(_) => Cs231nRecipe::KEYS,
-            Recipe::Lucid(_) => Lucid::KEYS,
+            Recipe::Cs231n(_) => Cs231nRecipe::takes(s),
+            Recipe::Lucid(_) => Lucid::takes(s),
         }
     }
 
-    /// Sets one setting by its command-line name (`learning-rate`, `l2-reg`...).
+    /// Command-line names of the recipe's settings.
+    pub fn keys(&self) -> Vec<&'static str> {
+        Setting::ALL
+            .iter()
+            .filter(|s| self.takes(s))
+            .map(Setting::key)
+            .collect()
+    }
+
+    /// Applies one typed setting (an error when the recipe has no such setting or the value
+    /// is out of range).
+    pub fn apply(&mut self, s: Setting) -> Result<()> {
+        match self {
+            Recipe::Cs231n(c) => c.apply(s),
+            Recipe::Lucid(l) => l.apply(s),
+        }
+    }
+
+    /// Sets one setting from text, by its command-line name (`learning-rate`, `l2-reg`...):
+    /// for callers that hold strings (Python keyword pairs); typed callers use
+    /// [`Recipe::apply`].
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        match self {
-            Recipe::Cs231n(c) => c.set(key, value),
-            Recipe::Lucid(l) => l.set(key, value),
+        if !Setting::ALL.iter().any(|s| s.key() == key && self.takes(s)) {
+            let takes = |s: &Setting| self.takes(s);
+            return Err(settings::no_setting(self.name(), key, takes));
         }
+        self.apply(Setting::parse(key, value)?)
     }
-}
-
-/// Parses a setting's value, with an error that names the setting.
-pub(crate) fn parse_value<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| Error::Invalid(format!("{key}: '{value}' is not a valid value")))
 }
 
 /// What a run starts from and what it records, besides the recipe.

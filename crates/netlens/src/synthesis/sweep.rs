@@ -2,11 +2,12 @@
 //! same seed, so that cells differ only by their settings.
 //!
 //! An axis is written `key=v1,v2,...` with the command-line name of a setting
-//! (`learning-rate=5,25,100`); the grid is the Cartesian product of the axes, the last axis
+//! (`learning-rate=5,25,100`), parsed once into typed [`Setting`]s ([`Axis::parse`], at the
+//! command line); the grid is the Cartesian product of the axes, the last axis
 //! varying fastest. Cells can run on several threads at once ([`run`]), which pays when the
 //! engine leaves cores idle (its elementwise ops are single-threaded).
 
-use super::{visualize, Options, Recipe, Tick, Visualization};
+use super::{visualize, Options, Recipe, Setting, Tick, Visualization};
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,11 +17,12 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
     pub key: String,
-    pub values: Vec<String>,
+    /// Each value as written (for labels and file names) and as a typed setting.
+    pub values: Vec<(String, Setting)>,
 }
 
 impl Axis {
-    /// Parses `key=v1,v2,...`.
+    /// Parses `key=v1,v2,...`: every value must parse as setting `key`'s type.
     pub fn parse(spec: &str) -> Result<Self> {
         let (key, values) = spec.split_once('=').ok_or_else(|| {
             Error::Invalid(format!(
@@ -38,6 +40,10 @@ impl Axis {
                 "sweep '{spec}' needs a setting name and at least one value"
             )));
         }
+        let values = values
+            .into_iter()
+            .map(|v| Setting::parse(&key, &v).map(|s| (v, s)))
+            .collect::<Result<_>>()?;
         Ok(Self { key, values })
     }
 }
@@ -61,7 +67,7 @@ impl Cell {
     }
 }
 
-/// The grid of `axes` over `base` (every value is checked by [`Recipe::set`]).
+/// The grid of `axes` over `base` (every value is checked by [`Recipe::apply`]).
 pub fn grid(base: &Recipe, axes: &[Axis]) -> Result<Vec<Cell>> {
     let mut keys = std::collections::HashSet::new();
     for a in axes {
@@ -76,9 +82,9 @@ pub fn grid(base: &Recipe, axes: &[Axis]) -> Result<Vec<Cell>> {
     for a in axes {
         let mut next = Vec::with_capacity(cells.len() * a.values.len());
         for c in &cells {
-            for v in &a.values {
+            for (v, setting) in &a.values {
                 let mut recipe = c.recipe.clone();
-                recipe.set(&a.key, v)?;
+                recipe.apply(*setting)?;
                 let mut settings = c.settings.clone();
                 settings.push((a.key.clone(), v.clone()));
                 next.push(Cell { settings, recipe });
@@ -153,8 +159,11 @@ mod tests {
             }
             _ => panic!("wrong recipe"),
         }
+        assert_eq!(axes[0].values[0], ("1e-4".into(), Setting::L2Reg(1e-4)));
         assert!(grid(&Recipe::default(), &[Axis::parse("sd=1").unwrap()]).is_err());
-        assert!(grid(&Recipe::default(), &[Axis::parse("l2-reg=abc").unwrap()]).is_err());
+        assert!(grid(&Recipe::default(), &[Axis::parse("l2-reg=-1").unwrap()]).is_err());
+        assert!(Axis::parse("l2-reg=abc").is_err());
+        assert!(Axis::parse("speed=1").is_err());
         assert!(Axis::parse("l2-reg").is_err());
         assert!(Axis::parse("l2-reg=").is_err());
     }

@@ -15,7 +15,7 @@
 //! the gathers differentiated by burn. Points that fall outside the input read 0, the
 //! normalized mean colour.
 
-use crate::engine;
+use crate::engine::{self, Precision};
 use crate::gradients::Transform;
 use crate::imaging::Normalization;
 use burn::tensor::ops::PadMode;
@@ -53,7 +53,7 @@ impl Transform for Pad {
             return x;
         }
         // pad(x − c, 0) + c pads each channel with its own normalized constant c.
-        let c = engine::tensor(
+        let c = Precision::of(&x).tensor(
             (0..3).map(|k| self.norm.apply(k, self.pixel)).collect(),
             [1, 3, 1, 1],
         );
@@ -158,6 +158,7 @@ pub fn resize(x: Tensor<4>, oh: usize, ow: usize) -> Tensor<4> {
 /// integers). Input points outside the image contribute 0. Differentiable in `x`.
 pub fn warp(x: Tensor<4>, oh: usize, ow: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
+    let p = Precision::of(&x);
     let len = oh * ow;
     let mut idx: [Vec<i64>; 4] = std::array::from_fn(|_| vec![0i64; len]);
     let mut wt: [Vec<f32>; 4] = std::array::from_fn(|_| vec![0f32; len]);
@@ -188,7 +189,7 @@ pub fn warp(x: Tensor<4>, oh: usize, ow: usize, map: impl Fn(f64, f64) -> (f64, 
             continue;
         }
         let it = Tensor::<1, Int>::from_data(TensorData::new(i, [len]), &engine::device());
-        let term = flat.clone().select(2, it) * engine::tensor(wv, [1, 1, len]);
+        let term = flat.clone().select(2, it) * p.tensor(wv, [1, 1, len]);
         out = Some(match out {
             Some(acc) => acc + term,
             None => term,
@@ -206,7 +207,7 @@ mod tests {
     use rand::SeedableRng;
 
     fn ramp(h: usize, w: usize) -> Tensor<4> {
-        engine::tensor((0..3 * h * w).map(|i| i as f32).collect(), [1, 3, h, w])
+        Precision::F32.tensor((0..3 * h * w).map(|i| i as f32).collect(), [1, 3, h, w])
     }
 
     #[test]
@@ -235,17 +236,20 @@ mod tests {
         let (h, w) = (6, 7);
         let n = 3 * h * w;
         let map = |u: f64, v: f64| (0.9 * u + 0.3 * v - 0.4, -0.2 * u + 1.1 * v + 0.25);
-        let r = engine::tensor(
+        let r = Precision::F32.tensor(
             (0..n).map(|i| (i * 37 % 11) as f32 - 5.0).collect(),
             [1, 3, h, w],
         );
-        let x = engine::tensor(vec![0.5; n], [1, 3, h, w]).require_grad();
+        let x = Precision::F32
+            .tensor(vec![0.5; n], [1, 3, h, w])
+            .require_grad();
         let grads = (warp(x.clone(), h, w, map) * r.clone()).sum().backward();
         let g = tensor_values(x.grad(&grads).expect("gradient"));
         let y: Vec<f32> = (0..n).map(|i| (i * 13 % 7) as f32 * 0.3).collect();
-        let lhs: f32 = tensor_values(warp(engine::tensor(y.clone(), [1, 3, h, w]), h, w, map) * r)
-            .iter()
-            .sum();
+        let lhs: f32 =
+            tensor_values(warp(Precision::F32.tensor(y.clone(), [1, 3, h, w]), h, w, map) * r)
+                .iter()
+                .sum();
         let rhs: f32 = y.iter().zip(&g).map(|(a, b)| a * b).sum();
         assert!(
             (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use ndarray::ArrayD;
+use netlens::engine::{LoadOptions, Precision};
 use netlens::models::{self, Classifier};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -64,20 +65,34 @@ pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
-/// Loads (fetching on first use) a zoo model; one instance per name per test binary.
+/// Loads (fetching on first use) a zoo model in float32 with the default options (the fast
+/// path unless `NETLENS_FAST_PATH=0`); one instance per name per test binary.
 pub fn model(name: &str) -> &'static dyn Classifier {
-    type Loaded = Vec<(String, &'static dyn Classifier)>;
+    model_in(name, Precision::F32)
+}
+
+/// The float64 twin of [`model`] (same weights; reference interpreter, no fast path).
+pub fn model_f64(name: &str) -> &'static dyn Classifier {
+    model_in(name, Precision::F64)
+}
+
+/// Loads a zoo model in precision `p`; one instance per (name, precision) per test binary,
+/// so a binary can hold a float32 and a float64 copy side by side.
+pub fn model_in(name: &str, p: Precision) -> &'static dyn Classifier {
+    type Loaded = Vec<(String, Precision, &'static dyn Classifier)>;
     static CACHE: OnceLock<Mutex<Loaded>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
     let mut guard = cache.lock().unwrap();
-    if let Some((_, m)) = guard.iter().find(|(n, _)| n == name) {
+    if let Some((_, _, m)) = guard.iter().find(|(n, q, _)| n == name && *q == p) {
         return *m;
     }
     let spec = models::spec(name).unwrap();
-    let m = models::load(spec, None, &mut |s| eprintln!("{name}: {s}"))
+    let options = LoadOptions::in_precision(p);
+    let m = models::load_with(spec, None, options, &mut |s| eprintln!("{name}: {s}"))
         .unwrap_or_else(|e| panic!("cannot load {name}: {e}"));
+    assert_eq!(m.precision(), p);
     let leaked: &'static dyn Classifier = Box::leak(m);
-    guard.push((name.to_string(), leaked));
+    guard.push((name.to_string(), p, leaked));
     leaked
 }
 
@@ -97,14 +112,21 @@ pub struct OnnxCheck {
     pub model: netlens::models::GraphModel,
 }
 
+/// In float32 with the default options: [`onnx_check_in`].
 pub fn onnx_check(dir: &Path) -> OnnxCheck {
+    onnx_check_in(dir, Precision::F32)
+}
+
+/// [`onnx_check`] with the model loaded in precision `p`.
+pub fn onnx_check_in(dir: &Path, p: Precision) -> OnnxCheck {
     use netlens::gradients::{input_gradient, ClassScore};
-    let model =
-        netlens::models::onnx_model::load_onnx(&dir.join("model.onnx"), &Default::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let options = LoadOptions::in_precision(p);
+    let path = dir.join("model.onnx");
+    let model = netlens::models::onnx_model::load_onnx_with(&path, &Default::default(), options)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
     let s = x.shape().to_vec();
-    let input = netlens::engine::tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
+    let input = p.tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
     let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
     let targets = t.iter().map(|&v| v as usize).collect();
     let g = input_gradient(&model, input, &ClassScore { targets }).unwrap();

@@ -5,13 +5,13 @@
 //! every figure carries its own peak memory.
 
 use super::{find_script, json_line, last_line, run_python, Args, EnginePath};
-use crate::common::{load_model, spinner, ALLOCATOR_ENV};
+use crate::common::{load_model_with, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use image::RgbImage;
 use netlens::bench::methods::{describe, time_method, METHODS};
 use netlens::bench::system::proc_status_mb;
 use netlens::bench::EngineRecord;
-use netlens::engine;
+use netlens::engine::{self, fast_path_default, LoadOptions};
 use netlens::imaging;
 use netlens::models::Preprocessing;
 use serde_json::{json, Value};
@@ -124,8 +124,14 @@ fn run_anchor(a: &Args, name: &str, threads: usize) -> Result<EngineRecord> {
 }
 
 /// The worker's side: times method `name` in this process and prints its record.
-pub(super) fn worker(a: &Args, name: &str) -> Result<()> {
-    let model = load_model(MODEL, a.weights.as_deref(), &Preprocessing::default())?;
+pub(super) fn worker(a: &Args, path: EnginePath, name: &str) -> Result<()> {
+    let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
+    let model = load_model_with(
+        MODEL,
+        a.weights.as_deref(),
+        &Preprocessing::default(),
+        options,
+    )?;
     let setup_rss_mb = proc_status_mb("VmRSS");
     let dir = photos_dir()?;
     let spec = model.spec();
@@ -141,14 +147,14 @@ pub(super) fn worker(a: &Args, name: &str) -> Result<()> {
         name,
         &photos,
         a.method_repeats as usize,
-        "fast",
+        path.name(),
     )?;
     let record = EngineRecord {
         model: spec.name.to_string(),
         threads: engine::threads(),
         setup_rss_mb,
         peak_rss_mb: proc_status_mb("VmHWM"),
-        fast_path_active: Some(engine::fast_path()),
+        fast_path_active: Some(model.fast_path_on()),
         torch_version: None,
         anchor: None,
         forward_flops: model.forward_flops(),

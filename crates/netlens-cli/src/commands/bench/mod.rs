@@ -20,13 +20,13 @@
 mod methods;
 mod table;
 
-use crate::common::{is_onnx, load_model, model_list, spinner, ALLOCATOR_ENV};
+use crate::common::{is_onnx, load_model, load_model_with, model_list, spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use netlens::bench::passes::{time_classviz, time_passes};
 use netlens::bench::peak::measure_peak;
 use netlens::bench::system::{loadavg, other_cpu_busy, proc_status_mb};
 use netlens::bench::{Budget, EngineRecord};
-use netlens::engine;
+use netlens::engine::{self, fast_path_default, LoadOptions};
 use netlens::models::{self, Arch, ModelSpec, Preprocessing};
 use netlens::weights::{self, WeightSource};
 use std::path::{Path, PathBuf};
@@ -68,8 +68,8 @@ forward+backward-to-input = 2 x forward) and the fast path's FLOP rate as a shar
 machine's peak, measured before the first model by fused multiply-add loops on every thread
 (netlens::bench::peak; printed under the table).
 
-Columns: netlens's fast path (engine::set_fast_path(true)), its plain burn path (false;
-skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
+Columns: netlens's fast path (the model loaded with LoadOptions::fast_path on), its plain
+burn path (off; skip with --no-plain), PyTorch's reference nn.Module ('module') and, for EfficientNet-Lite,
 a BN-folded functional PyTorch baseline ('folded'), and fast/PyTorch ratios (below 1 means
 netlens is faster).
 
@@ -101,9 +101,9 @@ work slows PyTorch's OpenMP threads far more than netlens's).";
 /// Which engine path a worker measures.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnginePath {
-    /// netlens's own kernels where the model supports them (engine::set_fast_path(true))
+    /// netlens's own kernels where the model supports them (`LoadOptions::fast_path` on)
     Fast,
-    /// Every layer as plain burn operations (engine::set_fast_path(false))
+    /// Every layer as plain burn operations (`LoadOptions::fast_path` off)
     Plain,
 }
 
@@ -232,8 +232,7 @@ pub fn run(a: Args) -> Result<()> {
     check_args(&a)?;
     if let Some(path) = a.worker {
         if let Some(m) = &a.worker_method {
-            engine::set_fast_path(path == EnginePath::Fast);
-            return methods::worker(&a, m);
+            return methods::worker(&a, path, m);
         }
         return worker(&a, path);
     }
@@ -554,9 +553,14 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
     let [name] = a.models.as_slice() else {
         anyhow::bail!("--worker takes exactly one model");
     };
-    // Before loading, in case the model prepares its fast path when it is built.
-    engine::set_fast_path(path == EnginePath::Fast);
-    let model = load_model(name, a.weights.as_deref(), &Preprocessing::default())?;
+    // The fast worker keeps NETLENS_FAST_PATH=0's veto (it then reports the path inactive).
+    let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
+    let model = load_model_with(
+        name,
+        a.weights.as_deref(),
+        &Preprocessing::default(),
+        options,
+    )?;
     let setup_rss_mb = proc_status_mb("VmRSS");
     let budget = Budget {
         warmup: a.warmup as usize,
@@ -581,7 +585,7 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
         threads: engine::threads(),
         setup_rss_mb,
         peak_rss_mb: proc_status_mb("VmHWM"),
-        fast_path_active: Some(engine::fast_path()),
+        fast_path_active: Some(model.fast_path_on()),
         torch_version: None,
         anchor: None,
         forward_flops: model.forward_flops(),

@@ -4,7 +4,7 @@ use super::float_ops as f;
 use super::int_ops as i;
 use super::value::{axis, checked_numel, dims_of, node_err, Float, Int, Val};
 use super::Reference;
-use crate::engine;
+use crate::engine::Precision;
 use crate::error::Result;
 use crate::graph::{ElemType, Node, Op};
 use crate::imaging::tensor::tensor_values;
@@ -26,14 +26,14 @@ fn ints(v: &Val) -> Option<Int> {
     }
 }
 
-fn to_float(x: &Int) -> Result<Float> {
+fn to_float(x: &Int, p: Precision) -> Result<Float> {
     let n = x.data.len();
-    let t = engine::tensor_f64(x.data.iter().map(|&v| v as f64).collect(), [n]);
+    let t = p.tensor_f64(x.data.iter().map(|&v| v as f64).collect(), [n]);
     Float::with_shape(t.reshape([1, 1, 1, 1, 1, n]), x.shape.clone())
 }
 
 /// Runs `n` on its inputs (`None`: omitted optional input); with `guided`, ReLU and
-/// `Clip(0, ·)` take guided backpropagation's backward ([`engine::guided_relu`]).
+/// `Clip(0, ·)` take guided backpropagation's backward ([`crate::engine::guided_relu`]).
 pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Result<Vec<Val>> {
     let op = n.op.name();
     let e = |m: &str| node_err(&n.name, op, m);
@@ -54,7 +54,7 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
     let fl = |k: usize| -> Result<Float> {
         match get(k)? {
             Val::F(x) => Ok(x.clone()),
-            Val::I(x) => to_float(x),
+            Val::I(x) => to_float(x, r.precision()),
             _ => Err(e("unexpected input")),
         }
     };
@@ -102,11 +102,11 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
             let mut shape = vec![1; x.shape.len()];
             shape[1] = c;
             let at = Float::with_shape(
-                engine::tensor_f64(a, [c]).reshape([1, 1, 1, 1, 1, c]),
+                r.precision().tensor_f64(a, [c]).reshape([1, 1, 1, 1, 1, c]),
                 shape.clone(),
             )?;
             let bt = Float::with_shape(
-                engine::tensor_f64(b, [c]).reshape([1, 1, 1, 1, 1, c]),
+                r.precision().tensor_f64(b, [c]).reshape([1, 1, 1, 1, 1, c]),
                 shape,
             )?;
             let y = f::binary(&x, &at, |p, q| p * q)?;
@@ -523,7 +523,7 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
         }
         Op::Identity => Ok(vec![get(0)?.clone()]),
         Op::Cast { to } => match (to, get(0)?) {
-            (ElemType::Float, Val::I(x)) => one(to_float(x)?),
+            (ElemType::Float, Val::I(x)) => one(to_float(x, r.precision())?),
             (ElemType::Float, v) => Ok(vec![v.clone()]),
             (ElemType::Int | ElemType::Bool, v) => {
                 let mut x = ints(v).ok_or_else(|| e("casting a large float tensor to integers"))?;
@@ -542,7 +542,7 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
                     shape,
                 })])
             } else {
-                wrap(f::full(shape, *value))
+                wrap(f::full(shape, *value, r.precision()))
             }
         }
         Op::Where => {
@@ -645,7 +645,7 @@ pub fn node(r: &Reference, n: &Node, ins: &[Option<Val>], guided: bool) -> Resul
 
 use super::value;
 
-/// `clamp(αx + β, 0, 1)` with the scalars in the engine's precision (burn's `hard_sigmoid`
+/// `clamp(αx + β, 0, 1)` with the scalars in the tensor's precision (burn's `hard_sigmoid`
 /// rounds them to float32).
 fn hard_sigmoid(t: burn::tensor::Tensor<6>, alpha: f64, beta: f64) -> burn::tensor::Tensor<6> {
     (t * alpha + beta).clamp(0.0, 1.0)

@@ -305,9 +305,9 @@ pub fn softmax(x: &Float, a: usize, log: bool) -> Float {
     }
 }
 
-/// A float value filled with `v`.
-pub fn full(shape: Vec<usize>, v: f64) -> Result<Float> {
+/// A float value filled with `v`, in precision `p`.
+pub fn full(shape: Vec<usize>, v: f64, p: crate::engine::Precision) -> Result<Float> {
     let n = checked_numel(&shape)?;
-    let t = crate::engine::tensor_f64(vec![v; n], [n]);
+    let t = p.tensor_f64(vec![v; n], [n]);
     Float::with_shape(t.reshape(pad_shape(&[n])?), shape)
 }

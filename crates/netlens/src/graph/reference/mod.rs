@@ -1,7 +1,7 @@
 //! The reference interpreter: runs a [`Graph`] as burn tensor operations.
 //!
 //! This is the oracle: every operation is the plain burn (or host) computation of its ONNX
-//! definition, under autodiff, in the engine's precision (float32 or float64), so that input
+//! definition, under autodiff, in the precision it is made with (float32 or float64), so that input
 //! gradients come for free and the PyTorch parity tests check it directly. The fast path is
 //! tested against it. Shapes are checked before every burn call ([`float_ops`]): a malformed
 //! graph is an error naming the node, never a panic.
@@ -14,7 +14,7 @@ pub mod value;
 pub use value::{Float, Int, Val};
 
 use super::{ConstData, Graph, ValueId};
-use crate::engine;
+use crate::engine::Precision;
 use crate::error::{Error, Result};
 use burn::tensor::Tensor;
 use std::sync::{Arc, OnceLock};
@@ -25,14 +25,30 @@ pub struct Reference {
     graph: Arc<Graph>,
     /// Float constants as engine tensors, created on first use.
     consts: Vec<OnceLock<Float>>,
+    /// The precision of every tensor the interpreter makes.
+    precision: Precision,
 }
 
 impl Reference {
-    /// Wraps a validated graph.
+    /// Wraps a validated graph, computing in float32.
     pub fn new(graph: Arc<Graph>) -> Result<Self> {
+        Self::with_precision(graph, Precision::F32)
+    }
+
+    /// Wraps a validated graph, computing in `precision` (its inputs must come in it).
+    pub fn with_precision(graph: Arc<Graph>, precision: Precision) -> Result<Self> {
         graph.validate()?;
         let consts = (0..graph.values.len()).map(|_| OnceLock::new()).collect();
-        Ok(Self { graph, consts })
+        Ok(Self {
+            graph,
+            consts,
+            precision,
+        })
+    }
+
+    /// The precision the interpreter computes in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Drops the engine copies of the constants (they are made again on first use): after a
@@ -119,9 +135,9 @@ impl Reference {
             })),
             ConstData::Float(d) => {
                 let f = self.consts[id].get_or_init(|| {
-                    let t: Tensor<1> = engine::tensor(d.to_vec(), [d.len()]);
+                    let t: Tensor<1> = self.precision.tensor(d.to_vec(), [d.len()]);
                     Float::with_shape(t.reshape([1, 1, 1, 1, 1, d.len()]), c.shape.clone())
-                        .unwrap_or_else(|_| Float::new(engine::tensor(vec![0.0], [1])))
+                        .unwrap_or_else(|_| Float::new(self.precision.tensor(vec![0.0], [1])))
                 });
                 if f.shape == c.shape {
                     Ok(Val::F(f.clone()))
