@@ -145,6 +145,18 @@ fn max_sensitivity_matches_quantus() {
     )
     .unwrap();
     let secs = t0.elapsed().as_secs_f64();
+    let mut short = |_: usize| vec![0.0f32; 3];
+    let err = max_sensitivity_with(
+        net,
+        &Vanilla,
+        &x,
+        shape,
+        &maps,
+        1,
+        &mut short,
+        &mut Run::new(4, &mut quiet),
+    );
+    assert!(err.is_err(), "noise of the wrong length must be refused");
     let want = f64s(&e["max_sensitivity"]);
     for (i, (g, q)) in got.iter().zip(&want).enumerate() {
         eprintln!(
@@ -210,6 +222,12 @@ fn randomization_matches_quantus_mprt() {
             site.layer, names[site.layer]["name"], site.tensor
         );
     }
+    let mut empty = |_: Site, _: &[f32]| Vec::new();
+    let err = randomized_with(&g, &spec, Randomization::Independent(1), &mut empty);
+    assert!(
+        err.is_err(),
+        "a re-draw of the wrong length must be refused"
+    );
     let t0 = Instant::now();
     let originals = vanilla_maps(&g, &x, shape, &targets);
     let mut depths = vec![1, total / 4, total / 2, 3 * total / 4, total];
