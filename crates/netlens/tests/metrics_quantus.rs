@@ -31,14 +31,6 @@ fn expected() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-fn f64s(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
 /// splitmix64 of `key`, as a uniform float64 in [0, 1) (the script's `unit`).
 fn unit(key: u64) -> f64 {
     let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
