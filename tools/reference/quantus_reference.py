@@ -39,9 +39,10 @@ expected.json beside them:
                            blocks, L2-Hys) of |vanilla| and |gxi| scaled to [0, 1], as Adebayo et
                            al. compare maps.
 
-Quantus's ModelParameterRandomisation re-draws layers with PyTorch's `reset_parameters`, not
-the scale-keeping truncated normal netlens uses on its graph, so its numbers are not compared;
-the test checks the paper's qualitative result instead.
+Max-sensitivity and the randomization test draw their own randomness (Quantus's uniform noise,
+PyTorch's `reset_parameters`): quantus_like_for_like.py runs Quantus's MaxSensitivity and MPRT
+with the same closed-form noise and re-drawn weights netlens is given in
+crates/netlens/tests/metrics_quantus.rs.
 """
 
 import json

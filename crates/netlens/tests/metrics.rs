@@ -253,14 +253,6 @@ fn net_input(stem: &str) -> (Vec<f32>, usize) {
     )
 }
 
-fn f64s(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
-
 /// The noisy linear imputation against Quantus's `noisy_linear_imputation` (the paper's
 /// imputer) with the noise off: the same sparse system solved in float64 on both sides
 /// (faer's Cholesky here, SciPy's `spsolve` there), so the filled values agree to float32

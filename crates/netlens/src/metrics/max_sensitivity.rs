@@ -7,7 +7,7 @@
 //! the raw (signed) maps, the maximum over the draws. Lower is more robust. Quantus's default
 //! is 200 draws; netlens's CLI takes fewer by default because each draw recomputes every map.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::Classifier;
 use crate::saliency::{Attribution, Map, Run, Targets};
 use rand::rngs::StdRng;
@@ -50,6 +50,11 @@ pub fn relative_change(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
+/// The noise of one draw: `noise(draw)` returns δ for the whole flat batch (as long as `x`),
+/// draw `0` first. [`max_sensitivity`] draws it uniform in [−r, r]; a reference comparison
+/// passes the perturbations the other side uses.
+pub type Noise<'a> = dyn FnMut(usize) -> Vec<f32> + 'a;
+
 /// Max-sensitivity of `method`'s `maps` of the flat normalized images `x` (`shape` =
 /// `[N, 3, H, W]`), one value per image.
 pub fn max_sensitivity(
@@ -61,18 +66,45 @@ pub fn max_sensitivity(
     s: &Sensitivity,
     run: &mut Run,
 ) -> Result<Vec<f64>> {
-    let targets = Targets::PerImage(maps.iter().map(|m| m.target).collect());
-    let mut worst = vec![f64::NEG_INFINITY; maps.len()];
-    for draw in 0..s.samples {
+    let mut uniform = |draw: usize| {
         let mut rng = StdRng::seed_from_u64(
             s.seed
                 .wrapping_mul(0x2545_F491_4F6C_DD1D)
                 .wrapping_add(draw as u64 + 1),
         );
-        let noisy: Vec<f32> = x
-            .iter()
-            .map(|&v| v + rng.random_range(-s.radius..=s.radius))
-            .collect();
+        x.iter()
+            .map(|_| rng.random_range(-s.radius..=s.radius))
+            .collect()
+    };
+    max_sensitivity_with(model, method, x, shape, maps, s.samples, &mut uniform, run)
+}
+
+/// [`max_sensitivity`] with the perturbations given: `samples` draws of `noise` (each δ as
+/// long as `x`, added to it in float32 as Quantus's `perturb_func` output is), the maximum of
+/// `‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖` over the draws per image (NaN wins, as a failure should).
+#[allow(clippy::too_many_arguments)]
+pub fn max_sensitivity_with(
+    model: &dyn Classifier,
+    method: &dyn Attribution,
+    x: &[f32],
+    shape: [usize; 4],
+    maps: &[Map],
+    samples: usize,
+    noise: &mut Noise<'_>,
+    run: &mut Run,
+) -> Result<Vec<f64>> {
+    let targets = Targets::PerImage(maps.iter().map(|m| m.target).collect());
+    let mut worst = vec![f64::NEG_INFINITY; maps.len()];
+    for draw in 0..samples {
+        let delta = noise(draw);
+        if delta.len() != x.len() {
+            return Err(Error::Invalid(format!(
+                "max-sensitivity: draw {draw} has {} noise values for {} input values",
+                delta.len(),
+                x.len()
+            )));
+        }
+        let noisy: Vec<f32> = x.iter().zip(&delta).map(|(&v, &d)| v + d).collect();
         let t = model.precision().tensor(noisy, shape);
         let moved = method.attribute(model, &t, &targets, run)?;
         for ((w, a), b) in worst.iter_mut().zip(maps).zip(&moved) {

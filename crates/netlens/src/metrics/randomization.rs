@@ -88,39 +88,59 @@ fn redraw(values: &[f32], rng: &mut StdRng) -> Vec<f32> {
         .collect()
 }
 
+/// Which learned tensor a re-draw replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Site {
+    /// The layer's place counted from the logits (0 = the last learned layer).
+    pub layer: usize,
+    /// The tensor's place among the layer's learned constants: 0 the weight, 1 the bias
+    /// (BatchNorm: 0 the scale, 1 the shift), in the order of [`layers`].
+    pub tensor: usize,
+}
+
+/// How a learned tensor is re-drawn: its site and its trained values (row-major, the
+/// layout of the graph's constant, which is PyTorch's) give the new values, as many.
+pub type Redraw<'a> = dyn FnMut(Site, &[f32]) -> Vec<f32> + 'a;
+
 /// A copy of `graph` with the learned layers whose place counted from the logits (0 = the
-/// last layer) `pick` accepts re-drawn, deterministically from `seed`.
-fn randomize(graph: &Graph, pick: impl Fn(usize) -> bool, seed: u64) -> Graph {
+/// last layer) `pick` accepts re-drawn by `redraw`, from the logits down.
+fn randomize(graph: &Graph, pick: impl Fn(usize) -> bool, redraw: &mut Redraw<'_>) -> Graph {
     let mut g = graph.clone();
     let layers = layers(graph);
-    let mut rng = StdRng::seed_from_u64(seed);
-    for (_, values) in layers
-        .iter()
-        .rev()
-        .enumerate()
-        .filter(|(k, _)| pick(*k))
-        .map(|(_, l)| l)
-    {
-        for &v in values {
+    for (k, values) in layers.iter().rev().enumerate().filter(|(k, _)| pick(*k)) {
+        for (t, &v) in values.1.iter().enumerate() {
             let Some(c) = graph.const_of(v) else { continue };
             let Some(f) = c.floats() else { continue };
-            let new = redraw(f, &mut rng);
+            let new = redraw(
+                Site {
+                    layer: k,
+                    tensor: t,
+                },
+                f,
+            );
             g.values[v].constant = Some(Const::float(c.shape.clone(), new));
         }
     }
     g
 }
 
+/// The paper's re-draw: a truncated normal with each tensor's mean and standard deviation,
+/// one generator seeded by `seed` for the whole copy, tensors drawn from the logits down.
+fn paper_redraw(seed: u64) -> impl FnMut(Site, &[f32]) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    move |_, values| redraw(values, &mut rng)
+}
+
 /// A copy of `graph` with the top `k` learned layers (counted from the logits) re-drawn,
 /// deterministically from `seed` (the cascade).
 pub fn randomize_top(graph: &Graph, k: usize, seed: u64) -> Graph {
-    randomize(graph, |i| i < k, seed)
+    randomize(graph, |i| i < k, &mut paper_redraw(seed))
 }
 
 /// A copy of `graph` with only the `k`-th learned layer counted from the logits (1 = the
 /// last) re-drawn: the paper's independent randomization.
 pub fn randomize_only(graph: &Graph, k: usize, seed: u64) -> Graph {
-    randomize(graph, |i| i + 1 == k, seed)
+    randomize(graph, |i| i + 1 == k, &mut paper_redraw(seed))
 }
 
 /// How a randomized network is made.
@@ -142,17 +162,42 @@ pub fn randomized_model(
     randomized(model, spec, Randomization::Cascade(k), seed)
 }
 
-/// A model re-drawn as `r` says.
+/// A model re-drawn as `r` says, with the paper's truncated normal seeded by `seed`.
 pub fn randomized(
     model: &GraphModel,
     spec: &ModelSpec,
     r: Randomization,
     seed: u64,
 ) -> Result<GraphModel> {
-    let g = match r {
-        Randomization::Cascade(k) => randomize_top(model.graph(), k, seed),
-        Randomization::Independent(k) => randomize_only(model.graph(), k, seed),
+    randomized_with(model, spec, r, &mut paper_redraw(seed))
+}
+
+/// A model re-drawn as `r` says, each learned tensor replaced by what `redraw` returns for
+/// it (a reference comparison gives both sides the same weights this way).
+pub fn randomized_with(
+    model: &GraphModel,
+    spec: &ModelSpec,
+    r: Randomization,
+    redraw: &mut Redraw<'_>,
+) -> Result<GraphModel> {
+    let mut wrong = None;
+    let mut checked = |site: Site, values: &[f32]| {
+        let new = redraw(site, values);
+        if new.len() != values.len() && wrong.is_none() {
+            wrong = Some((site, new.len(), values.len()));
+        }
+        new
     };
+    let g = match r {
+        Randomization::Cascade(k) => randomize(model.graph(), |i| i < k, &mut checked),
+        Randomization::Independent(k) => randomize(model.graph(), |i| i + 1 == k, &mut checked),
+    };
+    if let Some((site, got, want)) = wrong {
+        return Err(Error::Invalid(format!(
+            "randomization: the re-draw of layer {} tensor {} gave {got} values for {want}",
+            site.layer, site.tensor
+        )));
+    }
     GraphModel::with_options(
         spec.clone(),
         g,

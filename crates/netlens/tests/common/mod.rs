@@ -182,3 +182,12 @@ pub fn channel_max_abs(g: &[f32], plane: usize) -> Vec<f32> {
         .map(|i| (0..3).map(|c| g[c * plane + i].abs()).fold(0.0, f32::max))
         .collect()
 }
+
+/// The numbers of a JSON array (a reference script's output).
+pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
