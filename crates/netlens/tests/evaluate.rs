@@ -154,3 +154,78 @@ fn rows_means_progress_and_boxes() {
         .to_string();
     assert!(err.contains("randomization needs a graph network"), "{err}");
 }
+
+/// Memory holds a chunk of images, not the set: a run over more images than one chunk
+/// (`streaming::chunk_size` of the batch size: 32 at batch 8) gives each image the values it
+/// gets alone, and the rows in the one-chunk order (method, metric, image). The metrics with
+/// noise (infidelity, max-sensitivity, the random map) draw it from the image's own pixels.
+#[test]
+fn chunks_give_each_image_its_own_values() {
+    let net = model("efficientnet_lite0");
+    let g = net.spec().geometry();
+    let photos = ["chelsea.png", "coffee.png", "rocket.jpg"];
+    let fitted: Vec<_> = photos
+        .iter()
+        .map(|f| fit_with(&load_rgb(&photo(f)).unwrap(), g.resize, g.crop))
+        .collect();
+    let n = netlens::streaming::chunk_size(&[8]) + 2;
+    let images: Vec<Image> = (0..n)
+        .map(|i| Image {
+            name: format!("{i}"),
+            input: fitted[i % 3].0.clone(),
+            placement: fitted[i % 3].1,
+            boxes: None,
+        })
+        .collect();
+    let config = Config {
+        methods: vec![EvalMethod::Saliency(Method::Vanilla), EvalMethod::Random],
+        metrics: vec![
+            Metric::Sparseness,
+            Metric::Infidelity,
+            Metric::MaxSensitivity,
+        ],
+        infidelity_samples: 2,
+        sensitivity_samples: 1,
+        ..Config::default()
+    };
+    let all = evaluate::run(
+        Network::Any(net),
+        "lite0",
+        &images,
+        &config,
+        &evaluate::Silent,
+    )
+    .unwrap();
+    assert_eq!(all.rows.len(), 2 * 3 * n);
+    // Method, then metric, then image, across the chunk boundary.
+    for (k, r) in all.rows.iter().enumerate() {
+        assert_eq!(r.image, format!("{}", k % n), "row {k}");
+    }
+    // The last image (in the second chunk) alone: the same values, to the bit.
+    let last = vec![images[n - 1].clone()];
+    let alone = evaluate::run(
+        Network::Any(net),
+        "lite0",
+        &last,
+        &config,
+        &evaluate::Silent,
+    )
+    .unwrap();
+    for r in &alone.rows {
+        let same = all
+            .rows
+            .iter()
+            .find(|a| a.image == r.image && a.method == r.method && a.metric == r.metric)
+            .unwrap();
+        assert_eq!(same.value.to_bits(), r.value.to_bits(), "{r:?} vs {same:?}");
+    }
+    // Copies of one photo (images 0 and 3, in one chunk) get one value.
+    for r in all.rows.iter().filter(|r| r.image == "0") {
+        let copy = all
+            .rows
+            .iter()
+            .find(|a| a.image == "3" && a.method == r.method && a.metric == r.metric)
+            .unwrap();
+        assert_eq!(copy.value.to_bits(), r.value.to_bits(), "{r:?}");
+    }
+}

@@ -20,7 +20,7 @@ pub use boxes::boxes_beside;
 pub use cascade::{step_name, RandomizationTests};
 pub use config::{split_list, unique, Config, EvalMethod};
 pub use results::{CurveSet, Evaluation, Means, Row};
-pub use run::{run, Image, Network};
+pub use run::{run, Image, Images, Network};
 
 /// Where an evaluation reports its progress. Every method takes `&self` (an implementation
 /// that counts uses a `Cell` or an atomic), so that progress can be reported while a

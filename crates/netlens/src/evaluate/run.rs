@@ -1,6 +1,12 @@
 //! The evaluation loop: each image's top-1 class, then per method its maps and every metric
 //! asked for on them (per image), the maps again on the fully re-drawn network for the
 //! randomization metric, and the randomization tests step by step on the first image.
+//!
+//! Images come from an [`Images`] source one chunk at a time ([`crate::streaming::chunk_size`]
+//! of the batch size), so memory holds a chunk's inputs and maps, not the set's: only the
+//! results (rows, curves) grow with the number of images. Every metric's value for an image
+//! depends on that image alone (its noise is drawn from its own pixels or index), and the rows
+//! come out in the same order as if all images were one chunk.
 
 use super::cascade::randomization_tests;
 use super::results::{CurveSet, Evaluation, Means, Row};
@@ -30,6 +36,43 @@ pub struct Image {
     /// Its object boxes in the photo's pixels (pointing game, IoU); None: those are NaN.
     pub boxes: Option<Vec<BoundingBox>>,
 }
+
+/// Where the images come from: named and boxed up front, decoded and fitted when their chunk
+/// is evaluated.
+pub trait Images {
+    /// Number of images.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Image `i`'s name in the results.
+    fn name(&self, i: usize) -> String;
+    /// Image `i`'s object boxes in the photo's pixels, if it has any.
+    fn boxes(&self, i: usize) -> Option<Vec<BoundingBox>>;
+    /// Image `i` at the model's input size, and where it lies in the photo.
+    fn fitted(&self, i: usize) -> Result<(RgbImage, Placement)>;
+}
+
+/// Images already fitted and in memory.
+impl Images for Vec<Image> {
+    fn len(&self) -> usize {
+        <[Image]>::len(self)
+    }
+    fn name(&self, i: usize) -> String {
+        self[i].name.clone()
+    }
+    fn boxes(&self, i: usize) -> Option<Vec<BoundingBox>> {
+        self[i].boxes.clone()
+    }
+    fn fitted(&self, i: usize) -> Result<(RgbImage, Placement)> {
+        Ok((self[i].input.clone(), self[i].placement))
+    }
+}
+
+/// Where a row goes in the results: method, then the loop's stage, then image (then, for
+/// the per-image group of metrics, their order), whatever the chunk it was computed in.
+type RowKey = (usize, usize, usize, usize);
 
 /// The network evaluated: a graph network (any metric), or any classifier (every metric
 /// but randomization, which re-draws a graph's weights).
@@ -62,7 +105,7 @@ fn within(what: String) -> impl FnOnce(Error) -> Error {
 pub fn run(
     network: Network<'_>,
     model_name: &str,
-    images: &[Image],
+    images: &dyn Images,
     config: &Config,
     progress: &dyn Progress,
 ) -> Result<Evaluation> {
@@ -86,13 +129,16 @@ pub fn run(
     let has = |m: Metric| config.has(m);
     let (road, infid, sensitivity) = (config.road(), config.infidelity(), config.sensitivity());
     let spec = model.spec().clone();
-    let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+    let n = images.len();
+    let names: Vec<String> = (0..n).map(|i| images.name(i)).collect();
+    let boxes: Vec<Option<Vec<BoundingBox>>> = (0..n).map(|i| images.boxes(i)).collect();
     let mut notes = Vec::new();
-    if config.needs_boxes() && images.iter().any(|i| i.boxes.is_none()) {
-        let missing: Vec<&str> = images
+    if config.needs_boxes() && boxes.iter().any(Option::is_none) {
+        let missing: Vec<&str> = names
             .iter()
-            .filter(|i| i.boxes.is_none())
-            .map(|i| i.name.as_str())
+            .zip(&boxes)
+            .filter(|(_, b)| b.is_none())
+            .map(|(n, _)| n.as_str())
             .collect();
         let note = format!(
             "no object boxes for {}: pointing-game and iou are left empty there",
@@ -101,15 +147,9 @@ pub fn run(
         progress.note(&note);
         notes.push(note);
     }
-    let inputs: Vec<RgbImage> = images.iter().map(|i| i.input.clone()).collect();
     let batch = config.batch_size;
-    let preds = crate::classify::classify(model, &inputs, 1, batch);
-    let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
-    let x = images_to_tensor_as(model.precision(), &inputs, &spec.normalization);
-    let [n, _, h, w] = x.dims();
-    let flat = tensor_values(x.clone());
+    let (h, w) = (spec.input_size as usize, spec.input_size as usize);
     let plane = h * w;
-    let image_of = |i: usize| &flat[i * 3 * plane..(i + 1) * 3 * plane];
 
     let randomized = match graph {
         Some(g) => {
@@ -144,154 +184,213 @@ pub fn run(
     let mut tick = |k: usize| progress.tick(k);
     let mut run = Run::new(batch, &mut tick);
 
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<(RowKey, Row)> = Vec::new();
     let mut sets: Vec<CurveSet> = Vec::new();
-    for method in &methods {
-        let mname = method.name();
-        progress.message(&format!("{mname}: maps"));
-        let maps: Vec<Map> = method
-            .attribute(model, &x, &targets, &mut run)
-            .map_err(within(format!("{mname} failed")))?;
-        let mags: Vec<Vec<f32>> = maps.iter().map(Map::magnitude).collect();
-        let mut push = |i: usize, metric: Metric, value: f64| {
-            rows.push(Row {
-                image: names[i].clone(),
-                method: mname.clone(),
-                metric,
-                value,
-            })
-        };
-        for (dir, metric, fill) in [
-            (
-                Direction::Deletion,
-                Metric::Deletion,
-                config.deletion_baseline,
-            ),
-            (
-                Direction::Insertion,
-                Metric::Insertion,
-                config.insertion_baseline,
-            ),
-        ] {
-            if !has(metric) {
-                continue;
-            }
-            progress.message(&format!("{mname}: {}", metric.name()));
-            let mut set = CurveSet {
-                method: mname.clone(),
-                metric,
-                x: Vec::new(),
-                ys: Vec::with_capacity(n),
+    // The first image, its class: the randomization tests run on it.
+    let mut first: Option<(RgbImage, usize)> = None;
+    let chunk = crate::streaming::chunk_size(&[batch]);
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        let fitted: Vec<(RgbImage, Placement)> = (start..end)
+            .map(|i| images.fitted(i))
+            .collect::<Result<_>>()?;
+        let inputs: Vec<RgbImage> = fitted.iter().map(|f| f.0.clone()).collect();
+        if let Some(bad) = inputs
+            .iter()
+            .find(|i| i.dimensions() != (w as u32, h as u32))
+        {
+            return Err(Error::Invalid(format!(
+                "evaluate needs {w}×{h} inputs for {}, got {}×{}",
+                spec.name,
+                bad.width(),
+                bad.height()
+            )));
+        }
+        let preds = crate::classify::classify(model, &inputs, 1, batch);
+        if first.is_none() {
+            first = Some((inputs[0].clone(), preds[0].class()));
+        }
+        let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
+        let x = images_to_tensor_as(model.precision(), &inputs, &spec.normalization);
+        let k = inputs.len();
+        let flat = tensor_values(x.clone());
+        let image_of = |i: usize| &flat[i * 3 * plane..(i + 1) * 3 * plane];
+        for (mi, method) in methods.iter().enumerate() {
+            let mname = method.name();
+            progress.message(&format!("{mname}: maps"));
+            let maps: Vec<Map> = method
+                .attribute(model, &x, &targets, &mut run)
+                .map_err(within(format!("{mname} failed")))?;
+            let mags: Vec<Vec<f32>> = maps.iter().map(Map::magnitude).collect();
+            // `i` is the image's place in this chunk; `stage` orders the loop's stages.
+            let mut push = |stage: usize, i: usize, sub: usize, metric: Metric, value: f64| {
+                rows.push((
+                    (mi, stage, start + i, sub),
+                    Row {
+                        image: names[start + i].clone(),
+                        method: mname.clone(),
+                        metric,
+                        value,
+                    },
+                ))
             };
-            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-                let c = di::curve(
-                    model,
-                    image_of(i),
-                    h,
-                    w,
-                    mag,
-                    m.target,
-                    dir,
-                    fill,
-                    config.step,
-                    &mut run,
-                )?;
-                push(i, metric, c.auc);
-                set.x = c.fractions;
-                set.ys.push(c.scores);
-            }
-            sets.push(set);
-        }
-        for (o, metric) in [
-            (RoadOrder::Morf, Metric::RoadMorf),
-            (RoadOrder::Lerf, Metric::RoadLerf),
-        ] {
-            if !has(metric) {
-                continue;
-            }
-            progress.message(&format!("{mname}: {}", metric.name()));
-            let mut set = CurveSet {
-                method: mname.clone(),
-                metric,
-                x: road.percentages.iter().map(|p| p / 100.0).collect(),
-                ys: Vec::with_capacity(n),
+            let mut curves = |metric: Metric, x: Vec<f64>, ys: Vec<Vec<f64>>| match sets
+                .iter_mut()
+                .find(|c| c.method == mname && c.metric == metric)
+            {
+                Some(c) => c.ys.extend(ys),
+                None => sets.push(CurveSet {
+                    method: mname.clone(),
+                    metric,
+                    x,
+                    ys,
+                }),
             };
-            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-                let c =
-                    road::road_curve(model, image_of(i), h, w, mag, m.target, o, &road, &mut run)
-                        .map_err(within(format!("{mname}: {} failed", metric.name())))?;
-                push(i, metric, c.score);
-                set.ys.push(c.probabilities);
+            for (stage, dir, metric, fill) in [
+                (
+                    0,
+                    Direction::Deletion,
+                    Metric::Deletion,
+                    config.deletion_baseline,
+                ),
+                (
+                    1,
+                    Direction::Insertion,
+                    Metric::Insertion,
+                    config.insertion_baseline,
+                ),
+            ] {
+                if !has(metric) {
+                    continue;
+                }
+                progress.message(&format!("{mname}: {}", metric.name()));
+                let (mut xs, mut ys) = (Vec::new(), Vec::with_capacity(k));
+                for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
+                    let c = di::curve(
+                        model,
+                        image_of(i),
+                        h,
+                        w,
+                        mag,
+                        m.target,
+                        dir,
+                        fill,
+                        config.step,
+                        &mut run,
+                    )?;
+                    push(stage, i, 0, metric, c.auc);
+                    xs = c.fractions;
+                    ys.push(c.scores);
+                }
+                curves(metric, xs, ys);
             }
-            sets.push(set);
-        }
-        if let Some(r) = &randomized {
-            progress.message(&format!("{mname}: on the randomized network"));
-            let rmaps = method
-                .attribute(r, &x, &targets, &mut run)
-                .map_err(within(format!("{mname} on the randomized network failed")))?;
-            for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
-                push(i, Metric::Randomization, spearman(m, &rm.magnitude())?);
+            for (stage, o, metric) in [
+                (2, RoadOrder::Morf, Metric::RoadMorf),
+                (3, RoadOrder::Lerf, Metric::RoadLerf),
+            ] {
+                if !has(metric) {
+                    continue;
+                }
+                progress.message(&format!("{mname}: {}", metric.name()));
+                let mut ys = Vec::with_capacity(k);
+                for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
+                    let c = road::road_curve(
+                        model,
+                        image_of(i),
+                        h,
+                        w,
+                        mag,
+                        m.target,
+                        o,
+                        &road,
+                        &mut run,
+                    )
+                    .map_err(within(format!("{mname}: {} failed", metric.name())))?;
+                    push(stage, i, 0, metric, c.score);
+                    ys.push(c.probabilities);
+                }
+                let xs = road.percentages.iter().map(|p| p / 100.0).collect();
+                curves(metric, xs, ys);
             }
-        }
-        if has(Metric::Infidelity) {
-            progress.message(&format!("{mname}: infidelity"));
-            for (i, m) in maps.iter().enumerate() {
-                let v = infidelity::infidelity(
+            if let Some(r) = &randomized {
+                progress.message(&format!("{mname}: on the randomized network"));
+                let rmaps = method
+                    .attribute(r, &x, &targets, &mut run)
+                    .map_err(within(format!("{mname} on the randomized network failed")))?;
+                for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
+                    push(
+                        4,
+                        i,
+                        0,
+                        Metric::Randomization,
+                        spearman(m, &rm.magnitude())?,
+                    );
+                }
+            }
+            if has(Metric::Infidelity) {
+                progress.message(&format!("{mname}: infidelity"));
+                for (i, m) in maps.iter().enumerate() {
+                    let v = infidelity::infidelity(
+                        model,
+                        image_of(i),
+                        h,
+                        w,
+                        &m.values,
+                        m.target,
+                        &infid,
+                        &mut run,
+                    )
+                    .map_err(within(format!("{mname}: infidelity failed")))?;
+                    push(5, i, 0, Metric::Infidelity, v);
+                }
+            }
+            if has(Metric::MaxSensitivity) {
+                progress.message(&format!("{mname}: max-sensitivity"));
+                let v = max_sensitivity::max_sensitivity(
                     model,
-                    image_of(i),
-                    h,
-                    w,
-                    &m.values,
-                    m.target,
-                    &infid,
-                    i,
+                    method.as_ref(),
+                    &flat,
+                    [k, 3, h, w],
+                    &maps,
+                    &sensitivity,
                     &mut run,
                 )
-                .map_err(within(format!("{mname}: infidelity failed")))?;
-                push(i, Metric::Infidelity, v);
+                .map_err(within(format!("{mname}: max-sensitivity failed")))?;
+                for (i, v) in v.into_iter().enumerate() {
+                    push(6, i, 0, Metric::MaxSensitivity, v);
+                }
             }
-        }
-        if has(Metric::MaxSensitivity) {
-            progress.message(&format!("{mname}: max-sensitivity"));
-            let v = max_sensitivity::max_sensitivity(
-                model,
-                method.as_ref(),
-                &flat,
-                [n, 3, h, w],
-                &maps,
-                &sensitivity,
-                &mut run,
-            )
-            .map_err(within(format!("{mname}: max-sensitivity failed")))?;
-            for (i, v) in v.into_iter().enumerate() {
-                push(i, Metric::MaxSensitivity, v);
-            }
-        }
-        for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
-            if has(Metric::Sparseness) {
-                push(i, Metric::Sparseness, metrics::sparseness(mag));
-            }
-            if has(Metric::Complexity) {
-                push(i, Metric::Complexity, metrics::complexity(mag));
-            }
-            let (b, placement) = (images[i].boxes.as_deref(), &images[i].placement);
-            if has(Metric::PointingGame) {
-                let v = b.map_or(f64::NAN, |b| {
-                    pointing::pointing_game(m, placement, b, config.pointing_tolerance)
-                });
-                push(i, Metric::PointingGame, v);
-            }
-            if has(Metric::Iou) {
-                let v = match b {
-                    Some(b) => pointing::locate_iou(m, placement, b)?,
-                    None => f64::NAN,
-                };
-                push(i, Metric::Iou, v);
+            for (i, (m, mag)) in maps.iter().zip(&mags).enumerate() {
+                if has(Metric::Sparseness) {
+                    push(7, i, 0, Metric::Sparseness, metrics::sparseness(mag));
+                }
+                if has(Metric::Complexity) {
+                    push(7, i, 1, Metric::Complexity, metrics::complexity(mag));
+                }
+                let (b, placement) = (boxes[start + i].as_deref(), &fitted[i].1);
+                if has(Metric::PointingGame) {
+                    let v = b.map_or(f64::NAN, |b| {
+                        pointing::pointing_game(m, placement, b, config.pointing_tolerance)
+                    });
+                    push(7, i, 2, Metric::PointingGame, v);
+                }
+                if has(Metric::Iou) {
+                    let v = match b {
+                        Some(b) => pointing::locate_iou(m, placement, b)?,
+                        None => f64::NAN,
+                    };
+                    push(7, i, 3, Metric::Iou, v);
+                }
             }
         }
     }
     progress.done();
+    // The order of one chunk over every image (a stable sort: keys are unique anyway).
+    rows.sort_by_key(|(key, _)| *key);
+    let rows: Vec<Row> = rows.into_iter().map(|(_, r)| r).collect();
+    let Some((first_input, first_class)) = first else {
+        return Err(Error::Invalid("no image given".into()));
+    };
 
     // The randomization tests, step by step, on the first image.
     let tests = match graph {
@@ -299,9 +398,9 @@ pub fn run(
             g,
             &spec,
             &methods,
-            &inputs[0],
+            &first_input,
             &names[0],
-            preds[0].class(),
+            first_class,
             config.seed,
             batch,
             progress,

@@ -1,15 +1,16 @@
 //! Chance baselines, as attribution methods so that every table reads a number against them:
-//! `random` (independent uniform values per pixel, seeded) and `centre` (an isotropic Gaussian
+//! `random` (independent uniform values per pixel, seeded per image) and `centre` (an isotropic Gaussian
 //! on the image centre, σ = a quarter of the shorter side: the centre bias of photographs,
 //! the baseline of saliency benchmarks since Judd et al. 2009). Neither looks at the network.
 
 use crate::error::Result;
 use crate::models::Classifier;
+use crate::saliency::seeding::image_rng;
 use crate::saliency::{Attribution, Batch, Batching, Map, Run};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
-/// Uniform random values in [0, 1), seeded per image (`seed`, image index).
+/// Uniform random values in [0, 1), seeded per image (`seed` and the image's pixels, so that
+/// an image gets the same map alone, in any batch or chunk).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RandomMap {
     pub seed: u64,
@@ -19,8 +20,7 @@ pub struct RandomMap {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CentreMap;
 
-/// One map per image of `batch` from `values(image index, h, w)`. The baselines take the
-/// whole batch at once ([`Batching::Derived`]), so the index is the image's place in the run.
+/// One map per image of `batch` from `values(image index in the batch, h, w)`.
 fn maps(
     batch: &Batch,
     run: &mut Run,
@@ -44,8 +44,7 @@ impl Attribution for RandomMap {
     fn step(&self, _model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
         let seed = self.seed;
         Ok(maps(batch, run, |i, h, w| {
-            let mut rng =
-                StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
+            let mut rng = image_rng(seed, "random map", batch.image(i));
             (0..h * w).map(|_| rng.random::<f32>()).collect()
         }))
     }

@@ -15,9 +15,8 @@
 use super::deletion_insertion::probabilities_with;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
+use crate::saliency::seeding::image_rng;
 use crate::saliency::Run;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 /// The estimate's settings.
@@ -46,21 +45,14 @@ pub fn passes(s: &Infidelity) -> usize {
     s.samples + 1
 }
 
-/// The seeded Gaussian perturbations of one image of `len` values.
-pub fn gaussian_perturbations(
-    s: &Infidelity,
-    image_index: usize,
-    len: usize,
-) -> Result<Vec<Vec<f32>>> {
+/// The seeded Gaussian perturbations of one image, drawn from the seed and the image's own
+/// values (so that an image gets the same draws alone, in any batch, chunk or shard).
+pub fn gaussian_perturbations(s: &Infidelity, image: &[f32]) -> Result<Vec<Vec<f32>>> {
     let normal = Normal::new(0.0f32, s.sigma)
         .map_err(|e| Error::Invalid(format!("infidelity sigma {}: {e}", s.sigma)))?;
-    let mut rng = StdRng::seed_from_u64(
-        s.seed
-            .wrapping_mul(0xD134_2543_DE82_EF95)
-            .wrapping_add(image_index as u64 + 1),
-    );
+    let mut rng = image_rng(s.seed, "infidelity", image);
     Ok((0..s.samples)
-        .map(|_| (0..len).map(|_| normal.sample(&mut rng)).collect())
+        .map(|_| (0..image.len()).map(|_| normal.sample(&mut rng)).collect())
         .collect())
 }
 
@@ -125,7 +117,7 @@ pub fn infidelity_with(
     Ok((beta * beta * a - 2.0 * beta * b + c) / perturbations.len() as f64)
 }
 
-/// Infidelity with seeded Gaussian perturbations (`image_index` picks the image's draws).
+/// Infidelity with seeded Gaussian perturbations ([`gaussian_perturbations`]).
 #[allow(clippy::too_many_arguments)]
 pub fn infidelity(
     model: &dyn Classifier,
@@ -135,9 +127,8 @@ pub fn infidelity(
     map: &[f32],
     target: usize,
     s: &Infidelity,
-    image_index: usize,
     run: &mut Run,
 ) -> Result<f64> {
-    let ps = gaussian_perturbations(s, image_index, image.len())?;
+    let ps = gaussian_perturbations(s, image)?;
     infidelity_with(model, image, h, w, map, target, &ps, run)
 }

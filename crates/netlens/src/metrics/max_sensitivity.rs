@@ -9,9 +9,9 @@
 
 use crate::error::{Error, Result};
 use crate::models::Classifier;
+use crate::saliency::seeding::image_rng;
 use crate::saliency::{Attribution, Map, Run, Targets};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 /// The estimate's settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,7 +20,7 @@ pub struct Sensitivity {
     pub radius: f32,
     /// Noise draws per image.
     pub samples: usize,
-    /// Seeds the draws (draw `s` of every image from `seed` and `s`).
+    /// Seeds the draws (draw `s` of an image from `seed`, `s` and the image's pixels).
     pub seed: u64,
 }
 
@@ -66,14 +66,17 @@ pub fn max_sensitivity(
     s: &Sensitivity,
     run: &mut Run,
 ) -> Result<Vec<f64>> {
+    // Each image's noise is drawn from its own pixels, the seed and the draw
+    // ([`image_rng`]), so that its value is the same alone, in any batch or chunk.
+    let per = shape[1] * shape[2] * shape[3];
     let mut uniform = |draw: usize| {
-        let mut rng = StdRng::seed_from_u64(
-            s.seed
-                .wrapping_mul(0x2545_F491_4F6C_DD1D)
-                .wrapping_add(draw as u64 + 1),
-        );
-        x.iter()
-            .map(|_| rng.random_range(-s.radius..=s.radius))
+        x.chunks(per.max(1))
+            .flat_map(|img| {
+                let mut rng = image_rng(s.seed, &format!("max-sensitivity draw {draw}"), img);
+                (0..img.len())
+                    .map(|_| rng.random_range(-s.radius..=s.radius))
+                    .collect::<Vec<f32>>()
+            })
             .collect()
     };
     max_sensitivity_with(model, method, x, shape, maps, s.samples, &mut uniform, run)

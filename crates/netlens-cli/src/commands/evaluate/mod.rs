@@ -12,16 +12,19 @@
 mod cascade;
 mod output;
 
-use crate::common::{self, check_outputs, load_images, save_png, save_text, ModelArgs};
+use crate::common::{self, check_outputs, save_png, save_text, ModelArgs};
 use anyhow::{Context, Result};
+use image::RgbImage;
 use indicatif::ProgressBar;
 use netlens::evaluate::{
-    self, boxes_beside, split_list, Config, EvalMethod, Image, Network, Progress,
+    self, boxes_beside, split_list, Config, EvalMethod, Images, Network, Progress,
 };
+use netlens::imaging::{fit_with, Geometry, Placement};
 use netlens::metrics::deletion_insertion::Fill;
 use netlens::metrics::pointing::{self, GroundTruth};
 use netlens::metrics::randomization::open_graph_model;
 use netlens::metrics::Metric;
+use netlens::saliency::locate::BoundingBox;
 use netlens::Classifier;
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -252,6 +255,35 @@ impl Progress for Bars {
     }
 }
 
+/// The images named on the command line, decoded when their chunk is evaluated (memory holds
+/// a chunk of photos, not all of them).
+struct Paths<'a> {
+    paths: &'a [PathBuf],
+    truth: &'a GroundTruth,
+    geometry: Geometry,
+}
+
+impl Images for Paths<'_> {
+    fn len(&self) -> usize {
+        self.paths.len()
+    }
+    fn name(&self, i: usize) -> String {
+        self.paths[i].display().to_string()
+    }
+    fn boxes(&self, i: usize) -> Option<Vec<BoundingBox>> {
+        self.truth.of(&self.paths[i]).map(<[_]>::to_vec)
+    }
+    fn fitted(&self, i: usize) -> netlens::Result<(RgbImage, Placement)> {
+        let original = common::read_image(&self.paths[i])
+            .map_err(|e| netlens::Error::Invalid(common::one_line(&e)))?;
+        Ok(fit_with(
+            &original,
+            self.geometry.resize,
+            self.geometry.crop,
+        ))
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     let t0 = Instant::now();
     let name = a.model.single()?;
@@ -318,15 +350,19 @@ pub fn run(a: Args) -> Result<()> {
         Network::Graph(g) => g.spec().clone(),
         Network::Any(m) => m.spec().clone(),
     };
-    let images: Vec<Image> = load_images(&a.images, &spec)?
-        .into_iter()
-        .map(|i| Image {
-            name: i.path.display().to_string(),
-            boxes: truth.of(&i.path).map(<[_]>::to_vec),
-            input: i.input,
-            placement: i.placement,
-        })
-        .collect();
+    if a.images.is_empty() {
+        anyhow::bail!("no image given");
+    }
+    // Decoded chunk by chunk during the run; a missing file is refused before it starts.
+    for p in &a.images {
+        std::fs::metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+    }
+    common::note_inputs(a.images.iter().map(PathBuf::as_path));
+    let images = Paths {
+        paths: &a.images,
+        truth: &truth,
+        geometry: spec.geometry(),
+    };
     let n = images.len();
     let bars = Bars::default();
     let result = evaluate::run(network, &name, &images, &config, &bars);
@@ -335,7 +371,8 @@ pub fn run(a: Args) -> Result<()> {
 
     // The randomization tests, step by step, on the first image.
     if let Some(t) = &result.randomization {
-        let fig = cascade::figure(t, &spec, &images[0].input);
+        let (first, _) = images.fitted(0)?;
+        let fig = cascade::figure(t, &spec, &first);
         save_png(&fig, &cascade_png)?;
         save_text(&t.csv(), &cascade_csv)?;
     }
