@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod graph_builder;
+
 use ndarray::ArrayD;
 use netlens::models::{self, Classifier};
 use std::path::{Path, PathBuf};
@@ -97,16 +99,21 @@ pub struct OnnxCheck {
     pub model: netlens::models::GraphModel,
 }
 
+/// The input batch and target classes of an `onnx_fixtures.py` case.
+pub fn fixture_input(dir: &Path) -> (burn::tensor::Tensor<4>, Vec<usize>) {
+    let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
+    let s = x.shape().to_vec();
+    let input = netlens::engine::tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
+    let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
+    (input, t.iter().map(|&v| v as usize).collect())
+}
+
 pub fn onnx_check(dir: &Path) -> OnnxCheck {
     use netlens::gradients::{input_gradient, ClassScore};
     let model =
         netlens::models::onnx_model::load_onnx(&dir.join("model.onnx"), &Default::default())
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
-    let s = x.shape().to_vec();
-    let input = netlens::engine::tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
-    let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
-    let targets = t.iter().map(|&v| v as usize).collect();
+    let (input, targets) = fixture_input(dir);
     let g = input_gradient(&model, input, &ClassScore { targets }).unwrap();
     let want = read_f64(&dir.join("logits.npy"));
     let logit_err = rel_max(&g.logits, &want);

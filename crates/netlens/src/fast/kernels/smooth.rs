@@ -1,0 +1,120 @@
+//! Smooth activations (sigmoid, SiLU, hardsigmoid, hardswish) over a layer's output, on all
+//! threads, and their backward: the gradient times the float derivative saved by the forward
+//! pass (their derivative is not 0/1, so the byte masks of the ReLU family cannot hold it).
+
+use super::Act;
+use rayon::prelude::*;
+
+const CHUNK: usize = 1 << 13;
+
+/// `y = act(y)` in place; with `deriv`, also `deriv = act'(z)` of the value before.
+pub fn activate(act: Act, y: &mut [f32], deriv: Option<&mut [f32]>) {
+    match deriv {
+        Some(d) => {
+            let n = y.len();
+            y.par_chunks_mut(CHUNK)
+                .zip(d[..n].par_chunks_mut(CHUNK))
+                .for_each(|(y, d)| {
+                    for (v, dv) in y.iter_mut().zip(d) {
+                        (*v, *dv) = act.smooth(*v);
+                    }
+                })
+        }
+        None => y.par_chunks_mut(CHUNK).for_each(|y| {
+            for v in y {
+                *v = act.smooth(*v).0;
+            }
+        }),
+    }
+}
+
+/// `g *= deriv`, in place.
+pub fn apply_derivative(g: &mut [f32], deriv: &[f32]) {
+    let n = g.len();
+    g.par_chunks_mut(CHUNK)
+        .zip(deriv[..n].par_chunks(CHUNK))
+        .for_each(|(g, d)| {
+            for (v, d) in g.iter_mut().zip(d) {
+                *v *= d;
+            }
+        });
+}
+
+/// Plain references for the unit tests, in float64 from the definitions.
+pub mod reference {
+    use super::Act;
+
+    /// `(act(z), act'(z))`.
+    pub fn smooth(act: Act, z: f32) -> (f32, f32) {
+        let z = f64::from(z);
+        let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+        let hsig = |z: f64| (z / 6.0 + 0.5).clamp(0.0, 1.0);
+        let (y, d) = match act {
+            Act::Sigmoid => (sig(z), sig(z) * (1.0 - sig(z))),
+            Act::Silu => (z * sig(z), sig(z) + z * sig(z) * (1.0 - sig(z))),
+            Act::HardSigmoid => (hsig(z), if z.abs() < 3.0 { 1.0 / 6.0 } else { 0.0 }),
+            Act::HardSwish => {
+                let d = if z <= -3.0 {
+                    0.0
+                } else if z >= 3.0 {
+                    1.0
+                } else {
+                    hsig(z) + z / 6.0
+                };
+                (z * hsig(z), d)
+            }
+            _ => (z, 1.0),
+        };
+        (y as f32, d as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{assert_close, random};
+    use super::*;
+
+    const SMOOTH: [Act; 4] = [Act::Sigmoid, Act::Silu, Act::HardSigmoid, Act::HardSwish];
+
+    #[test]
+    fn activations_and_derivatives_match_reference() {
+        // More than one chunk and not a multiple of one; values over [-8, 8) reach every
+        // piece of the hard activations and both tails of the sigmoid.
+        let z: Vec<f32> = random(3 * CHUNK + 37, 5).iter().map(|v| 8.0 * v).collect();
+        for act in SMOOTH {
+            let (want_y, want_d): (Vec<f32>, Vec<f32>) =
+                z.iter().map(|&v| reference::smooth(act, v)).unzip();
+            let mut y = z.clone();
+            let mut d = vec![0.0; z.len()];
+            activate(act, &mut y, Some(&mut d));
+            assert_close(&y, &want_y, 1e-6);
+            assert_close(&d, &want_d, 1e-6);
+            let mut y2 = z.clone();
+            activate(act, &mut y2, None);
+            assert_eq!(y2, y, "{act:?}: the unsaved pass computes the same values");
+            let g = random(z.len(), 6);
+            let mut got = g.clone();
+            apply_derivative(&mut got, &d);
+            let want: Vec<f32> = g.iter().zip(&want_d).map(|(g, d)| g * d).collect();
+            assert_close(&got, &want, 1e-6);
+        }
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        // Away from the hard activations' kinks (±3), where a central difference is exact
+        // up to rounding.
+        for act in SMOOTH {
+            for &z in &[-7.5f32, -2.9, -1.3, -0.2, 0.0, 0.4, 1.7, 2.6, 5.5] {
+                let h = 1e-3f64;
+                let f = |v: f64| {
+                    let x = v as f32;
+                    f64::from(reference::smooth(act, x).0)
+                };
+                let fd = (f(f64::from(z) + h) - f(f64::from(z) - h)) / (2.0 * h);
+                let d = f64::from(act.smooth(z).1);
+                assert!((fd - d).abs() < 2e-3, "{act:?} at {z}: {d} vs {fd}");
+            }
+        }
+    }
+}
