@@ -1,10 +1,12 @@
 //! Squeeze-excitation's per-channel scale `y[n, c, ·] = x[n, c, ·] · s[n, c]`, forward and
 //! backward into both inputs: `dx = dy · s`, `ds[n, c] = Σ dy · x` over the plane. One task
-//! per plane on all threads.
+//! per plane on all threads. What they write is [`flush`]ed: a saturated gate times a small
+//! value is subnormal, and would slow every layer after it.
 
+use super::flush;
 use rayon::prelude::*;
 
-/// `y = x · s` with one scale per plane of `hw` values.
+/// `y = x · s` with one scale per plane of `hw` values (subnormal products flushed to zero).
 pub fn scale_forward(x: &[f32], s: &[f32], y: &mut [f32], hw: usize) {
     let planes = s.len();
     y[..planes * hw]
@@ -13,7 +15,7 @@ pub fn scale_forward(x: &[f32], s: &[f32], y: &mut [f32], hw: usize) {
         .zip(&s[..planes])
         .for_each(|((y, x), &s)| {
             for (y, x) in y.iter_mut().zip(x) {
-                *y = x * s;
+                *y = flush(x * s);
             }
         });
 }
@@ -51,11 +53,13 @@ pub fn scale_backward(
             for k in i..hw {
                 sum += dy[k] * x[k];
             }
-            *ds = if acc_ds { *ds + sum } else { sum };
+            *ds = flush(if acc_ds { *ds + sum } else { sum });
             if acc_dx {
-                dx.iter_mut().zip(dy).for_each(|(d, g)| *d += g * s);
+                dx.iter_mut()
+                    .zip(dy)
+                    .for_each(|(d, g)| *d = flush(*d + g * s));
             } else {
-                dx.iter_mut().zip(dy).for_each(|(d, g)| *d = g * s);
+                dx.iter_mut().zip(dy).for_each(|(d, g)| *d = flush(g * s));
             }
         });
 }
@@ -109,5 +113,16 @@ mod tests {
             assert_close(&dx, &sum(&base_dx, &want_dx), 1e-6);
             assert_close(&ds, &sum(&base_ds, &want_ds), 1e-5);
         }
+    }
+
+    #[test]
+    fn subnormal_products_are_flushed_to_zero() {
+        let (x, s) = ([0.5f32, 1e-3, 2.0], [2e-38f32]);
+        let mut y = [1.0; 3];
+        scale_forward(&x, &s, &mut y, 3);
+        assert_eq!(y, [0.0, 0.0, 4e-38]);
+        let (mut dx, mut ds) = ([1.0; 3], [1.0]);
+        scale_backward(&[1e-3, 0.5, 1.0], &x, &s, &mut dx, false, &mut ds, false, 3);
+        assert_eq!(dx, [0.0, 0.0, 2e-38]);
     }
 }
