@@ -69,8 +69,16 @@ pub(super) fn run_forward<'a>(
                 bias: Some(&p.bias),
                 act: act.masked(),
             };
-            kernels::conv_forward(&layer, get(*x), out, mask, n, false);
-            activate_smooth(*act, &mut out[..size], floats);
+            if act.is_smooth() {
+                // The activation and its derivative in the convolution's epilogue.
+                let deriv = floats.map(|f| {
+                    f.resize(size, 0.0);
+                    &mut f[..size]
+                });
+                kernels::conv_forward_smooth(&layer, *act, get(*x), out, deriv, n);
+            } else {
+                kernels::conv_forward(&layer, get(*x), out, mask, n, false);
+            }
         }
         (Node::Depthwise { x, p, act, flipped }, Geom::Dw(g)) => {
             let layer = DepthwiseLayer {

@@ -33,7 +33,10 @@ pub mod smooth;
 pub use dense::{dense_backward, dense_forward, DenseLayer};
 pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_DEPTHWISE_KERNEL};
 pub use elementwise::{add, add_into, apply_guided_mask, apply_mask};
-pub use gemm_conv::{conv_backward_col2im, conv_forward, pointwise_backward, ConvGeom, ConvLayer};
+pub use gemm_conv::{
+    conv_backward_col2im, conv_forward, conv_forward_smooth, pointwise_backward, ConvGeom,
+    ConvLayer,
+};
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
 pub use scale::{scale_backward, scale_forward};
 

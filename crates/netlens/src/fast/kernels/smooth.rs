@@ -33,30 +33,36 @@ impl Simd for Chunk<'_> {
     type Output = ();
     #[inline(always)]
     fn run<M: Mac>(self) {
-        // One loop per activation, so that each vectorizes without a branch inside.
-        #[inline(always)]
-        fn each(y: &mut [f32], d: Option<&mut [f32]>, f: impl Fn(f32) -> (f32, f32)) {
-            match d {
-                Some(d) => {
-                    for (v, dv) in y.iter_mut().zip(d) {
-                        (*v, *dv) = f(*v);
-                    }
+        row(self.act, self.y, self.d, 0.0);
+    }
+}
+
+/// `y = act(y + bias)` over one row, with the derivative into `d` when given: one loop per
+/// activation, so that each vectorizes without a branch inside (callers inline it into
+/// their AVX2 + FMA copies; the dense convolution's epilogue calls it on its output tiles).
+#[inline(always)]
+pub(crate) fn row(act: Act, y: &mut [f32], d: Option<&mut [f32]>, bias: f32) {
+    #[inline(always)]
+    fn each(y: &mut [f32], d: Option<&mut [f32]>, b: f32, f: impl Fn(f32) -> (f32, f32)) {
+        match d {
+            Some(d) => {
+                for (v, dv) in y.iter_mut().zip(d) {
+                    (*v, *dv) = f(*v + b);
                 }
-                None => {
-                    for v in y {
-                        *v = f(*v).0;
-                    }
+            }
+            None => {
+                for v in y {
+                    *v = f(*v + b).0;
                 }
             }
         }
-        let Chunk { act, y, d } = self;
-        match act {
-            Act::Sigmoid => each(y, d, |z| Act::Sigmoid.smooth(z)),
-            Act::Silu => each(y, d, |z| Act::Silu.smooth(z)),
-            Act::HardSigmoid => each(y, d, |z| Act::HardSigmoid.smooth(z)),
-            Act::HardSwish => each(y, d, |z| Act::HardSwish.smooth(z)),
-            _ => each(y, d, |z| (z, 1.0)),
-        }
+    }
+    match act {
+        Act::Sigmoid => each(y, d, bias, |z| Act::Sigmoid.smooth(z)),
+        Act::Silu => each(y, d, bias, |z| Act::Silu.smooth(z)),
+        Act::HardSigmoid => each(y, d, bias, |z| Act::HardSigmoid.smooth(z)),
+        Act::HardSwish => each(y, d, bias, |z| Act::HardSwish.smooth(z)),
+        _ => each(y, d, bias, |z| (z, 1.0)),
     }
 }
 
