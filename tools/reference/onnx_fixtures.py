@@ -233,7 +233,8 @@ SMALL = {
 
 FULL = {
     name: case(full(name), 224)
-    for name in ["resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0", "densenet121",
+    for name in ["resnet18", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large",
+                 "efficientnet_b0", "densenet121",
                  "convnext_tiny", "squeezenet1_1", "vgg16", "vit_b_16"]
 }
 FULL.update({

@@ -2,7 +2,8 @@
 //!
 //! Layer by layer on random weights and inputs of awkward shapes (odd sizes, stride 2, TF
 //! "SAME" and explicit padding, 1×1 / 3×3 / 5×5 / depthwise / strided dense convolutions,
-//! max-pool with ceil mode, residual adds, concatenation, dense layers), and on the real
+//! max-pool with ceil mode, residual adds, concatenation, dense layers, smooth activations
+//! and squeeze-excitation), and on the real
 //! EfficientNet-Lite0: logits and input gradients agree to 1e-5 relative (L2), except where a
 //! float32 rounding difference moves a pre-activation across a ReLU6 kink: the real-network
 //! test allows 5e-3 for its input gradients (seen: 6e-7 without a flip, up to 1.2e-3 with
@@ -38,6 +39,9 @@ enum L {
     Residual,
     /// A Fire module: squeeze to c/4 (ReLU), expand 1×1 and 3×3 to c/2 each, concat.
     Fire,
+    /// Squeeze-excitation: global average pool, 1×1 to c/4 (first act), 1×1 back to c
+    /// (the gate's act), `x · gate` per channel.
+    SqueezeExcite(Act, Act),
 }
 
 struct Built {
@@ -64,10 +68,15 @@ fn burn_conv(x: Tensor<4>, p: &ConvParams) -> Tensor<4> {
 }
 
 fn burn_act(x: Tensor<4>, a: Act) -> Tensor<4> {
+    use burn::tensor::activation::{hard_sigmoid, hard_swish, sigmoid, silu};
     match a {
         Act::None => x,
         Act::Relu => relu(x),
         Act::Relu6 => relu(x.clone()) - relu(x - 6.0),
+        Act::Sigmoid => sigmoid(x),
+        Act::Silu => silu(x),
+        Act::HardSigmoid => hard_sigmoid(x, 1.0 / 6.0, 0.5),
+        Act::HardSwish => hard_swish(x),
     }
 }
 
@@ -211,6 +220,19 @@ fn build(layers: &[L], cin: usize, classes: usize, seed: u64) -> Built {
                 }));
                 c = c / 2 * 2;
             }
+            L::SqueezeExcite(inner, gate) => {
+                let x = h;
+                let p = g.global_avg(x);
+                let q = (c / 4).max(1);
+                let one = Pad::Explicit(0);
+                let (a, fa) = conv(&mut rng, &mut g, p, c, q, 1, 1, 1, one, inner);
+                let (b, fb) = conv(&mut rng, &mut g, a, q, c, 1, 1, 1, one, gate);
+                h = g.scale(x, b);
+                steps.push(Box::new(move |t| {
+                    let s = fb(fa(t.clone().mean_dim(2).mean_dim(3)));
+                    t * s
+                }));
+            }
         }
     }
     let h = g.global_avg(h);
@@ -348,6 +370,36 @@ fn depthwise_convolutions() {
             ],
             3,
             &[[1, 3, 7, 7], [2, 3, 14, 11], [1, 3, 5, 16]],
+        );
+    }
+}
+
+#[test]
+fn smooth_activations_and_squeeze_excitation() {
+    // Every smooth activation (its derivative saved as floats) after a strided dense 3×3,
+    // a 1×1, a depthwise layer on whole planes and on channel-interleaved small planes
+    // (13 channels: a partial group of 8), and in squeeze-excitation blocks with either
+    // gate; the ReLU family stays beside them, so both kinds of saved state meet.
+    for (act, gate) in [
+        (Act::HardSwish, Act::HardSigmoid),
+        (Act::Silu, Act::Sigmoid),
+        (Act::Sigmoid, Act::HardSigmoid),
+        (Act::HardSigmoid, Act::Sigmoid),
+    ] {
+        check(
+            &format!("{act:?} with a {gate:?} gate"),
+            &[
+                L::Conv(13, 3, 2, 1, None, act),
+                L::Conv(13, 1, 1, 1, None, act),
+                L::Conv(0, 3, 1, 0, Some(1), act),
+                L::SqueezeExcite(Act::Relu, gate),
+                L::Conv(11, 1, 1, 1, None, Act::Relu6),
+                L::Conv(0, 5, 2, 0, None, act),
+                L::SqueezeExcite(act, gate),
+                L::Conv(7, 1, 1, 1, None, act),
+            ],
+            3,
+            ODD,
         );
     }
 }

@@ -4,92 +4,15 @@
 //! `Shape`/`Gather`/`Concat`/`Reshape`, a dense layer as `MatMul` + `Add`, a 1×1
 //! `AveragePool`. Random weights, odd sizes, batches of 1 and 3: logits and input gradients
 //! agree to 1e-5 relative (L2), the bound `fast_path.rs` uses for single layers. And a graph
-//! the fast path cannot run (a residual add followed by a ReLU) says why and still runs.
+//! the fast path cannot run (a residual add followed by a tanh) says why and still runs.
 
 mod common;
 
+use common::graph_builder::{fast_and_plain, run, spec, G};
 use common::rel_l2;
-use netlens::engine::{LoadOptions, Precision};
-use netlens::gradients::{input_gradient, ClassScore};
 use netlens::graph::{Const, Graph, Op, Pads, Window};
-use netlens::imaging::Normalization;
-use netlens::models::{Arch, GraphModel, ModelSpec};
-use netlens::weights::WeightSource;
-use rand::{Rng, SeedableRng};
-
-struct G {
-    g: Graph,
-    rng: rand::rngs::StdRng,
-}
-
-impl G {
-    fn rand(&mut self, name: &str, shape: &[usize], scale: f32) -> usize {
-        let n: usize = shape.iter().product();
-        let v = (0..n)
-            .map(|_| self.rng.random_range(-scale..scale))
-            .collect();
-        self.g.constant(name, Const::float(shape.to_vec(), v))
-    }
-    /// `[cin, cout, kernel, stride, groups]`.
-    fn conv(&mut self, x: usize, c: [usize; 5], pads: Pads, name: &str) -> usize {
-        let [cin, cout, k, s, group] = c;
-        let fan = (cin / group * k * k) as f32;
-        let w = self.rand(
-            &format!("{name}.w"),
-            &[cout, cin / group, k, k],
-            (3.0 / fan).sqrt(),
-        );
-        let b = self.rand(&format!("{name}.b"), &[cout], 0.3);
-        let window = Window {
-            kernel: [k, k],
-            strides: [s, s],
-            dilations: [1, 1],
-            pads,
-            ceil: false,
-        };
-        self.g.node(Op::Conv { window, group }, &[x, w, b], name)
-    }
-    fn bn(&mut self, x: usize, c: usize, name: &str) -> usize {
-        let gamma = self.rand(&format!("{name}.g"), &[c], 1.0);
-        let beta = self.rand(&format!("{name}.b"), &[c], 0.5);
-        let mean = self.rand(&format!("{name}.m"), &[c], 0.5);
-        let var: Vec<f32> = (0..c).map(|_| self.rng.random_range(0.5..2.0)).collect();
-        let var = self
-            .g
-            .constant(&format!("{name}.v"), Const::float(vec![c], var));
-        self.g.node(
-            Op::BatchNorm { eps: 1e-3 },
-            &[x, gamma, beta, mean, var],
-            name,
-        )
-    }
-    fn relu6(&mut self, x: usize, name: &str) -> usize {
-        self.g.node(
-            Op::Clip {
-                min: Some(0.0),
-                max: Some(6.0),
-            },
-            &[x],
-            name,
-        )
-    }
-    fn ints(&mut self, name: &str, v: Vec<i64>) -> usize {
-        let n = v.len();
-        self.g.constant(name, Const::int(vec![n], v))
-    }
-}
-
-fn spec(size: u32) -> ModelSpec {
-    ModelSpec {
-        name: "graph-test",
-        arch: Arch::Onnx,
-        input_size: size,
-        resize: size,
-        normalization: Normalization::LITE,
-        weights: WeightSource::InModelFile,
-        summary: "test graph",
-    }
-}
+use netlens::models::GraphModel;
+use rand::SeedableRng;
 
 /// Pad(0,0,0,1,1 style) → Conv → BN → Clip, depthwise with SAME, residual, 1×1 average pool,
 /// global average via ReduceMean, a Shape-computed flatten, MatMul + Add, Gemm.
@@ -173,33 +96,6 @@ fn exporter_style(seed: u64) -> Graph {
     b.g
 }
 
-fn run(m: &GraphModel, n: usize, size: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let x = Precision::F32.tensor(
-        (0..n * 3 * size * size)
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect(),
-        [n, 3, size, size],
-    );
-    let targets = (0..n).map(|i| i % 7).collect();
-    let g = input_gradient(m, x, &ClassScore { targets }).unwrap();
-    (g.logits, g.grad)
-}
-
-/// The graph as two models: on the fast path and on the plain burn path.
-fn fast_and_plain(spec: ModelSpec, g: Graph) -> (GraphModel, GraphModel) {
-    let load = |fast: bool| {
-        GraphModel::with_options(
-            spec.clone(),
-            g.clone(),
-            None,
-            LoadOptions::with_fast_path(fast),
-        )
-        .unwrap()
-    };
-    (load(true), load(false))
-}
-
 #[test]
 fn exporter_style_graphs_lower_exactly() {
     for (size, seed) in [(17usize, 1u64), (24, 2), (31, 3)] {
@@ -245,15 +141,22 @@ fn after_residual(seed: u64, op: Op) -> Graph {
 
 #[test]
 fn a_relu_after_a_residual_add_lowers_into_the_add() {
-    // ResNet's block ends in relu(x + shortcut): one fast-path node with its mask.
+    // ResNet's block ends in relu(x + shortcut): one fast-path node with its mask. A smooth
+    // activation there (its derivative saved as floats) lowers the same way.
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    for (seed, n) in [(1u64, 1usize), (2, 3), (3, 2)] {
-        let (m, plain) = fast_and_plain(spec(20), after_residual(seed, Op::Relu));
+    for (seed, n, op) in [
+        (1u64, 1usize, Op::Relu),
+        (2, 3, Op::Relu),
+        (3, 2, Op::Relu),
+        (4, 2, Op::HardSwish),
+        (5, 3, Op::Sigmoid),
+    ] {
+        let (m, plain) = fast_and_plain(spec(20), after_residual(seed, op));
         assert_eq!(m.fast_path_unsupported(), None);
         let (fy, fg) = run(&m, n, 20, seed + 10);
         let (py, pg) = run(&plain, n, 20, seed + 10);
         let (ey, eg) = (rel_l2(&fy, &py), rel_l2(&fg, &pg));
-        eprintln!("relu after the add, seed {seed} batch {n}: logits {ey:.1e}, input gradient {eg:.1e} (|g| {})", norm(&pg));
+        eprintln!("activation after the add, seed {seed} batch {n}: logits {ey:.1e}, input gradient {eg:.1e} (|g| {})", norm(&pg));
         assert!(
             norm(&pg) > 0.0,
             "seed {seed}: a zero gradient tests nothing"
@@ -267,11 +170,11 @@ fn a_relu_after_a_residual_add_lowers_into_the_add() {
 
 #[test]
 fn unsupported_graphs_say_why_and_run_on_the_reference() {
-    // A sigmoid after the residual add: no fast-path kernel for it.
-    let m = GraphModel::new(spec(20), after_residual(4, Op::Sigmoid), None).unwrap();
+    // A tanh after the residual add: no fast-path kernel for it.
+    let m = GraphModel::new(spec(20), after_residual(4, Op::Tanh), None).unwrap();
     let why = m.fast_path_unsupported().unwrap();
     assert!(
-        why.contains("residual.act") || why.contains("Sigmoid"),
+        why.contains("residual.act") || why.contains("Tanh"),
         "{why}"
     );
     let (y, _) = run(&m, 2, 20, 5);

@@ -1,6 +1,6 @@
 //! Buffer pools: activations and gradients come from a pool sized by the first pass at a
 //! given input shape and reused afterwards, and what a forward pass saves for its backward
-//! pass (masks, argmaxes) is recycled the same way.
+//! pass (masks, argmaxes, derivatives) is recycled the same way.
 
 /// Reusable float buffers; a deterministic sequence of requests reuses the same buffers
 /// every pass, so loops do not allocate after their first iteration.
@@ -41,9 +41,12 @@ impl Pool {
     }
 }
 
-/// What a forward pass keeps for its backward pass: activation masks and pooling argmaxes.
+/// What a forward pass keeps for its backward pass, per node: the ReLU family's 0/1 masks,
+/// pooling argmaxes, and float state — a smooth activation's derivative, or a per-channel
+/// scale's two inputs (`x` then `s`).
 #[derive(Debug, Default)]
 pub(super) struct SavedData {
     pub masks: Vec<Vec<u8>>,
     pub argmax: Vec<Vec<u32>>,
+    pub floats: Vec<Vec<f32>>,
 }

@@ -76,6 +76,12 @@ pub(super) enum Node {
         b: Value,
         act: Act,
     },
+    /// `x · s` with `s` of shape `[C, 1, 1]`: one scale per channel and image
+    /// (squeeze-excitation's gate).
+    Scale {
+        x: Value,
+        s: Value,
+    },
     MaxPool {
         x: Value,
         k: usize,
@@ -107,6 +113,7 @@ impl Node {
             | Node::GlobalAvg(x)
             | Node::Linear { x, .. } => vec![*x],
             Node::Add { a, b, .. } => vec![*a, *b],
+            Node::Scale { x, s } => vec![*x, *s],
             Node::Concat(v) => v.clone(),
         }
     }
@@ -204,6 +211,11 @@ impl Graph {
     /// `act(a + b)`: a residual add and the activation after it (ResNet's ReLU).
     pub fn add_act(&mut self, a: Value, b: Value, act: Act) -> Value {
         self.push(Node::Add { a, b, act })
+    }
+
+    /// `x · s`, `s` holding one value per channel (`[C, 1, 1]`): squeeze-excitation's scale.
+    pub fn scale(&mut self, x: Value, s: Value) -> Value {
+        self.push(Node::Scale { x, s })
     }
 
     /// PyTorch's `MaxPool2d(k, stride, pad, ceil_mode)`.

@@ -115,6 +115,13 @@ pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<ShapePlan, Un
                 }
                 (shapes[*a], Geom::None)
             }
+            Node::Scale { x, s } => {
+                let (c, _, _) = shapes[*x];
+                if shapes[*s] != (c, 1, 1) {
+                    return bad(format!("node {i}: a channel scale of the wrong shape"));
+                }
+                (shapes[*x], Geom::None)
+            }
             Node::MaxPool {
                 x,
                 k,

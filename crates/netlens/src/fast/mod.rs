@@ -1,16 +1,18 @@
 //! The fast path: forward and backward-to-input of a whole CNN over netlens's own kernels.
 //!
 //! A model that is made only of the layers listed in [`Graph`] (dense, 1×1 and depthwise
-//! convolutions with a fused ReLU/ReLU6, residual adds, max-pool, channel concatenation,
-//! global average pool, dense layers) describes itself once as a graph; the engine runs
+//! convolutions with a fused activation, residual adds, per-channel scales
+//! (squeeze-excitation), max-pool, channel concatenation, global average pool, dense layers) describes itself once as a graph; the engine runs
 //! that graph as a single burn autodiff operation (see `engine::fast_forward`), so methods
 //! keep seeing one [`Classifier`](crate::Classifier) interface and burn's autodiff still
 //! differentiates whatever objective they put on the logits.
 //!
 //! Only input gradients are computed — weights are constants — so the backward pass needs no
-//! activations, only each activation's 0/1 gradient mask (one byte per element) and each
-//! max-pool's argmax, saved by the forward pass. Activation and gradient buffers come from a
-//! pool sized by the first pass at a given input shape and reused afterwards.
+//! activations, only each ReLU / ReLU6's 0/1 gradient mask (one byte per element), each
+//! smooth activation's derivative (SiLU, hardswish, ...: one float per element), each
+//! max-pool's argmax and each per-channel scale's inputs, saved by the forward pass.
+//! Activation and gradient buffers come from a pool sized by the first pass at a given input
+//! shape and reused afterwards.
 //!
 //! The files: `graph` (building the layer graph), `layout` (shapes and geometry at one
 //! input shape), `buffers` (the pools), `net` ([`FastNet`]: the forward and backward passes

@@ -3,7 +3,7 @@
 
 use super::buffers::{Pool, SavedData};
 use super::graph::{Graph, Node, Unsupported, Value};
-use super::kernels::{self, Act};
+use super::kernels;
 use super::layout::{lay_out, ShapePlan};
 use super::run::{run_backward, run_forward, Forward, Gradients, Incoming};
 use std::collections::HashMap;
@@ -170,21 +170,22 @@ impl FastNet {
                 .unwrap_or_default();
             d.masks.resize_with(nodes.len(), Vec::new);
             d.argmax.resize_with(nodes.len(), Vec::new);
+            d.floats.resize_with(nodes.len(), Vec::new);
             Some(d)
         } else {
             None
         };
         let mut pool = self.take_pool();
         let mut vals: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
-        let (mut masks, mut argmaxes) = match saved.as_mut() {
-            Some(s) => (Some(&mut s.masks), Some(&mut s.argmax)),
-            None => (None, None),
+        let (mut masks, mut argmaxes, mut floats) = match saved.as_mut() {
+            Some(s) => (Some(&mut s.masks), Some(&mut s.argmax), Some(&mut s.floats)),
+            None => (None, None, None),
         };
         for (i, node) in nodes.iter().enumerate() {
             let v = i + 1;
             let mut out = pool.get(l.size(v));
             let mask = match masks.as_deref_mut() {
-                Some(ms) if node.act() != Act::None => {
+                Some(ms) if node.act().has_mask() => {
                     let m = &mut ms[i];
                     m.resize(l.size(v), 0);
                     Some(&mut m[..])
@@ -192,6 +193,7 @@ impl FastNet {
                 _ => None,
             };
             let argmax = argmaxes.as_deref_mut().map(|a| &mut a[i]);
+            let saved_floats = floats.as_deref_mut().map(|f| &mut f[i]);
             {
                 let get = |u: Value| -> &[f32] {
                     if u == 0 {
@@ -204,6 +206,7 @@ impl FastNet {
                     out: &mut out,
                     mask,
                     argmax,
+                    floats: saved_floats,
                 };
                 run_forward(node, &l.geoms[i], l, v, get, to);
             }
@@ -274,7 +277,7 @@ impl FastNet {
         let mut premasked = vec![false; nodes.len() + 1];
         let mask_of = |v: Value| -> Option<&[u8]> {
             let i = v.checked_sub(1)?;
-            if nodes[i].act() == Act::None {
+            if !nodes[i].act().has_mask() {
                 return None;
             }
             data.masks.get(i).map(|m| &m[..]).filter(|m| !m.is_empty())
@@ -285,6 +288,13 @@ impl FastNet {
                 continue;
             };
             let mut mask = mask_of(v);
+            // A smooth activation's derivative is applied first, guided or not (guided
+            // backpropagation's rule is for the ReLU family, as on the plain path).
+            if node.act().is_smooth() {
+                if let Some(d) = data.floats.get(i).filter(|d| !d.is_empty()) {
+                    kernels::smooth::apply_derivative(&mut g[..l.size(v)], d);
+                }
+            }
             // Depthwise reads its mask inside the kernel; everything else masks first. The
             // guided rule is applied here, never inside a kernel.
             let depthwise = matches!(node, Node::Depthwise { .. }) && !guided;
@@ -311,6 +321,7 @@ impl FastNet {
                 mask,
                 input_mask,
                 argmax: data.argmax.get(i),
+                floats: data.floats.get(i).map(|f| &f[..]),
             };
             let mut slots = Gradients {
                 grads: &mut grads,

@@ -6,21 +6,25 @@ use super::kernels::{self, Act, ConvGeom, ConvLayer, DenseLayer, DepthwiseLayer}
 use super::layout::{Geom, ShapePlan};
 
 /// Where a node's forward pass writes: its output value, and (when the pass is saved) its
-/// activation's gradient mask and a max-pool's argmax.
+/// ReLU-family activation's gradient mask (allocated only for those), a max-pool's argmax,
+/// and float state (a smooth activation's derivative, a per-channel scale's inputs).
 pub(super) struct Forward<'a> {
     pub out: &'a mut [f32],
     pub mask: Option<&'a mut [u8]>,
     pub argmax: Option<&'a mut Vec<u32>>,
+    pub floats: Option<&'a mut Vec<f32>>,
 }
 
 /// What a node's backward pass reads: the gradient of its output, that output's activation
 /// mask (not yet applied to `g` only for a depthwise layer, whose kernel applies it), the
-/// mask of its input when the kernel is to apply it, and a max-pool's argmax.
+/// mask of its input when the kernel is to apply it, a max-pool's argmax and a per-channel
+/// scale's saved inputs.
 pub(super) struct Incoming<'a> {
     pub g: &'a [f32],
     pub mask: Option<&'a [u8]>,
     pub input_mask: Option<&'a [u8]>,
     pub argmax: Option<&'a Vec<u32>>,
+    pub floats: Option<&'a [f32]>,
 }
 
 /// The gradient of every value (`None` until a reader writes one), and the pool that new
@@ -49,17 +53,32 @@ pub(super) fn run_forward<'a>(
     get: impl Fn(Value) -> &'a [f32],
     to: Forward,
 ) {
-    let Forward { out, mask, argmax } = to;
+    let Forward {
+        out,
+        mask,
+        argmax,
+        mut floats,
+    } = to;
     let n = l.images;
+    let size = l.size(v);
     match (node, geom) {
         (Node::Conv { x, p, act, .. }, Geom::Conv(g)) => {
             let layer = ConvLayer {
                 g,
                 weight: &p.weight,
                 bias: Some(&p.bias),
-                act: *act,
+                act: act.masked(),
             };
-            kernels::conv_forward(&layer, get(*x), out, mask, n, false)
+            if act.is_smooth() {
+                // The activation and its derivative in the convolution's epilogue.
+                let deriv = floats.map(|f| {
+                    f.resize(size, 0.0);
+                    &mut f[..size]
+                });
+                kernels::conv_forward_smooth(&layer, *act, get(*x), out, deriv, n);
+            } else {
+                kernels::conv_forward(&layer, get(*x), out, mask, n, false);
+            }
         }
         (Node::Depthwise { x, p, act, flipped }, Geom::Dw(g)) => {
             let layer = DepthwiseLayer {
@@ -67,14 +86,24 @@ pub(super) fn run_forward<'a>(
                 weight: &p.weight,
                 weight_flipped: flipped,
                 bias: &p.bias,
-                act: *act,
+                act: act.masked(),
             };
-            kernels::depthwise_forward(&layer, get(*x), out, mask, n)
+            kernels::depthwise_forward(&layer, get(*x), out, mask, n);
+            activate_smooth(*act, &mut out[..size], floats);
         }
         (Node::Add { a, b, act }, _) => {
-            let size = l.size(v);
             kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size]);
-            activate(*act, &mut out[..size], mask);
+            activate(*act, &mut out[..size], mask, floats);
+        }
+        (Node::Scale { x, s }, _) => {
+            let (xs, ss) = (&get(*x)[..size], &get(*s)[..l.size(*s)]);
+            let hw = size / ss.len().max(1);
+            kernels::scale_forward(xs, ss, &mut out[..size], hw);
+            if let Some(f) = floats.as_deref_mut() {
+                f.clear();
+                f.extend_from_slice(xs);
+                f.extend_from_slice(ss);
+            }
         }
         (Node::MaxPool { x, .. }, Geom::Pool(g)) => {
             let planes = n * l.shapes[v].0;
@@ -123,14 +152,31 @@ pub(super) fn run_forward<'a>(
                 outputs: *outputs,
             };
             kernels::dense_forward(&layer, get(*x), out, n);
-            activate(*act, &mut out[..n * outputs], mask);
+            activate(*act, &mut out[..n * outputs], mask, floats);
         }
         _ => unreachable!("layout geometry always matches its node"),
     }
 }
 
-/// Applies `act` to `out` in place, writing its 0/1 gradient mask when the pass is saved.
-fn activate(act: Act, out: &mut [f32], mask: Option<&mut [u8]>) {
+/// Applies a smooth `act` to a layer's output in place (nothing for the others, which the
+/// kernels' epilogues applied), saving its derivative when the pass is saved.
+fn activate_smooth(act: Act, out: &mut [f32], floats: Option<&mut Vec<f32>>) {
+    if !act.is_smooth() {
+        return;
+    }
+    let deriv = floats.map(|f| {
+        f.resize(out.len(), 0.0);
+        &mut f[..out.len()]
+    });
+    kernels::smooth::activate(act, out, deriv);
+}
+
+/// Applies `act` to `out` in place, writing its 0/1 gradient mask (ReLU family) or its
+/// derivative (smooth activations) when the pass is saved.
+fn activate(act: Act, out: &mut [f32], mask: Option<&mut [u8]>, floats: Option<&mut Vec<f32>>) {
+    if act.is_smooth() {
+        return activate_smooth(act, out, floats);
+    }
     if act == Act::None {
         return;
     }
@@ -162,6 +208,7 @@ pub(super) fn run_backward(
         mask,
         input_mask,
         argmax,
+        floats,
     } = incoming;
     let n = l.images;
     match (node, geom) {
@@ -202,7 +249,7 @@ pub(super) fn run_backward(
                 weight: &p.weight,
                 weight_flipped: flipped,
                 bias: &p.bias,
-                act: *act,
+                act: act.masked(),
             };
             kernels::depthwise_backward(&layer, g, mask, &mut dx, input_mask, n, acc);
             slots.grads[*x] = Some(dx);
@@ -215,6 +262,27 @@ pub(super) fn run_backward(
                 kernels::add_into(&mut dx[..size], &g[..size], acc);
                 slots.grads[u] = Some(dx);
             }
+        }
+        (Node::Scale { x, s }, _) => {
+            let (xsize, ssize) = (l.size(*x), l.size(*s));
+            let saved = floats.filter(|f| f.len() == xsize + ssize);
+            let (xs, ss) = saved.map_or((&[][..], &[][..]), |f| f.split_at(xsize));
+            let (mut dx, acc_dx) = slots.take(l, *x);
+            let (mut ds, acc_ds) = slots.take(l, *s);
+            if ss.is_empty() {
+                // An unsaved pass has nothing to differentiate (never run that way).
+                if !acc_dx {
+                    dx[..xsize].fill(0.0);
+                }
+                if !acc_ds {
+                    ds[..ssize].fill(0.0);
+                }
+            } else {
+                let hw = xsize / ssize.max(1);
+                kernels::scale_backward(&g[..xsize], xs, ss, &mut dx, acc_dx, &mut ds, acc_ds, hw);
+            }
+            slots.grads[*x] = Some(dx);
+            slots.grads[*s] = Some(ds);
         }
         (Node::MaxPool { x, .. }, Geom::Pool(pg)) => {
             let (mut dx, acc) = slots.take(l, *x);

@@ -1,13 +1,15 @@
 //! Maps a [`Graph`] onto the fast path's layer graph ([`crate::fast::Graph`]).
 //!
 //! The fast path has kernels for convolutions (dense and depthwise, with an optional fused
-//! ReLU/ReLU6), residual adds, max-pooling, channel concatenation, global average pooling
-//! and dense layers. Lowering walks the nodes in order and fuses what ONNX writes as
-//! separate nodes: a zero `Pad` into the next convolution's padding, `BatchNormalization`
-//! into the convolution before it (in float64), a `Relu` or `Clip(0, 6)` into the layer that
-//! produces its input when it is that layer's only reader. Flatten, Dropout and Identity
-//! are free. A graph with any other node (a residual add followed by a ReLU, a SiLU, an
-//! attention block) is not lowered at all: the whole network then runs on the reference
+//! activation), residual adds, per-channel scales, max-pooling, channel concatenation,
+//! global average pooling and dense layers. Lowering walks the nodes in order and fuses what
+//! ONNX writes as separate nodes: a zero `Pad` into the next convolution's padding,
+//! `BatchNormalization` into the convolution before it (in float64), a `Relu`, `Clip(0, 6)`,
+//! `HardSwish`, `HardSigmoid` or `Sigmoid` into the layer that produces its input when it is
+//! that layer's only reader, and SiLU (`Mul(x, Sigmoid(x))`) the same way. A `Mul` by a
+//! `[1, C, 1, 1]` value (squeeze-excitation) becomes a per-channel scale. Flatten, Dropout
+//! and Identity are free. A graph with any other node (a LayerNorm, an attention block) is
+//! not lowered at all: the whole network then runs on the reference
 //! interpreter, which is always correct. (Lowering a supported prefix and finishing on the
 //! reference would need a second autodiff boundary; the zoo and their exports do not need
 //! it.)
@@ -23,6 +25,8 @@ struct Lowering<'a> {
     readers: Vec<usize>,
     /// Which node reads each value (meaningful when it has one reader).
     reader: Vec<Option<usize>>,
+    /// Every node reading each value (once per node).
+    all_readers: Vec<Vec<usize>>,
     map: HashMap<ValueId, fast::Value>,
     /// Nodes already folded into an earlier one.
     done: Vec<bool>,
@@ -59,25 +63,81 @@ impl<'a> Lowering<'a> {
     }
 
     /// Folds a following activation into a layer; returns it and the value that carries
-    /// the layer's result.
+    /// the layer's result. ReLU, `Clip(0, 6)`, HardSwish, PyTorch's HardSigmoid and Sigmoid
+    /// when they are the layer's only reader; SiLU as exporters write it, `Mul(v, Sigmoid(v))`
+    /// with those two nodes the only readers.
     fn activation(&mut self, v: ValueId) -> (Act, ValueId) {
-        let is_act = |op: &Op| {
-            matches!(op, Op::Relu)
-                || matches!(op, Op::Clip { min: Some(lo), max: Some(hi) } if *lo == 0.0 && *hi == 6.0)
+        if let Some((sig, mul)) = self.silu(v) {
+            self.done[sig] = true;
+            self.done[mul] = true;
+            return (Act::Silu, self.g.nodes[mul].outputs[0]);
+        }
+        let act_of = |op: &Op| match op {
+            Op::Relu => Some(Act::Relu),
+            Op::Clip {
+                min: Some(lo),
+                max: Some(hi),
+            } if *lo == 0.0 && *hi == 6.0 => Some(Act::Relu6),
+            Op::HardSwish => Some(Act::HardSwish),
+            // PyTorch's hardsigmoid (alpha 1/6 as a float attribute holds it, beta 1/2).
+            Op::HardSigmoid { alpha, beta }
+                if *alpha as f32 == (1.0f64 / 6.0) as f32 && *beta == 0.5 =>
+            {
+                Some(Act::HardSigmoid)
+            }
+            Op::Sigmoid => Some(Act::Sigmoid),
+            _ => None,
         };
-        match self.sole_reader(v, is_act) {
+        match self.sole_reader(v, |op| act_of(op).is_some()) {
             Some(r) => {
                 self.done[r] = true;
                 let n = &self.g.nodes[r];
-                let act = if matches!(n.op, Op::Relu) {
-                    Act::Relu
-                } else {
-                    Act::Relu6
-                };
-                (act, n.outputs[0])
+                (act_of(&n.op).unwrap_or(Act::None), n.outputs[0])
             }
             None => (Act::None, v),
         }
+    }
+
+    /// `(sigmoid node, mul node)` when `v`'s only readers are `s = Sigmoid(v)` and
+    /// `Mul(v, s)` (either order), `s` read by nothing else: SiLU.
+    fn silu(&self, v: ValueId) -> Option<(usize, usize)> {
+        let rs = &self.all_readers[v];
+        if rs.len() != 2 || v == self.g.output || rs.iter().any(|&r| self.done[r]) {
+            return None;
+        }
+        let (sig, mul) = match (&self.g.nodes[rs[0]].op, &self.g.nodes[rs[1]].op) {
+            (Op::Sigmoid, Op::Mul) => (rs[0], rs[1]),
+            (Op::Mul, Op::Sigmoid) => (rs[1], rs[0]),
+            _ => return None,
+        };
+        let s = self.g.nodes[sig].outputs[0];
+        let m = &self.g.nodes[mul];
+        let ins = (m.input(0), m.input(1));
+        let pair = ins == (Some(v), Some(s)) || ins == (Some(s), Some(v));
+        (pair && self.readers[s] == 1 && s != self.g.output).then_some((sig, mul))
+    }
+
+    /// `Mul(a, b)` where one side holds one value per channel (`[1, C, 1, 1]`) and the other
+    /// is `[1, C, H, W]`: squeeze-excitation's scale.
+    fn channel_scale(&mut self, n: &Node) -> Result<(), Unsupported> {
+        let shape =
+            |v: Option<ValueId>| v.and_then(|v| self.shapes.get(v)).and_then(Option::as_ref);
+        let per_channel = |s: &Vec<usize>| s.len() == 4 && s[2] == 1 && s[3] == 1;
+        let (sa, sb) = match (shape(n.input(0)), shape(n.input(1))) {
+            (Some(a), Some(b)) if a.len() == 4 && b.len() == 4 && a[..2] == b[..2] => (a, b),
+            _ => return Err(unsupported(n, "a product other than a per-channel scale")),
+        };
+        let (x, s) = if per_channel(sa) {
+            (1, 0)
+        } else if per_channel(sb) {
+            (0, 1)
+        } else {
+            return Err(unsupported(n, "a product other than a per-channel scale"));
+        };
+        let (x, s) = (self.input(n, x)?, self.input(n, s)?);
+        let v = self.out.scale(x, s);
+        self.map.insert(n.outputs[0], v);
+        Ok(())
     }
 
     fn conv(&mut self, i: usize, n: &Node) -> Result<(), Unsupported> {
@@ -267,6 +327,7 @@ impl<'a> Lowering<'a> {
                 self.map.insert(out, v);
                 Ok(())
             }
+            Op::Mul => self.channel_scale(n),
             Op::MaxPool { window } => {
                 let x = self.input(n, 0)?;
                 let Pads::Explicit([t, l, b, r]) = window.pads else {
@@ -385,10 +446,14 @@ pub fn lower(g: &Graph, shapes: &[Option<Vec<usize>>]) -> Result<fast::Graph, Un
     let nv = g.values.len();
     let mut readers = vec![0; nv];
     let mut reader = vec![None; nv];
+    let mut all_readers = vec![Vec::new(); nv];
     for (i, n) in g.nodes.iter().enumerate() {
         for &v in n.inputs.iter().flatten() {
             readers[v] += 1;
             reader[v] = Some(i);
+            if all_readers[v].last() != Some(&i) {
+                all_readers[v].push(i);
+            }
         }
     }
     readers[g.output] += 1;
@@ -397,6 +462,7 @@ pub fn lower(g: &Graph, shapes: &[Option<Vec<usize>>]) -> Result<fast::Graph, Un
         shapes,
         readers,
         reader,
+        all_readers,
         map: HashMap::from([(g.input, 0)]),
         done: vec![false; g.nodes.len()],
         spatial: HashMap::new(),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod graph_builder;
+
 use ndarray::ArrayD;
 use netlens::engine::{LoadOptions, Precision};
 use netlens::models::{self, Classifier};
@@ -112,6 +114,20 @@ pub struct OnnxCheck {
     pub model: netlens::models::GraphModel,
 }
 
+/// The input batch and target classes of an `onnx_fixtures.py` case, in float32.
+pub fn fixture_input(dir: &Path) -> (burn::tensor::Tensor<4>, Vec<usize>) {
+    fixture_input_in(dir, Precision::F32)
+}
+
+/// [`fixture_input`] in precision `p`.
+pub fn fixture_input_in(dir: &Path, p: Precision) -> (burn::tensor::Tensor<4>, Vec<usize>) {
+    let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
+    let s = x.shape().to_vec();
+    let input = p.tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
+    let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
+    (input, t.iter().map(|&v| v as usize).collect())
+}
+
 /// In float32 with the default options: [`onnx_check_in`].
 pub fn onnx_check(dir: &Path) -> OnnxCheck {
     onnx_check_in(dir, Precision::F32)
@@ -124,11 +140,7 @@ pub fn onnx_check_in(dir: &Path, p: Precision) -> OnnxCheck {
     let path = dir.join("model.onnx");
     let model = netlens::models::onnx_model::load_onnx_with(&path, &Default::default(), options)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let x: ArrayD<f32> = ndarray_npy::read_npy(dir.join("input.npy")).unwrap();
-    let s = x.shape().to_vec();
-    let input = p.tensor(x.iter().copied().collect(), [s[0], s[1], s[2], s[3]]);
-    let t: ArrayD<i64> = ndarray_npy::read_npy(dir.join("targets.npy")).unwrap();
-    let targets = t.iter().map(|&v| v as usize).collect();
+    let (input, targets) = fixture_input_in(dir, p);
     let g = input_gradient(&model, input, &ClassScore { targets }).unwrap();
     let want = read_f64(&dir.join("logits.npy"));
     let logit_err = rel_max(&g.logits, &want);

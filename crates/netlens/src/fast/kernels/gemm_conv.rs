@@ -3,6 +3,10 @@
 //! cache-hot output tile; backward-data of a 1×1 layer as the transposed product, of a
 //! strided one as `col2im(Wᵀ · dy)`. (A stride-1 k×k backward is a forward convolution with
 //! the flipped, transposed kernel; the runner sets that up.)
+//!
+//! Longer than 700 lines because a fifth of it is the unit tests against the plain
+//! `reference` loops, kept beside the kernels they check (forward with each fused
+//! activation, the smooth epilogue, backward).
 
 use super::{dispatch, with_scratch, with_scratch2, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
@@ -274,6 +278,39 @@ pub fn conv_forward(
     images: usize,
     accumulate: bool,
 ) {
+    let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
+    forward(layer, x, y, (mp, None, Act::None), images, accumulate);
+}
+
+/// [`conv_forward`] followed by a smooth activation (`smooth`, see [`Act::is_smooth`];
+/// `layer.act` is then [`Act::None`]), applied in the same pass over each output tile,
+/// writing its derivative into `deriv` when given (one float per output value).
+pub fn conv_forward_smooth(
+    layer: &ConvLayer,
+    smooth: Act,
+    x: &[f32],
+    y: &mut [f32],
+    deriv: Option<&mut [f32]>,
+    images: usize,
+) {
+    debug_assert!(layer.act == Act::None && smooth.is_smooth());
+    let dp = deriv.map(|d| SendPtr(d.as_mut_ptr()));
+    forward(layer, x, y, (None, dp, smooth), images, false);
+}
+
+/// What an epilogue writes besides the output: a ReLU-family mask, or a smooth
+/// activation's derivative (and which smooth activation).
+type Side = (Option<SendPtr<u8>>, Option<SendPtr<f32>>, Act);
+
+fn forward(
+    layer: &ConvLayer,
+    x: &[f32],
+    y: &mut [f32],
+    side: Side,
+    images: usize,
+    accumulate: bool,
+) {
+    let (mp, dp, smooth) = side;
     let &ConvLayer {
         g,
         weight,
@@ -289,7 +326,6 @@ pub fn conv_forward(
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let yp = SendPtr(y.as_mut_ptr());
-    let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
     (0..tasks).into_par_iter().for_each(|t| {
         let (n, p0, len, r0, rows) = split.task(t, pixels, g.cout);
         let xi = &x[n * in_sz..(n + 1) * in_sz];
@@ -315,10 +351,12 @@ pub fn conv_forward(
                 run(cols.as_ptr(), len);
             });
         }
-        if bias.is_some() || act != Act::None || mp.is_some() {
+        if bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None {
             dispatch(EpilogueTile {
                 y: yp,
                 mask: mp,
+                deriv: dp,
+                smooth,
                 base: ybase,
                 stride: pixels,
                 rows,
@@ -330,10 +368,13 @@ pub fn conv_forward(
     });
 }
 
-/// Bias, activation and mask over a `rows × len` tile of rows `stride` apart, from `base`.
+/// Bias, activation and mask (or a smooth activation and its derivative) over a
+/// `rows × len` tile of rows `stride` apart, from `base`.
 struct EpilogueTile<'a> {
     y: SendPtr<f32>,
     mask: Option<SendPtr<u8>>,
+    deriv: Option<SendPtr<f32>>,
+    smooth: Act,
     base: usize,
     stride: usize,
     rows: usize,
@@ -349,6 +390,8 @@ impl Simd for EpilogueTile<'_> {
         let Self {
             y,
             mask,
+            deriv,
+            smooth,
             base,
             stride,
             rows,
@@ -361,6 +404,12 @@ impl Simd for EpilogueTile<'_> {
             // SAFETY: the caller owns this tile of the output (and of the mask).
             let row = unsafe { std::slice::from_raw_parts_mut(y.at(off), len) };
             let b = bias.map_or(0.0, |b| b[r]);
+            if smooth != Act::None {
+                // SAFETY: as for the output: this tile of the derivative is the caller's.
+                let drow = deriv.map(|d| unsafe { std::slice::from_raw_parts_mut(d.at(off), len) });
+                super::smooth::row(smooth, row, drow, b);
+                continue;
+            }
             match mask {
                 Some(mp) => {
                     let mrow = unsafe { std::slice::from_raw_parts_mut(mp.at(off), len) };
@@ -614,6 +663,49 @@ mod tests {
                     if act == Act::None {
                         assert!(m[n * osz..(n + 1) * osz].iter().all(|&v| v == 1));
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn smooth_epilogue_matches_reference() {
+        // The reference convolution (no activation), then each smooth activation and its
+        // derivative from float64 definitions.
+        use super::super::smooth::reference::smooth;
+        for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+            let g = geom(cin, cout, k, s, p, h, w);
+            let images = 2;
+            let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+            let x: Vec<f32> = random(images * isz, 70 + i as u64)
+                .iter()
+                .map(|v| 3.0 * v)
+                .collect();
+            let weight = random(cout * cin * k * k, 80 + i as u64);
+            let bias = random(cout, 90 + i as u64);
+            let layer = ConvLayer {
+                g: &g,
+                weight: &weight,
+                bias: Some(&bias),
+                act: Act::None,
+            };
+            for act in [Act::Silu, Act::HardSwish, Act::HardSigmoid, Act::Sigmoid] {
+                let (mut y, mut d) = (vec![0.0; images * osz], vec![0.0; images * osz]);
+                conv_forward_smooth(&layer, act, &x, &mut y, Some(&mut d), images);
+                for n in 0..images {
+                    let mut z = vec![0.0; osz];
+                    let mut m = vec![0; osz];
+                    reference::conv_forward(
+                        &layer,
+                        &x[n * isz..(n + 1) * isz],
+                        &mut z,
+                        &mut m,
+                        false,
+                    );
+                    let (want_y, want_d): (Vec<f32>, Vec<f32>) =
+                        z.iter().map(|&v| smooth(act, v)).unzip();
+                    assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
+                    assert_close(&d[n * osz..(n + 1) * osz], &want_d, 1e-5);
                 }
             }
         }
