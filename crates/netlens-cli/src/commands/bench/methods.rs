@@ -4,16 +4,15 @@
 //! pytorch-grad-cam, torchattacks, the practical's loop) in its own Python process, so that
 //! every figure carries its own peak memory.
 
-use super::{find_script, json_line, last_line, run_python, Args, EnginePath};
-use crate::common::{load_model_with, spinner, ALLOCATOR_ENV};
+use super::{find_script, json_line, last_line, load_worker_model, run_python, Args, EnginePath};
+use crate::common::{spinner, ALLOCATOR_ENV};
 use anyhow::{Context, Result};
 use image::RgbImage;
 use netlens::bench::methods::{describe, time_method, METHODS};
 use netlens::bench::system::proc_status_mb;
 use netlens::bench::EngineRecord;
-use netlens::engine::{self, fast_path_default, LoadOptions};
+use netlens::engine;
 use netlens::imaging;
-use netlens::models::Preprocessing;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,13 +124,7 @@ fn run_anchor(a: &Args, name: &str, threads: usize) -> Result<EngineRecord> {
 
 /// The worker's side: times method `name` in this process and prints its record.
 pub(super) fn worker(a: &Args, path: EnginePath, name: &str) -> Result<()> {
-    let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
-    let model = load_model_with(
-        MODEL,
-        a.weights.as_deref(),
-        &Preprocessing::default(),
-        options,
-    )?;
+    let model = load_worker_model(a, path, MODEL)?;
     let setup_rss_mb = proc_status_mb("VmRSS");
     let dir = photos_dir()?;
     let spec = model.spec();

@@ -547,20 +547,29 @@ fn run_worker(
     json_line(&out.stdout, "the netlens worker")
 }
 
+/// `name` loaded for a worker of engine path `path` (`--weights` if given). The fast worker
+/// keeps NETLENS_FAST_PATH=0's veto (it then reports the path inactive).
+fn load_worker_model(
+    a: &Args,
+    path: EnginePath,
+    name: &str,
+) -> Result<Box<dyn netlens::Classifier>> {
+    let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
+    load_model_with(
+        name,
+        a.weights.as_deref(),
+        &Preprocessing::default(),
+        options,
+    )
+}
+
 /// Measures one model on one engine path in this process and prints its [`EngineRecord`] as
 /// one JSON line.
 fn worker(a: &Args, path: EnginePath) -> Result<()> {
     let [name] = a.models.as_slice() else {
         anyhow::bail!("--worker takes exactly one model");
     };
-    // The fast worker keeps NETLENS_FAST_PATH=0's veto (it then reports the path inactive).
-    let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
-    let model = load_model_with(
-        name,
-        a.weights.as_deref(),
-        &Preprocessing::default(),
-        options,
-    )?;
+    let model = load_worker_model(a, path, name)?;
     let setup_rss_mb = proc_status_mb("VmRSS");
     let budget = Budget {
         warmup: a.warmup as usize,
