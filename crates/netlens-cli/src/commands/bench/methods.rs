@@ -4,8 +4,8 @@
 //! pytorch-grad-cam, torchattacks, the practical's loop) in its own Python process, so that
 //! every figure carries its own peak memory.
 
-use super::{find_script, json_line, last_line, load_worker_model, run_python, Args, EnginePath};
-use crate::common::{spinner, ALLOCATOR_ENV};
+use super::{find_script, load_worker_model, run_python, run_worker_command, Args, EnginePath};
+use crate::common::ALLOCATOR_ENV;
 use anyhow::{Context, Result};
 use image::RgbImage;
 use netlens::bench::methods::{describe, time_method, METHODS};
@@ -95,17 +95,7 @@ fn run_method_worker(
         .args(["--worker-method", name])
         .args(["--method-repeats", &a.method_repeats.to_string()])
         .envs(ALLOCATOR_ENV.iter().copied());
-    if let Some(w) = weights {
-        cmd.arg("--weights").arg(w);
-    }
-    let pb = spinner(&format!("{name}: netlens"));
-    let out = cmd.output().context("cannot run the netlens worker");
-    pb.finish_and_clear();
-    let out = out?;
-    if !out.status.success() {
-        anyhow::bail!("{}", last_line(&out.stderr));
-    }
-    json_line(&out.stdout, "the netlens worker")
+    run_worker_command(cmd, weights, &format!("{name}: netlens"))
 }
 
 fn run_anchor(a: &Args, name: &str, threads: usize) -> Result<EngineRecord> {

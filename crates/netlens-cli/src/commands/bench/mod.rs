@@ -534,10 +534,21 @@ fn run_worker(
             &a.classviz_repeats.to_string(),
         ])
         .envs(ALLOCATOR_ENV.iter().copied());
+    let what = format!("{name}: netlens, {} path", path.name());
+    run_worker_command(cmd, weights, &what)
+}
+
+/// Runs a worker command of this binary (`--weights` added when given) under a spinner
+/// saying `what`, and reads the record it prints.
+fn run_worker_command(
+    mut cmd: Command,
+    weights: Option<&Path>,
+    what: &str,
+) -> Result<EngineRecord> {
     if let Some(w) = weights {
         cmd.arg("--weights").arg(w);
     }
-    let pb = spinner(&format!("{name}: netlens, {} path", path.name()));
+    let pb = spinner(what);
     let out = cmd.output().context("cannot run the netlens worker");
     pb.finish_and_clear();
     let out = out?;
