@@ -4,14 +4,15 @@
 //! pytorch-grad-cam, torchattacks, the practical's loop) in its own Python process, so that
 //! every figure carries its own peak memory.
 
-use super::{find_script, load_worker_model, run_python, run_worker_command, Args, EnginePath};
+use super::{
+    find_script, load_worker_model, run_python, run_worker_command, worker_record, Args, EnginePath,
+};
 use crate::common::ALLOCATOR_ENV;
 use anyhow::{Context, Result};
 use image::RgbImage;
 use netlens::bench::methods::{describe, time_method, METHODS};
 use netlens::bench::system::proc_status_mb;
 use netlens::bench::EngineRecord;
-use netlens::engine;
 use netlens::imaging;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -132,18 +133,7 @@ pub(super) fn worker(a: &Args, path: EnginePath, name: &str) -> Result<()> {
         a.method_repeats as usize,
         path.name(),
     )?;
-    let record = EngineRecord {
-        model: spec.name.to_string(),
-        threads: engine::threads(),
-        setup_rss_mb,
-        peak_rss_mb: proc_status_mb("VmHWM"),
-        fast_path_active: Some(model.fast_path_on()),
-        torch_version: None,
-        anchor: None,
-        forward_flops: model.forward_flops(),
-        classviz: None,
-        results: vec![row],
-    };
+    let record = worker_record(model.as_ref(), setup_rss_mb, None, vec![row]);
     println!("{}", serde_json::to_string(&record)?);
     Ok(())
 }

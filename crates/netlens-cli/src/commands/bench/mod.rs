@@ -574,6 +574,28 @@ fn load_worker_model(
     )
 }
 
+/// What a netlens worker reports: its model's `results`, the process's memory and the
+/// model's fast-path state and FLOPs.
+fn worker_record(
+    model: &dyn netlens::Classifier,
+    setup_rss_mb: Option<f64>,
+    classviz: Option<netlens::bench::ClassvizRecord>,
+    results: Vec<netlens::bench::PassRecord>,
+) -> EngineRecord {
+    EngineRecord {
+        model: model.spec().name.to_string(),
+        threads: engine::threads(),
+        setup_rss_mb,
+        peak_rss_mb: proc_status_mb("VmHWM"),
+        fast_path_active: Some(model.fast_path_on()),
+        torch_version: None,
+        anchor: None,
+        forward_flops: model.forward_flops(),
+        classviz,
+        results,
+    }
+}
+
 /// Measures one model on one engine path in this process and prints its [`EngineRecord`] as
 /// one JSON line.
 fn worker(a: &Args, path: EnginePath) -> Result<()> {
@@ -600,18 +622,7 @@ fn worker(a: &Args, path: EnginePath) -> Result<()> {
         results.push(row);
         classviz = Some(info);
     }
-    let record = EngineRecord {
-        model: model.spec().name.to_string(),
-        threads: engine::threads(),
-        setup_rss_mb,
-        peak_rss_mb: proc_status_mb("VmHWM"),
-        fast_path_active: Some(model.fast_path_on()),
-        torch_version: None,
-        anchor: None,
-        forward_flops: model.forward_flops(),
-        classviz,
-        results,
-    };
+    let record = worker_record(model.as_ref(), setup_rss_mb, classviz, results);
     println!("{}", serde_json::to_string(&record)?);
     Ok(())
 }
