@@ -11,7 +11,7 @@ use netlens::imaging::{self, output, Placement};
 use netlens::models::{self, onnx_model, Classifier, Preprocessing};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// glibc allocator settings netlens runs under (and gives PyTorch when comparing): freed
@@ -148,6 +148,7 @@ pub fn check_outputs<'a>(
 pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
     check_not_input(path)?;
     output::save_image_as(img, path, output::Format::Png, existing())?;
+    crate::manifest::wrote(path);
     Ok(())
 }
 
@@ -156,6 +157,7 @@ pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
 pub fn save_image(img: &image::RgbImage, path: &Path) -> Result<()> {
     check_not_input(path)?;
     output::save_image(img, path, existing())?;
+    crate::manifest::wrote(path);
     Ok(())
 }
 
@@ -163,6 +165,7 @@ pub fn save_image(img: &image::RgbImage, path: &Path) -> Result<()> {
 pub fn save_text(text: &str, path: &Path) -> Result<()> {
     check_not_input(path)?;
     netlens::files::write_bytes(path, existing(), text.as_bytes())?;
+    crate::manifest::wrote(path);
     Ok(())
 }
 
@@ -378,7 +381,7 @@ pub fn short_names(names: &[String]) -> Vec<String> {
 
 /// A loaded model and the names of its classes.
 pub struct Loaded {
-    pub model: Box<dyn Classifier>,
+    pub model: Arc<dyn Classifier>,
     pub names: ClassNames,
 }
 
@@ -508,8 +511,18 @@ pub fn load_model(
     name: &str,
     weights: Option<&Path>,
     settings: &Preprocessing,
-) -> Result<Box<dyn Classifier>> {
+) -> Result<Arc<dyn Classifier>> {
     load_model_with(name, weights, settings, LoadOptions::default())
+}
+
+/// Models loaded so far, by what they were loaded from, when [`share_models`] is on.
+static MODELS: Mutex<Option<Vec<(String, Arc<dyn Classifier>)>>> = Mutex::new(None);
+
+/// From now on, a model loaded twice with the same name, weights, preprocessing and options
+/// is loaded once and shared (`netlens report` runs every experiment in one process).
+pub fn share_models() {
+    let mut m = MODELS.lock().unwrap_or_else(|e| e.into_inner());
+    m.get_or_insert_with(Vec::new);
 }
 
 /// [`load_model`] in the precision and on the engine path `options` choose.
@@ -518,7 +531,29 @@ pub fn load_model_with(
     weights: Option<&Path>,
     settings: &Preprocessing,
     options: LoadOptions,
-) -> Result<Box<dyn Classifier>> {
+) -> Result<Arc<dyn Classifier>> {
+    let key = format!("{name}\u{0}{weights:?}\u{0}{settings:?}\u{0}{options:?}");
+    let shared = MODELS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|v| v.iter().find(|(k, _)| *k == key).map(|(_, m)| m.clone()));
+    if let Some(m) = shared {
+        return Ok(m);
+    }
+    let model = load_fresh(name, weights, settings, options)?;
+    if let Some(v) = MODELS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        v.push((key, model.clone()));
+    }
+    Ok(model)
+}
+
+fn load_fresh(
+    name: &str,
+    weights: Option<&Path>,
+    settings: &Preprocessing,
+    options: LoadOptions,
+) -> Result<Arc<dyn Classifier>> {
     let shown = if is_onnx(name) {
         name.to_string()
     } else {
@@ -541,7 +576,7 @@ pub fn load_model_with(
              differentiates the logits before it (probabilities are the softmax of those)"
         );
     }
-    Ok(model)
+    Ok(Arc::from(model))
 }
 
 /// One input image, decoded and fitted to the model.

@@ -3,6 +3,7 @@
 mod class_names;
 mod commands;
 mod common;
+mod manifest;
 mod resume;
 
 use clap::{Parser, Subcommand};

@@ -57,7 +57,7 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .map(|p| common::read_image(p).with_context(|| format!("cannot read {}", p.display())))
         .collect::<Result<_>>()?;
-    let models: Vec<Box<dyn Classifier>> = names
+    let models: Vec<std::sync::Arc<dyn Classifier>> = names
         .iter()
         .map(|n| load_model(n, None, &Preprocessing::default()))
         .collect::<Result<_>>()?;

@@ -564,7 +564,7 @@ fn load_worker_model(
     a: &Args,
     path: EnginePath,
     name: &str,
-) -> Result<Box<dyn netlens::Classifier>> {
+) -> Result<std::sync::Arc<dyn netlens::Classifier>> {
     let options = LoadOptions::with_fast_path(path == EnginePath::Fast && fast_path_default());
     load_model_with(
         name,
