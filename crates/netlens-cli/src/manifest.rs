@@ -198,6 +198,24 @@ impl Run {
     }
 }
 
+/// Runs a command from the command line: `execute` with a [`Run`] that prints, then (with
+/// `--json`) the manifest after its output (see [`Run::finish_json`]); `execute` answers the
+/// command's one JSON object, if it has one.
+pub fn cli(
+    command: &str,
+    json: bool,
+    execute: impl FnOnce(&Run) -> anyhow::Result<Option<serde_json::Value>>,
+) -> anyhow::Result<()> {
+    let run = Run::from_process(command);
+    let object = execute(&run)?;
+    if json {
+        run.finish_json(object);
+    } else if let Some(o) = object {
+        run.line(o);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,8 +248,19 @@ fn save_checked(img: &image::RgbImage, path: &Path) -> Result<()> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("fool", a.json, |run| execute(&a, run).map(|()| None))
+}
+
+/// The fool command on parsed flags; its output lines and record go to `run`.
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     let model_name = a.model.single()?;
     let method = a.attack.method()?;
+    run.param("model", &model_name);
+    run.param("method", method.name());
+    run.param("target", &a.attack.target);
+    run.param("max_iterations", method.max_iterations());
+    run.param("batch_size", a.attack.batch_size);
+    run.param("images", a.images.len());
     if a.attack.target.is_none() && !a.attack.untargeted {
         anyhow::bail!("give --target CLASS or --untargeted");
     }
@@ -273,6 +284,15 @@ pub fn run(a: Args) -> Result<()> {
     let (model, names) = (loaded.model.as_ref(), &loaded.names);
     let target = a.attack.target(names)?;
     let spec = model.spec();
+    run.summary(format!(
+        "model {}, method {}, target {}",
+        spec.name,
+        method.describe(),
+        match target {
+            Some(t) => format!("{} ({t})", names.label(t)),
+            None => "any other class (untargeted)".into(),
+        }
+    ));
     let batch = a.attack.batch_size as usize;
     let batches = a.images.len().div_ceil(batch);
     let max_it = method.max_iterations() as u64;
@@ -316,14 +336,9 @@ pub fn run(a: Args) -> Result<()> {
                 pb.suspend(|| save_checked(&f.image, path))?;
             }
             if a.json {
-                pb.suspend(|| {
-                    println!(
-                        "{}",
-                        json(&img.path, spec.name, method.name(), f, out, names)
-                    )
-                });
+                pb.suspend(|| run.line(json(&img.path, spec.name, method.name(), f, out, names)));
             } else {
-                pb.suspend(|| print_line(&img.path, f, out, names));
+                pb.suspend(|| run.line(line(&img.path, f, out, names)));
             }
         }
         done += fooled.len();
@@ -349,10 +364,15 @@ pub fn run(a: Args) -> Result<()> {
             title.push_str(&format!(", the first {} of {done} images", shown.len()));
         }
         let img = fooling_figure(&shown, &shown_fooled, &spec.normalization, &title);
+        run.figure(fig);
         save_png(&img, fig).with_context(|| format!("cannot write {}", fig.display()))?;
     }
     if !a.json {
-        println!("{ok}/{done} fooled ({}, {})", method.name(), spec.name);
+        run.line(format!(
+            "{ok}/{done} fooled ({}, {})",
+            method.name(),
+            spec.name
+        ));
     }
     Ok(())
 }
@@ -386,9 +406,9 @@ fn json(
     })
 }
 
-fn print_line(path: &Path, f: &Fooled, out: Option<&PathBuf>, names: &ClassNames) {
+fn line(path: &Path, f: &Fooled, out: Option<&PathBuf>, names: &ClassNames) -> String {
     let verdict = if f.success { "fooled" } else { "NOT fooled" };
-    println!(
+    format!(
         "{}: {} {:.1}% -> {} {:.1}%  {verdict} after {} step{}  L∞ {:.0}  L2 {:.1}{}",
         path.display(),
         names.label(f.original_class),
@@ -401,5 +421,5 @@ fn print_line(path: &Path, f: &Fooled, out: Option<&PathBuf>, names: &ClassNames
         f.distance.l2,
         out.map(|p| format!("  -> {}", p.display()))
             .unwrap_or_default()
-    );
+    )
 }

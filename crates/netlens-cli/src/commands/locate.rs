@@ -108,9 +108,28 @@ pub fn draw_boxes(img: &mut image::RgbImage, boxes: &[BoundingBox]) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // The output is JSON lines, so the manifest always ends it.
+    crate::manifest::cli("locate", true, |run| execute(&a, run).map(|()| None))
+}
+
+/// The locate command on parsed flags; its JSON lines and record go to `run`.
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     let model_name = a.model.single()?;
     let method = a.method.build(a.method.method)?;
     let opts = a.boxes.options();
+    run.summary(format!(
+        "model {model_name}, method {}, {}",
+        a.method.method.describe(&a.method.settings()?),
+        opts.describe()
+    ));
+    run.param("model", &model_name);
+    run.param("method", a.method.method.name());
+    run.param("target", &a.target);
+    run.param("threshold", a.boxes.threshold);
+    run.param("percentile", a.boxes.percentile);
+    run.param("smooth", a.boxes.smooth);
+    run.param("max_boxes", a.boxes.max_boxes);
+    run.param("images", a.images.len());
     a.model.precheck_classes(a.target.as_deref())?;
     let stems = unique_stems(&a.images)?;
     let pngs: Vec<PathBuf> = stems
@@ -152,6 +171,7 @@ pub fn run(a: Args) -> Result<()> {
             .collect();
         let mut drawn = img.original.clone();
         draw_boxes(&mut drawn, &boxes);
+        run.figure(png);
         save_png(&drawn, png)?;
         let obj = serde_json::json!({
             "image": img.path.display().to_string(),
@@ -159,7 +179,7 @@ pub fn run(a: Args) -> Result<()> {
             "label": names.label(m.target),
             "boxes": boxes.iter().map(box_json).collect::<Vec<_>>(),
         });
-        println!("{obj}");
+        run.line(obj);
     }
     Ok(())
 }

@@ -99,6 +99,11 @@ fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("locate-bench", a.json, |run| execute(&a, run).map(|()| None))
+}
+
+/// The locate-bench command on parsed flags; its output lines and record go to `run`.
+pub fn execute(a: &Args, rec: &crate::manifest::Run) -> Result<()> {
     if a.methods.is_empty() {
         anyhow::bail!("--methods needs at least one method");
     }
@@ -131,6 +136,24 @@ pub fn run(a: Args) -> Result<()> {
         .map(|&m| sal::build(m, &settings))
         .collect::<netlens::Result<Vec<_>>>()?;
     let opts = a.boxes.options();
+    rec.summary(format!(
+        "model {model_name}; real object photos pasted at known places and scales onto \
+         textures and photos; methods {}; boxes: {}",
+        a.methods
+            .iter()
+            .map(|m| m.describe(&settings))
+            .collect::<Vec<_>>()
+            .join(", "),
+        opts.describe()
+    ));
+    rec.param("model", &model_name);
+    rec.param(
+        "methods",
+        a.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+    );
+    rec.param("size", a.size);
+    rec.param("tolerance", a.tolerance);
+    rec.param("seed", a.seed);
     let objs = localization::builtin_objects().context("cannot decode a built-in object photo")?;
     let bgs = backgrounds(&a.backgrounds)?;
     let layout = Layout {
@@ -175,9 +198,7 @@ pub fn run(a: Args) -> Result<()> {
     let model_name = model.spec().name;
     if a.json {
         for (name, t) in &rows {
-            println!(
-                "{}",
-                serde_json::json!({
+            rec.line(serde_json::json!({
                     "model": model_name,
                     "method": name,
                     "scenes": t.scenes,
@@ -185,11 +206,10 @@ pub fn run(a: Args) -> Result<()> {
                     "iou50": t.iou_rate(),
                     "mean_iou": t.mean_iou(),
                     "recognized_top5": recognized,
-                })
-            );
+            }));
         }
     } else {
-        println!(
+        rec.line(format!(
             "{} scenes on {model_name}: {} objects × {} backgrounds × {} scales × {} positions; \
              object class in the top-5 on {recognized}/{}",
             bench.scenes.len(),
@@ -198,25 +218,26 @@ pub fn run(a: Args) -> Result<()> {
             layout.scales.len(),
             layout.positions.len(),
             bench.scenes.len()
-        );
-        println!(
+        ));
+        rec.line(format!(
             "{:<28} {:>9} {:>9} {:>9}",
             "method", "pointing", "IoU≥0.5", "mean IoU"
-        );
+        ));
         for (name, t) in &rows {
-            println!(
+            rec.line(format!(
                 "{:<28} {:>9.3} {:>9.3} {:>9.3}",
                 name,
                 t.pointing(),
                 t.iou_rate(),
                 t.mean_iou()
-            );
+            ));
         }
     }
     if let Some(path) = &a.figure {
+        rec.figure(path);
         save_png(&figure(&bench, &scored, &classes), path)?;
         if !a.json {
-            println!("figure: {}", path.display());
+            rec.line(format!("figure: {}", path.display()));
         }
     }
     Ok(())

@@ -63,6 +63,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("robustness", a.json, |run| execute(&a, run))
+}
+
+/// The robustness command on parsed flags: its one JSON object with `--json` (else its table
+/// goes to `run`).
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<Option<serde_json::Value>> {
     let model_name = a.model.single()?;
     check_outputs([a.plot.as_path()], a.images.iter().map(PathBuf::as_path))?;
     let model = a.model.load_named(&model_name)?.model;
@@ -77,6 +83,24 @@ pub fn run(a: Args) -> Result<()> {
         seed: a.seed,
         batch: a.batch_size as usize,
     };
+    run.summary(format!(
+        "model {}; Gaussian noise σ {:?} ({} draw{}) and untargeted PGD L∞ ε {:?} ({} steps), \
+         in 0–255 units, seed {}",
+        spec.name,
+        sweep.sigmas,
+        sweep.draws,
+        if sweep.draws == 1 { "" } else { "s" },
+        sweep.epsilons,
+        sweep.steps,
+        sweep.seed
+    ));
+    run.param("model", spec.name);
+    run.param("sigmas", &sweep.sigmas);
+    run.param("draws", sweep.draws);
+    run.param("epsilons", &sweep.epsilons);
+    run.param("steps", sweep.steps);
+    run.param("seed", sweep.seed);
+    run.param("batch_size", sweep.batch);
     let total = (sweep.sigmas.len() + sweep.epsilons.len()) as u64;
     let pb = bar(total, &format!("noise and PGD sweep on {}", spec.name));
     let c = robustness(model.as_ref(), &inputs, &sweep, &mut |done, _| {
@@ -84,6 +108,7 @@ pub fn run(a: Args) -> Result<()> {
     })?;
     pb.finish_and_clear();
     let img = robustness_plot(&c)?;
+    run.figure(&a.plot);
     save_png(&img, &a.plot).with_context(|| format!("cannot write {}", a.plot.display()))?;
     let rows = |levels: &[Level]| -> Vec<serde_json::Value> {
         levels
@@ -95,9 +120,7 @@ pub fn run(a: Args) -> Result<()> {
             .collect()
     };
     if a.json {
-        println!(
-            "{}",
-            serde_json::json!({
+        return Ok(Some(serde_json::json!({
                 "model": c.model,
                 "images": a.images.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "noise": rows(&c.noise),
@@ -105,33 +128,33 @@ pub fn run(a: Args) -> Result<()> {
                 "pgd_steps": sweep.steps,
                 "draws": sweep.draws,
                 "plot": a.plot.display().to_string(),
-            })
-        );
-    } else {
-        println!(
+        })));
+    }
+    {
+        run.line(format!(
             "{}: top-1 agreement with the clean prediction ({} images; sizes in 0–255 units)",
             c.model, c.images
-        );
-        println!(
+        ));
+        run.line(format!(
             "{:<24} {:>9} {:>9} {:>10} {:>8}",
             "perturbation", "size", "agree", "RMS", "L∞"
-        );
+        ));
         for (name, levels) in [
             ("Gaussian noise σ", &c.noise),
             ("PGD L∞ ε (untargeted)", &c.pgd),
         ] {
             for l in levels {
-                println!(
+                run.line(format!(
                     "{:<24} {:>9} {:>8.1}% {:>10.2} {:>8.1}",
                     name,
                     l.value,
                     100.0 * l.agreement,
                     l.rms,
                     l.linf
-                );
+                ));
             }
         }
-        println!("plot: {}", a.plot.display());
+        run.line(format!("plot: {}", a.plot.display()));
     }
-    Ok(())
+    Ok(None)
 }

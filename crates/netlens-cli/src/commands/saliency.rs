@@ -2,6 +2,7 @@
 //! `.npy` maps, colormapped PNGs, overlays on the photos and one captioned figure.
 
 use crate::common::{self, check_outputs, save_png, stem, ModelArgs};
+use crate::manifest;
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use netlens::imaging::figure::{Cell, Figure};
@@ -288,10 +289,30 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("saliency", a.json, |run| execute(&a, run).map(|()| None))
+}
+
+/// The saliency command on parsed flags; its output lines and record go to `run`.
+pub fn execute(a: &Args, run: &manifest::Run) -> Result<()> {
     let names = model_names(&a.model.model)?;
     a.model.check_for(&names)?;
     let method = a.method.build(a.method.method)?;
     a.model.precheck_classes(a.target.as_deref())?;
+    let settings = a.method.settings()?;
+    run.summary(format!(
+        "{} {}, method {}, target {}",
+        if names.len() > 1 { "models" } else { "model" },
+        names.join(", "),
+        a.method.method.describe(&settings),
+        a.target.as_deref().unwrap_or("each image's top-1 class")
+    ));
+    run.param("models", &names);
+    run.param("method", a.method.method.name());
+    run.param("target", &a.target);
+    run.param("seed", a.method.seed);
+    run.param("batch_size", a.method.batch_size);
+    run.param("map_size", &a.map_size);
+    run.param("images", a.images.len());
     let stems = unique_stems(&a.images)?;
     let shorts = common::short_names(&names);
     let dirs: Vec<PathBuf> = if names.len() == 1 {
@@ -315,10 +336,10 @@ pub fn run(a: Args) -> Result<()> {
     let images: Vec<PathBuf> = keep.iter().map(|&i| a.images[i].clone()).collect();
     let stems: Vec<String> = keep.iter().map(|&i| stems[i].clone()).collect();
     if images.is_empty() {
-        eprintln!(
+        run.warn(format!(
             "saliency: nothing to do: {}",
             a.resume.why_empty(a.images.len())
-        );
+        ));
         return Ok(());
     }
     let figure_path = a.out.join("figure.png");
@@ -383,6 +404,10 @@ pub fn run(a: Args) -> Result<()> {
             for ((img, m), (s, p)) in images.iter().zip(&maps).zip(stems.iter().zip(&preds)) {
                 let o = SaliencyFiles::new(dir, s);
                 o.all().into_iter().try_for_each(common::check_not_input)?;
+                let todo: Vec<PathBuf> = (o.all().into_iter())
+                    .filter(|p| !(a.resume.skip_existing && p.is_file()))
+                    .map(Path::to_path_buf)
+                    .collect();
                 let grid = (a.map_size == "original").then_some(&img.placement);
                 saliency_files::write_on(
                     m,
@@ -392,6 +417,7 @@ pub fn run(a: Args) -> Result<()> {
                     a.resume.skip_existing,
                     grid,
                 )?;
+                todo.iter().for_each(|p| crate::manifest::wrote(p));
                 let prob = p.probs[m.target];
                 let label = classes.label(m.target);
                 let (px, py) = netlens::saliency::metrics::peak(m, &img.placement);
@@ -423,7 +449,7 @@ pub fn run(a: Args) -> Result<()> {
                         o.png.display()
                     )
                 };
-                pb.suspend(|| println!("{line}"));
+                pb.suspend(|| run.line(&line));
                 if count < shown {
                     cells.push(Cell::new(map_picture(m), &format!("{label} ({prob:.2})")));
                     if photo_cells.len() < shown {
@@ -463,9 +489,10 @@ pub fn run(a: Args) -> Result<()> {
     for (name, cells) in rows {
         fig.row(multi.then(|| name.replace("efficientnet_", "")), cells);
     }
+    run.figure(&figure_path);
     save_png(&fig.render(), &figure_path)?;
     if !a.json {
-        println!("figure: {}", figure_path.display());
+        run.line(format!("figure: {}", figure_path.display()));
     }
     Ok(())
 }

@@ -38,6 +38,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("transfer", a.json, |run| execute(&a, run))
+}
+
+/// The transfer command on parsed flags: its one JSON object with `--json` (else its table
+/// goes to `run`).
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<Option<serde_json::Value>> {
     let method = a.attack.method()?;
     if a.attack.target.is_none() && !a.attack.untargeted {
         anyhow::bail!("give --target CLASS or --untargeted");
@@ -100,7 +106,19 @@ pub fn run(a: Args) -> Result<()> {
         method.describe(),
         t.images
     );
+    run.summary(format!(
+        "models {}; {} {what}, crafted on each model, tested on every model",
+        given.join(", "),
+        method.describe()
+    ));
+    run.param("models", &given);
+    run.param("method", method.name());
+    run.param("target", target);
+    run.param("max_iterations", method.max_iterations());
+    run.param("batch_size", batch);
+    run.param("images", a.images.len());
     let img = transfer_heatmap(&t, &title)?;
+    run.figure(&a.heatmap);
     save_png(&img, &a.heatmap).with_context(|| format!("cannot write {}", a.heatmap.display()))?;
     if a.json {
         let crafted: Vec<_> = t
@@ -118,9 +136,7 @@ pub fn run(a: Args) -> Result<()> {
         let rates: Vec<Vec<f64>> = (0..t.models.len())
             .map(|i| (0..t.models.len()).map(|j| t.rate(i, j)).collect())
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({
+        return Ok(Some(serde_json::json!({
                 "method": method.name(),
                 "target": target,
                 "target_label": target.map(|c| classes.label(c)),
@@ -131,18 +147,18 @@ pub fn run(a: Args) -> Result<()> {
                 "predictions": t.predictions,
                 "crafted": crafted,
                 "heatmap": a.heatmap.display().to_string(),
-            })
-        );
-    } else {
-        println!("{title}; rows: crafted on, columns: tested on");
+        })));
+    }
+    {
+        run.line(format!("{title}; rows: crafted on, columns: tested on"));
         let w = t.models.iter().map(|m| m.len()).max().unwrap_or(8).max(10);
-        print!("{:<w$}", "");
+        let mut head = format!("{:<w$}", "");
         for m in &t.models {
-            print!("  {m:>w$}");
+            head.push_str(&format!("  {m:>w$}"));
         }
-        println!();
+        run.line(head);
         for (i, m) in t.models.iter().enumerate() {
-            print!("{m:<w$}");
+            let mut row = format!("{m:<w$}");
             for j in 0..t.models.len() {
                 let cell = format!(
                     "{}/{} {:>3.0}%",
@@ -150,11 +166,11 @@ pub fn run(a: Args) -> Result<()> {
                     t.images,
                     100.0 * t.rate(i, j)
                 );
-                print!("  {cell:>w$}");
+                row.push_str(&format!("  {cell:>w$}"));
             }
-            println!();
+            run.line(row);
         }
-        println!("heatmap: {}", a.heatmap.display());
+        run.line(format!("heatmap: {}", a.heatmap.display()));
     }
-    Ok(())
+    Ok(None)
 }

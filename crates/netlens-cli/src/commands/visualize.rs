@@ -189,8 +189,13 @@ fn class_slug(names: &ClassNames, c: usize) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("visualize", a.json, |run| execute(&a, run).map(|()| None))
+}
+
+/// The visualize command on parsed flags; its output lines and record go to `run`.
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     let model_name = a.model.single()?;
-    let recipes = recipes(&a)?;
+    let recipes = recipes(a)?;
     let axes = a
         .sweep
         .iter()
@@ -297,6 +302,34 @@ pub fn run(a: Args) -> Result<()> {
         Format::from_path(o)?;
     }
     check_outputs(outputs.iter().map(PathBuf::as_path), a.init.as_deref())?;
+    let class_list: Vec<String> = classes.iter().map(|&c| names.label(c).into_owned()).collect();
+    run.summary(format!(
+        "model {model_name}, class{} {}, {}{}{}, seed {}",
+        if classes.len() > 1 { "es" } else { "" },
+        class_list.join(", "),
+        recipes
+            .iter()
+            .map(Recipe::describe)
+            .collect::<Vec<_>>()
+            .join(" beside the "),
+        a.sweep
+            .iter()
+            .map(|s| format!(", sweeping {s}"))
+            .collect::<String>(),
+        a.init
+            .as_ref()
+            .map(|p| format!(", starting from {}", common::stem(p)))
+            .unwrap_or_default(),
+        a.seed
+    ));
+    run.param("model", &model_name);
+    run.param("classes", &class_list);
+    run.param("recipes", recipes.iter().map(Recipe::name).collect::<Vec<_>>());
+    run.param("iterations", recipes[0].iterations());
+    run.param("sweep", &a.sweep);
+    run.param("init", a.init.as_ref().map(|p| p.display().to_string()));
+    run.param("snapshot_every", a.snapshot_every);
+    run.param("seed", a.seed);
 
     let loaded = match early {
         Some(l) => l,
@@ -360,7 +393,9 @@ pub fn run(a: Args) -> Result<()> {
     for (j, v) in jobs.iter().zip(&results) {
         save(&v.image, &j.out)?;
         if a.snapshot_every > 0 {
-            write_snapshots(j, v, a.snapshot_every, spec.name, names)?;
+            write_snapshots(j, v, a.snapshot_every, spec.name, names, run)?;
+        } else if figure.is_none() {
+            run.figure(&j.out);
         }
     }
     if let Some(fig) = &figure {
@@ -369,11 +404,12 @@ pub fn run(a: Args) -> Result<()> {
         } else {
             sweep_figure(&jobs, &results, &axes, spec.name, classes[0], names)
         };
+        run.figure(fig);
         save(&img, fig)?;
     }
     for (j, v) in jobs.iter().zip(&results) {
         if a.json {
-            println!("{}", json(j, v, spec.name, a.seed, names));
+            run.line(json(j, v, spec.name, a.seed, names));
         } else {
             let settings = if j.settings.is_empty() {
                 String::new()
@@ -387,7 +423,7 @@ pub fn run(a: Args) -> Result<()> {
                         .join(", ")
                 )
             };
-            println!(
+            run.line(format!(
                 "{} ({}) {}{settings}: {} iterations, p = {:.4} (start {:.4}), {:.1} s -> {}",
                 names.label(j.class),
                 j.class,
@@ -397,11 +433,11 @@ pub fn run(a: Args) -> Result<()> {
                 v.start_prob,
                 v.ms / 1e3,
                 j.out.display()
-            );
+            ));
         }
     }
     if let (Some(fig), false) = (&figure, a.json) {
-        println!("figure -> {}", fig.display());
+        run.line(format!("figure -> {}", fig.display()));
     }
     Ok(())
 }
@@ -421,8 +457,10 @@ fn write_snapshots(
     every: usize,
     model: &str,
     names: &ClassNames,
+    run: &crate::manifest::Run,
 ) -> Result<()> {
     let (frames, strip) = snapshot_paths(&j.out, v.iterations, every);
+    run.figure(&strip);
     let mut cells = Vec::new();
     for (s, path) in v.snapshots.iter().zip(&frames) {
         save(&s.image, path)?;

@@ -340,3 +340,41 @@ mod tests {
         );
     }
 }
+
+impl Config {
+    /// The settings in force, in words, for pages: the methods, the metrics and the settings
+    /// of the metrics chosen.
+    pub fn describe(&self) -> String {
+        let names = |v: Vec<&str>| v.join(", ");
+        let mut parts = vec![
+            format!("methods {}", names(self.methods.iter().map(|m| m.name()).collect())),
+            format!("metrics {}", names(self.metrics.iter().map(|m| m.name()).collect())),
+        ];
+        if self.has(Metric::Deletion) || self.has(Metric::Insertion) {
+            parts.push(format!(
+                "deletion ({} baseline) / insertion ({} canvas) {} pixels a step",
+                self.deletion_baseline.name(),
+                self.insertion_baseline.name(),
+                self.step
+            ));
+        }
+        if self.has(Metric::RoadMorf) || self.has(Metric::RoadLerf) {
+            let p: Vec<String> = self.road_percentages.iter().map(|p| p.to_string()).collect();
+            parts.push(format!("ROAD at {} %", p.join("/")));
+        }
+        if self.has(Metric::Infidelity) {
+            parts.push(format!(
+                "infidelity {} perturbations of σ {}",
+                self.infidelity_samples, self.infidelity_sigma
+            ));
+        }
+        if self.has(Metric::MaxSensitivity) {
+            parts.push(format!(
+                "max-sensitivity {} draws of radius {}",
+                self.sensitivity_samples, self.sensitivity_radius
+            ));
+        }
+        parts.push(format!("seed {}", self.seed));
+        parts.join("; ")
+    }
+}

@@ -35,6 +35,16 @@ pub struct LocateOptions {
 impl LocateOptions {
     /// The default threshold's fraction of the smoothed map's maximum.
     pub const DEFAULT_FRACTION: f32 = 0.5;
+
+    /// The options in words, for pages: "threshold 0.5 of the smoothed map's maximum (σ 4
+    /// px), at most 3 boxes".
+    pub fn describe(&self) -> String {
+        let t = match self.threshold {
+            Threshold::Fraction(f) => format!("threshold {f} of the smoothed map's maximum"),
+            Threshold::Percentile(p) => format!("threshold at the smoothed map's {p}th percentile"),
+        };
+        format!("{t} (σ {} px), at most {} boxes", self.smooth, self.max_boxes)
+    }
 }
 
 impl Default for LocateOptions {

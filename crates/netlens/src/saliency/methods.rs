@@ -174,3 +174,52 @@ mod tests {
         assert!(build(Method::IntegratedGradients, &s).is_err());
     }
 }
+
+impl Method {
+    /// The method with the settings of `s` it reads, in words, for pages and titles:
+    /// "smoothgrad (8 samples, noise 0.15 of the range, around vanilla), seed 0".
+    pub fn describe(&self, s: &Settings) -> String {
+        let layer = |s: &Settings| match &s.grad_cam.layer {
+            Some(l) => format!(" on {l}"),
+            None => " on the last convolutional block".to_string(),
+        };
+        match self {
+            Method::SmoothGrad => {
+                let c = &s.smoothgrad;
+                let inner = if c.inner == Method::SmoothGrad {
+                    String::new()
+                } else {
+                    format!(", around {}", c.inner.describe(s))
+                };
+                format!(
+                    "smoothgrad ({} samples, noise {} of the range{inner}), seed {}",
+                    c.samples, c.noise, s.seed
+                )
+            }
+            Method::IntegratedGradients => {
+                let c = &s.integrated_gradients;
+                format!(
+                    "integrated-gradients ({} steps from a {} baseline)",
+                    c.steps,
+                    c.baseline.name()
+                )
+            }
+            Method::GradCam | Method::GuidedGradCam => format!("{}{}", self.name(), layer(s)),
+            Method::Occlusion => {
+                let c = &s.occlusion;
+                format!(
+                    "occlusion ({} px window, stride {}, fill {})",
+                    c.window, c.stride, c.fill
+                )
+            }
+            Method::Rise => {
+                let c = &s.rise;
+                format!(
+                    "rise ({} masks of {}×{} cells, keep p {}), seed {}",
+                    c.masks, c.cell, c.cell, c.p, s.seed
+                )
+            }
+            _ => self.name().to_string(),
+        }
+    }
+}

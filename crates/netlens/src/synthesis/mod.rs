@@ -285,3 +285,34 @@ pub(crate) fn drive(
         ms: clock.elapsed().as_secs_f64() * 1e3,
     })
 }
+
+impl Recipe {
+    /// The recipe with its settings, in words, for pages: "CS231n recipe (learning-rate 25,
+    /// l2-reg 0.001, blur σ 0.5 every 10, max-jitter 16), 100 iterations".
+    pub fn describe(&self) -> String {
+        match self {
+            Recipe::Cs231n(c) => format!(
+                "CS231n recipe (learning-rate {}, l2-reg {}, blur σ {} every {}, max-jitter {}), \
+                 {} iterations",
+                c.learning_rate, c.l2_reg, c.blur_sigma, c.blur_every, c.max_jitter, c.iterations
+            ),
+            Recipe::Lucid(l) => format!(
+                "Lucid recipe ({}Fourier image, sd {}, decay-power {}, {}, Adam learning-rate \
+                 {}), {} iterations",
+                if l.decorrelate { "decorrelated " } else { "" },
+                l.sd,
+                l.decay_power,
+                if l.transforms {
+                    format!(
+                        "pad {}, jitter {} and {}, scales {:?}, rotations {:?}°",
+                        l.pad, l.jitter, l.jitter2, l.scales, l.degrees
+                    )
+                } else {
+                    "no transformations".to_string()
+                },
+                l.learning_rate,
+                l.iterations
+            ),
+        }
+    }
+}

@@ -285,9 +285,29 @@ impl Images for Paths<'_> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::manifest::cli("evaluate", a.json, |run| execute(&a, run).map(|()| None))
+}
+
+/// The evaluate command on parsed flags; its output lines and record go to `run`.
+pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     let t0 = Instant::now();
     let name = a.model.single()?;
-    let config = config(&a)?;
+    let config = config(a)?;
+    run.summary(format!("model {name}; {}", config.describe()));
+    run.param("model", &name);
+    run.param(
+        "methods",
+        config.methods.iter().map(|m| m.name()).collect::<Vec<_>>(),
+    );
+    run.param(
+        "metrics",
+        config.metrics.iter().map(|m| m.name()).collect::<Vec<_>>(),
+    );
+    run.param("step", config.step);
+    run.param("road_percentages", &config.road_percentages);
+    run.param("seed", config.seed);
+    run.param("batch_size", config.batch_size);
+    run.param("images", a.images.len());
     let truth = if config.needs_boxes() {
         match &a.boxes {
             Some(p) => GroundTruth::load(p).context("--boxes")?,
@@ -332,10 +352,10 @@ pub fn run(a: Args) -> Result<()> {
             )
         })?;
         if m.softmax_left_out() {
-            eprintln!(
-                "netlens: note: {name} ends in a Softmax, which is left out: netlens \
-                 differentiates the logits before it (probabilities are the softmax of those)"
-            );
+            run.warn(format!(
+                "{name} ends in a Softmax, which is left out: netlens differentiates the \
+                 logits before it (probabilities are the softmax of those)"
+            ));
         }
         (Some(m), None)
     } else {
@@ -373,6 +393,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(t) = &result.randomization {
         let (first, _) = images.fitted(0)?;
         let fig = cascade::figure(t, &spec, &first);
+        run.figure(&cascade_png);
         save_png(&fig, &cascade_png)?;
         save_text(&t.csv(), &cascade_csv)?;
     }
@@ -382,6 +403,7 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     save_text(&result.metrics_csv(), &csv_path)?;
     if curves {
+        run.figure(&curves_png);
         let step = config.step;
         let titles: Vec<(Metric, String)> = [
             (
@@ -425,7 +447,7 @@ pub fn run(a: Args) -> Result<()> {
 
     if a.json {
         for line in result.json_lines() {
-            println!("{line}");
+            run.line(line);
         }
     } else {
         output::print_table(
@@ -435,21 +457,22 @@ pub fn run(a: Args) -> Result<()> {
                 if n == 1 { "" } else { "s" }
             ),
             &result.means,
+            run,
         );
-        println!("values: {}", csv_path.display());
+        run.line(format!("values: {}", csv_path.display()));
         if curves {
-            println!(
+            run.line(format!(
                 "curves: {} ({})",
                 curves_png.display(),
                 curves_csv.display()
-            );
+            ));
         }
         if graph_model.is_some() {
-            println!(
+            run.line(format!(
                 "randomization tests: {} ({})",
                 cascade_png.display(),
                 cascade_csv.display()
-            );
+            ));
         }
     }
     eprintln!(

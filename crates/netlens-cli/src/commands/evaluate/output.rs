@@ -41,8 +41,10 @@ pub fn write_curves(
 }
 
 /// The terminal table of means.
-pub fn print_table(title: &str, means: &Means) {
-    println!("{title} (means; ↑ higher is better, ↓ lower is better)");
+pub fn print_table(title: &str, means: &Means, run: &crate::manifest::Run) {
+    run.line(format!(
+        "{title} (means; ↑ higher is better, ↓ lower is better)"
+    ));
     let width = means
         .methods()
         .iter()
@@ -60,13 +62,13 @@ pub fn print_table(title: &str, means: &Means) {
         );
         let _ = write!(head, "  {label:>w$}", w = col(met));
     }
-    println!("{head}");
+    run.line(head);
     for (mi, m) in means.methods().iter().enumerate() {
         let mut line = format!("{m:width$}");
         for met in means.metrics() {
             let v = means.get(mi, *met).unwrap_or(f64::NAN);
             let _ = write!(line, "  {:>w$}", format!("{v:.3}"), w = col(met));
         }
-        println!("{line}");
+        run.line(line);
     }
 }
