@@ -206,3 +206,82 @@ fn models_lists_the_zoo() {
         assert!(s.contains(m), "{s}");
     }
 }
+
+/// Every file under `dir`, as paths joined to `dir`, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The manifest on the last line of a `--json` run.
+fn manifest_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("some output");
+    let v: serde_json::Value = serde_json::from_str(last).expect("a JSON line");
+    v["manifest"].clone()
+}
+
+#[test]
+fn json_manifest_lists_exactly_the_files_written() {
+    // Saliency (maps, overlays, arrays, the figure) and visualize with snapshots (frames, the
+    // strip, the image): each manifest names every file the run left, and nothing else.
+    let dir = common::fresh_dir("cli", "manifest");
+    let sal = dir.join("saliency");
+    let viz = dir.join("viz");
+    let (sal_s, viz_s) = (sal.display().to_string(), viz.join("g.png").display().to_string());
+    let runs = [
+        netlens(&[
+            "saliency",
+            "--json",
+            "--method",
+            "grad-cam",
+            "--out",
+            &sal_s,
+            "assets/photos/coffee.png",
+            "assets/photos/chelsea.png",
+        ]),
+        netlens(&[
+            "visualize", "--json", "--class", "gorilla", "--iterations", "4",
+            "--snapshot-every", "2", "--out", &viz_s,
+        ]),
+    ];
+    for (run, folder, figures) in [(&runs[0], &sal, 1), (&runs[1], &viz, 1)] {
+        let m = manifest_of(run);
+        let mut listed: Vec<String> = m["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["path"].as_str().unwrap_or_default().to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, files_under(folder), "{m}");
+        let shown = m["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["kind"] == "figure")
+            .count();
+        assert_eq!(shown, figures, "{m}");
+        assert!(m["seconds"].as_f64().is_some_and(|s| s > 0.0), "{m}");
+        assert!(!m["summary"].as_str().unwrap_or_default().is_empty(), "{m}");
+    }
+    let m = manifest_of(&runs[0]);
+    assert_eq!(m["command"], "saliency");
+    assert_eq!(m["parameters"]["method"], "grad-cam");
+    assert_eq!(files_under(&sal).len(), 2 * 3 + 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

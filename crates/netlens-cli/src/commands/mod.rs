@@ -10,7 +10,7 @@ pub mod locate;
 pub mod locate_bench;
 pub mod models;
 pub mod report;
-pub mod report_q2;
+
 pub mod robustness;
 pub mod saliency;
 pub mod transfer;

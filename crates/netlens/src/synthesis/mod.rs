@@ -303,9 +303,18 @@ impl Recipe {
                 l.sd,
                 l.decay_power,
                 if l.transforms {
+                    let span = |v: &[f32]| {
+                        let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
+                        let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        format!("{lo}…{hi}")
+                    };
                     format!(
-                        "pad {}, jitter {} and {}, scales {:?}, rotations {:?}°",
-                        l.pad, l.jitter, l.jitter2, l.scales, l.degrees
+                        "pad {}, jitter {} and {}, scale {}, rotation {}°",
+                        l.pad,
+                        l.jitter,
+                        l.jitter2,
+                        span(&l.scales),
+                        span(&l.degrees)
                     )
                 } else {
                     "no transformations".to_string()

@@ -8,18 +8,13 @@ use netlens::metrics::Metric;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// The evaluate command line (after `evaluate`), the figures it leaves and its parameters.
-pub fn command(
-    model: &str,
-    photos: &[String],
-    quick: bool,
-    seed: &str,
-) -> (Vec<String>, Vec<String>, String) {
-    let dir = "q2";
-    let mut args: Vec<String> = ["evaluate", "--model", model, "--out", dir, "--seed", seed]
+/// The evaluate command line (the arguments after `netlens`); its figures and parameters
+/// come back in its manifest.
+pub fn command(model: &str, photos: &[String], quick: bool, seed: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["evaluate", "--model", model, "--out", "q2", "--seed", seed]
         .map(String::from)
         .to_vec();
-    let (photos, params) = if quick {
+    let photos = if quick {
         // About a minute on two cores: two photos, the cheap metrics, coarse curves.
         args.extend(
             [
@@ -34,24 +29,14 @@ pub fn command(
             ]
             .map(String::from),
         );
-        (
-            &photos[..photos.len().min(2)],
-            format!("model {model}; quick: methods vanilla, grad-cam and the baselines, 2 photos, 1792 pixels per deletion step, ROAD at 20/50/80 %, no infidelity or max-sensitivity"),
-        )
+        &photos[..photos.len().min(2)]
     } else {
         args.extend(["--step", "448"].map(String::from));
-        (
-            photos,
-            format!("model {model}; every method and the random and centre baselines; deletion / insertion 448 pixels per step; ROAD at 10–90 %; seed {seed}"),
-        )
+        photos
     };
     args.push("--json".into());
     args.extend(photos.iter().cloned());
-    let figures = vec![
-        format!("{dir}/curves.png"),
-        format!("{dir}/randomization.png"),
-    ];
-    (args, figures, params)
+    args
 }
 
 fn esc(t: &str) -> String {
