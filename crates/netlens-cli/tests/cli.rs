@@ -242,7 +242,10 @@ fn json_manifest_lists_exactly_the_files_written() {
     let dir = common::fresh_dir("cli", "manifest");
     let sal = dir.join("saliency");
     let viz = dir.join("viz");
-    let (sal_s, viz_s) = (sal.display().to_string(), viz.join("g.png").display().to_string());
+    let (sal_s, viz_s) = (
+        sal.display().to_string(),
+        viz.join("g.png").display().to_string(),
+    );
     let runs = [
         netlens(&[
             "saliency",
@@ -255,8 +258,16 @@ fn json_manifest_lists_exactly_the_files_written() {
             "assets/photos/chelsea.png",
         ]),
         netlens(&[
-            "visualize", "--json", "--class", "gorilla", "--iterations", "4",
-            "--snapshot-every", "2", "--out", &viz_s,
+            "visualize",
+            "--json",
+            "--class",
+            "gorilla",
+            "--iterations",
+            "4",
+            "--snapshot-every",
+            "2",
+            "--out",
+            &viz_s,
         ]),
     ];
     for (run, folder, figures) in [(&runs[0], &sal, 1), (&runs[1], &viz, 1)] {

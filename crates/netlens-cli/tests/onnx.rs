@@ -55,10 +55,12 @@ fn scratch(name: &str) -> PathBuf {
     fresh_dir("onnx", name)
 }
 
+/// The result lines of a `--json` run (the run's manifest, on a line of its own, left out).
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v.get("manifest").is_none())
         .collect()
 }
 

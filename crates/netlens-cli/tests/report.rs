@@ -68,10 +68,17 @@ fn quick_report_references_only_existing_images() {
             .current_dir(&again)
             .output()
             .expect("run the shown command");
-        assert!(run.status.success(), "{args:?}: {}", String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         let a = std::fs::read(out.join(figure)).expect("the report's figure");
         let b = std::fs::read(again.join(figure)).expect("the rerun's figure");
-        assert!(a == b, "{figure}: the command shown beside it gives other bytes");
+        assert!(
+            a == b,
+            "{figure}: the command shown beside it gives other bytes"
+        );
     }
     let _ = std::fs::remove_dir_all(&again);
     let _ = std::fs::remove_dir_all(&out);

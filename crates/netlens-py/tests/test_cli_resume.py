@@ -25,7 +25,8 @@ def test_saliency_shards_and_resume_write_the_whole_runs_bytes(forty, tmp_path):
         (tmp_path / "sharded" / n).unlink()
     p = run_cli("saliency", "--skip-existing", "--json", "-o", tmp_path / "sharded", *images)
     # Only the blocks holding a lost file ran: the first (32 images) and the last (8).
-    assert len(p.stdout.splitlines()) == 40
+    # 40 result lines, then the run's manifest.
+    assert len(p.stdout.splitlines()) == 41
     for n in lost:
         assert (tmp_path / "full" / n).read_bytes() == (tmp_path / "sharded" / n).read_bytes(), n
     p = run_cli("saliency", "--skip-existing", "-o", tmp_path / "sharded", *images)

@@ -40,6 +40,7 @@ def test_evaluate_is_the_cli_json_value_for_value(lite0, photos, tmp_path):
     p = run_cli("evaluate", "--methods", ",".join(METHODS), "--metrics", ",".join(METRICS),
                 *cli_flags(OPTIONS), "--seed", "3", "--json", "-o", out, *imgs)
     cli = [json.loads(line) for line in p.stdout.splitlines()]
+    assert "manifest" in cli.pop()  # the run's manifest ends the output
     ticks = []
     r = netlens.evaluate(lite0, imgs, methods=METHODS, metrics=",".join(METRICS), seed=3,
                          progress=ticks.append, **OPTIONS)

@@ -99,7 +99,9 @@ fn backgrounds(paths: &[PathBuf]) -> Result<Vec<Background>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    crate::manifest::cli("locate-bench", a.json, |run| execute(&a, run).map(|()| None))
+    crate::manifest::cli("locate-bench", a.json, |run| {
+        execute(&a, run).map(|()| None)
+    })
 }
 
 /// The locate-bench command on parsed flags; its output lines and record go to `run`.

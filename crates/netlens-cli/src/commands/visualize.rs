@@ -302,7 +302,10 @@ pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
         Format::from_path(o)?;
     }
     check_outputs(outputs.iter().map(PathBuf::as_path), a.init.as_deref())?;
-    let class_list: Vec<String> = classes.iter().map(|&c| names.label(c).into_owned()).collect();
+    let class_list: Vec<String> = classes
+        .iter()
+        .map(|&c| names.label(c).into_owned())
+        .collect();
     run.summary(format!(
         "model {model_name}, class{} {}, {}{}{}, seed {}",
         if classes.len() > 1 { "es" } else { "" },
@@ -324,7 +327,10 @@ pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     ));
     run.param("model", &model_name);
     run.param("classes", &class_list);
-    run.param("recipes", recipes.iter().map(Recipe::name).collect::<Vec<_>>());
+    run.param(
+        "recipes",
+        recipes.iter().map(Recipe::name).collect::<Vec<_>>(),
+    );
     run.param("iterations", recipes[0].iterations());
     run.param("sweep", &a.sweep);
     run.param("init", a.init.as_ref().map(|p| p.display().to_string()));

@@ -347,8 +347,14 @@ impl Config {
     pub fn describe(&self) -> String {
         let names = |v: Vec<&str>| v.join(", ");
         let mut parts = vec![
-            format!("methods {}", names(self.methods.iter().map(|m| m.name()).collect())),
-            format!("metrics {}", names(self.metrics.iter().map(|m| m.name()).collect())),
+            format!(
+                "methods {}",
+                names(self.methods.iter().map(|m| m.name()).collect())
+            ),
+            format!(
+                "metrics {}",
+                names(self.metrics.iter().map(|m| m.name()).collect())
+            ),
         ];
         if self.has(Metric::Deletion) || self.has(Metric::Insertion) {
             parts.push(format!(
@@ -359,7 +365,11 @@ impl Config {
             ));
         }
         if self.has(Metric::RoadMorf) || self.has(Metric::RoadLerf) {
-            let p: Vec<String> = self.road_percentages.iter().map(|p| p.to_string()).collect();
+            let p: Vec<String> = self
+                .road_percentages
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
             parts.push(format!("ROAD at {} %", p.join("/")));
         }
         if self.has(Metric::Infidelity) {

@@ -43,7 +43,10 @@ impl LocateOptions {
             Threshold::Fraction(f) => format!("threshold {f} of the smoothed map's maximum"),
             Threshold::Percentile(p) => format!("threshold at the smoothed map's {p}th percentile"),
         };
-        format!("{t} (σ {} px), at most {} boxes", self.smooth, self.max_boxes)
+        format!(
+            "{t} (σ {} px), at most {} boxes",
+            self.smooth, self.max_boxes
+        )
     }
 }
 

@@ -76,7 +76,10 @@ fn execute(e: &Experiment, dir: &Path, run: &Run) -> Result<()> {
     let argv = std::iter::once("netlens".to_string()).chain(e.args.iter().cloned());
     let line = Line::try_parse_from(argv).map_err(|err| {
         let text = err.to_string();
-        anyhow::anyhow!("{}", text.lines().next().unwrap_or("bad command line").trim())
+        anyhow::anyhow!(
+            "{}",
+            text.lines().next().unwrap_or("bad command line").trim()
+        )
     })?;
     let _here = InFolder::enter(dir)?;
     let (json, object) = match line.command {

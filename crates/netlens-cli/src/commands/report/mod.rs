@@ -293,4 +293,3 @@ fn report_model(name: &str) -> Result<String> {
     }
     Ok(abs)
 }
-

@@ -81,15 +81,23 @@ pub fn render(
             match &o.error {
                 None => {
                     for f in m.files.iter().filter(|f| f.kind == FileKind::Figure) {
-                        let _ =
-                            write!(h, "<img src=\"{}\" alt=\"{}\">", esc(&f.path), esc(&e.title));
+                        let _ = write!(
+                            h,
+                            "<img src=\"{}\" alt=\"{}\">",
+                            esc(&f.path),
+                            esc(&e.title)
+                        );
                     }
                     if let Some(post) = e.post {
                         h.push_str(&post(&stdout));
                     }
                 }
                 Some(error) => {
-                    let _ = write!(h, "<p class=fail>This experiment failed: {}</p>", esc(error));
+                    let _ = write!(
+                        h,
+                        "<p class=fail>This experiment failed: {}</p>",
+                        esc(error)
+                    );
                 }
             }
             if !stdout.trim().is_empty() {

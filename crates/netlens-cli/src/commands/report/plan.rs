@@ -77,7 +77,20 @@ pub fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     v.push(exp(
         0,
         "Localization benchmark",
-        args!["locate-bench", "--model", &default, "--methods", methods, "--samples", pick("4", "10"), "--seed", &seed, "--figure", "q1/locate-bench.png", "--json"],
+        args![
+            "locate-bench",
+            "--model",
+            &default,
+            "--methods",
+            methods,
+            "--samples",
+            pick("4", "10"),
+            "--seed",
+            &seed,
+            "--figure",
+            "q1/locate-bench.png",
+            "--json"
+        ],
     ));
 
     // Q2: the limits of saliency, measured.
@@ -107,7 +120,19 @@ pub fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     v.push(exp(
         4,
         "A fooling image (CS231n loop)",
-        args!["fool", "--model", &default, "--target", "stingray", "--out", "q5/fooling.png", "--figure", "q5/figure.png", "--json", &first],
+        args![
+            "fool",
+            "--model",
+            &default,
+            "--target",
+            "stingray",
+            "--out",
+            "q5/fooling.png",
+            "--figure",
+            "q5/figure.png",
+            "--json",
+            &first
+        ],
     ));
     let mut cmd = args![
         "robustness",
@@ -169,7 +194,20 @@ pub fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
         v.push(exp(
             5,
             &format!("Class visualization: {class}"),
-            args!["visualize", "--model", &default, "--class", class, "--iterations", iters, "--seed", &seed, "--out", &out, "--json"],
+            args![
+                "visualize",
+                "--model",
+                &default,
+                "--class",
+                class,
+                "--iterations",
+                iters,
+                "--seed",
+                &seed,
+                "--out",
+                &out,
+                "--json"
+            ],
         ));
     }
     v.push(exp(
@@ -240,7 +278,24 @@ pub fn plan(a: &Args, photos: &[String], models: &[String]) -> Vec<Experiment> {
     v.push(exp(
         5,
         "CS231n recipe vs. Lucid recipe",
-        args!["visualize", "--model", &default, "--class", "gorilla", "--class", "daisy", "--recipe", "both", "--iterations", pick("10", "200"), "--seed", &seed, "--out", "q11/recipes.png", "--json"],
+        args![
+            "visualize",
+            "--model",
+            &default,
+            "--class",
+            "gorilla",
+            "--class",
+            "daisy",
+            "--recipe",
+            "both",
+            "--iterations",
+            pick("10", "200"),
+            "--seed",
+            &seed,
+            "--out",
+            "q11/recipes.png",
+            "--json"
+        ],
     ));
     v
 }
