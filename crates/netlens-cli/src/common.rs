@@ -516,7 +516,10 @@ pub fn load_model(
 }
 
 /// Models loaded so far, by what they were loaded from, when [`share_models`] is on.
-static MODELS: Mutex<Option<Vec<(String, Arc<dyn Classifier>)>>> = Mutex::new(None);
+static MODELS: Mutex<Option<Vec<SharedModel>>> = Mutex::new(None);
+
+/// A loaded model and the key it was loaded with (name, weights, preprocessing, options).
+type SharedModel = (String, Arc<dyn Classifier>);
 
 /// From now on, a model loaded twice with the same name, weights, preprocessing and options
 /// is loaded once and shared (`netlens report` runs every experiment in one process).

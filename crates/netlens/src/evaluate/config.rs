@@ -301,46 +301,6 @@ impl Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_clis() {
-        let c = Config::default();
-        assert!(c.check().is_ok());
-        assert_eq!(c.methods.last(), Some(&EvalMethod::Centre));
-        assert_eq!(c.metrics.len(), Metric::ALL.len());
-        assert_eq!(c.settings().occlusion.window, 32);
-    }
-
-    #[test]
-    fn names_and_errors() {
-        assert_eq!(EvalMethod::parse("Center").unwrap(), EvalMethod::Centre);
-        assert_eq!(
-            EvalMethod::parse("grad_cam").unwrap(),
-            EvalMethod::Saliency(Method::GradCam)
-        );
-        let e = EvalMethod::parse("gradcam").unwrap_err().to_string();
-        assert!(e.starts_with("unknown method 'gradcam'"), "{e}");
-        assert!(e.ends_with("and the baselines random and centre"), "{e}");
-        assert_eq!(split_list(" a,b,,a , c"), ["a", "b", "c"]);
-        let bad = Config {
-            road_percentages: vec![10.0, 100.0],
-            ..Config::default()
-        };
-        assert!(bad.check().unwrap_err().to_string().contains("100"));
-        let bad = Config {
-            batch_size: 0,
-            ..Config::default()
-        };
-        assert_eq!(
-            bad.check().unwrap_err().to_string(),
-            "batch_size 0 is out of range 1..=256"
-        );
-    }
-}
-
 impl Config {
     /// The settings in force, in words, for pages: the methods, the metrics and the settings
     /// of the metrics chosen.
@@ -386,5 +346,45 @@ impl Config {
         }
         parts.push(format!("seed {}", self.seed));
         parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_clis() {
+        let c = Config::default();
+        assert!(c.check().is_ok());
+        assert_eq!(c.methods.last(), Some(&EvalMethod::Centre));
+        assert_eq!(c.metrics.len(), Metric::ALL.len());
+        assert_eq!(c.settings().occlusion.window, 32);
+    }
+
+    #[test]
+    fn names_and_errors() {
+        assert_eq!(EvalMethod::parse("Center").unwrap(), EvalMethod::Centre);
+        assert_eq!(
+            EvalMethod::parse("grad_cam").unwrap(),
+            EvalMethod::Saliency(Method::GradCam)
+        );
+        let e = EvalMethod::parse("gradcam").unwrap_err().to_string();
+        assert!(e.starts_with("unknown method 'gradcam'"), "{e}");
+        assert!(e.ends_with("and the baselines random and centre"), "{e}");
+        assert_eq!(split_list(" a,b,,a , c"), ["a", "b", "c"]);
+        let bad = Config {
+            road_percentages: vec![10.0, 100.0],
+            ..Config::default()
+        };
+        assert!(bad.check().unwrap_err().to_string().contains("100"));
+        let bad = Config {
+            batch_size: 0,
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.check().unwrap_err().to_string(),
+            "batch_size 0 is out of range 1..=256"
+        );
     }
 }

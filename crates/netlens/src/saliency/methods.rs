@@ -144,37 +144,6 @@ pub fn build(method: Method, s: &Settings) -> Result<Box<dyn Attribution>> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn method_names_roundtrip() {
-        for m in Method::ALL {
-            assert_eq!(Method::parse(m.name()).unwrap(), m);
-        }
-        assert_eq!(Method::parse("Grad_CAM").unwrap(), Method::GradCam);
-        assert!(Method::parse("lime").is_err());
-    }
-
-    #[test]
-    fn settings_reach_the_methods() {
-        let mut s = Settings::default();
-        s.grad_cam.layer = Some("blocks.14".into());
-        s.smoothgrad.inner = Method::GradCam;
-        assert!(Method::SmoothGrad.has_layer(&s) && Method::GradCam.has_layer(&s));
-        assert!(!Method::Vanilla.has_layer(&s));
-        assert_eq!(
-            build(Method::SmoothGrad, &s).unwrap().name(),
-            "smoothgrad(grad-cam)"
-        );
-        s.smoothgrad.inner = Method::SmoothGrad;
-        assert!(build(Method::SmoothGrad, &s).is_err());
-        s.integrated_gradients.steps = 1;
-        assert!(build(Method::IntegratedGradients, &s).is_err());
-    }
-}
-
 impl Method {
     /// The method with the settings of `s` it reads, in words, for pages and titles:
     /// "smoothgrad (8 samples, noise 0.15 of the range, around vanilla), seed 0".
@@ -221,5 +190,36 @@ impl Method {
             }
             _ => self.name().to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_roundtrip() {
+        for m in Method::ALL {
+            assert_eq!(Method::parse(m.name()).unwrap(), m);
+        }
+        assert_eq!(Method::parse("Grad_CAM").unwrap(), Method::GradCam);
+        assert!(Method::parse("lime").is_err());
+    }
+
+    #[test]
+    fn settings_reach_the_methods() {
+        let mut s = Settings::default();
+        s.grad_cam.layer = Some("blocks.14".into());
+        s.smoothgrad.inner = Method::GradCam;
+        assert!(Method::SmoothGrad.has_layer(&s) && Method::GradCam.has_layer(&s));
+        assert!(!Method::Vanilla.has_layer(&s));
+        assert_eq!(
+            build(Method::SmoothGrad, &s).unwrap().name(),
+            "smoothgrad(grad-cam)"
+        );
+        s.smoothgrad.inner = Method::SmoothGrad;
+        assert!(build(Method::SmoothGrad, &s).is_err());
+        s.integrated_gradients.steps = 1;
+        assert!(build(Method::IntegratedGradients, &s).is_err());
     }
 }
