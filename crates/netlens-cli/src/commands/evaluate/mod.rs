@@ -389,14 +389,6 @@ pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
     bars.done();
     let result = result?;
 
-    // The randomization tests, step by step, on the first image.
-    if let Some(t) = &result.randomization {
-        let (first, _) = images.fitted(0)?;
-        let fig = cascade::figure(t, &spec, &first);
-        run.figure(&cascade_png);
-        save_png(&fig, &cascade_png)?;
-        save_text(&t.csv(), &cascade_csv)?;
-    }
     let secs = t0.elapsed().as_secs_f64();
 
     std::fs::create_dir_all(&a.out)
@@ -445,6 +437,15 @@ pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
         )?;
     }
 
+    // The randomization tests, step by step, on the first image (after
+    // the curves, the order the page shows them).
+    if let Some(t) = &result.randomization {
+        let (first, _) = images.fitted(0)?;
+        let fig = cascade::figure(t, &spec, &first);
+        run.figure(&cascade_png);
+        save_png(&fig, &cascade_png)?;
+        save_text(&t.csv(), &cascade_csv)?;
+    }
     if a.json {
         for line in result.json_lines() {
             run.line(line);

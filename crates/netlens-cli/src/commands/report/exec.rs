@@ -64,7 +64,10 @@ impl Drop for InFolder {
 pub fn run(e: &Experiment, dir: &Path) -> Outcome {
     let command = e.args.first().cloned().unwrap_or_default();
     let run = Run::new(&command, e.args.clone(), true);
-    let result = execute(e, dir, &run);
+    // A panic fails this experiment only, as a crashed process did when each experiment
+    // was one (the panic hook has said what it was).
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(e, dir, &run)))
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("internal error (please report this)")));
     Outcome {
         error: result.err().map(|e| one_line(&e)),
         lines: run.lines(),
