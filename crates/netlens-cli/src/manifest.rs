@@ -111,9 +111,15 @@ impl Run {
         }
     }
 
-    /// A run of the command this process was started with (its arguments, `--json` or not).
+    /// A run of the command this process was started with (its arguments, `--json` or not;
+    /// an argument that is not UTF-8, such as a file name, shown with U+FFFD).
     pub fn from_process(command: &str) -> Self {
-        Self::new(command, std::env::args().skip(1).collect(), false)
+        let args = std::env::args_os().skip(1);
+        Self::new(
+            command,
+            args.map(|a| a.to_string_lossy().into_owned()).collect(),
+            false,
+        )
     }
 
     /// One line of the command's standard output.
@@ -147,6 +153,14 @@ impl Run {
             .borrow_mut()
             .parameters
             .insert(name.to_string(), v);
+    }
+
+    /// A status line (a timing) on stderr from the command line; a report, which keeps the
+    /// run's time in the manifest, leaves it out.
+    pub fn status(&self, s: impl std::fmt::Display) {
+        if self.kept.is_none() {
+            eprintln!("{s}");
+        }
     }
 
     /// A note for the user: on stderr as "netlens: note: ...", and in the manifest.

@@ -460,10 +460,10 @@ pub fn execute(a: &Args, run: &manifest::Run) -> Result<()> {
             }
         }
         pb.finish_and_clear();
-        eprintln!(
+        run.status(format!(
             "{what}: {count} maps in {secs:.2} s ({:.0} ms per image)",
             1000.0 * secs / count.max(1) as f64
-        );
+        ));
         rows.push((short.clone(), cells));
     }
 

@@ -476,9 +476,9 @@ pub fn execute(a: &Args, run: &crate::manifest::Run) -> Result<()> {
             ));
         }
     }
-    eprintln!(
+    run.status(format!(
         "evaluate: {} methods × {n} images in {secs:.1} s",
         config.methods.len()
-    );
+    ));
     Ok(())
 }

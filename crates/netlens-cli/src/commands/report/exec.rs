@@ -100,3 +100,38 @@ fn execute(e: &Experiment, dir: &Path, run: &Run) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planned_command_line_parses() {
+        // The full and the quick plan, with several models: every line the page would show is
+        // one the commands accept (a typo in the plan fails here, not after an hour's run).
+        for quick in [false, true] {
+            let a = crate::commands::report::Args {
+                out: PathBuf::from("report"),
+                models: Vec::new(),
+                quick,
+                images: Vec::new(),
+                seed: 7,
+            };
+            let photos: Vec<String> = ["chelsea", "coffee", "a", "b", "c", "d"]
+                .iter()
+                .map(|p| format!("/photos/{p}.png"))
+                .collect();
+            let models = ["efficientnet_lite0", "efficientnet_lite1", "/m/net.onnx"]
+                .map(String::from)
+                .to_vec();
+            let plan = super::super::plan::plan(&a, &photos, &models);
+            assert!(plan.len() >= 16, "{}", plan.len());
+            for e in &plan {
+                let argv = std::iter::once("netlens".to_string()).chain(e.args.iter().cloned());
+                if let Err(err) = Line::try_parse_from(argv) {
+                    panic!("{}: {:?}: {err}", e.title, e.args);
+                }
+            }
+        }
+    }
+}
