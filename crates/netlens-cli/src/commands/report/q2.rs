@@ -4,6 +4,7 @@
 //! on the page, beside the deletion / ROAD curves and the randomization figure, followed by a
 //! reading written from the numbers themselves (so it stays true when they change).
 
+use super::page::esc;
 use netlens::metrics::Metric;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,12 +38,6 @@ pub fn command(model: &str, photos: &[String], quick: bool, seed: &str) -> Vec<S
     args.push("--json".into());
     args.extend(photos.iter().cloned());
     args
-}
-
-fn esc(t: &str) -> String {
-    t.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// method → metric → mean, in the order the methods appear.
