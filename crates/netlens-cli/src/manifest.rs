@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -77,12 +77,12 @@ impl FileKind {
 /// commands write from worker threads' results but one run at a time).
 static WRITTEN: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Records a file as written (called by every writer in `common`).
+/// Records a file as written (called by every writer in `common`; a file written twice is
+/// listed once, by [`Run::manifest`]). A path per file: the list grows with the outputs, as
+/// the manifest that lists them does.
 pub fn wrote(path: &Path) {
     let mut w = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
-    if !w.iter().any(|p| p == path) {
-        w.push(path.to_path_buf());
-    }
+    w.push(path.to_path_buf());
 }
 
 /// One run of a command: where its output lines go, and what it records for the manifest.
@@ -173,10 +173,13 @@ impl Run {
     /// The finished manifest (the files written so far, the time so far).
     pub fn manifest(&self) -> Manifest {
         let mut m = self.manifest.borrow().clone();
-        let figures = self.figures.borrow();
+        let marked = self.figures.borrow();
+        let figures: HashSet<&PathBuf> = marked.iter().collect();
         let written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = HashSet::new();
         m.files = written
             .iter()
+            .filter(|p| seen.insert(*p))
             .map(|p| Written {
                 path: p.display().to_string(),
                 kind: if figures.contains(p) {
