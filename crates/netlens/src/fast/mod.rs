@@ -26,4 +26,4 @@ mod net;
 mod run;
 
 pub use graph::{ConvParams, Graph, LinearParams, Pad, Unsupported, Value};
-pub use net::{FastNet, Saved};
+pub use net::{FastNet, Saved, Span};
