@@ -73,8 +73,9 @@ pub fn run(a: Args) -> Result<()> {
         .max()
         .unwrap_or(4)
         .max(4);
-    let fast = model.fast_path_unsupported().is_none();
-    match model.fast_path_unsupported() {
+    let unsupported = model.fast_path_unsupported();
+    let fast = unsupported.is_none();
+    match unsupported {
         None => println!("fast path: yes (netlens's own kernels, forward and backward)"),
         Some(why) => println!("fast path: no, {why}"),
     }

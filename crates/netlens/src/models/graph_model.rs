@@ -138,11 +138,14 @@ impl GraphModel {
         let net = self
             .fast
             .get(|| Some(lower::lower(self.graph(), &self.shapes)))
-            .ok_or_else(|| match self.fast_path_unsupported() {
-                Some(why) if self.options.fast_path_active() => {
-                    format!("the network is not on the fast path: {why}")
+            .ok_or_else(|| {
+                // Cheap: this runs on every tap (`fast_path_unsupported` would lower the
+                // graph again to say why).
+                if self.options.fast_path_active() {
+                    "the network is not on the fast path (`netlens layers` says why)".to_string()
+                } else {
+                    "the model was loaded with the fast path off (or in float64)".to_string()
                 }
-                _ => "the model was loaded with the fast path off".to_string(),
             })?;
         let name = &self.graph().values[v].name;
         let fv = net.source_value(v).ok_or_else(|| {
