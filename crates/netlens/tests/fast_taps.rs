@@ -309,18 +309,7 @@ fn odd_graph(seed: u64) -> netlens::graph::Graph {
     let d = b.relu6(d, "dw2.act");
     let m = b.g.node(Op::GlobalAveragePool, &[d], "gap");
     let f = b.g.node(Op::Flatten { axis: 1 }, &[m], "flatten");
-    let w = b.rand("fc.w", &[7, 12], 0.5);
-    let bias = b.rand("fc.b", &[7], 0.2);
-    let y = b.g.node(
-        Op::Gemm {
-            alpha: 1.0,
-            beta: 1.0,
-            trans_a: false,
-            trans_b: true,
-        },
-        &[f, w, bias],
-        "logits",
-    );
+    let y = b.gemm(f, 12, 7, "logits");
     b.g.output = y;
     b.g
 }

@@ -22,6 +22,22 @@ impl G {
             .collect();
         self.g.constant(name, Const::float(shape.to_vec(), v))
     }
+    /// A dense layer as exporters write `nn.Linear`: `Gemm(x, W[outputs, inputs], b)` with
+    /// `transB`, named `name` (its weights `name.w`, `name.b`).
+    pub fn gemm(&mut self, x: usize, inputs: usize, outputs: usize, name: &str) -> usize {
+        let w = self.rand(&format!("{name}.w"), &[outputs, inputs], 0.5);
+        let b = self.rand(&format!("{name}.b"), &[outputs], 0.2);
+        self.g.node(
+            Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: false,
+                trans_b: true,
+            },
+            &[x, w, b],
+            name,
+        )
+    }
     /// `[cin, cout, kernel, stride, groups]`.
     pub fn conv(&mut self, x: usize, c: [usize; 5], pads: Pads, name: &str) -> usize {
         let [cin, cout, k, s, group] = c;
