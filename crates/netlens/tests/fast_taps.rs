@@ -287,19 +287,7 @@ fn odd_graph(seed: u64) -> netlens::graph::Graph {
         g: Graph::new("input"),
         rng: rand::rngs::StdRng::seed_from_u64(seed),
     };
-    let x = b.g.input;
-    let pads = b.ints("pads", vec![0, 0, 0, 0, 0, 0, 1, 1]);
-    let p = b.g.node(Op::Pad { reflect: false }, &[x, pads], "pad");
-    let c = b.conv(p, [3, 8, 3, 2, 1], Pads::Explicit([0; 4]), "stem");
-    let c = b.bn(c, 8, "stem.bn");
-    let h = b.relu6(c, "stem.act");
-    let e = b.conv(h, [8, 13, 1, 1, 1], Pads::Explicit([0; 4]), "expand");
-    let e = b.relu6(e, "expand.act");
-    let d = b.conv(e, [13, 13, 5, 1, 13], Pads::SameUpper, "dw");
-    let d = b.bn(d, 13, "dw.bn");
-    let d = b.relu6(d, "dw.act");
-    let pr = b.conv(d, [13, 8, 1, 1, 1], Pads::Explicit([0; 4]), "project");
-    let r = b.g.node(Op::Add, &[pr, h], "residual");
+    let r = b.stem_and_block(13);
     // Taps must be cuts of the network (nothing inside the residual block is): a second
     // expansion, read only by a strided depthwise layer, after it.
     let e = b.conv(r, [8, 12, 1, 1, 1], Pads::Explicit([0; 4]), "expand2");
