@@ -180,6 +180,19 @@ fn layers_of_an_onnx_model_and_of_the_zoo() {
         .filter_map(|l| l["name"].as_str())
         .collect();
     assert_eq!(cam, ["head"], "{zoo:?}");
+    // Its head is tapped on the fast path; the head convolution's raw output is fused with
+    // its BatchNorm and ReLU6 there, so a tap on it runs on the plain path.
+    let tap = |name: &str| {
+        zoo.iter()
+            .find(|l| l["name"] == name)
+            .map(|l| l["tap_fast_path"].clone())
+    };
+    assert_eq!(tap("head"), Some(serde_json::Value::Bool(true)), "{zoo:?}");
+    assert_eq!(
+        tap("head.conv"),
+        Some(serde_json::Value::Bool(false)),
+        "{zoo:?}"
+    );
 }
 
 #[test]

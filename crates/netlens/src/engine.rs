@@ -164,6 +164,29 @@ pub fn forward_fast_or(
     }
 }
 
+/// The batch's value at fast value `to` of a fast-path network (a layer tap's activation,
+/// `[N, C, h, w]`), differentiable with respect to `x`; the caller has checked
+/// `net.check_span(Span { from: 0, to }, x.dims())` and that `x` is float32.
+pub fn forward_fast_to(
+    net: &std::sync::Arc<crate::fast::FastNet>,
+    x: Tensor<4>,
+    to: usize,
+) -> Tensor<4> {
+    fast_op::fast_forward_to(net, x, to)
+}
+
+/// The logits of a fast-path network computed from `a`, the value at fast value `from` of a
+/// batch of images of `[C, H, W]` = `image`; its backward pass stops at `a` (Grad-CAM's
+/// gradient). The caller has checked the span, `a`'s shape and dtype.
+pub fn forward_fast_from(
+    net: &std::sync::Arc<crate::fast::FastNet>,
+    a: Tensor<4>,
+    from: usize,
+    image: [usize; 3],
+) -> Tensor<2> {
+    fast_op::fast_forward_from(net, a, from, image)
+}
+
 /// Logits of `x` through a fast-path network whose backward pass is guided backpropagation's
 /// (each ReLU / ReLU6 passes back only positive gradients where its input was in range; see
 /// [`crate::fast::FastNet::backward`]); `None` when the model has no fast network or it

@@ -21,19 +21,7 @@ fn exporter_style(seed: u64) -> Graph {
         g: Graph::new("input"),
         rng: rand::rngs::StdRng::seed_from_u64(seed),
     };
-    let x = b.g.input;
-    let pads = b.ints("pads", vec![0, 0, 0, 0, 0, 0, 1, 1]);
-    let p = b.g.node(Op::Pad { reflect: false }, &[x, pads], "pad");
-    let c = b.conv(p, [3, 8, 3, 2, 1], Pads::Explicit([0; 4]), "stem");
-    let c = b.bn(c, 8, "stem.bn");
-    let h = b.relu6(c, "stem.act");
-    let e = b.conv(h, [8, 16, 1, 1, 1], Pads::Explicit([0; 4]), "expand");
-    let e = b.relu6(e, "expand.act");
-    let d = b.conv(e, [16, 16, 5, 1, 16], Pads::SameUpper, "dw");
-    let d = b.bn(d, 16, "dw.bn");
-    let d = b.relu6(d, "dw.act");
-    let pr = b.conv(d, [16, 8, 1, 1, 1], Pads::Explicit([0; 4]), "project");
-    let r = b.g.node(Op::Add, &[pr, h], "residual");
+    let r = b.stem_and_block(16);
     let window = Window {
         kernel: [1, 1],
         strides: [1, 1],

@@ -110,6 +110,11 @@ fn check(net: &dyn Classifier, dir: &Path, grad_tol: f64) {
 
     let layer = net.cam_layer();
     assert_eq!(layer, m["cam_layer"].as_str().unwrap(), "{name}: CAM layer");
+    // The CNNs' Grad-CAM layer is tapped on the fast path (the default), so the comparison
+    // with pytorch-grad-cam below checks it.
+    if net.fast_path_unsupported().is_none() {
+        assert_eq!(net.tap_fast_path_unsupported(&layer), None, "{name}");
+    }
     let cam = grad_cam(net, x(), &layer, top1);
     let cam_err = rel_l2(&cam, &read_f32(&dir.join("gradcam.npy")));
 

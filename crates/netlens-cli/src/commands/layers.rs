@@ -12,9 +12,13 @@ input to the logits passes through it, so the logits can be recomputed from it a
 '*' marks the layer Grad-CAM uses without --layer (for an ONNX file it is chosen
 automatically: the last layer larger than 1×1, the one global pooling reads).
 
-Shapes are per image, at the model's input size. --json prints one array of
-{\"name\", \"op\", \"shape\", \"cam_default\"} objects (op and shape are null where the model
-does not say, as for the zoo's ViT).";
+Shapes are per image, at the model's input size. On a network that runs on the fast path,
+the tap column says where a tap on the layer runs: 'fast' (netlens's kernels, forward to the
+layer and from it, the backward pass stopping at the layer), or 'plain' for values the fast
+path fuses away (a convolution's output before its BatchNorm and activation: tap the
+activation after them for speed). --json prints one array of {\"name\", \"op\", \"shape\",
+\"cam_default\", \"tap_fast_path\"} objects (op and shape are null where the model does not
+say, as for the zoo's ViT).";
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
@@ -47,6 +51,7 @@ pub fn run(a: Args) -> Result<()> {
                     "op": (!l.op.is_empty()).then_some(l.op),
                     "shape": (!l.shape.is_empty()).then_some(&l.shape),
                     "cam_default": l.name == cam,
+                    "tap_fast_path": model.tap_fast_path_unsupported(&l.name).is_none(),
                 })
             })
             .collect();
@@ -68,11 +73,14 @@ pub fn run(a: Args) -> Result<()> {
         .max()
         .unwrap_or(4)
         .max(4);
-    match model.fast_path_unsupported() {
+    let unsupported = model.fast_path_unsupported();
+    let fast = unsupported.is_none();
+    match unsupported {
         None => println!("fast path: yes (netlens's own kernels, forward and backward)"),
         Some(why) => println!("fast path: no, {why}"),
     }
-    println!("  {:<w$}  {:<18} shape", "name", "op");
+    let tap_header = if fast { "tap   " } else { "" };
+    println!("  {:<w$}  {:<18} {tap_header}shape", "name", "op");
     for l in &layers {
         let shape = if l.shape.is_empty() {
             "-".to_string()
@@ -85,7 +93,12 @@ pub fn run(a: Args) -> Result<()> {
         };
         let op = if l.op.is_empty() { "-" } else { l.op };
         let mark = if l.name == cam { '*' } else { ' ' };
-        println!("{mark} {:<w$}  {op:<18} {shape}", l.name);
+        let tap = match (fast, model.tap_fast_path_unsupported(&l.name)) {
+            (false, _) => "",
+            (true, None) => "fast  ",
+            (true, Some(_)) => "plain ",
+        };
+        println!("{mark} {:<w$}  {op:<18} {tap}{shape}", l.name);
     }
     Ok(())
 }

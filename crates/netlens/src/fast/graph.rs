@@ -3,6 +3,7 @@
 //! need precomputed.
 
 use super::kernels::Act;
+use std::collections::HashMap;
 
 /// A value of the graph: `0` is the network input, `i + 1` the output of node `i`.
 pub type Value = usize;
@@ -132,6 +133,10 @@ impl Node {
 #[derive(Debug, Default)]
 pub struct Graph {
     pub(super) nodes: Vec<Node>,
+    /// Fast values by the id of the value they compute in the graph this one was lowered
+    /// from (`graph::lower`): where a layer tap finds its activation. Values fused away (a
+    /// convolution's output before its folded BatchNorm or its fused activation) have none.
+    pub(super) sources: HashMap<usize, Value>,
 }
 
 /// Why a layer cannot be put on the fast path.
@@ -191,6 +196,17 @@ impl Graph {
                 p.cin / p.groups.max(1)
             )))
         }
+    }
+
+    /// Records that `v` computes value `source` of the graph this one is lowered from.
+    pub fn name_source(&mut self, source: usize, v: Value) {
+        self.sources.insert(source, v);
+    }
+
+    /// The fast value computing value `source` of the graph this one was lowered from
+    /// (`None` when it was fused away or never named).
+    pub fn source_value(&self, source: usize) -> Option<Value> {
+        self.sources.get(&source).copied()
     }
 
     /// Number of nodes, which is also the last value's index.

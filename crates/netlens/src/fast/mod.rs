@@ -12,7 +12,10 @@
 //! smooth activation's derivative (SiLU, hardswish, ...: one float per element), each
 //! max-pool's argmax and each per-channel scale's inputs, saved by the forward pass.
 //! Activation and gradient buffers come from a pool sized by the first pass at a given input
-//! shape and reused afterwards.
+//! shape and reused afterwards. A pass can also run a [`Span`] of the network — input to a
+//! tapped value, or tapped value to logits, its backward pass stopping there — which is how
+//! layer taps (`forward_to` / `forward_from`, Grad-CAM) run here; the lowering records which
+//! fast value computes each graph value ([`Graph::source_value`]).
 //!
 //! The files: `graph` (building the layer graph), `layout` (shapes and geometry at one
 //! input shape), `buffers` (the pools), `net` ([`FastNet`]: the forward and backward passes
@@ -26,4 +29,4 @@ mod net;
 mod run;
 
 pub use graph::{ConvParams, Graph, LinearParams, Pad, Unsupported, Value};
-pub use net::{FastNet, Saved};
+pub use net::{FastNet, Saved, Span};

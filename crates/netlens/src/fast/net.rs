@@ -1,5 +1,10 @@
 //! [`FastNet`]: a graph ready to run, its forward and backward passes over a batch (split
 //! into one group per image on the rayon pool), and the [`Saved`] state between them.
+//!
+//! A pass runs a [`Span`] of the network: the whole of it (input to logits), or a cut of it
+//! for a layer tap (`forward_to` / `forward_from`, Grad-CAM): from the input to a tapped
+//! value, or from that value (the caller's activation) to the logits, whose backward pass
+//! then stops at the tapped value instead of going on to the input.
 
 use super::buffers::{Pool, SavedData};
 use super::graph::{Graph, Node, Unsupported, Value};
@@ -19,7 +24,15 @@ pub struct FastNet {
     saved_pool: Arc<Mutex<Vec<SavedData>>>,
 }
 
-/// The logits of one group of images, and what it keeps for the backward pass.
+/// A stretch of the network, from value `from` (the tensor a pass is given: `0` for the
+/// input batch) to value `to` (what it returns: the logits for [`FastNet::whole`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub from: Value,
+    pub to: Value,
+}
+
+/// The values of one group of images at `to`, and what it keeps for the backward pass.
 type GroupOutput = (Vec<f32>, Option<Part>);
 
 /// What one group of images of a tracked forward pass keeps.
@@ -34,7 +47,11 @@ struct Part {
 #[derive(Debug)]
 pub struct Saved {
     parts: Vec<Part>,
+    /// The image batch's shape.
     shape: [usize; 4],
+    span: Span,
+    /// The shape of the batch's value at `span.from` (what the backward pass returns).
+    from_shape: [usize; 4],
     home: Arc<Mutex<Vec<SavedData>>>,
 }
 
@@ -78,6 +95,58 @@ impl FastNet {
         self.layout(shape).map(|_| ())
     }
 
+    /// The fast value computing value `source` of the graph the network was lowered from
+    /// (see [`Graph::source_value`]).
+    pub fn source_value(&self, source: usize) -> Option<Value> {
+        self.graph.source_value(source)
+    }
+
+    /// The whole network: input to logits.
+    pub fn whole(&self) -> Span {
+        Span {
+            from: 0,
+            to: self.graph.nodes.len(),
+        }
+    }
+
+    /// Whether `span` can run on a batch of images of `shape`, and if not, why: the layout
+    /// must exist, `from < to`, and no layer of the span may read a value before `from`
+    /// (`from` must be a cut of the network, so that the span is computed from it alone).
+    pub fn check_span(&self, span: Span, shape: [usize; 4]) -> Result<(), Unsupported> {
+        self.check(shape)?;
+        let nodes = &self.graph.nodes;
+        if span.from >= span.to || span.to > nodes.len() {
+            return Err(Unsupported(format!(
+                "no span from value {} to value {} in a graph of {} layers",
+                span.from,
+                span.to,
+                nodes.len()
+            )));
+        }
+        let reads_before = nodes[span.from..span.to]
+            .iter()
+            .any(|n| n.inputs().iter().any(|&u| u < span.from));
+        if reads_before {
+            return Err(Unsupported(format!(
+                "value {} is not a cut of the fast graph (a later layer reads an earlier value)",
+                span.from
+            )));
+        }
+        Ok(())
+    }
+
+    /// The shape `[N, C, H, W]` of value `v` for a batch of images of `shape` (a dense
+    /// layer's output is `[N, outputs, 1, 1]`).
+    pub fn value_shape(&self, shape: [usize; 4], v: Value) -> Result<[usize; 4], Unsupported> {
+        let [n, c, h, w] = shape;
+        let l = self.layout([1, c, h, w])?;
+        let &(vc, vh, vw) = l
+            .shapes
+            .get(v)
+            .ok_or_else(|| Unsupported(format!("no value {v} in the fast graph")))?;
+        Ok([n, vc, vh, vw])
+    }
+
     /// Output width (classes) for an input shape.
     pub fn output_size(&self, shape: [usize; 4]) -> Result<usize, Unsupported> {
         let l = self.layout(shape)?;
@@ -93,6 +162,19 @@ impl FastNet {
         shape: [usize; 4],
         save: bool,
     ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
+        self.forward_span(x, shape, self.whole(), save)
+    }
+
+    /// Forward pass of `span` for a batch of images of `shape`: `x` is the batch's value at
+    /// `span.from` (contiguous, [`FastNet::value_shape`]), the result its value at
+    /// `span.to`, and with `save` what the backward pass needs to go back to `span.from`.
+    pub fn forward_span(
+        &self,
+        x: &[f32],
+        shape: [usize; 4],
+        span: Span,
+        save: bool,
+    ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
         // The whole pass runs on pool threads, so that each layer's parallel loop is shared
         // out by work stealing rather than injected from outside the pool (one sleeping
         // caller and two wake-ups per layer). A batch is split into groups of one image,
@@ -102,37 +184,51 @@ impl FastNet {
         // would not fit two threads' worth in 32 MB), and idle threads steal whole images.
         // Measured on Lite0 at batch 8, 2 threads: forward 55 → 52 ms, forward + backward
         // 121 → 115 ms (best of 20) against one group per thread.
+        self.check_span(span, shape)?;
         let [n, c, h, w] = shape;
         let ranges: Vec<(usize, usize)> = (0..n).map(|a| (a, a + 1)).collect();
         // Lay out every group's shape first (the cache is shared).
         for &(a, b) in &ranges {
             self.layout([b - a, c, h, w])?;
         }
-        let img = c * h * w;
+        let from_shape = self.value_shape(shape, span.from)?;
+        let img: usize = from_shape[1..].iter().product();
+        if x.len() != n * img {
+            return Err(Unsupported(format!(
+                "a value of {} floats where the batch's value {} has {}",
+                x.len(),
+                span.from,
+                n * img
+            )));
+        }
         let results: Vec<Result<GroupOutput, Unsupported>> = rayon::join(
             || {
                 use rayon::prelude::*;
                 ranges
                     .par_iter()
-                    .map(|&(a, b)| self.forward_group(&x[a * img..b * img], [b - a, c, h, w], save))
+                    .map(|&(a, b)| {
+                        self.forward_group(&x[a * img..b * img], [b - a, c, h, w], span, save)
+                    })
                     .collect()
             },
             || (),
         )
         .0;
-        let mut logits = Vec::new();
+        let mut out = Vec::new();
         let mut parts = Vec::new();
         for r in results {
             let (lg, part) = r?;
-            logits.extend(lg);
+            out.extend(lg);
             parts.extend(part);
         }
         let saved = save.then(|| Saved {
             parts,
             shape,
+            span,
+            from_shape,
             home: self.saved_pool.clone(),
         });
-        Ok((logits, saved))
+        Ok((out, saved))
     }
 
     fn take_pool(&self) -> Pool {
@@ -153,12 +249,13 @@ impl FastNet {
         &self,
         x: &[f32],
         shape: [usize; 4],
+        span: Span,
         save: bool,
     ) -> Result<GroupOutput, Unsupported> {
         let layout = self.layout(shape)?;
         let l = &*layout;
         let nodes = &self.graph.nodes;
-        if x.len() != l.size(0) {
+        if x.len() != l.size(span.from) {
             return Err(Unsupported("input size does not match its shape".into()));
         }
         let mut saved = if save {
@@ -181,7 +278,8 @@ impl FastNet {
             Some(s) => (Some(&mut s.masks), Some(&mut s.argmax), Some(&mut s.floats)),
             None => (None, None, None),
         };
-        for (i, node) in nodes.iter().enumerate() {
+        let Span { from, to } = span;
+        for (i, node) in nodes.iter().enumerate().take(to).skip(from) {
             let v = i + 1;
             let mut out = pool.get(l.size(v));
             let mask = match masks.as_deref_mut() {
@@ -196,7 +294,7 @@ impl FastNet {
             let saved_floats = floats.as_deref_mut().map(|f| &mut f[i]);
             {
                 let get = |u: Value| -> &[f32] {
-                    if u == 0 {
+                    if u == from {
                         x
                     } else {
                         vals[u].as_deref().unwrap_or(&[])
@@ -212,15 +310,15 @@ impl FastNet {
             }
             vals[v] = Some(out);
             for u in node.inputs() {
-                if u != 0 && l.last_use[u] == i {
+                if u != from && l.last_use[u] == i {
                     if let Some(b) = vals[u].take() {
                         pool.put(b);
                     }
                 }
             }
         }
-        let out = vals[nodes.len()].take().unwrap_or_default();
-        let logits = out[..l.size(nodes.len())].to_vec();
+        let out = vals[to].take().unwrap_or_default();
+        let result = out[..l.size(to)].to_vec();
         pool.put(out);
         for b in vals.into_iter().flatten() {
             pool.put(b);
@@ -230,14 +328,15 @@ impl FastNet {
             layout,
             data: Some(d),
         });
-        Ok((logits, part))
+        Ok((result, part))
     }
 
-    /// Backward pass: the gradient of the input batch given the gradient of the logits.
+    /// Backward pass: the gradient of the batch's value at the span's `from` (the input
+    /// batch for [`FastNet::forward`]) given the gradient of its value at `to` (the logits).
     /// With `guided`, every ReLU / ReLU6 passes back only the positive part of its masked
     /// gradient (guided backpropagation, Springenberg et al. 2015): `g · [0 < x ≤ 6] · [g > 0]`.
     pub fn backward(&self, saved: &Saved, dlogits: &[f32], guided: bool) -> Vec<f32> {
-        let [n, c, h, w] = saved.shape;
+        let [n, c, h, w] = saved.from_shape;
         let img = c * h * w;
         let classes = dlogits.len() / n.max(1);
         let mut dx = vec![0.0; n * img];
@@ -254,25 +353,34 @@ impl FastNet {
                     rest = tail;
                     first += k;
                 }
-                jobs.into_par_iter()
-                    .for_each(|(part, out, dl)| self.backward_group(part, dl, out, guided));
+                jobs.into_par_iter().for_each(|(part, out, dl)| {
+                    self.backward_group(part, saved.span, dl, out, guided)
+                });
             },
             || (),
         );
         dx
     }
 
-    fn backward_group(&self, part: &Part, dlogits: &[f32], out: &mut [f32], guided: bool) {
+    fn backward_group(
+        &self,
+        part: &Part,
+        span: Span,
+        dlogits: &[f32],
+        out: &mut [f32],
+        guided: bool,
+    ) {
         let l = &*part.layout;
         let nodes = &self.graph.nodes;
         let empty = SavedData::default();
         let data = part.data.as_ref().unwrap_or(&empty);
         let mut pool = self.take_pool();
         let mut grads: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
-        let m = l.size(nodes.len());
+        let Span { from, to } = span;
+        let m = l.size(to);
         let mut top = pool.get(m);
         top[..m].copy_from_slice(&dlogits[..m]);
-        grads[nodes.len()] = Some(top);
+        grads[to] = Some(top);
         // Values whose gradient already had its activation mask applied by their only reader.
         let mut premasked = vec![false; nodes.len() + 1];
         let mask_of = |v: Value| -> Option<&[u8]> {
@@ -282,7 +390,7 @@ impl FastNet {
             }
             data.masks.get(i).map(|m| &m[..]).filter(|m| !m.is_empty())
         };
-        for (i, node) in nodes.iter().enumerate().rev() {
+        for (i, node) in nodes.iter().enumerate().take(to).skip(from).rev() {
             let v = i + 1;
             let Some(mut g) = grads[v].take() else {
                 continue;
@@ -307,10 +415,11 @@ impl FastNet {
                 }
             }
             // A depthwise layer that is the only reader of a masked value applies that
-            // value's mask as it writes the gradient.
+            // value's mask as it writes the gradient (not at `from`, whose gradient is
+            // returned as it is: the gradient of the activation's output).
             let input_mask = match node {
                 Node::Depthwise { x, .. }
-                    if !guided && l.readers[*x] == 1 && grads[*x].is_none() =>
+                    if !guided && *x != from && l.readers[*x] == 1 && grads[*x].is_none() =>
                 {
                     mask_of(*x).inspect(|_| premasked[*x] = true)
                 }
@@ -330,9 +439,13 @@ impl FastNet {
             run_backward(node, &l.geoms[i], l, incoming, &mut slots);
             pool.put(g);
         }
-        if let Some(dx) = grads[0].take() {
-            out.copy_from_slice(&dx[..out.len()]);
-            pool.put(dx);
+        match grads[from].take() {
+            Some(dx) => {
+                out.copy_from_slice(&dx[..out.len()]);
+                pool.put(dx);
+            }
+            // Nothing in the span read `from` (a tap the output does not depend on).
+            None => out.fill(0.0),
         }
         for b in grads.into_iter().flatten() {
             pool.put(b);
@@ -345,5 +458,11 @@ impl Saved {
     /// Shape of the input batch of the forward pass that saved this.
     pub fn input_shape(&self) -> [usize; 4] {
         self.shape
+    }
+
+    /// Shape of the value the backward pass returns the gradient of (the batch's value at
+    /// the span's `from`; the input batch for a whole-network pass).
+    pub fn grad_shape(&self) -> [usize; 4] {
+        self.from_shape
     }
 }

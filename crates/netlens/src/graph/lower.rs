@@ -487,5 +487,9 @@ pub fn lower(g: &Graph, shapes: &[Option<Vec<usize>>]) -> Result<fast::Graph, Un
             "the fast graph's last layer is not the output".into(),
         ));
     }
+    // Where layer taps (Grad-CAM) find each value that was not fused away.
+    for (&source, &v) in &l.map {
+        l.out.name_source(source, v);
+    }
     Ok(l.out)
 }

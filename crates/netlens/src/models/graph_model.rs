@@ -2,7 +2,11 @@
 //!
 //! `forward` runs on the fast path when the graph lowers onto it (and the batch fits), on the
 //! reference interpreter otherwise; `forward_to` / `forward_from` and the layer list come
-//! from the graph's named values ([`crate::graph::analysis`]). At construction the graph is
+//! from the graph's named values ([`crate::graph::analysis`]). A tap runs on the fast path
+//! too when its value survived the lowering (a layer's output after its fused BatchNorm and
+//! activation, a residual add, a pool); a value fused away (a convolution's output before
+//! its BatchNorm or activation) runs on the reference interpreter, and
+//! [`GraphModel::fast_tap_unsupported`] says why. At construction the graph is
 //! run once on a blank batch at the model's input size, which checks every node's shapes
 //! and records each layer's output shape, so that later passes at that size cannot fail.
 //! The model computes in the precision of its [`LoadOptions`] (constants are made in it,
@@ -12,10 +16,11 @@
 use super::{Classifier, FastSlot, ModelSpec};
 use crate::engine::{self, LoadOptions};
 use crate::error::{Error, Result};
+use crate::fast::{FastNet, Span};
 use crate::graph::analysis::{self, Layer};
 use crate::graph::reference::{Float, Reference};
 use crate::graph::{fold, lower, Graph, Op};
-use burn::tensor::Tensor;
+use burn::tensor::{DType, Tensor};
 use std::sync::Arc;
 
 /// A network given as a graph.
@@ -114,6 +119,67 @@ impl GraphModel {
         lower::lower(self.graph(), &self.shapes).err().map(|u| u.0)
     }
 
+    /// Why a tap on `layer` runs on the reference interpreter instead of the fast path
+    /// (`Ok(None)`: it runs on the fast path at the model's input size); an error when the
+    /// model has no such layer.
+    pub fn fast_tap_unsupported(&self, layer: &str) -> Result<Option<String>> {
+        let v = self.tap(layer)?.value;
+        let s = self.spec.input_size as usize;
+        Ok(self.fast_tap(v, [1, 3, s, s]).err())
+    }
+
+    /// The fast network and the fast value of graph value `v` (a tappable layer) for a
+    /// batch of images of `shape`, or why the tap cannot run on the fast path.
+    fn fast_tap(
+        &self,
+        v: crate::graph::ValueId,
+        shape: [usize; 4],
+    ) -> std::result::Result<(&Arc<FastNet>, usize), String> {
+        let net = self
+            .fast
+            .get(|| Some(lower::lower(self.graph(), &self.shapes)))
+            .ok_or_else(|| {
+                // Cheap: this runs on every tap (`fast_path_unsupported` would lower the
+                // graph again to say why).
+                if self.options.fast_path_active() {
+                    "the network is not on the fast path (`netlens layers` says why)".to_string()
+                } else {
+                    "the model was loaded with the fast path off (or in float64)".to_string()
+                }
+            })?;
+        let name = &self.graph().values[v].name;
+        let fv = net.source_value(v).ok_or_else(|| {
+            format!(
+                "'{name}' is fused into the layer after it on the fast path (a convolution's \
+                 output before its BatchNorm or activation); tap the value after them"
+            )
+        })?;
+        let whole = net.whole();
+        if fv == 0 || fv >= whole.to {
+            return Err(format!("'{name}' is the network's input or output"));
+        }
+        // Aliases that change the shape (a Pad folded into the convolution after it) are
+        // not the tapped value.
+        let s = self.spec.input_size as usize;
+        let fast_shape = net.value_shape([1, 3, s, s], fv).map_err(|u| u.0)?;
+        if self.shapes.get(v).and_then(Option::as_deref) != Some(&fast_shape[..]) {
+            return Err(format!(
+                "'{name}' has another shape on the fast path (a padding folded into the \
+                 convolution after it)"
+            ));
+        }
+        for span in [
+            Span { from: 0, to: fv },
+            Span {
+                from: fv,
+                to: whole.to,
+            },
+        ] {
+            net.check_span(span, shape).map_err(|u| u.0)?;
+        }
+        Ok((net, fv))
+    }
+
     /// A tappable layer by its value's name or by the name of the node computing it.
     fn tap(&self, layer: &str) -> Result<&Layer> {
         let by_node = self.graph().find(layer);
@@ -201,6 +267,11 @@ impl Classifier for GraphModel {
         self.classes
     }
 
+    fn tap_fast_path_unsupported(&self, layer: &str) -> Option<String> {
+        self.fast_tap_unsupported(layer)
+            .unwrap_or_else(|e| Some(e.to_string()))
+    }
+
     fn softmax_left_out(&self) -> bool {
         self.softmax_left_out
     }
@@ -223,6 +294,11 @@ impl Classifier for GraphModel {
     fn forward_to(&self, x: Tensor<4>, layer: &str) -> Result<Tensor<4>> {
         let v = self.tap(layer)?.value;
         let x = self.options.precision.cast(x);
+        if x.dtype() == DType::F32 {
+            if let Ok((net, fv)) = self.fast_tap(v, x.dims()) {
+                return Ok(engine::forward_fast_to(net, x, fv));
+            }
+        }
         self.reference.forward_to(x, v)?.rank::<4>()
     }
 
@@ -230,8 +306,19 @@ impl Classifier for GraphModel {
         let v = self.tap(layer)?.value;
         let n = a.dims()[0];
         let s = self.spec.input_size as usize;
+        let a = self.options.precision.cast(a);
+        let image = [n, 3, s, s];
+        if a.dtype() == DType::F32 {
+            if let Ok((net, fv)) = self.fast_tap(v, image) {
+                // An activation of another size (from images of another size) runs on the
+                // reference interpreter, as before.
+                if net.value_shape(image, fv).ok() == Some(a.dims()) {
+                    return Ok(engine::forward_fast_from(net, a, fv, [3, s, s]));
+                }
+            }
+        }
         self.reference
-            .forward_from(Float::new(self.options.precision.cast(a)), v, [n, 3, s, s])?
+            .forward_from(Float::new(a), v, image)?
             .rank::<2>()
     }
 }

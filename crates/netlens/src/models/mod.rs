@@ -130,6 +130,16 @@ pub trait Classifier: Send + Sync {
     fn fast_path_unsupported(&self) -> Option<String> {
         Some("this network has no fast path (it runs on burn operations)".into())
     }
+    /// Why a tap on `layer` (`forward_to` / `forward_from`, Grad-CAM) does not run on the
+    /// fast path at the model's input size (`None` when it does): the network has none, or
+    /// the value was fused away there, or there is no such layer.
+    fn tap_fast_path_unsupported(&self, layer: &str) -> Option<String> {
+        let _ = layer;
+        Some(
+            self.fast_path_unsupported()
+                .unwrap_or_else(|| "this network's layer taps run on burn operations".into()),
+        )
+    }
     /// The layer Grad-CAM uses by default (the last convolutional block).
     fn cam_layer(&self) -> String;
     /// The activation `[N, C, h, w]` of `layer`.

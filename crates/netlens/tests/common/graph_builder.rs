@@ -22,6 +22,43 @@ impl G {
             .collect();
         self.g.constant(name, Const::float(shape.to_vec(), v))
     }
+    /// The start of an exporter-style network on the graph's input: a zero `Pad` (TF
+    /// "SAME" written out) → 3×3 stride-2 stem (3 → 8) → BatchNorm → `Clip(0, 6)`, then an
+    /// inverted residual block (1×1 expansion to `expand` channels, ReLU6, 5×5 depthwise with
+    /// SAME padding, BatchNorm, ReLU6, 1×1 projection) added to the stem: the value named
+    /// `residual`.
+    pub fn stem_and_block(&mut self, expand: usize) -> usize {
+        let x = self.g.input;
+        let pads = self.ints("pads", vec![0, 0, 0, 0, 0, 0, 1, 1]);
+        let p = self.g.node(Op::Pad { reflect: false }, &[x, pads], "pad");
+        let c = self.conv(p, [3, 8, 3, 2, 1], Pads::Explicit([0; 4]), "stem");
+        let c = self.bn(c, 8, "stem.bn");
+        let h = self.relu6(c, "stem.act");
+        let e = self.conv(h, [8, expand, 1, 1, 1], Pads::Explicit([0; 4]), "expand");
+        let e = self.relu6(e, "expand.act");
+        let dw = [expand, expand, 5, 1, expand];
+        let d = self.conv(e, dw, Pads::SameUpper, "dw");
+        let d = self.bn(d, expand, "dw.bn");
+        let d = self.relu6(d, "dw.act");
+        let pr = self.conv(d, [expand, 8, 1, 1, 1], Pads::Explicit([0; 4]), "project");
+        self.g.node(Op::Add, &[pr, h], "residual")
+    }
+    /// A dense layer as exporters write `nn.Linear`: `Gemm(x, W[outputs, inputs], b)` with
+    /// `transB`, named `name` (its weights `name.w`, `name.b`).
+    pub fn gemm(&mut self, x: usize, inputs: usize, outputs: usize, name: &str) -> usize {
+        let w = self.rand(&format!("{name}.w"), &[outputs, inputs], 0.5);
+        let b = self.rand(&format!("{name}.b"), &[outputs], 0.2);
+        self.g.node(
+            Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: false,
+                trans_b: true,
+            },
+            &[x, w, b],
+            name,
+        )
+    }
     /// `[cin, cout, kernel, stride, groups]`.
     pub fn conv(&mut self, x: usize, c: [usize; 5], pads: Pads, name: &str) -> usize {
         let [cin, cout, k, s, group] = c;
