@@ -11,10 +11,10 @@
 //! al. 2017) weighs each channel by its gradient's spatial mean ([`GradCamWeights`]).
 
 use super::{Attribution, Batch, Map, Run};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::gradients::{ClassScore, Objective};
 use crate::imaging::resample::upsample_bilinear;
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 
 /// Grad-CAM's settings; `Default` is the library's (and the CLI's) default.
