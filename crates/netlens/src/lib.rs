@@ -20,6 +20,7 @@
 //! and records.
 
 pub mod adversarial;
+pub mod batch;
 pub mod bench;
 pub mod classify;
 pub mod engine;

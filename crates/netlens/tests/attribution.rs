@@ -36,7 +36,7 @@ fn guided_backprop_matches_captum() {
     let net = model(MODEL);
     for stem in STEMS {
         let img = fixture_pixels(MODEL, stem);
-        let x = netlens::imaging::tensor::tensor_values(images_to_tensor(
+        let x = netlens::engine::tensor_values(images_to_tensor(
             std::slice::from_ref(&img),
             &net.spec().normalization,
         ));

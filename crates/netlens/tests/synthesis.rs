@@ -181,9 +181,9 @@ mod float64 {
     use crate::common::*;
     use burn::tensor::Tensor;
     use ndarray::ArrayD;
+    use netlens::engine::tensor_values;
     use netlens::engine::Precision;
     use netlens::gradients::{ascend, Parametrization, Transform};
-    use netlens::imaging::tensor::tensor_values;
     use netlens::imaging::Normalization;
     use netlens::synthesis::fourier::FourierImage;
     use netlens::synthesis::objective::ScoreMinusL2;

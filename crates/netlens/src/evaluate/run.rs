@@ -11,8 +11,8 @@
 use super::cascade::randomization_tests;
 use super::results::{CurveSet, Evaluation, Means, Row};
 use super::{Config, Progress};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
-use crate::imaging::tensor::tensor_values;
 use crate::imaging::{images_to_tensor_as, Placement};
 use crate::metrics::deletion_insertion::{self as di, Direction};
 use crate::metrics::pointing;

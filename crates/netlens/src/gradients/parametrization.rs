@@ -3,8 +3,8 @@
 //! for the stop rule, snapshots and the saved result), and [`Transform`]s are the random,
 //! differentiable augmentations applied to that image before the network.
 
+use crate::engine::tensor_values;
 use crate::engine::Precision;
-use crate::imaging::tensor::tensor_values;
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 

@@ -5,7 +5,7 @@
 //! the ImageNet mean/std scaled to 0–255. Going back, values are denormalized, rounded and
 //! clamped to 0–255, which is exactly "the image as saved".
 
-use crate::engine::Precision;
+use crate::engine::{tensor_values, Precision};
 use burn::tensor::Tensor;
 use image::RgbImage;
 
@@ -77,14 +77,6 @@ pub fn images_to_tensor_as(p: Precision, images: &[RgbImage], norm: &Normalizati
         data.extend(image_to_chw(img, norm));
     }
     p.tensor(data, [images.len(), 3, h as usize, w as usize])
-}
-
-/// Flat values of a tensor as `f32` (any rank).
-pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
 }
 
 /// A `[N, 3, H, W]` tensor (or its flat values) back to 8-bit images: denormalize, round,

@@ -10,9 +10,9 @@
 //! `target` records the class asked for, for captions).
 
 use super::{Attribution, Batch, Map, Run};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::imaging::resample::upsample_bilinear;
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 
 /// Attention rollout with the heads of each block averaged (the paper's choice; there is no

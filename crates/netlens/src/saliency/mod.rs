@@ -48,12 +48,12 @@ pub mod seeding;
 pub mod smoothgrad;
 pub mod vanilla;
 
+use crate::engine::tensor_values;
 use crate::engine::Precision;
 use crate::error::{Error, Result};
 use crate::gradients::{
     guided_input_gradient, input_gradient, ClassScore, InputGradient, Objective,
 };
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 use std::ops::Range;
