@@ -164,6 +164,15 @@ impl<S: AsRef<[f32]> + AsMut<[f32]>> ImageBatch<S> {
 }
 
 impl ImageBatch {
+    /// A batch of `shape` whose `j`-th value (flat, image-major) is `f(j)`, made in order.
+    pub fn from_fn(shape: [usize; 4], f: impl FnMut(usize) -> f32) -> Self {
+        let len: usize = shape.iter().product();
+        Self {
+            data: (0..len).map(f).collect(),
+            shape,
+        }
+    }
+
     /// The values of a `[B, C, H, W]` tensor (read back as `f32`).
     pub fn from_tensor(t: Tensor<4>) -> Self {
         let shape = t.dims();
