@@ -78,7 +78,7 @@ impl<W: CamWeights> Attribution for Cam<W> {
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
         let layer = self.layer.clone().unwrap_or_else(|| model.cam_layer());
-        let [b, _, h, w] = batch.shape;
+        let [b, _, h, w] = batch.inputs.shape();
         // The activation as a leaf: gradients stop there.
         let a = model
             .forward_to(batch.tensor(), &layer)?
