@@ -18,7 +18,7 @@ use std::ops::Range;
 
 /// A batch of `shape[0]` images `[C, H, W]` as flat values (owned by default; borrowed as
 /// [`ImageBatchRef`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ImageBatch<S = Vec<f32>> {
     data: S,
     shape: [usize; 4],

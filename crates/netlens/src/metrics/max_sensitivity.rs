@@ -7,6 +7,7 @@
 //! the raw (signed) maps, the maximum over the draws. Lower is more robust. Quantus's default
 //! is 200 draws; netlens's CLI takes fewer by default because each draw recomputes every map.
 
+use crate::batch::ImageBatch;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use crate::saliency::seeding::image_rng;
@@ -108,8 +109,8 @@ pub fn max_sensitivity_with(
             )));
         }
         let noisy: Vec<f32> = x.iter().zip(&delta).map(|(&v, &d)| v + d).collect();
-        let t = model.precision().tensor(noisy, shape);
-        let moved = method.attribute(model, &t, &targets, run)?;
+        let noisy = ImageBatch::new(noisy, shape)?;
+        let moved = method.attribute(model, noisy.view(), &targets, run)?;
         for ((w, a), b) in worst.iter_mut().zip(maps).zip(&moved) {
             let r = relative_change(&a.values, &b.values);
             if r > *w || r.is_nan() {

@@ -59,7 +59,7 @@ impl Attribution for AttentionRollout {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let [b, _, h, w] = batch.shape;
+        let [b, _, h, w] = batch.inputs.shape();
         let layers = model.attention_maps(batch.tensor())?;
         let per_layer: Vec<(Vec<f32>, [usize; 4])> = layers
             .into_iter()
