@@ -11,7 +11,7 @@
 
 use crate::engine::{tensor_values, Precision};
 use crate::error::{Error, Result};
-use crate::imaging::tensor::{chw_to_images, image_to_chw, Normalization};
+use crate::imaging::tensor::{chw_to_images, images_to_chw, Normalization};
 use burn::tensor::Tensor;
 use image::RgbImage;
 use std::ops::Range;
@@ -192,14 +192,8 @@ impl ImageBatch {
                 bad.height()
             )));
         }
-        let mut data = Vec::with_capacity(images.len() * 3 * (w * h) as usize);
-        for img in images {
-            data.extend(image_to_chw(img, norm));
-        }
-        Ok(Self {
-            data,
-            shape: [images.len(), 3, h as usize, w as usize],
-        })
+        let (data, shape) = images_to_chw(images, norm);
+        Ok(Self { data, shape })
     }
 
     /// The flat values, image-major.

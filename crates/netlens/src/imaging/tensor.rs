@@ -71,12 +71,19 @@ pub fn images_to_tensor(images: &[RgbImage], norm: &Normalization) -> Tensor<4> 
 
 /// [`images_to_tensor`] in precision `p`.
 pub fn images_to_tensor_as(p: Precision, images: &[RgbImage], norm: &Normalization) -> Tensor<4> {
+    let (data, shape) = images_to_chw(images, norm);
+    p.tensor(data, shape)
+}
+
+/// Normalized CHW values of same-size images, image after image, and their shape
+/// `[N, 3, H, W]` (the size of the first image; callers check the others).
+pub(crate) fn images_to_chw(images: &[RgbImage], norm: &Normalization) -> (Vec<f32>, [usize; 4]) {
     let (w, h) = images.first().map(|i| i.dimensions()).unwrap_or((0, 0));
     let mut data = Vec::with_capacity(images.len() * 3 * (w * h) as usize);
     for img in images {
         data.extend(image_to_chw(img, norm));
     }
-    p.tensor(data, [images.len(), 3, h as usize, w as usize])
+    (data, [images.len(), 3, h as usize, w as usize])
 }
 
 /// A `[N, 3, H, W]` tensor (or its flat values) back to 8-bit images: denormalize, round,
