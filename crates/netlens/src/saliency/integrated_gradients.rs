@@ -270,9 +270,8 @@ impl Attribution for IntegratedGradients {
         let (per, plane) = (x.per_image(), h * w);
         let base = self.baselines(model, x);
         let mut maps = Vec::with_capacity(n);
-        for i in 0..n {
-            let (xi, bi) = (x.image(i), base.image(i));
-            let pts = self.path(model, xi, bi, t[i], shape, run)?;
+        for (i, ((xi, bi), &target)) in x.images().zip(base.images()).zip(t).enumerate() {
+            let pts = self.path(model, xi, bi, target, shape, run)?;
             // Trapezoid rule on the final points: ∫ g dα ≈ Σ ½(g_p + g_q)(q − p).
             let mut avg = vec![0f64; per];
             for pair in pts.windows(2) {
