@@ -129,8 +129,7 @@ fn max_sensitivity_matches_quantus() {
     let got = max_sensitivity_with(
         net,
         &Vanilla,
-        &x,
-        shape,
+        ImageBatch::new(&x[..], shape).unwrap(),
         &maps,
         samples,
         &mut draws,
@@ -142,8 +141,7 @@ fn max_sensitivity_matches_quantus() {
     let err = max_sensitivity_with(
         net,
         &Vanilla,
-        &x,
-        shape,
+        ImageBatch::new(&x[..], shape).unwrap(),
         &maps,
         1,
         &mut short,

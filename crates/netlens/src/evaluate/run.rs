@@ -348,8 +348,7 @@ pub fn run(
                 let v = max_sensitivity::max_sensitivity(
                     model,
                     method.as_ref(),
-                    x.values(),
-                    x.shape(),
+                    x.view(),
                     &maps,
                     &sensitivity,
                     &mut run,
