@@ -17,8 +17,9 @@
 use image::RgbImage;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, Attack, AttackMethod, Cs231nFooling, Goal};
+use netlens::batch::ImageBatch;
 use netlens::files::Existing;
-use netlens::imaging::{self, images_to_tensor_as, Placement};
+use netlens::imaging::{self, Placement};
 use netlens::models::{self, Classifier, Preprocessing};
 use netlens::saliency::{self, Method, Run, Targets};
 use netlens::saliency_files::{self, SaliencyFiles};
@@ -384,14 +385,10 @@ impl PyModel {
                     Some(t) => Targets::All(t),
                     None => Targets::PerImage(preds.iter().map(|p| p.class()).collect()),
                 };
-                let x = images_to_tensor_as(
-                    self.model().precision(),
-                    &inputs,
-                    &self.model().spec().normalization,
-                );
+                let x = ImageBatch::from_images(&inputs, &self.model().spec().normalization)?;
                 let mut tick = |k: usize| progress.tick(k);
                 let mut run = Run::new(batch_size, &mut tick);
-                let maps = method.attribute(self.model(), &x, &targets, &mut run)?;
+                let maps = method.attribute(self.model(), x.view(), &targets, &mut run)?;
                 for ((m, p), (input, placement)) in maps.into_iter().zip(preds).zip(fitted) {
                     let peak = saliency::metrics::peak(&m, &placement);
                     out.push((m, p, (peak.0.round(), peak.1.round()), input));

@@ -1,8 +1,8 @@
 //! Classification: logits without a graph, softmax, top-k and argmax, and top-k
 //! classification of model-ready images in batches.
 
+use crate::engine::tensor_values;
 use crate::imaging::images_to_tensor_as;
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 use image::RgbImage;

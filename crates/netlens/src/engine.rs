@@ -124,6 +124,15 @@ pub fn fast_path_default() -> bool {
     })
 }
 
+/// Flat values of a tensor as `f32` (any rank, either precision): how a result leaves the
+/// engine for the host.
+pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
 /// The device every tensor in netlens lives on: flex (pure-Rust CPU) with autodiff.
 pub fn device() -> Device {
     Device::flex().autodiff()

@@ -1,8 +1,12 @@
 //! netlens: what a pretrained image classifier looks at and what it has learned.
 //!
 //! Saliency maps, fooling images and class visualizations on real ImageNet networks, on a
-//! plain CPU. Data flows one way: file → [`imaging`] → tensor → [`models`] → [`gradients`] →
-//! method → [`imaging`] → file. The burn backend is named only in [`engine`].
+//! plain CPU. Data flows one way: file → [`imaging`] → [`batch::ImageBatch`] → tensor →
+//! [`models`] → [`gradients`] → [`batch::ImageBatch`] → method → [`imaging`] → file. Methods
+//! take and return host images as one type, [`batch::ImageBatch`] (values + `[B, C, H, W]`,
+//! image and channel views); a batch is a tensor only between the model and the gradient
+//! ([`engine::tensor_values`] brings results back). The burn backend is named only in
+//! [`engine`].
 //!
 //! Every CNN is a [`graph::Graph`] of named values and ONNX operations: the zoo's are built
 //! from their weight files ([`models`]), a user's is imported from an ONNX file ([`onnx`]).
@@ -20,6 +24,7 @@
 //! and records.
 
 pub mod adversarial;
+pub mod batch;
 pub mod bench;
 pub mod classify;
 pub mod engine;

@@ -9,6 +9,7 @@ use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::robustness::{robustness, Sweep};
 use netlens::adversarial::transfer::transfer;
 use netlens::adversarial::{attack, distance, Attack, AttackMethod, Cs231nFooling, Goal};
+use netlens::batch::ImageBatch;
 use netlens::classify::classify;
 use netlens::gradients::{quantize_within, Constraint};
 use netlens::imaging::{self, fit, output::save_png, Normalization};
@@ -168,11 +169,13 @@ fn quantizing_keeps_random_points_of_the_ball_inside_it() {
             pixel_box: Some(norm),
             linf: (!l2).then_some(eps),
             l2: l2.then_some(eps),
-            center: center.clone(),
+            center: Some(ImageBatch::new(center.clone(), shape).unwrap()),
             norm: Some(norm),
         };
-        let q = quantize_within(&theta, shape, &norm, &c);
+        let theta = ImageBatch::new(theta, shape).unwrap();
+        let q = quantize_within(&theta, &norm, &c);
         let saved: Vec<f32> = q
+            .values()
             .iter()
             .enumerate()
             .map(|(j, &v)| norm.invert(j / plane, v))

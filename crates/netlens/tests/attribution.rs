@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use netlens::imaging::images_to_tensor;
+use netlens::batch::ImageBatch;
 use netlens::saliency::{
     guided_class_gradients, Attribution, GuidedBackprop, GuidedGradCam, Map, Occlusion,
     OcclusionConfig, Rise, RiseConfig, RiseMasks, Run, Targets,
@@ -19,11 +19,11 @@ const STEMS: [&str; 2] = ["chelsea", "coffee"];
 fn attribute(method: &dyn Attribution, stems: &[&str], batch: usize) -> Vec<Map> {
     let net = model(MODEL);
     let imgs: Vec<_> = stems.iter().map(|s| fixture_pixels(MODEL, s)).collect();
-    let x = images_to_tensor(&imgs, &net.spec().normalization);
+    let x = ImageBatch::from_images(&imgs, &net.spec().normalization).unwrap();
     let t = Targets::PerImage(stems.iter().map(|s| attribution_class(s)).collect());
     let mut quiet = |_: usize| {};
     method
-        .attribute(net, &x, &t, &mut Run::new(batch, &mut quiet))
+        .attribute(net, x.view(), &t, &mut Run::new(batch, &mut quiet))
         .unwrap()
 }
 
@@ -36,21 +36,18 @@ fn guided_backprop_matches_captum() {
     let net = model(MODEL);
     for stem in STEMS {
         let img = fixture_pixels(MODEL, stem);
-        let x = netlens::imaging::tensor::tensor_values(images_to_tensor(
-            std::slice::from_ref(&img),
-            &net.spec().normalization,
-        ));
+        let x =
+            ImageBatch::from_images(std::slice::from_ref(&img), &net.spec().normalization).unwrap();
         let mut quiet = |_: usize| {};
         let (g, _) = guided_class_gradients(
             net,
-            &x,
-            [1, 3, 224, 224],
+            x.view(),
             &[attribution_class(stem)],
             &mut Run::new(1, &mut quiet),
         )
         .unwrap();
         let want = attribution_fixture(stem, "gbp");
-        let err = rel_l2(&g, &want);
+        let err = rel_l2(g.values(), &want);
         let plain = rel_l2(
             &read_f32(&fixture_dir(MODEL).join(format!("{stem}.grad.npy"))),
             &want,
@@ -173,12 +170,12 @@ fn rise_is_seeded_and_batch_size_free() {
 fn occlusion_of_the_whole_image_is_the_score_drop() {
     let net = model(MODEL);
     let img = fixture_pixels(MODEL, "chelsea");
-    let x = images_to_tensor(std::slice::from_ref(&img), &net.spec().normalization);
+    let x = ImageBatch::from_images(std::slice::from_ref(&img), &net.spec().normalization).unwrap();
     let grey = net
         .precision()
         .tensor(vec![0.0; 3 * 224 * 224], [1, 3, 224, 224]);
     let t = attribution_class("chelsea");
-    let l = netlens::gradients::logits(net, x.clone());
+    let l = netlens::gradients::logits(net, x.to_tensor(netlens::engine::Precision::F32));
     let g = netlens::gradients::logits(net, grey);
     let drop = l[t] - g[t];
     let occ = Occlusion::new(OcclusionConfig {
@@ -189,7 +186,12 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
     .unwrap();
     let mut quiet = |_: usize| {};
     let m = occ
-        .attribute(net, &x, &Targets::All(t), &mut Run::new(4, &mut quiet))
+        .attribute(
+            net,
+            x.view(),
+            &Targets::All(t),
+            &mut Run::new(4, &mut quiet),
+        )
         .unwrap()
         .remove(0);
     assert!(m
@@ -201,7 +203,12 @@ fn occlusion_of_the_whole_image_is_the_score_drop() {
         ..OcclusionConfig::default()
     })
     .unwrap()
-    .attribute(net, &x, &Targets::All(t), &mut Run::new(4, &mut quiet));
+    .attribute(
+        net,
+        x.view(),
+        &Targets::All(t),
+        &mut Run::new(4, &mut quiet),
+    );
     assert!(too_big.unwrap_err().to_string().contains("--window"));
 }
 
@@ -216,7 +223,7 @@ mod float64 {
     //! fixtures and of the input is all that separates them).
 
     use crate::common::*;
-    use netlens::imaging::images_to_tensor_as;
+    use netlens::batch::ImageBatch;
     use netlens::saliency::{Attribution, GuidedBackprop, GuidedGradCam, Map, Run, Targets};
 
     const MODEL: &str = "efficientnet_lite0";
@@ -226,12 +233,12 @@ mod float64 {
     fn maps(method: &dyn Attribution) -> Vec<Map> {
         let net = model_f64(MODEL);
         let imgs: Vec<_> = STEMS.iter().map(|s| fixture_pixels(MODEL, s)).collect();
-        let x = images_to_tensor_as(net.precision(), &imgs, &net.spec().normalization);
+        let x = ImageBatch::from_images(&imgs, &net.spec().normalization).unwrap();
         let mut quiet = |_: usize| {};
         method
             .attribute(
                 net,
-                &x,
+                x.view(),
                 &Targets::PerImage(STEMS.map(attribution_class).to_vec()),
                 &mut Run::new(2, &mut quiet),
             )

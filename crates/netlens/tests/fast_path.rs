@@ -18,11 +18,11 @@ use burn::tensor::module::{conv2d, max_pool2d};
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::Tensor;
 use common::rel_l2;
+use netlens::engine::tensor_values;
 use netlens::engine::{self, LoadOptions, Precision::F32};
 use netlens::fast::kernels::Act;
 use netlens::fast::{ConvParams, FastNet, Graph, LinearParams, Pad};
 use netlens::gradients::{input_gradient, ClassScore};
-use netlens::imaging::tensor::tensor_values;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 

@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use netlens::imaging::images_to_tensor;
+use netlens::batch::ImageBatch;
 use netlens::imaging::output::save_npy;
 use netlens::imaging::tensor::image_to_chw;
 use netlens::metrics::deletion_insertion::{curve, Direction, Fill};
@@ -51,10 +51,10 @@ fn method(name: &str) -> Box<dyn Attribution> {
 }
 
 fn maps(net: &dyn Classifier, m: &dyn Attribution, img: &image::RgbImage) -> Map {
-    let x = images_to_tensor(std::slice::from_ref(img), &net.spec().normalization);
+    let x = ImageBatch::from_images(std::slice::from_ref(img), &net.spec().normalization).unwrap();
     let mut quiet = |_: usize| {};
     let t = Targets::PerImage(vec![top1(net, img)]);
-    m.attribute(net, &x, &t, &mut Run::new(8, &mut quiet))
+    m.attribute(net, x.view(), &t, &mut Run::new(8, &mut quiet))
         .unwrap()
         .remove(0)
 }
@@ -213,13 +213,16 @@ fn vanilla_gradient_fails_to_survive_full_cascade() {
     let full = randomized_model(&net, &spec, usize::MAX, 0).unwrap();
     let half_layers = netlens::metrics::randomization::layers(net.graph()).len() / 2;
     let half = randomized_model(&net, &spec, half_layers, 0).unwrap();
-    let x = images_to_tensor(std::slice::from_ref(&img), &spec.normalization);
+    let x = ImageBatch::from_images(std::slice::from_ref(&img), &spec.normalization).unwrap();
     let t = Targets::PerImage(vec![top1(&net, &img)]);
     let mut quiet = |_: usize| {};
     let mut run = Run::new(1, &mut quiet);
     let mut rho = |m: &dyn Attribution, other: &dyn Classifier| {
-        let a = m.attribute(&net, &x, &t, &mut run).unwrap().remove(0);
-        let b = m.attribute(other, &x, &t, &mut run).unwrap().remove(0);
+        let a = m.attribute(&net, x.view(), &t, &mut run).unwrap().remove(0);
+        let b = m
+            .attribute(other, x.view(), &t, &mut run)
+            .unwrap()
+            .remove(0);
         spearman(&a.magnitude(), &b.magnitude()).unwrap()
     };
     let r_full = rho(&Vanilla, &full);

@@ -14,6 +14,7 @@
 mod common;
 
 use common::*;
+use netlens::batch::ImageBatch;
 use netlens::imaging::tensor::image_to_chw;
 use netlens::metrics::max_sensitivity::max_sensitivity_with;
 use netlens::metrics::randomization::{
@@ -92,11 +93,11 @@ fn batch(e: &serde_json::Value, net: &dyn Classifier) -> (Vec<f32>, [usize; 4], 
 
 fn vanilla_maps(net: &dyn Classifier, x: &[f32], shape: [usize; 4], t: &[usize]) -> Vec<Map> {
     let mut quiet = |_: usize| {};
-    let tensor = net.precision().tensor(x.to_vec(), shape);
+    let x = ImageBatch::new(x, shape).unwrap();
     Vanilla
         .attribute(
             net,
-            &tensor,
+            x,
             &Targets::PerImage(t.to_vec()),
             &mut Run::new(4, &mut quiet),
         )
@@ -128,8 +129,7 @@ fn max_sensitivity_matches_quantus() {
     let got = max_sensitivity_with(
         net,
         &Vanilla,
-        &x,
-        shape,
+        ImageBatch::new(&x[..], shape).unwrap(),
         &maps,
         samples,
         &mut draws,
@@ -141,8 +141,7 @@ fn max_sensitivity_matches_quantus() {
     let err = max_sensitivity_with(
         net,
         &Vanilla,
-        &x,
-        shape,
+        ImageBatch::new(&x[..], shape).unwrap(),
         &maps,
         1,
         &mut short,

@@ -334,7 +334,7 @@ fn tiny_cnn_imports_with_its_ops_and_constants() {
         .forward(netlens::engine::Precision::F32.tensor(x.clone(), [1, 3, 6, 6]))
         .expect("forward");
     assert_eq!(y.shape, [1, 5]);
-    let got = netlens::imaging::tensor::tensor_values(y.t);
+    let got = netlens::engine::tensor_values(y.t);
     let want = tiny_forward(&x);
     for (a, b) in got.iter().zip(&want) {
         assert!((a - b).abs() < 1e-4, "{got:?} vs {want:?}");
@@ -1293,7 +1293,7 @@ fn fixtures_compute_pytorch_logits() {
             .expect("reference");
         let y = r.forward(input).unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(y.shape, logits.shape(), "{case}");
-        let got = netlens::imaging::tensor::tensor_values(y.t);
+        let got = netlens::engine::tensor_values(y.t);
         let scale = logits.iter().fold(1f64, |a, &b| a.max(b.abs()));
         let worst = got
             .iter()

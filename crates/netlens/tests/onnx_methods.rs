@@ -10,6 +10,7 @@ mod common;
 use common::*;
 use netlens::adversarial::pgd::{Norm, Pgd};
 use netlens::adversarial::{attack, Attack, AttackMethod, Goal};
+use netlens::batch::ImageBatch;
 use netlens::imaging::images_to_tensor;
 use netlens::models::onnx_model::load_onnx;
 use netlens::models::GraphModel;
@@ -43,7 +44,7 @@ fn photos(m: &GraphModel) -> Vec<image::RgbImage> {
 fn all_saliency_methods_run(case: &str) {
     let m = load(case);
     let imgs = photos(&m);
-    let x = images_to_tensor(&imgs, &m.spec().normalization);
+    let x = ImageBatch::from_images(&imgs, &m.spec().normalization).unwrap();
     let settings = Settings {
         smoothgrad: SmoothGradConfig {
             samples: 4,
@@ -75,7 +76,7 @@ fn all_saliency_methods_run(case: &str) {
         let mut quiet = |_: usize| {};
         let got = a.attribute(
             &m,
-            &x,
+            x.view(),
             &Targets::PerImage(top.clone()),
             &mut Run::new(2, &mut quiet),
         );

@@ -60,7 +60,7 @@ fn a_final_softmax_is_left_out() {
 
 #[test]
 fn onnx_layers_can_be_tapped() {
-    use netlens::imaging::tensor::tensor_values;
+    use netlens::engine::tensor_values;
     for case in [
         "resnet18_tiny",
         "densenet121_tiny",

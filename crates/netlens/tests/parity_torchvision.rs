@@ -19,8 +19,9 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::*;
+use netlens::engine::tensor_values;
 use netlens::gradients::{input_gradient, ClassScore};
-use netlens::imaging::{self, images_to_tensor, tensor::tensor_values};
+use netlens::imaging::{self, images_to_tensor};
 use netlens::models::{self, squeezenet, vgg, vit, Arch, Classifier, ModelSpec};
 use netlens::weights;
 use std::path::{Path, PathBuf};

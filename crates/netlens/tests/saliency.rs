@@ -6,8 +6,9 @@
 mod common;
 
 use common::*;
+use netlens::batch::ImageBatch;
 use netlens::gradients::logits;
-use netlens::imaging::{self, images_to_tensor};
+use netlens::imaging;
 use netlens::saliency::locate::{boxes, LocateOptions};
 use netlens::saliency::metrics::{iou, pointing_hit};
 use netlens::saliency::scenes::compose;
@@ -24,10 +25,10 @@ fn attribute(
     batch: usize,
 ) -> Vec<Map> {
     let net = model(MODEL);
-    let x = images_to_tensor(imgs, &net.spec().normalization);
+    let x = ImageBatch::from_images(imgs, &net.spec().normalization).unwrap();
     let mut quiet = |_: usize| {};
     method
-        .attribute(net, &x, t, &mut Run::new(batch, &mut quiet))
+        .attribute(net, x.view(), t, &mut Run::new(batch, &mut quiet))
         .unwrap()
 }
 
@@ -47,11 +48,12 @@ fn integrated_gradients_is_complete_at_64_steps() {
     let ig = IntegratedGradients::new(64, Baseline::Black, 0).unwrap();
     let maps = attribute(&ig, &imgs, &Targets::PerImage(classes.to_vec()), 8);
     let black = image::RgbImage::new(224, 224);
-    let x = images_to_tensor(
+    let x = ImageBatch::from_images(
         &[imgs[0].clone(), imgs[1].clone(), black],
         &net.spec().normalization,
-    );
-    let l = logits(net, x);
+    )
+    .unwrap();
+    let l = logits(net, x.to_tensor(netlens::engine::Precision::F32));
     for (i, (m, stem)) in maps.iter().zip(stems).enumerate() {
         let gap = f64::from(l[i * 1000 + classes[i]]) - f64::from(l[2 * 1000 + classes[i]]);
         let sum: f64 = m.values.iter().map(|&v| f64::from(v)).sum();
@@ -105,11 +107,11 @@ fn one_target_for_all_or_one_per_image() {
     assert_eq!((mixed[1].target, all[1].target), (967, 285));
     assert!(rel_l2(&mixed[1].values, &all[1].values) > 0.1);
     let net = model(MODEL);
-    let x = images_to_tensor(&imgs, &net.spec().normalization);
+    let x = ImageBatch::from_images(&imgs, &net.spec().normalization).unwrap();
     let mut quiet = |_: usize| {};
     let wrong = Vanilla.attribute(
         net,
-        &x,
+        x.view(),
         &Targets::PerImage(vec![1]),
         &mut Run::new(2, &mut quiet),
     );
@@ -234,7 +236,7 @@ mod float64 {
     //! included, which is why these comparisons run in float64.)
 
     use crate::common::*;
-    use netlens::imaging::images_to_tensor_as;
+    use netlens::batch::ImageBatch;
     use netlens::saliency::{
         Attribution, Baseline, GradCam, GradientXInput, IntegratedGradients, Map, Run, Targets,
         Vanilla,
@@ -250,11 +252,16 @@ mod float64 {
     fn maps(method: &dyn Attribution, stems: &[&str], classes: &[usize]) -> Vec<Map> {
         let net = model_f64(MODEL);
         let imgs: Vec<_> = stems.iter().map(|s| fixture_pixels(MODEL, s)).collect();
-        let x = images_to_tensor_as(net.precision(), &imgs, &net.spec().normalization);
+        let x = ImageBatch::from_images(&imgs, &net.spec().normalization).unwrap();
         let mut quiet = |_: usize| {};
         let mut run = Run::new(8, &mut quiet);
         method
-            .attribute(net, &x, &Targets::PerImage(classes.to_vec()), &mut run)
+            .attribute(
+                net,
+                x.view(),
+                &Targets::PerImage(classes.to_vec()),
+                &mut run,
+            )
             .unwrap()
     }
 

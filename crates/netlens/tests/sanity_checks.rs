@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use netlens::imaging::images_to_tensor;
+use netlens::batch::ImageBatch;
 use netlens::metrics::randomization::{layers, open_graph_model, randomized_model, spearman};
 use netlens::models::{GraphModel, Preprocessing};
 use netlens::saliency::{Attribution, GuidedBackprop, Run, Targets, Vanilla};
@@ -23,13 +23,16 @@ const MODEL: &str = "efficientnet_lite0";
 /// ρ between the method's map on the trained network and on `other`, per photo.
 fn rho(net: &GraphModel, other: &GraphModel, m: &dyn Attribution, stem: &str) -> f64 {
     let img = fixture_pixels(MODEL, stem);
-    let x = images_to_tensor(std::slice::from_ref(&img), &net.spec().normalization);
+    let x = ImageBatch::from_images(std::slice::from_ref(&img), &net.spec().normalization).unwrap();
     let t =
         Targets::All(netlens::classify::classify(net, std::slice::from_ref(&img), 1, 1)[0].class());
     let mut quiet = |_: usize| {};
     let mut run = Run::new(1, &mut quiet);
-    let a = m.attribute(net, &x, &t, &mut run).unwrap().remove(0);
-    let b = m.attribute(other, &x, &t, &mut run).unwrap().remove(0);
+    let a = m.attribute(net, x.view(), &t, &mut run).unwrap().remove(0);
+    let b = m
+        .attribute(other, x.view(), &t, &mut run)
+        .unwrap()
+        .remove(0);
     spearman(&a.magnitude(), &b.magnitude()).unwrap()
 }
 

@@ -181,9 +181,10 @@ mod float64 {
     use crate::common::*;
     use burn::tensor::Tensor;
     use ndarray::ArrayD;
+    use netlens::batch::ImageBatch;
+    use netlens::engine::tensor_values;
     use netlens::engine::Precision;
     use netlens::gradients::{ascend, Parametrization, Transform};
-    use netlens::imaging::tensor::tensor_values;
     use netlens::imaging::Normalization;
     use netlens::synthesis::fourier::FourierImage;
     use netlens::synthesis::objective::ScoreMinusL2;
@@ -236,10 +237,12 @@ mod float64 {
         let norm = net.spec().normalization;
         let ascent = cs231n::configure(&recipe, &norm, &objective, &roll);
         let mut rng = StdRng::seed_from_u64(0);
-        let got = ascend(net, &ascent, theta0, [1, 3, s, s], &mut rng, &mut |_| true).unwrap();
-        let err = rel_l2(&got.theta, &want);
+        let theta0 = ImageBatch::new(theta0, [1, 3, s, s]).unwrap();
+        let got = ascend(net, &ascent, theta0, &mut rng, &mut |_| true).unwrap();
+        let err = rel_l2(got.theta.values(), &want);
         let max = got
             .theta
+            .values()
             .iter()
             .zip(&want)
             .map(|(a, b)| (a - b).abs())

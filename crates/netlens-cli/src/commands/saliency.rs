@@ -5,8 +5,8 @@ use crate::common::{self, check_outputs, save_png, stem, ModelArgs};
 use crate::manifest;
 use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use netlens::batch::ImageBatch;
 use netlens::imaging::figure::{Cell, Figure};
-use netlens::imaging::images_to_tensor_as;
 use netlens::saliency::{
     self, Attribution, Baseline, GradCamConfig, IntegratedGradientsConfig, Map, Method,
     OcclusionConfig, RiseConfig, Run, Settings, SmoothGradConfig, Targets,
@@ -220,10 +220,10 @@ fn attribute_with(
     batch_size: usize,
     tick: &mut dyn FnMut(usize),
 ) -> Result<(Vec<Map>, f64)> {
-    let x = images_to_tensor_as(model.precision(), images, &model.spec().normalization);
+    let x = ImageBatch::from_images(images, &model.spec().normalization)?;
     let mut run = Run::new(batch_size, tick);
     let t0 = Instant::now();
-    let maps = method.attribute(model, &x, targets, &mut run)?;
+    let maps = method.attribute(model, x.view(), targets, &mut run)?;
     Ok((maps, t0.elapsed().as_secs_f64()))
 }
 

@@ -5,9 +5,9 @@ use super::cs231n::{self, Cs231nFooling};
 use super::fgsm;
 use super::measure::{distance, Distance};
 use super::pgd::{self, Pgd};
+use crate::batch::ImageBatch;
 use crate::classify::{classify, Prediction};
 use crate::error::{Error, Result};
-use crate::imaging::tensor::{chw_to_images, image_to_chw};
 use crate::models::Classifier;
 use image::RgbImage;
 
@@ -92,11 +92,11 @@ pub struct Tick {
     pub images: usize,
 }
 
-/// What a method hands back: the saved images (normalized values of the 8-bit images, flat
-/// `[N, 3, H, W]`) and the steps each took.
+/// What a method hands back: the saved images (normalized values of the 8-bit images) and
+/// the steps each took.
 #[derive(Debug, Clone)]
 pub struct Crafted {
-    pub saved: Vec<f32>,
+    pub saved: ImageBatch,
     pub iterations: Vec<usize>,
 }
 
@@ -159,24 +159,22 @@ pub fn attack(
         Goal::Untargeted => (clean.iter().map(Prediction::class).collect(), true),
     };
     let norm = model.spec().normalization;
-    let s = size as usize;
     let mut out = Vec::with_capacity(images.len());
     for (b, (chunk, cls)) in images
         .chunks(a.batch.max(1))
         .zip(classes.chunks(a.batch.max(1)))
         .enumerate()
     {
-        let shape = [chunk.len(), 3, s, s];
-        let x0: Vec<f32> = chunk.iter().flat_map(|i| image_to_chw(i, &norm)).collect();
+        let x0 = ImageBatch::from_images(chunk, &norm)?;
         let mut t = |k: Tick| tick(b, k);
         let crafted = match &a.method {
-            AttackMethod::Cs231n(c) => cs231n::run(model, x0, shape, cls, untargeted, c, &mut t)?,
+            AttackMethod::Cs231n(c) => cs231n::run(model, x0, cls, untargeted, c, &mut t)?,
             AttackMethod::Fgsm { epsilon } => {
-                fgsm::run(model, x0, shape, cls, untargeted, *epsilon, &mut t)?
+                fgsm::run(model, x0, cls, untargeted, *epsilon, &mut t)?
             }
-            AttackMethod::Pgd(p) => pgd::run(model, x0, shape, cls, untargeted, p, &mut t)?,
+            AttackMethod::Pgd(p) => pgd::run(model, x0, cls, untargeted, p, &mut t)?,
         };
-        let saved = chw_to_images(&crafted.saved, chunk.len(), s, s, &norm);
+        let saved = crafted.saved.to_images(&norm);
         let preds = classify(model, &saved, 1, a.batch.max(1));
         for (i, img) in saved.into_iter().enumerate() {
             let k = out.len();

@@ -6,6 +6,7 @@
 
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
+use crate::batch::ImageBatch;
 use crate::error::Result;
 use crate::gradients::{ascend, Ascent, ClassScore, Constraint, Objective, PixelParam, Step, Stop};
 use crate::models::Classifier;
@@ -29,12 +30,11 @@ impl Default for Cs231nFooling {
     }
 }
 
-/// Runs the loop on normalized images `x0` (flat `[N, 3, H, W]`). Targeted runs ascend the
+/// Runs the loop on normalized images `x0`. Targeted runs ascend the
 /// target's score exactly as the assignment does; untargeted runs ascend CE(true class).
 pub fn run(
     model: &dyn Classifier,
-    x0: Vec<f32>,
-    shape: [usize; 4],
+    x0: ImageBatch,
     classes: &[usize],
     untargeted: bool,
     cfg: &Cs231nFooling,
@@ -66,8 +66,8 @@ pub fn run(
         },
     };
     let mut rng = StdRng::seed_from_u64(0);
-    let n = shape[0];
-    let r = ascend(model, &ascent, x0, shape, &mut rng, &mut |p| {
+    let n = x0.len();
+    let r = ascend(model, &ascent, x0, &mut rng, &mut |p| {
         tick(Tick {
             iteration: p.iteration,
             max_iterations: cfg.max_iterations,
@@ -77,7 +77,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: ascent.saved(&r.theta, shape, &norm).0,
+        saved: ascent.saved(&r.theta, &norm),
         iterations: r.iterations,
     })
 }

@@ -6,19 +6,19 @@
 
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
+use crate::batch::ImageBatch;
 use crate::error::Result;
 use crate::gradients::{ascend, Ascent, Constraint, PixelParam, Step, Stop};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-/// One FGSM step of `epsilon` pixel units on normalized images `x0` (flat `[N, 3, H, W]`).
+/// One FGSM step of `epsilon` pixel units on normalized images `x0`.
 /// An image already classified as its target (or, untargeted, already misclassified) is left
 /// alone.
 pub fn run(
     model: &dyn Classifier,
-    x0: Vec<f32>,
-    shape: [usize; 4],
+    x0: ImageBatch,
     classes: &[usize],
     untargeted: bool,
     epsilon: f32,
@@ -39,7 +39,7 @@ pub fn run(
             pixel_box: Some(norm),
             linf: Some(epsilon),
             l2: None,
-            center: x0.clone(),
+            center: Some(x0.clone()),
             norm: Some(norm),
         },
         post: None,
@@ -51,8 +51,8 @@ pub fn run(
         },
     };
     let mut rng = StdRng::seed_from_u64(0);
-    let n = shape[0];
-    let r = ascend(model, &ascent, x0, shape, &mut rng, &mut |p| {
+    let n = x0.len();
+    let r = ascend(model, &ascent, x0, &mut rng, &mut |p| {
         tick(Tick {
             iteration: p.iteration,
             max_iterations: 1,
@@ -62,7 +62,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: ascent.saved(&r.theta, shape, &norm).0,
+        saved: ascent.saved(&r.theta, &norm),
         iterations: r.iterations,
     })
 }

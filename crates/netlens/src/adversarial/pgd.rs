@@ -8,6 +8,7 @@
 
 use super::attack::{Crafted, Tick};
 use super::objective::CrossEntropy;
+use crate::batch::ImageBatch;
 use crate::error::{Error, Result};
 use crate::gradients::{ascend, Ascent, Constraint, PixelParam, Step, Stop};
 use crate::models::Classifier;
@@ -58,11 +59,10 @@ impl Pgd {
     }
 }
 
-/// Runs PGD on normalized images `x0` (flat `[N, 3, H, W]`).
+/// Runs PGD on normalized images `x0`.
 pub fn run(
     model: &dyn Classifier,
-    x0: Vec<f32>,
-    shape: [usize; 4],
+    x0: ImageBatch,
     classes: &[usize],
     untargeted: bool,
     cfg: &Pgd,
@@ -76,21 +76,19 @@ pub fn run(
         )));
     }
     let norm = model.spec().normalization;
-    let plane = shape[2] * shape[3];
-    let unit = |j: usize| norm.pixel_unit((j / plane) % 3);
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let constraint = Constraint {
         pixel_box: Some(norm),
         linf: (cfg.norm == Norm::Linf).then_some(cfg.epsilon),
         l2: (cfg.norm == Norm::L2).then_some(cfg.epsilon),
-        center: x0.clone(),
+        center: Some(x0.clone()),
         norm: Some(norm),
     };
     // Random start, drawn in pixel units and clamped to the pixel box.
     let mut theta = x0.clone();
     if cfg.random_start && cfg.epsilon > 0.0 {
-        let per = theta.len() / shape[0].max(1);
-        for img in theta.chunks_mut(per) {
+        let per = theta.per_image();
+        for i in 0..theta.len() {
             let delta: Vec<f32> = match cfg.norm {
                 Norm::Linf => (0..per)
                     .map(|_| rng.random_range(-cfg.epsilon..=cfg.epsilon))
@@ -102,9 +100,12 @@ pub fn run(
                     d.into_iter().map(|v| v * r / len).collect()
                 }
             };
-            for (j, (p, dv)) in img.iter_mut().zip(delta).enumerate() {
-                let (lo, hi) = norm.range((j / plane) % 3);
-                *p = (*p + dv * unit(j)).clamp(lo, hi);
+            let mut delta = delta.into_iter();
+            for (c, plane) in theta.channels_mut(i) {
+                let ((lo, hi), unit) = (norm.range(c), norm.pixel_unit(c));
+                for (p, dv) in plane.iter_mut().zip(delta.by_ref()) {
+                    *p = (*p + dv * unit).clamp(lo, hi);
+                }
             }
         }
     }
@@ -139,8 +140,8 @@ pub fn run(
             }
         },
     };
-    let n = shape[0];
-    let r = ascend(model, &ascent, theta, shape, &mut rng, &mut |p| {
+    let n = x0.len();
+    let r = ascend(model, &ascent, theta, &mut rng, &mut |p| {
         tick(Tick {
             iteration: p.iteration,
             max_iterations: cfg.steps,
@@ -150,7 +151,7 @@ pub fn run(
         true
     })?;
     Ok(Crafted {
-        saved: ascent.saved(&r.theta, shape, &norm).0,
+        saved: ascent.saved(&r.theta, &norm),
         iterations: r.iterations,
     })
 }

@@ -17,10 +17,10 @@ use super::measure::{measure, Budget};
 use super::records::PassRecord;
 use crate::adversarial::pgd::Pgd;
 use crate::adversarial::{attack, Attack, AttackMethod, Goal};
+use crate::batch::ImageBatch;
 use crate::classify::classify;
 use crate::error::{Error, Result};
 use crate::gradients::{input_gradient, ClassScore};
-use crate::imaging::images_to_tensor_as;
 use crate::models::Classifier;
 use crate::saliency::{
     build, Baseline, IntegratedGradientsConfig, Method, Run, Settings, SmoothGradConfig, Targets,
@@ -59,7 +59,7 @@ pub fn time_method(
     if photos.is_empty() {
         return Err(Error::Invalid("the method table needs photos".into()));
     }
-    let x = images_to_tensor_as(model.precision(), photos, &model.spec().normalization);
+    let x = ImageBatch::from_images(photos, &model.spec().normalization)?;
     let classes: Vec<usize> = classify(model, photos, 1, photos.len())
         .iter()
         .map(|p| p.class())
@@ -67,7 +67,7 @@ pub fn time_method(
     // Warm-up: one forward + backward of the batch.
     input_gradient(
         model,
-        x.clone(),
+        x.to_tensor(model.precision()),
         &ClassScore {
             targets: classes.clone(),
         },
@@ -81,7 +81,12 @@ pub fn time_method(
         let m = build(method, &settings)?;
         let mut tick = |_| {};
         let mut run = Run::new(batch, &mut tick);
-        m.attribute(model, &x, &Targets::PerImage(classes.clone()), &mut run)?;
+        m.attribute(
+            model,
+            x.view(),
+            &Targets::PerImage(classes.clone()),
+            &mut run,
+        )?;
         Ok(())
     };
     let timing = match name {

@@ -6,8 +6,8 @@
 //! and the cascade's maps (the paper's figure: a row per method, a column per step).
 
 use super::Progress;
+use crate::batch::ImageBatch;
 use crate::error::Result;
-use crate::imaging::images_to_tensor_as;
 use crate::metrics::randomization::{layers, randomized, spearman, Randomization};
 use crate::metrics::similarity::{hog_similarity, map_ssim};
 use crate::models::{GraphModel, ModelSpec};
@@ -106,11 +106,7 @@ pub fn randomization_tests(
 ) -> Result<RandomizationTests> {
     let total = layers(g.graph()).len();
     let steps = steps(total);
-    let x = images_to_tensor_as(
-        crate::Classifier::precision(g),
-        std::slice::from_ref(image),
-        &spec.normalization,
-    );
+    let x = ImageBatch::from_images(std::slice::from_ref(image), &spec.normalization)?;
     let targets = Targets::PerImage(vec![target]);
     let work: usize = methods.iter().map(|m| m.passes(1)).sum::<usize>() * steps.len();
     progress.stage("randomization tests (first image)", work);
@@ -124,7 +120,7 @@ pub fn randomization_tests(
             .map_err(|e| crate::Error::Graph(format!("cannot build a randomized network: {e}")))?;
         for (i, m) in methods.iter().enumerate() {
             let map = m
-                .attribute(&model, &x, &targets, &mut run)
+                .attribute(&model, x.view(), &targets, &mut run)
                 .map_err(|e| {
                     crate::Error::Graph(format!("{} on a randomized network failed: {e}", m.name()))
                 })?

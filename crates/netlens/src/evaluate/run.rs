@@ -11,9 +11,9 @@
 use super::cascade::randomization_tests;
 use super::results::{CurveSet, Evaluation, Means, Row};
 use super::{Config, Progress};
+use crate::batch::ImageBatch;
 use crate::error::{Error, Result};
-use crate::imaging::tensor::tensor_values;
-use crate::imaging::{images_to_tensor_as, Placement};
+use crate::imaging::Placement;
 use crate::metrics::deletion_insertion::{self as di, Direction};
 use crate::metrics::pointing;
 use crate::metrics::randomization::{randomized_model, spearman};
@@ -211,15 +211,14 @@ pub fn run(
             first = Some((inputs[0].clone(), preds[0].class()));
         }
         let targets = Targets::PerImage(preds.iter().map(|p| p.class()).collect());
-        let x = images_to_tensor_as(model.precision(), &inputs, &spec.normalization);
+        let x = ImageBatch::from_images(&inputs, &spec.normalization)?;
         let k = inputs.len();
-        let flat = tensor_values(x.clone());
-        let image_of = |i: usize| &flat[i * 3 * plane..(i + 1) * 3 * plane];
+        let image_of = |i: usize| x.image(i);
         for (mi, method) in methods.iter().enumerate() {
             let mname = method.name();
             progress.message(&format!("{mname}: maps"));
             let maps: Vec<Map> = method
-                .attribute(model, &x, &targets, &mut run)
+                .attribute(model, x.view(), &targets, &mut run)
                 .map_err(within(format!("{mname} failed")))?;
             let mags: Vec<Vec<f32>> = maps.iter().map(Map::magnitude).collect();
             // `i` is the image's place in this chunk; `stage` orders the loop's stages.
@@ -315,7 +314,7 @@ pub fn run(
             if let Some(r) = &randomized {
                 progress.message(&format!("{mname}: on the randomized network"));
                 let rmaps = method
-                    .attribute(r, &x, &targets, &mut run)
+                    .attribute(r, x.view(), &targets, &mut run)
                     .map_err(within(format!("{mname} on the randomized network failed")))?;
                 for (i, (m, rm)) in mags.iter().zip(&rmaps).enumerate() {
                     push(
@@ -349,8 +348,7 @@ pub fn run(
                 let v = max_sensitivity::max_sensitivity(
                     model,
                     method.as_ref(),
-                    &flat,
-                    [k, 3, h, w],
+                    x.view(),
                     &maps,
                     &sensitivity,
                     &mut run,

@@ -8,10 +8,11 @@ use super::constraint::Constraint;
 use super::objective::Objective;
 use super::optimizer::{Optimizer, Step};
 use super::parametrization::{Parametrization, Transform};
+use crate::batch::ImageBatch;
 use crate::classify::{argmax, logits};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
-use crate::imaging::tensor::tensor_values;
 use crate::imaging::Normalization;
 use crate::models::Classifier;
 use rand::rngs::StdRng;
@@ -59,8 +60,8 @@ pub struct Progress<'a> {
     pub objective: &'a [f32],
     /// Logits per image (flat `[N, K]`) before this step.
     pub logits: &'a [f32],
-    /// The variable after this step (flat `[N, 3, H, W]`).
-    pub theta: &'a [f32],
+    /// The variable after this step.
+    pub theta: &'a ImageBatch,
     /// Which images are finished.
     pub done: &'a [bool],
 }
@@ -77,26 +78,19 @@ pub struct Ascent<'a> {
 }
 
 impl Ascent<'_> {
-    /// The images of variable `theta` (shape `shape`) as an 8-bit file saves them, as
-    /// normalized values with normalization `norm`, and their shape: the parametrization's
-    /// image, rounded inside the constraint's ball.
-    pub fn saved(
-        &self,
-        theta: &[f32],
-        shape: [usize; 4],
-        norm: &Normalization,
-    ) -> (Vec<f32>, [usize; 4]) {
-        let (px, img_shape) = self.param.pixels(theta, shape);
-        (self.constraint.quantize(&px, img_shape, norm), img_shape)
+    /// The images of variable `theta` as an 8-bit file saves them, as normalized values with
+    /// normalization `norm`: the parametrization's image, rounded inside the constraint's
+    /// ball.
+    pub fn saved(&self, theta: &ImageBatch, norm: &Normalization) -> ImageBatch {
+        self.constraint.quantize(&self.param.pixels(theta), norm)
     }
 }
 
 /// What a run returns.
 #[derive(Debug, Clone)]
 pub struct AscentResult {
-    /// The final variable, flat `[N, 3, H, W]` (for [`super::PixelParam`], the normalized
-    /// images).
-    pub theta: Vec<f32>,
+    /// The final variable (for [`super::PixelParam`], the normalized images).
+    pub theta: ImageBatch,
     /// Iterations each image took.
     pub iterations: Vec<usize>,
     /// Whether each image met the stop rule's condition (always true for `Iterations`).
@@ -107,39 +101,34 @@ pub struct AscentResult {
 fn saved_classes(
     model: &dyn Classifier,
     a: &Ascent,
-    theta: &[f32],
-    shape: [usize; 4],
+    theta: &ImageBatch,
     norm: &Normalization,
 ) -> Vec<usize> {
-    let (q, img_shape) = a.saved(theta, shape, norm);
-    let l = logits(model, model.precision().tensor(q, img_shape));
-    let k = l.len() / shape[0].max(1);
+    let l = logits(model, a.saved(theta, norm).to_tensor(model.precision()));
+    let k = l.len() / theta.len().max(1);
     l.chunks(k.max(1)).map(argmax).collect()
 }
 
-/// Runs the loop from `theta0` (flat, shape `shape`), reporting each iteration to
-/// `progress` (return `false` from it to stop early).
+/// Runs the loop from `theta0`, reporting each iteration to `progress` (return `false` from
+/// it to stop early). The variable lives on the host, where the step rules and projections
+/// work image by image; each iteration makes it a tensor once, and only its gradient, the
+/// objective and the logits come back.
 pub fn ascend(
     model: &dyn Classifier,
     a: &Ascent,
-    theta0: Vec<f32>,
-    shape: [usize; 4],
+    theta0: ImageBatch,
     rng: &mut StdRng,
     progress: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<AscentResult> {
+    let shape = theta0.shape();
     let [n, _, h, w] = shape;
-    let per = theta0.len() / n.max(1);
-    let plane = h * w;
     let mut theta = theta0;
     let mut optimizer = Optimizer::new(a.step.clone(), shape);
     let mut done = vec![false; n];
     let mut success = vec![false; n];
     let mut iterations = vec![0usize; n];
     for t in 0..a.stop.max_iterations() {
-        let var = model
-            .precision()
-            .tensor(theta.clone(), shape)
-            .require_grad();
+        let var = theta.to_tensor(model.precision()).require_grad();
         let img = a.param.image(var.clone());
         let mut x = img.clone();
         for tr in &a.transforms {
@@ -149,7 +138,7 @@ pub fn ascend(
         let obj = a.objective.evaluate(lg.clone(), &img);
         let grads = obj.clone().sum().backward();
         let g =
-            tensor_values(var.grad(&grads).ok_or_else(|| {
+            ImageBatch::from_tensor(var.grad(&grads).ok_or_else(|| {
                 Error::Invalid("the objective does not depend on the image".into())
             })?);
         let obj_v = tensor_values(obj.detach());
@@ -172,7 +161,7 @@ pub fn ascend(
                 })
                 .collect();
             if !candidates.is_empty() {
-                let classes = saved_classes(model, a, &theta, shape, norm);
+                let classes = saved_classes(model, a, &theta, norm);
                 for i in candidates {
                     if hit(classes[i], i) {
                         done[i] = true;
@@ -189,12 +178,11 @@ pub fn ascend(
                 continue;
             }
             iterations[i] += 1;
-            let th = &mut theta[i * per..(i + 1) * per];
-            optimizer.step(i, th, &g[i * per..(i + 1) * per]);
-            a.constraint.project(th, i * per, plane);
+            optimizer.step(i, &mut theta, &g);
+            a.constraint.project(&mut theta, i);
             if let Some(PostStep::Blur { every, sigma }) = &a.post {
                 if *every > 0 && t % every == 0 {
-                    gaussian_blur(th, h, w, *sigma);
+                    gaussian_blur(theta.image_mut(i), h, w, *sigma);
                 }
             }
         }
@@ -220,7 +208,7 @@ pub fn ascend(
         ..
     } = &a.stop
     {
-        let classes = saved_classes(model, a, &theta, shape, norm);
+        let classes = saved_classes(model, a, &theta, norm);
         for i in 0..n {
             success[i] = (classes[i] == targets[i]) != *untargeted;
         }
@@ -299,7 +287,8 @@ mod tests {
         };
         let mut rng = StdRng::seed_from_u64(0);
         let shape = [1, 3, 2, 2];
-        ascend(&Mean, &a, vec![theta0; 12], shape, &mut rng, &mut |_| true).unwrap()
+        let theta0 = ImageBatch::new(vec![theta0; 12], shape).unwrap();
+        ascend(&Mean, &a, theta0, &mut rng, &mut |_| true).unwrap()
     }
 
     #[test]
@@ -311,6 +300,6 @@ mod tests {
         // would see a negative mean forever and take all five steps.
         let r = run(&Negated, 0.1);
         assert_eq!((r.iterations[0], r.success[0]), (1, true));
-        assert!(r.theta.iter().all(|&v| v < 0.0));
+        assert!(r.theta.values().iter().all(|&v| v < 0.0));
     }
 }

@@ -32,8 +32,8 @@ pub use objective::{one_hot, ClassScore, Objective};
 pub use optimizer::{l2_norm, Optimizer, Step};
 pub use parametrization::{Parametrization, PixelParam, Transform};
 
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 

@@ -8,6 +8,8 @@
 //!
 //! The normalized rules share one norm, [`l2_norm`], summed in f64.
 
+use crate::batch::ImageBatch;
+
 /// How a step is taken from the gradient `g` of the objective (ascent).
 #[derive(Debug, Clone)]
 pub enum Step {
@@ -49,8 +51,6 @@ struct ImageState {
 #[derive(Debug, Clone)]
 pub struct Optimizer {
     step: Step,
-    /// `H · W` of the variable: the channel of flat index `j` is `(j / plane) % 3`.
-    plane: usize,
     images: Vec<ImageState>,
 }
 
@@ -68,39 +68,42 @@ impl Optimizer {
             _ => ImageState::default(),
         };
         let images = (0..n).map(state).collect();
-        Self {
-            step,
-            plane: h * w,
-            images,
-        }
+        Self { step, images }
     }
 
-    /// Steps image `i`'s variable `theta` up its gradient `grad` (both one image, flat).
-    pub fn step(&mut self, i: usize, theta: &mut [f32], grad: &[f32]) {
-        let plane = self.plane;
-        let chan = |j: usize| (j / plane) % 3;
+    /// Steps image `i` of the variable `theta` up image `i` of its gradient `grad`.
+    pub fn step(&mut self, i: usize, theta: &mut ImageBatch, grad: &ImageBatch) {
         let st = &mut self.images[i];
         st.steps += 1;
         match &self.step {
             Step::NormalizedL2 { lr } => {
-                let norm = l2_norm(grad.iter().copied());
+                let g = grad.image(i);
+                let norm = l2_norm(g.iter().copied());
                 theta
+                    .image_mut(i)
                     .iter_mut()
-                    .zip(grad)
+                    .zip(g)
                     .for_each(|(p, gv)| *p += lr * gv / norm);
             }
             Step::Sign { size } => {
-                for (j, (p, gv)) in theta.iter_mut().zip(grad).enumerate() {
-                    *p += size[chan(j)] * gv.signum() * f32::from(*gv != 0.0);
+                for (c, plane) in theta.channels_mut(i) {
+                    for (p, gv) in plane.iter_mut().zip(grad.channel(i, c)) {
+                        *p += size[c] * gv.signum() * f32::from(*gv != 0.0);
+                    }
                 }
             }
             Step::PixelL2 { size, scale } => {
                 // ‖g‖ measured in pixel units: δ_px = δ_norm / scale_c.
-                let norm = l2_norm(grad.iter().enumerate().map(|(j, v)| v * scale[chan(j)]));
-                for (j, (p, gv)) in theta.iter_mut().zip(grad).enumerate() {
-                    let s = scale[chan(j)];
-                    // step along g in pixel space, converted back to normalized units
-                    *p += size * (gv * s / norm) * s;
+                let norm = l2_norm(
+                    grad.channels(i)
+                        .flat_map(|(c, plane)| plane.iter().map(move |v| v * scale[c])),
+                );
+                for (c, plane) in theta.channels_mut(i) {
+                    let s = scale[c];
+                    for (p, gv) in plane.iter_mut().zip(grad.channel(i, c)) {
+                        // step along g in pixel space, converted back to normalized units
+                        *p += size * (gv * s / norm) * s;
+                    }
                 }
             }
             Step::Adam {
@@ -111,7 +114,8 @@ impl Optimizer {
             } => {
                 let tt = st.steps as i32;
                 let (c1, c2) = (1.0 - beta1.powi(tt), 1.0 - beta2.powi(tt));
-                for (j, (p, &g)) in theta.iter_mut().zip(grad).enumerate() {
+                let image = theta.image_mut(i).iter_mut().zip(grad.image(i));
+                for (j, (p, &g)) in image.enumerate() {
                     st.m[j] = beta1 * st.m[j] + (1.0 - beta1) * g;
                     st.v[j] = beta2 * st.v[j] + (1.0 - beta2) * g * g;
                     *p += lr * (st.m[j] / c1) / ((st.v[j] / c2).sqrt() + eps);
@@ -130,25 +134,42 @@ impl Optimizer {
 mod tests {
     use super::*;
 
+    /// A batch of `shape` with `values`.
+    fn batch(values: &[f32], shape: [usize; 4]) -> ImageBatch {
+        ImageBatch::new(values.to_vec(), shape).unwrap()
+    }
+
     #[test]
     fn normalized_steps_have_the_step_length() {
-        let g = [3.0f32, 0.0, -4.0, 0.0];
-        let mut th = [0f32; 4];
-        let mut o = Optimizer::new(Step::NormalizedL2 { lr: 2.0 }, [1, 1, 2, 2]);
+        let shape = [1, 1, 2, 2];
+        let g = batch(&[3.0, 0.0, -4.0, 0.0], shape);
+        let mut th = batch(&[0.0; 4], shape);
+        let mut o = Optimizer::new(Step::NormalizedL2 { lr: 2.0 }, shape);
         o.step(0, &mut th, &g);
-        assert_eq!(th, [1.2, 0.0, -1.6, 0.0]);
+        assert_eq!(th.values(), [1.2, 0.0, -1.6, 0.0]);
         // Pixel-unit L2 with scale 1 is the same rule.
-        let mut th2 = [0f32; 4];
+        let mut th2 = batch(&[0.0; 4], shape);
         let step = Step::PixelL2 {
             size: 2.0,
             scale: [1.0; 3],
         };
-        Optimizer::new(step, [1, 1, 2, 2]).step(0, &mut th2, &g);
+        Optimizer::new(step, shape).step(0, &mut th2, &g);
         assert_eq!(th, th2);
         // A zero gradient takes no step.
-        o.step(0, &mut th, &[0.0; 4]);
-        assert_eq!(th, [1.2, 0.0, -1.6, 0.0]);
+        o.step(0, &mut th, &batch(&[0.0; 4], shape));
+        assert_eq!(th.values(), [1.2, 0.0, -1.6, 0.0]);
         assert_eq!(o.steps(0), 2);
+    }
+
+    #[test]
+    fn sign_steps_take_each_channels_size() {
+        let shape = [1, 3, 1, 1];
+        let mut th = batch(&[0.0; 3], shape);
+        let step = Step::Sign {
+            size: [1.0, 2.0, 4.0],
+        };
+        Optimizer::new(step, shape).step(0, &mut th, &batch(&[0.5, -3.0, 0.0], shape));
+        assert_eq!(th.values(), [1.0, -2.0, 0.0]);
     }
 
     #[test]
@@ -159,14 +180,16 @@ mod tests {
             beta2: 0.999,
             eps: 1e-8,
         };
-        let mut o = Optimizer::new(step, [2, 1, 1, 2]);
-        let (mut a, mut b) = ([0f32; 2], [0f32; 2]);
+        let shape = [2, 1, 1, 2];
+        let mut o = Optimizer::new(step, shape);
+        let g = batch(&[1.0, -2.0, 1.0, -2.0], shape);
+        let mut th = batch(&[0.0; 4], shape);
         // Image 0 steps twice, image 1 once: image 1's first step equals image 0's first.
-        o.step(0, &mut a, &[1.0, -2.0]);
-        let first = a;
-        o.step(0, &mut a, &[1.0, -2.0]);
-        o.step(1, &mut b, &[1.0, -2.0]);
-        assert_eq!(b, first);
+        o.step(0, &mut th, &g);
+        let first = th.image(0).to_vec();
+        o.step(0, &mut th, &g);
+        o.step(1, &mut th, &g);
+        assert_eq!(th.image(1), first);
         assert_eq!((o.steps(0), o.steps(1)), (2, 1));
         // Adam's first step is lr · sign(g) (up to eps).
         assert!((first[0] - 0.1).abs() < 1e-6 && (first[1] + 0.1).abs() < 1e-6);

@@ -3,8 +3,8 @@
 //! for the stop rule, snapshots and the saved result), and [`Transform`]s are the random,
 //! differentiable augmentations applied to that image before the network.
 
+use crate::batch::ImageBatch;
 use crate::engine::Precision;
-use crate::imaging::tensor::tensor_values;
 use burn::tensor::Tensor;
 use rand::rngs::StdRng;
 
@@ -14,16 +14,11 @@ pub trait Parametrization {
     /// The normalized image `[N, 3, H, W]` from the variable (differentiable).
     fn image(&self, theta: Tensor<4>) -> Tensor<4>;
 
-    /// The normalized image (flat) and its shape `[N, 3, H, W]` from the flat variable θ of
-    /// shape `shape`, without recording a graph: what the stop rule judges and what is saved.
-    /// θ enters as float32 (its values are); a parametrization that computes in float64
-    /// casts it in `image`.
-    fn pixels(&self, theta: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
-        let img = self
-            .image(Precision::F32.tensor(theta.to_vec(), shape))
-            .detach();
-        let dims = img.dims();
-        (tensor_values(img), dims)
+    /// The normalized images `[N, 3, H, W]` of the variable θ, without recording a graph:
+    /// what the stop rule judges and what is saved. θ enters as float32 (its values are); a
+    /// parametrization that computes in float64 casts it in `image`.
+    fn pixels(&self, theta: &ImageBatch) -> ImageBatch {
+        ImageBatch::from_tensor(self.image(theta.to_tensor(Precision::F32)).detach())
     }
 }
 
@@ -35,8 +30,8 @@ impl Parametrization for PixelParam {
         theta
     }
 
-    fn pixels(&self, theta: &[f32], shape: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
-        (theta.to_vec(), shape)
+    fn pixels(&self, theta: &ImageBatch) -> ImageBatch {
+        theta.clone()
     }
 }
 

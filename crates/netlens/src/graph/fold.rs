@@ -71,7 +71,7 @@ pub fn constants_in(g: &mut Graph, p: crate::engine::Precision) -> crate::Result
             let c = match known[o].take() {
                 Some(Val::I(x)) => Const::int(x.shape, x.data),
                 Some(Val::F(x)) => {
-                    let data = crate::imaging::tensor::tensor_values(x.t);
+                    let data = crate::engine::tensor_values(x.t);
                     Const::float(x.shape, data)
                 }
                 _ => continue,

@@ -3,26 +3,26 @@
 //! still respects its budget once saved).
 
 use super::Normalization;
+use crate::batch::ImageBatch;
 
-/// Rounds normalized values (flat `[N, 3, H, W]`) to what an 8-bit image saves: clamp to
-/// 0–255 and quantize.
-pub fn quantize(values: &[f32], shape: [usize; 4], norm: &Normalization) -> Vec<f32> {
-    let plane = shape[2] * shape[3];
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = (i / plane) % 3;
-            norm.apply(c, norm.invert(c, v).round().clamp(0.0, 255.0))
-        })
-        .collect()
+/// Rounds normalized images to what an 8-bit image saves: clamp to 0–255 and quantize.
+pub fn quantize(x: &ImageBatch, norm: &Normalization) -> ImageBatch {
+    let mut out = x.clone();
+    for i in 0..out.len() {
+        for (c, plane) in out.channels_mut(i) {
+            for v in plane {
+                *v = norm.apply(c, norm.invert(c, *v).round().clamp(0.0, 255.0));
+            }
+        }
+    }
+    out
 }
 
 /// A ball around a centre image, measured in 0–255 pixel units.
 #[derive(Debug, Clone, Copy)]
 pub struct PixelBall<'a> {
-    /// The centre (normalized values, flat `[N, 3, H, W]`, like the values rounded).
-    pub center: &'a [f32],
+    /// The centre (normalized images, shaped like the images rounded).
+    pub center: &'a ImageBatch,
     /// L∞ radius.
     pub linf: Option<f32>,
     /// L2 radius (per image).
@@ -34,25 +34,16 @@ pub struct PixelBall<'a> {
 /// saved image is outside the L2 ball, the pixels that rounding moved away from the centre are
 /// rounded towards it (largest gain first). Without a radius this is exactly [`quantize`].
 /// Values must already lie inside the ball (as after a projected step).
-pub fn quantize_in_ball(
-    values: &[f32],
-    shape: [usize; 4],
-    norm: &Normalization,
-    ball: &PixelBall,
-) -> Vec<f32> {
+pub fn quantize_in_ball(x: &ImageBatch, norm: &Normalization, ball: &PixelBall) -> ImageBatch {
     if ball.center.is_empty() || (ball.linf.is_none() && ball.l2.is_none()) {
-        return quantize(values, shape, norm);
+        return quantize(x, norm);
     }
-    let plane = shape[2] * shape[3];
-    let per = 3 * plane;
-    let mut out = Vec::with_capacity(values.len());
-    for (img, cen) in values.chunks(per).zip(ball.center.chunks(per)) {
-        let chan = |j: usize| (j / plane) % 3;
+    let mut out = x.clone();
+    for i in 0..x.len().min(ball.center.len()) {
         // Pixel values: unrounded, centre, nearest rounding, rounding towards the centre.
-        let v: Vec<f32> = img
-            .iter()
-            .enumerate()
-            .map(|(j, &x)| norm.invert(chan(j), x))
+        let v: Vec<f32> = x
+            .channels(i)
+            .flat_map(|(c, plane)| plane.iter().map(move |&x| norm.invert(c, x)))
             .collect();
         // The centre is normally an 8-bit image: snap its float round-off to the integer.
         let snap = |x: f32| {
@@ -62,10 +53,10 @@ pub fn quantize_in_ball(
                 x
             }
         };
-        let p0: Vec<f32> = cen
-            .iter()
-            .enumerate()
-            .map(|(j, &x)| snap(norm.invert(chan(j), x)))
+        let p0: Vec<f32> = ball
+            .center
+            .channels(i)
+            .flat_map(|(c, plane)| plane.iter().map(move |&x| snap(norm.invert(c, x))))
             .collect();
         let inward = |j: usize| {
             let r = if v[j] > p0[j] {
@@ -103,7 +94,12 @@ pub fn quantize_in_ball(
                 }
             }
         }
-        out.extend(q.iter().enumerate().map(|(j, &p)| norm.apply(chan(j), p)));
+        let mut q = q.into_iter();
+        for (c, plane) in out.channels_mut(i) {
+            for (v, p) in plane.iter_mut().zip(q.by_ref()) {
+                *v = norm.apply(c, p);
+            }
+        }
     }
     out
 }

@@ -5,7 +5,7 @@
 //! the ImageNet mean/std scaled to 0–255. Going back, values are denormalized, rounded and
 //! clamped to 0–255, which is exactly "the image as saved".
 
-use crate::engine::Precision;
+use crate::engine::{tensor_values, Precision};
 use burn::tensor::Tensor;
 use image::RgbImage;
 
@@ -71,20 +71,19 @@ pub fn images_to_tensor(images: &[RgbImage], norm: &Normalization) -> Tensor<4> 
 
 /// [`images_to_tensor`] in precision `p`.
 pub fn images_to_tensor_as(p: Precision, images: &[RgbImage], norm: &Normalization) -> Tensor<4> {
+    let (data, shape) = images_to_chw(images, norm);
+    p.tensor(data, shape)
+}
+
+/// Normalized CHW values of same-size images, image after image, and their shape
+/// `[N, 3, H, W]` (the size of the first image; callers check the others).
+pub(crate) fn images_to_chw(images: &[RgbImage], norm: &Normalization) -> (Vec<f32>, [usize; 4]) {
     let (w, h) = images.first().map(|i| i.dimensions()).unwrap_or((0, 0));
     let mut data = Vec::with_capacity(images.len() * 3 * (w * h) as usize);
     for img in images {
         data.extend(image_to_chw(img, norm));
     }
-    p.tensor(data, [images.len(), 3, h as usize, w as usize])
-}
-
-/// Flat values of a tensor as `f32` (any rank).
-pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
+    (data, [images.len(), 3, h as usize, w as usize])
 }
 
 /// A `[N, 3, H, W]` tensor (or its flat values) back to 8-bit images: denormalize, round,

@@ -26,7 +26,7 @@ fn maps(
     run: &mut Run,
     values: impl Fn(usize, usize, usize) -> Vec<f32>,
 ) -> Vec<Map> {
-    let [n, _, h, w] = batch.shape;
+    let [n, _, h, w] = batch.inputs.shape();
     let out = (0..n)
         .map(|i| batch.map(i, values(i, h, w), false))
         .collect();
@@ -44,7 +44,7 @@ impl Attribution for RandomMap {
     fn step(&self, _model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
         let seed = self.seed;
         Ok(maps(batch, run, |i, h, w| {
-            let mut rng = image_rng(seed, "random map", batch.image(i));
+            let mut rng = image_rng(seed, "random map", batch.inputs.image(i));
             (0..h * w).map(|_| rng.random::<f32>()).collect()
         }))
     }

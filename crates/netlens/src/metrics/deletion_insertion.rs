@@ -13,9 +13,10 @@
 //! the area is the paper's trapezoid rule on that uniform grid. Ties in the map are broken
 //! by pixel index (row-major), so results are deterministic.
 
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
-use crate::imaging::tensor::{tensor_values, Normalization};
+use crate::imaging::tensor::Normalization;
 use crate::models::Classifier;
 use crate::saliency::Run;
 

@@ -7,6 +7,7 @@
 //! the raw (signed) maps, the maximum over the draws. Lower is more robust. Quantus's default
 //! is 200 draws; netlens's CLI takes fewer by default because each draw recomputes every map.
 
+use crate::batch::{ImageBatch, ImageBatchRef};
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use crate::saliency::seeding::image_rng;
@@ -55,22 +56,19 @@ pub fn relative_change(a: &[f32], b: &[f32]) -> f64 {
 /// passes the perturbations the other side uses.
 pub type Noise<'a> = dyn FnMut(usize) -> Vec<f32> + 'a;
 
-/// Max-sensitivity of `method`'s `maps` of the flat normalized images `x` (`shape` =
-/// `[N, 3, H, W]`), one value per image.
+/// Max-sensitivity of `method`'s `maps` of the normalized images `x`, one value per image.
 pub fn max_sensitivity(
     model: &dyn Classifier,
     method: &dyn Attribution,
-    x: &[f32],
-    shape: [usize; 4],
+    x: ImageBatchRef,
     maps: &[Map],
     s: &Sensitivity,
     run: &mut Run,
 ) -> Result<Vec<f64>> {
     // Each image's noise is drawn from its own pixels, the seed and the draw
     // ([`image_rng`]), so that its value is the same alone, in any batch or chunk.
-    let per = shape[1] * shape[2] * shape[3];
     let mut uniform = |draw: usize| {
-        x.chunks(per.max(1))
+        x.images()
             .flat_map(|img| {
                 let mut rng = image_rng(s.seed, &format!("max-sensitivity draw {draw}"), img);
                 (0..img.len())
@@ -79,18 +77,16 @@ pub fn max_sensitivity(
             })
             .collect()
     };
-    max_sensitivity_with(model, method, x, shape, maps, s.samples, &mut uniform, run)
+    max_sensitivity_with(model, method, x, maps, s.samples, &mut uniform, run)
 }
 
 /// [`max_sensitivity`] with the perturbations given: `samples` draws of `noise` (each δ as
 /// long as `x`, added to it in float32 as Quantus's `perturb_func` output is), the maximum of
 /// `‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖` over the draws per image (NaN wins, as a failure should).
-#[allow(clippy::too_many_arguments)]
 pub fn max_sensitivity_with(
     model: &dyn Classifier,
     method: &dyn Attribution,
-    x: &[f32],
-    shape: [usize; 4],
+    x: ImageBatchRef,
     maps: &[Map],
     samples: usize,
     noise: &mut Noise<'_>,
@@ -100,16 +96,21 @@ pub fn max_sensitivity_with(
     let mut worst = vec![f64::NEG_INFINITY; maps.len()];
     for draw in 0..samples {
         let delta = noise(draw);
-        if delta.len() != x.len() {
+        if delta.len() != x.values().len() {
             return Err(Error::Invalid(format!(
                 "max-sensitivity: draw {draw} has {} noise values for {} input values",
                 delta.len(),
-                x.len()
+                x.values().len()
             )));
         }
-        let noisy: Vec<f32> = x.iter().zip(&delta).map(|(&v, &d)| v + d).collect();
-        let t = model.precision().tensor(noisy, shape);
-        let moved = method.attribute(model, &t, &targets, run)?;
+        let noisy: Vec<f32> = x
+            .values()
+            .iter()
+            .zip(&delta)
+            .map(|(&v, &d)| v + d)
+            .collect();
+        let noisy = ImageBatch::new(noisy, x.shape())?;
+        let moved = method.attribute(model, noisy.view(), &targets, run)?;
         for ((w, a), b) in worst.iter_mut().zip(maps).zip(&moved) {
             let r = relative_change(&a.values, &b.values);
             if r > *w || r.is_nan() {

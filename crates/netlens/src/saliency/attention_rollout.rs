@@ -10,9 +10,9 @@
 //! `target` records the class asked for, for captions).
 
 use super::{Attribution, Batch, Map, Run};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::imaging::resample::upsample_bilinear;
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 
 /// Attention rollout with the heads of each block averaged (the paper's choice; there is no
@@ -59,7 +59,7 @@ impl Attribution for AttentionRollout {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let [b, _, h, w] = batch.shape;
+        let [b, _, h, w] = batch.inputs.shape();
         let layers = model.attention_maps(batch.tensor())?;
         let per_layer: Vec<(Vec<f32>, [usize; 4])> = layers
             .into_iter()

@@ -11,10 +11,10 @@
 //! al. 2017) weighs each channel by its gradient's spatial mean ([`GradCamWeights`]).
 
 use super::{Attribution, Batch, Map, Run};
+use crate::engine::tensor_values;
 use crate::error::{Error, Result};
 use crate::gradients::{ClassScore, Objective};
 use crate::imaging::resample::upsample_bilinear;
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 
 /// Grad-CAM's settings; `Default` is the library's (and the CLI's) default.
@@ -78,7 +78,7 @@ impl<W: CamWeights> Attribution for Cam<W> {
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
         let layer = self.layer.clone().unwrap_or_else(|| model.cam_layer());
-        let [b, _, h, w] = batch.shape;
+        let [b, _, h, w] = batch.inputs.shape();
         // The activation as a leaf: gradients stop there.
         let a = model
             .forward_to(batch.tensor(), &layer)?

@@ -18,6 +18,7 @@
 
 use super::seeding::image_rng;
 use super::{class_gradients, Attribution, Batch, Batching, Map, Run};
+use crate::batch::{ImageBatch, ImageBatchRef};
 use crate::error::{Error, Result};
 use crate::imaging::filters::gaussian_blur;
 use crate::models::Classifier;
@@ -119,31 +120,33 @@ impl IntegratedGradients {
     }
 
     /// The baseline of each image (flat, like `x`), in normalized units.
-    fn baselines(&self, model: &dyn Classifier, x: &[f32], shape: [usize; 4]) -> Vec<f32> {
-        let [_, c, h, w] = shape;
-        let plane = h * w;
+    fn baselines(&self, model: &dyn Classifier, x: ImageBatchRef) -> ImageBatch {
+        let [_, _, h, w] = x.shape();
         let norm = model.spec().normalization;
+        let mut b = x.to_owned();
         match self.baseline {
-            Baseline::Black => (0..x.len())
-                .map(|j| norm.apply((j / plane) % c, 0.0))
-                .collect(),
-            Baseline::Blur { sigma } => {
-                let mut b = x.to_vec();
-                gaussian_blur(&mut b, h, w, sigma);
-                b
+            Baseline::Black => {
+                for i in 0..b.len() {
+                    for (c, plane) in b.channels_mut(i) {
+                        plane.fill(norm.apply(c, 0.0));
+                    }
+                }
             }
+            Baseline::Blur { sigma } => gaussian_blur(b.values_mut(), h, w, sigma),
             // Each image's own stream (`image_rng`): its baseline does not depend on the
             // other images of the call.
-            Baseline::Noise => x
-                .chunks(c * plane)
-                .flat_map(|img| {
-                    let mut rng = image_rng(self.seed, "integrated-gradients baseline", img);
-                    (0..img.len())
-                        .map(|j| norm.apply(j / plane, rng.random_range(0.0..=255.0)))
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
+            Baseline::Noise => {
+                for i in 0..b.len() {
+                    let mut rng = image_rng(self.seed, "integrated-gradients baseline", x.image(i));
+                    for (c, plane) in b.channels_mut(i) {
+                        plane
+                            .iter_mut()
+                            .for_each(|v| *v = norm.apply(c, rng.random_range(0.0..=255.0)));
+                    }
+                }
+            }
         }
+        b
     }
 }
 
@@ -191,10 +194,11 @@ impl IntegratedGradients {
             );
         }
         let k = alphas.len();
-        let (g, scores) = class_gradients(model, &pts, [k, c, h, w], &vec![target; k], run)?;
+        let pts = ImageBatch::new(pts, [k, c, h, w])?;
+        let (g, scores) = class_gradients(model, pts.view(), &vec![target; k], run)?;
         Ok(alphas
             .iter()
-            .zip(g.chunks(per))
+            .zip(g.images())
             .zip(scores)
             .map(|((&alpha, gk), score)| PathPoint {
                 alpha,
@@ -260,14 +264,14 @@ impl Attribution for IntegratedGradients {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let (x, t, shape) = (batch.x, batch.targets, batch.shape);
-        let [n, c, h, w] = shape;
-        let (per, plane) = (c * h * w, h * w);
-        let base = self.baselines(model, x, shape);
+        let (x, t) = (batch.inputs, batch.targets);
+        let shape = x.shape();
+        let [n, _, h, w] = shape;
+        let (per, plane) = (x.per_image(), h * w);
+        let base = self.baselines(model, x);
         let mut maps = Vec::with_capacity(n);
-        for i in 0..n {
-            let (xi, bi) = (&x[i * per..(i + 1) * per], &base[i * per..(i + 1) * per]);
-            let pts = self.path(model, xi, bi, t[i], shape, run)?;
+        for (i, ((xi, bi), &target)) in x.images().zip(base.images()).zip(t).enumerate() {
+            let pts = self.path(model, xi, bi, target, shape, run)?;
             // Trapezoid rule on the final points: ∫ g dα ≈ Σ ½(g_p + g_q)(q − p).
             let mut avg = vec![0f64; per];
             for pair in pts.windows(2) {

@@ -11,10 +11,11 @@ use super::locate::{self, BoundingBox, LocateOptions};
 use super::metrics::{iou, pointing_hit, Tally};
 use super::scenes::{self, Background, Layout, Object, Scene};
 use super::{Attribution, Map, Run, Targets};
+use crate::batch::ImageBatch;
 use crate::classify::classify;
 use crate::error::Result;
 use crate::imaging::decode::decode_rgb;
-use crate::imaging::{self, images_to_tensor_as, Placement};
+use crate::imaging::{self, Placement};
 use crate::Classifier;
 use image::RgbImage;
 use std::path::Path;
@@ -169,8 +170,8 @@ impl Bench {
         run: &mut Run,
     ) -> Result<Scored> {
         let inputs: Vec<RgbImage> = self.fitted.iter().map(|f| f.0.clone()).collect();
-        let x = images_to_tensor_as(model.precision(), &inputs, &model.spec().normalization);
-        let maps = method.attribute(model, &x, &Targets::PerImage(self.classes()), run)?;
+        let x = ImageBatch::from_images(&inputs, &model.spec().normalization)?;
+        let maps = method.attribute(model, x.view(), &Targets::PerImage(self.classes()), run)?;
         let mut tally = Tally::default();
         let mut best = Vec::with_capacity(maps.len());
         for ((map, (_, placement)), scene) in maps.iter().zip(&self.fitted).zip(&self.scenes) {

@@ -48,12 +48,12 @@ pub mod seeding;
 pub mod smoothgrad;
 pub mod vanilla;
 
+use crate::batch::{ImageBatch, ImageBatchRef};
 use crate::engine::Precision;
 use crate::error::{Error, Result};
 use crate::gradients::{
     guided_input_gradient, input_gradient, ClassScore, InputGradient, Objective,
 };
-use crate::imaging::tensor::tensor_values;
 use crate::models::Classifier;
 use burn::tensor::Tensor;
 use std::ops::Range;
@@ -142,13 +142,11 @@ pub enum Batching {
     Derived,
 }
 
-/// A checked slice of the input handed to [`Attribution::step`]: `shape[0]` images
-/// `[3, H, W]` as flat values, and the class each one's map explains.
+/// A checked slice of the input handed to [`Attribution::step`]: images `[B, 3, H, W]`
+/// (B ≥ 1) and the class each one's map explains.
 pub struct Batch<'a> {
-    /// The images' normalized values, image-major.
-    pub x: &'a [f32],
-    /// `[B, 3, H, W]` (B ≥ 1).
-    pub shape: [usize; 4],
+    /// The images' normalized values.
+    pub inputs: ImageBatchRef<'a>,
     /// One class per image.
     pub targets: &'a [usize],
     /// The model's precision, in which [`Batch::tensor`] makes the batch.
@@ -156,32 +154,17 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Images in the batch.
-    pub fn images(&self) -> usize {
-        self.shape[0]
-    }
-
-    /// Values per image plane (H·W).
-    pub fn plane(&self) -> usize {
-        self.shape[2] * self.shape[3]
-    }
-
-    /// The values of image `i` (`[3, H, W]`).
-    pub fn image(&self, i: usize) -> &[f32] {
-        let per = self.shape[1] * self.plane();
-        &self.x[i * per..(i + 1) * per]
-    }
-
     /// The batch as a tensor for the network, in its precision.
     pub fn tensor(&self) -> Tensor<4> {
-        self.precision.tensor(self.x.to_vec(), self.shape)
+        self.inputs.to_tensor(self.precision)
     }
 
     /// Image `i`'s map from its `H·W` values.
     pub fn map(&self, i: usize, values: Vec<f32>, signed: bool) -> Map {
+        let [_, _, height, width] = self.inputs.shape();
         Map {
-            width: self.shape[3],
-            height: self.shape[2],
+            width,
+            height,
             values,
             target: self.targets[i],
             signed,
@@ -216,16 +199,14 @@ pub trait Attribution {
     fn attribute(
         &self,
         model: &dyn Classifier,
-        inputs: &Tensor<4>,
+        inputs: ImageBatchRef,
         targets: &Targets,
         run: &mut Run,
     ) -> Result<Vec<Map>> {
-        let shape = inputs.dims();
+        let shape = inputs.shape();
         check_shape(shape)?;
-        let t = targets.resolve(shape[0], model.classes())?;
-        let x = tensor_values(inputs.clone().detach());
-        let [n, c, h, w] = shape;
-        let per = c * h * w;
+        let n = shape[0];
+        let t = targets.resolve(n, model.classes())?;
         let size = match self.batching() {
             Batching::Images => run.batch_size,
             Batching::Derived => n,
@@ -233,8 +214,7 @@ pub trait Attribution {
         let mut maps = Vec::with_capacity(n);
         for r in batches(n, size) {
             let batch = Batch {
-                x: &x[r.start * per..r.end * per],
-                shape: [r.len(), c, h, w],
+                inputs: inputs.slice(r.clone()),
                 targets: &t[r],
                 precision: model.precision(),
             };
@@ -271,12 +251,11 @@ impl<T: FromGradient> Attribution for T {
         } else {
             class_gradients
         };
-        let (grads, _) = gradients(model, batch.x, batch.shape, batch.targets, run)?;
-        let (plane, per) = (batch.plane(), batch.image(0).len());
-        Ok((0..batch.images())
+        let (grads, _) = gradients(model, batch.inputs, batch.targets, run)?;
+        let plane = batch.inputs.plane();
+        Ok((0..batch.inputs.len())
             .map(|i| {
-                let g = &grads[i * per..(i + 1) * per];
-                let values = self.reduce(g, batch.image(i), plane);
+                let values = self.reduce(grads.image(i), batch.inputs.image(i), plane);
                 batch.map(i, values, self.signed())
             })
             .collect())
@@ -293,28 +272,26 @@ pub(crate) fn check_shape(shape: [usize; 4]) -> Result<()> {
     Ok(())
 }
 
-/// Input gradients of each image's target score, and the scores, for the flat images `x`
-/// (`shape` = `[N, 3, H, W]`), `run.batch_size` images per pass.
+/// Input gradients of each image's target score, and the scores, for the images `x`
+/// (`[N, 3, H, W]`), `run.batch_size` images per pass.
 pub(crate) fn class_gradients(
     model: &dyn Classifier,
-    x: &[f32],
-    shape: [usize; 4],
+    x: ImageBatchRef,
     targets: &[usize],
     run: &mut Run,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    gradients_with(input_gradient, model, x, shape, targets, run)
+) -> Result<(ImageBatch, Vec<f32>)> {
+    gradients_with(input_gradient, model, x, targets, run)
 }
 
 /// [`class_gradients`] with guided backpropagation's rule at every ReLU / ReLU6
 /// ([`Classifier::forward_guided`]): the gradients Guided Backprop maps are made from.
 pub fn guided_class_gradients(
     model: &dyn Classifier,
-    x: &[f32],
-    shape: [usize; 4],
+    x: ImageBatchRef,
     targets: &[usize],
     run: &mut Run,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    gradients_with(guided_input_gradient, model, x, shape, targets, run)
+) -> Result<(ImageBatch, Vec<f32>)> {
+    gradients_with(guided_input_gradient, model, x, targets, run)
 }
 
 type GradientFn = fn(&dyn Classifier, Tensor<4>, &dyn Objective) -> Result<InputGradient>;
@@ -322,21 +299,17 @@ type GradientFn = fn(&dyn Classifier, Tensor<4>, &dyn Objective) -> Result<Input
 fn gradients_with(
     gradient: GradientFn,
     model: &dyn Classifier,
-    x: &[f32],
-    shape: [usize; 4],
+    x: ImageBatchRef,
     targets: &[usize],
     run: &mut Run,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<(ImageBatch, Vec<f32>)> {
+    let shape = x.shape();
     check_shape(shape)?;
-    let [n, c, h, w] = shape;
-    let per = c * h * w;
-    let mut grads = Vec::with_capacity(x.len());
-    let mut scores = Vec::with_capacity(n);
-    for r in batches(n, run.batch_size) {
+    let mut grads = Vec::with_capacity(x.values().len());
+    let mut scores = Vec::with_capacity(shape[0]);
+    for r in batches(shape[0], run.batch_size) {
         let b = r.len();
-        let xb = model
-            .precision()
-            .tensor(x[r.start * per..r.end * per].to_vec(), [b, c, h, w]);
+        let xb = x.slice(r.clone()).to_tensor(model.precision());
         let g = gradient(
             model,
             xb,
@@ -348,7 +321,7 @@ fn gradients_with(
         scores.extend(g.objective);
         (run.progress)(b);
     }
-    Ok((grads, scores))
+    Ok((ImageBatch::new(grads, shape)?, scores))
 }
 
 #[cfg(test)]

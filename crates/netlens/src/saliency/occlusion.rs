@@ -113,7 +113,7 @@ impl Attribution for Occlusion {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let [b, c, h, w] = batch.shape;
+        let [b, c, h, w] = batch.inputs.shape();
         let (ys, xs) = (self.positions(h)?, self.positions(w)?);
         let windows: Vec<(usize, usize)> = ys
             .iter()
@@ -160,7 +160,7 @@ impl Attribution for Occlusion {
                 ticker.advance(r.len(), run);
             };
             let copies = Copies {
-                image: batch.image(i),
+                image: batch.inputs.image(i),
                 shape: [c, h, w],
                 target,
                 score: Score::Logit,

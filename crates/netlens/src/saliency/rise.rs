@@ -190,7 +190,7 @@ impl Attribution for Rise {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let [b, c, h, w] = batch.shape;
+        let [b, c, h, w] = batch.inputs.shape();
         let masks = self.masks(h, w);
         let [ch, cw] = masks.cell_size;
         let (uh, uw) = ((masks.cell + 1) * ch, (masks.cell + 1) * cw);
@@ -229,7 +229,7 @@ impl Attribution for Rise {
                 (run.progress)(scores.len());
             };
             let copies = Copies {
-                image: batch.image(i),
+                image: batch.inputs.image(i),
                 shape: [c, h, w],
                 target: batch.targets[i],
                 score: Score::Probability,

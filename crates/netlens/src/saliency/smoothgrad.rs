@@ -6,6 +6,7 @@
 
 use super::seeding::image_rng;
 use super::{batches, Attribution, Batch, Batching, Map, Method, Run, Targets};
+use crate::batch::ImageBatch;
 use crate::error::{Error, Result};
 use crate::models::Classifier;
 use rand::rngs::StdRng;
@@ -88,11 +89,11 @@ impl Attribution for NoiseTunnel {
     }
 
     fn step(&self, model: &dyn Classifier, batch: &Batch, run: &mut Run) -> Result<Vec<Map>> {
-        let (x, t) = (batch.x, batch.targets);
-        let [n, c, h, w] = batch.shape;
-        let per = c * h * w;
+        let (x, t) = (batch.inputs, batch.targets);
+        let [n, c, h, w] = x.shape();
+        let per = x.per_image();
         let sigmas: Vec<f32> = x
-            .chunks(per)
+            .images()
             .map(|img| {
                 let (lo, hi) = img
                     .iter()
@@ -103,7 +104,7 @@ impl Attribution for NoiseTunnel {
             })
             .collect();
         let mut rngs: Vec<StdRng> = x
-            .chunks(per)
+            .images()
             .map(|img| image_rng(self.seed, "smoothgrad noise", img))
             .collect();
         let mut sums: Vec<Option<Map>> = vec![None; n];
@@ -117,15 +118,11 @@ impl Attribution for NoiseTunnel {
             for &i in chunk {
                 let normal = Normal::new(0.0f32, sigmas[i])
                     .map_err(|e| Error::Invalid(format!("SmoothGrad noise: {e}")))?;
-                noisy.extend(
-                    x[i * per..(i + 1) * per]
-                        .iter()
-                        .map(|&v| v + normal.sample(&mut rngs[i])),
-                );
+                noisy.extend(x.image(i).iter().map(|&v| v + normal.sample(&mut rngs[i])));
             }
-            let copies = model.precision().tensor(noisy, [chunk.len(), c, h, w]);
+            let copies = ImageBatch::new(noisy, [chunk.len(), c, h, w])?;
             let tg = Targets::PerImage(chunk.iter().map(|&i| t[i]).collect());
-            let maps = self.inner.attribute(model, &copies, &tg, run)?;
+            let maps = self.inner.attribute(model, copies.view(), &tg, run)?;
             for (&i, m) in chunk.iter().zip(maps) {
                 match &mut sums[i] {
                     Some(acc) => {

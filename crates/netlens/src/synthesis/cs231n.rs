@@ -16,9 +16,9 @@ use super::objective::ScoreMinusL2;
 use super::settings::{no_setting, Setting};
 use super::transforms::Roll;
 use super::{check_class, drive, Options, Tick, Visualization};
+use crate::batch::ImageBatch;
 use crate::error::{Error, Result};
 use crate::gradients::{Ascent, Constraint, PixelParam, PostStep, Step, Stop, Transform};
-use crate::imaging::tensor::image_to_chw;
 use crate::imaging::Normalization;
 use crate::models::Classifier;
 use rand::rngs::StdRng;
@@ -158,9 +158,8 @@ pub fn run(
     let spec = model.spec();
     let s = spec.input_size as usize;
     let norm = spec.normalization;
-    let shape = [1, 3, s, s];
     let mut rng = StdRng::seed_from_u64(options.seed);
-    let theta0: Vec<f32> = match &options.init {
+    let theta0 = match &options.init {
         Some(img) => {
             if img.dimensions() != (s as u32, s as u32) {
                 return Err(Error::Invalid(format!(
@@ -170,12 +169,10 @@ pub fn run(
                     spec.name
                 )));
             }
-            image_to_chw(img, &norm)
+            ImageBatch::from_images(std::slice::from_ref(img), &norm)?
         }
         // torch.randn(1, 3, S, S): standard normal noise in the normalized space.
-        None => (0..3 * s * s)
-            .map(|_| rng.sample::<f32, _>(StandardNormal))
-            .collect(),
+        None => ImageBatch::from_fn([1, 3, s, s], |_| rng.sample::<f32, _>(StandardNormal)),
     };
     let objective = ScoreMinusL2 {
         targets: vec![class],
@@ -185,7 +182,5 @@ pub fn run(
         max: recipe.max_jitter,
     };
     let ascent = configure(recipe, &norm, &objective, &roll);
-    drive(
-        model, class, &ascent, theta0, shape, &mut rng, options, progress,
-    )
+    drive(model, class, &ascent, theta0, &mut rng, options, progress)
 }

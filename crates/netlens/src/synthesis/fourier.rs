@@ -25,6 +25,7 @@
 //! The variable has shape `[N, 3, 2H, K]` with `K = W/2 + 1`: rows `0..H` hold the real parts,
 //! rows `H..2H` the imaginary parts.
 
+use crate::batch::ImageBatch;
 use crate::engine::Precision;
 use crate::gradients::Parametrization;
 use crate::imaging::Normalization;
@@ -166,11 +167,8 @@ impl FourierImage {
     }
 
     /// Lucid's initial spectrum: normal noise of standard deviation `sd` (0.01).
-    pub fn init(&self, sd: f32, rng: &mut StdRng) -> Vec<f32> {
-        let len: usize = self.shape().iter().product();
-        (0..len)
-            .map(|_| sd * rng.sample::<f32, _>(StandardNormal))
-            .collect()
+    pub fn init(&self, sd: f32, rng: &mut StdRng) -> ImageBatch {
+        ImageBatch::from_fn(self.shape(), |_| sd * rng.sample::<f32, _>(StandardNormal))
     }
 
     /// The spatial image before the colour transform and sigmoid: `irfft2(scale ⊙ X) / 4`,

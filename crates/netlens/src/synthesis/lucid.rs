@@ -188,14 +188,5 @@ pub fn run(
         post: None,
         stop: Stop::Iterations(recipe.iterations),
     };
-    drive(
-        model,
-        class,
-        &ascent,
-        theta0,
-        param.shape(),
-        &mut rng,
-        options,
-        progress,
-    )
+    drive(model, class, &ascent, theta0, &mut rng, options, progress)
 }

@@ -21,11 +21,11 @@ pub mod settings;
 pub mod sweep;
 pub mod transforms;
 
+use crate::batch::ImageBatch;
 use crate::classify::classify;
 use crate::classify::softmax_rows;
 use crate::error::{Error, Result};
 use crate::gradients::{ascend, Ascent};
-use crate::imaging::tensor::chw_to_images;
 use crate::models::Classifier;
 use image::RgbImage;
 use rand::rngs::StdRng;
@@ -210,23 +210,23 @@ pub(crate) fn check_class(model: &dyn Classifier, class: usize) -> Result<()> {
 /// Runs a configured ascent for one image and turns it into a [`Visualization`]; the
 /// ascent's parametrization turns the variable into the image that is saved. Shared by the
 /// recipes; the loop itself is [`ascend`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn drive(
     model: &dyn Classifier,
     class: usize,
     ascent: &Ascent,
-    theta0: Vec<f32>,
-    shape: [usize; 4],
+    theta0: ImageBatch,
     rng: &mut StdRng,
     options: &Options,
     progress: &mut dyn FnMut(&Tick),
 ) -> Result<Visualization> {
     let clock = std::time::Instant::now();
     let spec = model.spec();
-    let s = spec.input_size as usize;
     let norm = spec.normalization;
-    let save = |theta: &[f32]| -> RgbImage {
-        chw_to_images(&ascent.param.pixels(theta, shape).0, 1, s, s, &norm)
+    let save = |theta: &ImageBatch| -> RgbImage {
+        ascent
+            .param
+            .pixels(theta)
+            .to_images(&norm)
             .pop()
             .unwrap_or_default()
     };
@@ -243,7 +243,7 @@ pub(crate) fn drive(
     }
     let total = ascent.stop.max_iterations();
     let mut done = 0usize;
-    let result = ascend(model, ascent, theta0, shape, rng, &mut |p| {
+    let result = ascend(model, ascent, theta0, rng, &mut |p| {
         done = p.iteration;
         let k = p.logits.len();
         let prob = softmax_rows(p.logits, k)

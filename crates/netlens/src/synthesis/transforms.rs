@@ -203,7 +203,7 @@ pub fn warp(x: Tensor<4>, oh: usize, ow: usize, map: impl Fn(f64, f64) -> (f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::imaging::tensor::tensor_values;
+    use crate::engine::tensor_values;
     use rand::SeedableRng;
 
     fn ramp(h: usize, w: usize) -> Tensor<4> {

@@ -4,10 +4,10 @@ use super::float_ops as f;
 use super::int_ops as i;
 use super::value::{axis, checked_numel, dims_of, node_err, Float, Int, Val};
 use super::Reference;
+use crate::engine::tensor_values;
 use crate::engine::Precision;
 use crate::error::Result;
 use crate::graph::{ElemType, Node, Op};
-use crate::imaging::tensor::tensor_values;
 use burn::tensor::activation as act;
 
 /// Integer view of a value: integers as they are, small float values rounded (shape
