@@ -14,10 +14,10 @@ mod common;
 use burn::tensor::Tensor;
 use common::graph_builder::{fast_and_plain, spec, G};
 use common::*;
-use netlens::engine::{LoadOptions, Precision};
+use netlens::batch::ImageBatch;
+use netlens::engine::{tensor_values, LoadOptions, Precision};
 use netlens::gradients::{ClassScore, Objective};
 use netlens::imaging::images_to_tensor;
-use netlens::imaging::tensor::tensor_values;
 use netlens::models::{self, Classifier};
 use netlens::saliency::{Attribution, GradCam, Run, Targets};
 use rand::{Rng, SeedableRng};
@@ -149,7 +149,7 @@ fn cam_maps(m: &dyn Classifier, x: &Tensor<4>, layer: &str, targets: &[usize]) -
     GradCam::on(Some(layer.to_string()))
         .attribute(
             m,
-            x,
+            ImageBatch::from_tensor(x.clone()).view(),
             &Targets::PerImage(targets.to_vec()),
             &mut Run::new(8, &mut quiet),
         )
