@@ -275,15 +275,17 @@ impl VitNet {
             };
             ops::norm_forward(&b.ln_1, &stream, &mut h, &mut s.xhat1, &mut s.rstd1, rows);
             b.qkv.forward(&h, rows, &mut s.qkv, false);
-            ops::bias_act(&b.qkv.bias, &mut s.qkv, None, rows);
+            ops::bias_act(&b.qkv.bias, &mut s.qkv, false, None, rows);
             attention::forward(&heads, &s.qkv, &mut s.probs, &mut ctx);
             b.out.forward(&ctx, rows, &mut stream, true);
-            ops::bias_act(&b.out.bias, &mut stream, None, rows);
+            ops::bias_act(&b.out.bias, &mut stream, false, None, rows);
             ops::norm_forward(&b.ln_2, &stream, &mut h, &mut s.xhat2, &mut s.rstd2, rows);
             b.fc1.forward(&h, rows, &mut u, false);
-            ops::bias_act(&b.fc1.bias, &mut u, Some(&mut s.gelu_deriv), rows);
+            // The GELU's derivative only when a backward pass will read it.
+            let deriv = save.then_some(&mut s.gelu_deriv[..]);
+            ops::bias_act(&b.fc1.bias, &mut u, true, deriv, rows);
             b.fc2.forward(&u, rows, &mut stream, true);
-            ops::bias_act(&b.fc2.bias, &mut stream, None, rows);
+            ops::bias_act(&b.fc2.bias, &mut stream, false, None, rows);
             if save {
                 saved.push(s);
             } else {

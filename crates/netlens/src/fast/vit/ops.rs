@@ -321,10 +321,12 @@ pub(super) fn norm_backward(
         });
 }
 
-/// Bias add (`y += b` per row), and optionally exact GELU after it with its derivative.
+/// Bias add (`y += b` per row), and optionally exact GELU after it, with its derivative
+/// if `deriv` is given.
 struct BiasRows<'a> {
     bias: &'a [f32],
     y: &'a mut [f32],
+    gelu: bool,
     deriv: Option<&'a mut [f32]>,
 }
 
@@ -334,6 +336,12 @@ struct BiasRows<'a> {
 /// the loop over it vectorizes.
 #[inline(always)]
 pub(super) fn phi<M: Mac>(u: f32) -> (f32, f32) {
+    (cdf::<M>(u), exp(-0.5 * u * u) * 0.398_942_3)
+}
+
+/// `Φ(u)` alone (see [`phi`]).
+#[inline(always)]
+fn cdf<M: Mac>(u: f32) -> f32 {
     const C: [f32; 10] = [
         0.170_872_77,
         -0.822_152_23,
@@ -353,9 +361,11 @@ pub(super) fn phi<M: Mac>(u: f32) -> (f32, f32) {
         p = M::mac(c, p, t);
     }
     let tail = 0.5 * t * exp(p - z * z);
-    let cdf = if u < 0.0 { tail } else { 1.0 - tail };
-    let pdf = exp(-0.5 * u * u) * 0.398_942_3;
-    (cdf, pdf)
+    if u < 0.0 {
+        tail
+    } else {
+        1.0 - tail
+    }
 }
 
 impl Simd for BiasRows<'_> {
@@ -365,6 +375,14 @@ impl Simd for BiasRows<'_> {
         let c = self.bias.len();
         let b = self.bias;
         match self.deriv {
+            None if self.gelu => {
+                for y in self.y.chunks_exact_mut(c) {
+                    for (v, &b) in y.iter_mut().zip(b) {
+                        let u = *v + b;
+                        *v = flush(u * cdf::<M>(u));
+                    }
+                }
+            }
             None => {
                 for y in self.y.chunks_exact_mut(c) {
                     for (v, &b) in y.iter_mut().zip(b) {
@@ -386,8 +404,15 @@ impl Simd for BiasRows<'_> {
     }
 }
 
-/// `y[r] += bias` for `rows` rows, then GELU in place (saving `GELU'` in `deriv`) if given.
-pub(super) fn bias_act(bias: &[f32], y: &mut [f32], deriv: Option<&mut [f32]>, rows: usize) {
+/// `y[r] += bias` for `rows` rows, then GELU in place if `gelu` (saving `GELU'` in `deriv`
+/// if given).
+pub(super) fn bias_act(
+    bias: &[f32],
+    y: &mut [f32],
+    gelu: bool,
+    deriv: Option<&mut [f32]>,
+    rows: usize,
+) {
     let c = bias.len();
     let per = rows_per_task(c);
     let y = &mut y[..rows * c];
@@ -396,6 +421,7 @@ pub(super) fn bias_act(bias: &[f32], y: &mut [f32], deriv: Option<&mut [f32]>, r
             dispatch(BiasRows {
                 bias,
                 y,
+                gelu,
                 deriv: None,
             })
         }),
@@ -406,6 +432,7 @@ pub(super) fn bias_act(bias: &[f32], y: &mut [f32], deriv: Option<&mut [f32]>, r
                 dispatch(BiasRows {
                     bias,
                     y,
+                    gelu: true,
                     deriv: Some(d),
                 })
             }),
