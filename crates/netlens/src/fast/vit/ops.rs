@@ -342,6 +342,8 @@ pub(super) fn phi<M: Mac>(u: f32) -> (f32, f32) {
 /// `Φ(u)` alone (see [`phi`]).
 #[inline(always)]
 fn cdf<M: Mac>(u: f32) -> f32 {
+    // The coefficients as Numerical Recipes prints them (rounded to float32 on compilation).
+    #[allow(clippy::excessive_precision)]
     const C: [f32; 10] = [
         0.170_872_77,
         -0.822_152_23,
