@@ -32,6 +32,15 @@
 //!
 //! [`VisionTransformer::attention_maps`] returns every block's attention probabilities for
 //! attention rollout (Abnar & Zuidema 2020).
+//!
+//! ## The fast path
+//!
+//! Loaded with the fast path on (float32), [`VisionTransformer::forward`] runs as one burn
+//! operation over `fast::vit` (gemm products, fused LayerNorm / GELU / softmax kernels, its
+//! own backward-to-input), so every method that differentiates the logits gets it; its
+//! weights are copied into that layout on the first forward. The taps (`forward_to`,
+//! `forward_from`) and `attention_maps` stay on the burn operations below, which are also
+//! the reference the fast path is tested against (`tests/vit_fast.rs`).
 
 use super::layers::{LayerNorm, Linear, PatchConv};
 use crate::engine::Precision;
