@@ -154,8 +154,10 @@ pub fn set_threads(n: usize) -> usize {
 
 mod fast_op;
 mod guided_op;
+mod vit_op;
 
 pub use guided_op::guided_relu;
+pub use vit_op::vit_forward;
 
 /// Logits of `x` through a fast-path network, as one burn autodiff operation (input
 /// gradients flow through it). Falls back to `plain` when the model has no fast network

@@ -27,6 +27,7 @@ pub mod kernels;
 mod layout;
 mod net;
 mod run;
+pub mod vit;
 
 pub use graph::{ConvParams, Graph, LinearParams, Pad, Unsupported, Value};
 pub use net::{FastNet, Saved, Span};

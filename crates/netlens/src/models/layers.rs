@@ -7,6 +7,7 @@
 
 use crate::engine::Precision;
 use crate::error::Result;
+use crate::imaging::tensor::tensor_values;
 use crate::weights::StateDict;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -44,6 +45,14 @@ impl PatchConv {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let opts = ConvOptions::new([self.patch; 2], [0, 0], [1, 1], 1);
         conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts)
+    }
+
+    /// The weight `[out, in, patch, patch]` and bias as float32 values (the fast path's copy).
+    pub(crate) fn values(&self) -> (Vec<f32>, Vec<f32>) {
+        (
+            tensor_values(self.weight.clone()),
+            tensor_values(self.bias.clone()),
+        )
     }
 }
 
@@ -102,6 +111,15 @@ impl Linear {
             bias: p.tensor(bias, [outputs]),
         }
     }
+
+    /// The weight as `[in, out]` (transposed from PyTorch's) and the bias, as float32 values
+    /// (the fast path's copy).
+    pub(crate) fn values(&self) -> (Vec<f32>, Vec<f32>) {
+        (
+            tensor_values(self.weight_t.clone()),
+            tensor_values(self.bias.clone()),
+        )
+    }
 }
 
 /// Layer normalization over the last dimension (PyTorch's `nn.LayerNorm(dim, eps)`: biased
@@ -134,5 +152,14 @@ impl LayerNorm {
     /// Normalizes the last dimension of `x`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         burn::tensor::module::layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
+    }
+
+    /// γ, β and ε as float32 values (the fast path's copy).
+    pub(crate) fn values(&self) -> (Vec<f32>, Vec<f32>, f32) {
+        (
+            tensor_values(self.gamma.clone()),
+            tensor_values(self.beta.clone()),
+            self.eps as f32,
+        )
     }
 }

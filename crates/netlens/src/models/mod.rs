@@ -342,7 +342,8 @@ pub fn build_with(
         Arch::Vgg(cfg) => graph(vgg::graph(cfg, sd)?, Some(vgg::cam_layer(&cfg))),
         Arch::VisionTransformer(cfg) => Ok(Box::new(Vit {
             spec,
-            net: vit::VisionTransformer::from_state_dict(cfg, sd, options.precision)?,
+            net: vit::VisionTransformer::from_state_dict(cfg, sd, options.precision)?
+                .with_fast_path(options.fast_path_active()),
             options,
         })),
         Arch::Onnx => Err(Error::Invalid(format!(
@@ -414,5 +415,10 @@ impl Classifier for Vit {
     }
     fn forward_flops(&self) -> Option<u64> {
         Some(self.net.config().forward_flops())
+    }
+    fn fast_path_unsupported(&self) -> Option<String> {
+        (!self.net.fast_path_on()).then(|| {
+            "the ViT runs on burn operations (loaded with the fast path off, or in float64)".into()
+        })
     }
 }

@@ -32,15 +32,25 @@
 //!
 //! [`VisionTransformer::attention_maps`] returns every block's attention probabilities for
 //! attention rollout (Abnar & Zuidema 2020).
+//!
+//! ## The fast path
+//!
+//! Loaded with the fast path on (float32), [`VisionTransformer::forward`] runs as one burn
+//! operation over `fast::vit` (gemm products, fused LayerNorm / GELU / softmax kernels, its
+//! own backward-to-input), so every method that differentiates the logits gets it; its
+//! weights are copied into that layout on the first forward. The taps (`forward_to`,
+//! `forward_from`) and `attention_maps` stay on the burn operations below, which are also
+//! the reference the fast path is tested against (`tests/vit_fast.rs`).
 
 use super::layers::{LayerNorm, Linear, PatchConv};
 use crate::engine::Precision;
 use crate::error::{Error, Result};
+use crate::fast::vit::{self as fast, VitNet};
 use crate::weights::StateDict;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::Tensor;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 
 /// Shape of one Vision Transformer.
@@ -182,6 +192,11 @@ pub struct VisionTransformer {
     ln: LayerNorm,
     head: Linear,
     kept: Kept,
+    /// Whether [`forward`](VisionTransformer::forward) may run on the fast path.
+    fast_enabled: bool,
+    /// The fast path's network, built from the weights on first use (`None` if they do not
+    /// fit it).
+    fast: OnceLock<Option<Arc<VitNet>>>,
 }
 
 impl VisionTransformer {
@@ -245,7 +260,80 @@ impl VisionTransformer {
             ln,
             head,
             kept: Mutex::new(HashMap::new()),
+            fast_enabled: false,
+            fast: OnceLock::new(),
         })
+    }
+
+    /// The network with [`forward`](Self::forward) on the fast path (`fast::vit`) or not; the
+    /// caller turns it on only for float32 weights. Taps (`forward_to` / `forward_from`) and
+    /// [`attention_maps`](Self::attention_maps) stay on the burn operations.
+    pub fn with_fast_path(mut self, on: bool) -> Self {
+        self.fast_enabled = on;
+        self
+    }
+
+    /// Whether `forward` runs on the fast path.
+    pub fn fast_path_on(&self) -> bool {
+        self.fast_net().is_some()
+    }
+
+    fn fast_net(&self) -> Option<&Arc<VitNet>> {
+        if !self.fast_enabled {
+            return None;
+        }
+        self.fast
+            .get_or_init(|| {
+                VitNet::new(self.config, self.fast_weights())
+                    .ok()
+                    .map(Arc::new)
+            })
+            .as_ref()
+    }
+
+    /// The weights in the fast path's layout.
+    fn fast_weights(&self) -> fast::Weights {
+        let c = self.config.hidden;
+        let dense = |l: &Linear, inputs: usize, outputs: usize| {
+            let (w, bias) = l.values();
+            fast::Dense {
+                w,
+                bias,
+                inputs,
+                outputs,
+            }
+        };
+        let norm = |l: &LayerNorm| {
+            let (gamma, beta, eps) = l.values();
+            fast::Norm { gamma, beta, eps }
+        };
+        let (pw, pb) = self.conv_proj.values();
+        let k = pw.len() / c.max(1);
+        let (hw, hb) = self.head.values();
+        let classes = self.config.num_classes;
+        fast::Weights {
+            patch: fast::Dense {
+                w: transpose(&pw, c, k),
+                bias: pb,
+                inputs: k,
+                outputs: c,
+            },
+            class_token: crate::imaging::tensor::tensor_values(self.class_token.clone()),
+            pos_embedding: crate::imaging::tensor::tensor_values(self.pos_embedding.clone()),
+            blocks: (self.blocks.iter())
+                .map(|b| fast::Block {
+                    ln_1: norm(&b.ln_1),
+                    qkv: dense(&b.attention.in_proj, c, 3 * c),
+                    out: dense(&b.attention.out_proj, c, c),
+                    ln_2: norm(&b.ln_2),
+                    fc1: dense(&b.fc1, c, self.config.mlp),
+                    fc2: dense(&b.fc2, self.config.mlp, c),
+                })
+                .collect(),
+            ln: norm(&self.ln),
+            head_weight: transpose(&hw, c, classes),
+            head_bias: hb,
+        }
     }
 
     /// The variant's configuration.
@@ -343,6 +431,12 @@ impl VisionTransformer {
 
     /// Logits `[N, classes]` of a normalized batch `[N, 3, S, S]` (S = the configured size).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        if let Some(y) = self
+            .fast_net()
+            .and_then(|net| crate::engine::vit_forward(net, x.clone()))
+        {
+            return y;
+        }
         let tokens = self.embed(self.conv_proj.forward(x));
         self.classify(self.run_blocks(tokens, 0..self.blocks.len()))
     }
@@ -443,6 +537,17 @@ impl VisionTransformer {
         };
         Ok(self.classify(out))
     }
+}
+
+/// `a` `[rows, cols]` row-major, transposed.
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; a.len()];
+    for (r, row) in a.chunks_exact(cols).enumerate().take(rows) {
+        for (j, &v) in row.iter().enumerate() {
+            t[j * rows + r] = v;
+        }
+    }
+    t
 }
 
 #[cfg(test)]
