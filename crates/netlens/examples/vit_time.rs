@@ -52,7 +52,7 @@ fn main() {
                         input_gradient(model.as_ref(), xt, &obj).unwrap();
                     } else {
                         let y = model.forward(xt);
-                        let _ = netlens::imaging::tensor::tensor_values(y);
+                        let _ = netlens::engine::tensor_values(y);
                     }
                     if r > 0 {
                         wall.push(t.elapsed().as_secs_f64() * 1e3);

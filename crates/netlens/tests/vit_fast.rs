@@ -17,9 +17,9 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::rel_l2;
+use netlens::engine::tensor_values;
 use netlens::engine::{LoadOptions, Precision};
 use netlens::gradients::{input_gradient, ClassScore, Objective};
-use netlens::imaging::tensor::tensor_values;
 use netlens::models::{self, vit, Arch, Classifier, ModelSpec};
 use netlens::weights::{Array, StateDict};
 use rand::{Rng, SeedableRng};

@@ -5,9 +5,9 @@
 //! Weights are created on the engine device with `from_data`, in the model's precision, so
 //! they are constants for autodiff: backward passes compute input gradients only.
 
+use crate::engine::tensor_values;
 use crate::engine::Precision;
 use crate::error::Result;
-use crate::imaging::tensor::tensor_values;
 use crate::weights::StateDict;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;

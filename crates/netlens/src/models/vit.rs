@@ -318,8 +318,8 @@ impl VisionTransformer {
                 inputs: k,
                 outputs: c,
             },
-            class_token: crate::imaging::tensor::tensor_values(self.class_token.clone()),
-            pos_embedding: crate::imaging::tensor::tensor_values(self.pos_embedding.clone()),
+            class_token: crate::engine::tensor_values(self.class_token.clone()),
+            pos_embedding: crate::engine::tensor_values(self.pos_embedding.clone()),
             blocks: (self.blocks.iter())
                 .map(|b| fast::Block {
                     ln_1: norm(&b.ln_1),
