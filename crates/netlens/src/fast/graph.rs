@@ -62,6 +62,10 @@ pub(super) enum Node {
         p: ConvParams,
         act: Act,
         weight_t: Vec<f32>,
+        /// The kernel and `weight_t` transformed for Winograd (empty where the layer runs
+        /// as im2col + gemm; see `kernels::winograd::choose`).
+        winograd: Vec<f32>,
+        winograd_t: Vec<f32>,
     },
     /// Depthwise convolution; `flipped` holds every kernel rotated by 180°.
     Depthwise {
@@ -171,11 +175,15 @@ impl Graph {
                     }
                 }
             }
+            let winograd = super::kernels::winograd::choose(&p.weight, p.cout, p.cin, k, p.stride);
+            let winograd_t = super::kernels::winograd::choose(&wt, p.cin, p.cout, k, 1);
             Ok(self.push(Node::Conv {
                 x,
                 p,
                 act,
                 weight_t: wt,
+                winograd,
+                winograd_t,
             }))
         } else if p.groups == p.cin && p.cin == p.cout {
             let kk = k * k;
