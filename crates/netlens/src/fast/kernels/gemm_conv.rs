@@ -325,7 +325,7 @@ fn forward(
     debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
     let pixels = g.oh * g.ow;
     let epilogue = bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None;
-    if let Some(u) = winograd.filter(|_| super::winograd::eligible(g)) {
+    if let Some(u) = winograd.filter(|u| super::winograd::eligible(g, u)) {
         let yp = SendPtr(y.as_mut_ptr());
         let epi = |n: usize, co: usize, r0: usize, rows: usize| {
             if epilogue {
