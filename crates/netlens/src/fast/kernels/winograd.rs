@@ -118,31 +118,44 @@ pub fn eligible(g: &ConvGeom, u: &[f32]) -> bool {
 pub const MIN_TILES: usize = 16;
 
 /// `U[ξ][co][ci] = (G w[co][ci] Gᵀ)[ξ]` for F(`m`×`m`, 3×3) of a `[cout, cin, 3, 3]`
-/// kernel, computed in float64.
+/// kernel, computed in float64, output channels in parallel (VGG16's 26 transforms, forward
+/// and backward, are 0.2 billion products at load).
 pub fn transform_weights(weight: &[f32], cout: usize, cin: usize, m: usize) -> Vec<f32> {
     let t = tiles(m);
     let a = t.alpha();
+    // [co][ξ][ci] first, one output channel per task, then [ξ][co][ci].
+    let mut by_co = vec![0.0f32; a * a * cout * cin];
+    by_co
+        .par_chunks_mut(a * a * cin)
+        .enumerate()
+        .for_each(|(co, out)| {
+            for ci in 0..cin {
+                let w = &weight[(co * cin + ci) * 9..][..9];
+                // G w: α × 3.
+                let mut gw = [[0.0f64; 3]; 6];
+                for (i, row) in gw.iter_mut().enumerate().take(a) {
+                    for (l, v) in row.iter_mut().enumerate() {
+                        *v = (0..3)
+                            .map(|k| t.g[i * 3 + k] * f64::from(w[k * 3 + l]))
+                            .sum();
+                    }
+                }
+                for i in 0..a {
+                    for j in 0..a {
+                        let v: f64 = (0..3).map(|l| gw[i][l] * t.g[j * 3 + l]).sum();
+                        out[(i * a + j) * cin + ci] = v as f32;
+                    }
+                }
+            }
+        });
     let mut u = vec![0.0f32; a * a * cout * cin];
-    for co in 0..cout {
-        for ci in 0..cin {
-            let w = &weight[(co * cin + ci) * 9..][..9];
-            // G w: α × 3.
-            let mut gw = [[0.0f64; 3]; 6];
-            for (i, row) in gw.iter_mut().enumerate().take(a) {
-                for (l, v) in row.iter_mut().enumerate() {
-                    *v = (0..3)
-                        .map(|k| t.g[i * 3 + k] * f64::from(w[k * 3 + l]))
-                        .sum();
-                }
+    u.par_chunks_mut(cout * cin)
+        .enumerate()
+        .for_each(|(xi, dst)| {
+            for (co, row) in dst.chunks_exact_mut(cin).enumerate() {
+                row.copy_from_slice(&by_co[(co * a * a + xi) * cin..][..cin]);
             }
-            for i in 0..a {
-                for j in 0..a {
-                    let v: f64 = (0..3).map(|l| gw[i][l] * t.g[j * 3 + l]).sum();
-                    u[((i * a + j) * cout + co) * cin + ci] = v as f32;
-                }
-            }
-        }
-    }
+        });
     u
 }
 
@@ -156,7 +169,8 @@ pub const MIN_CHANNELS: usize = 32;
 pub const TILE: usize = 4;
 
 /// The transformed weights of a `[cout, cin, k, k]` dense kernel if the layer should run by
-/// Winograd (3×3, stride 1, [`MIN_CHANNELS`]), else empty.
+/// Winograd (3×3, stride 1, [`MIN_CHANNELS`]), else empty. `NETLENS_WINOGRAD=0` (or `off`)
+/// keeps every layer on im2col + gemm, `=2` uses F(2,3) (for A/B timing and accuracy checks).
 pub fn choose(weight: &[f32], cout: usize, cin: usize, k: usize, stride: usize) -> Vec<f32> {
     if k != 3 || stride != 1 || cin < MIN_CHANNELS || cout < MIN_CHANNELS / 2 {
         return Vec::new();
@@ -193,13 +207,6 @@ const BLOCK_FLOATS: usize = 6 << 20;
 /// Runs `epilogue(image, channel, first row, rows)` after writing those output rows.
 pub(crate) type Epilogue<'a> = &'a (dyn Fn(usize, usize, usize, usize) + Sync);
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// `y (+)= W ⋆ x` of a batch by F(`m`×`m`, 3×3) with `u` from [`transform_weights`], then
 /// `epilogue` on every block of output rows of every channel.
 ///
@@ -223,17 +230,15 @@ pub(crate) fn forward(
     let a = t.alpha();
     let (ntx, nty) = (g.ow.div_ceil(m), g.oh.div_ceil(m));
     let per_tile = a * a * g.cin.max(g.cout);
-    let target = env_or("NETLENS_WINO_TILES", BLOCK_TILES);
-    let budget = env_or("NETLENS_WINO_FLOATS", BLOCK_FLOATS);
-    let rows_per_block = target
+    let rows_per_block = BLOCK_TILES
         .div_ceil(ntx)
-        .min(budget / (per_tile * ntx))
+        .min(BLOCK_FLOATS / (per_tile * ntx))
         .clamp(1, images * nty);
     let total_rows = images * nty;
     let blocks = total_rows.div_ceil(rows_per_block);
     let yp = SendPtr(y.as_mut_ptr());
     let cap = a * a * rows_per_block * ntx;
-    let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
+    let in_sz = g.cin * g.h * g.w;
     super::with_scratch(cap * g.cin, |v| {
         super::with_scratch2(cap * g.cout, |mm| {
             let (vp, mp) = (SendPtr(v.as_mut_ptr()), SendPtr(mm.as_mut_ptr()));
@@ -298,7 +303,6 @@ pub(crate) fn forward(
                         }
                     });
             }
-            let _ = out_sz;
         })
     });
 }
