@@ -2,6 +2,7 @@
 //! `graph/lower.rs`) describes, checked and with the weight layouts the backward kernels
 //! need precomputed.
 
+use super::kernels::winograd::LazyWeights;
 use super::kernels::Act;
 
 /// A value of the graph: `0` is the network input, `i + 1` the output of node `i`.
@@ -62,10 +63,10 @@ pub(super) enum Node {
         p: ConvParams,
         act: Act,
         weight_t: Vec<f32>,
-        /// The kernel and `weight_t` transformed for Winograd (empty where the layer runs
-        /// as im2col + gemm; see `kernels::winograd::choose`).
-        winograd: Vec<f32>,
-        winograd_t: Vec<f32>,
+        /// The kernel and `weight_t` transformed for Winograd, on first use (never where
+        /// the layer runs as im2col + gemm; see `kernels::winograd::LazyWeights`).
+        winograd: LazyWeights,
+        winograd_t: LazyWeights,
     },
     /// Depthwise convolution; `flipped` holds every kernel rotated by 180°.
     Depthwise {
@@ -175,8 +176,12 @@ impl Graph {
                     }
                 }
             }
-            let winograd = super::kernels::winograd::choose(&p.weight, p.cout, p.cin, k, p.stride);
-            let winograd_t = super::kernels::winograd::choose(&wt, p.cin, p.cout, k, 1);
+            let winograd = LazyWeights::new(p.cout, p.cin, k, p.stride);
+            let winograd_t = if wt.is_empty() {
+                LazyWeights::default()
+            } else {
+                LazyWeights::new(p.cin, p.cout, k, 1)
+            };
             Ok(self.push(Node::Conv {
                 x,
                 p,

@@ -77,7 +77,7 @@ pub(super) fn run_forward<'a>(
                 weight: &p.weight,
                 bias: Some(&p.bias),
                 act: act.masked(),
-                winograd: (!winograd.is_empty()).then_some(&winograd[..]),
+                winograd: winograd.get(&p.weight, g),
             };
             if act.is_smooth() {
                 // The activation and its derivative in the convolution's epilogue.
@@ -254,7 +254,7 @@ pub(super) fn run_backward(
                     weight: weight_t,
                     bias: None,
                     act: Act::None,
-                    winograd: (!winograd_t.is_empty()).then_some(&winograd_t[..]),
+                    winograd: winograd_t.get(weight_t, &bg),
                 };
                 kernels::conv_forward(&layer, g, &mut dx, None, n, acc);
             } else {

@@ -107,9 +107,10 @@ fn tiles(m: usize) -> &'static Tiles {
 /// measured 2.6× slower than im2col + gemm). Per image, not per batch, so that an image
 /// gives the same bytes in any batch.
 pub fn eligible(g: &ConvGeom, u: &[f32]) -> bool {
-    let Some(m) = tile_of(u.len(), g.cout, g.cin) else {
-        return false;
-    };
+    tile_of(u.len(), g.cout, g.cin).is_some_and(|m| eligible_with(g, m))
+}
+
+fn eligible_with(g: &ConvGeom, m: usize) -> bool {
     let tiles = g.oh.div_ceil(m) * g.ow.div_ceil(m);
     g.k == 3 && g.stride == 1 && g.pt <= 2 && g.pl <= 2 && tiles >= MIN_TILES
 }
@@ -168,22 +169,50 @@ pub const MIN_CHANNELS: usize = 32;
 /// The output tile side the lowering uses (see the module doc for the accuracy of each).
 pub const TILE: usize = 4;
 
-/// The transformed weights of a `[cout, cin, k, k]` dense kernel if the layer should run by
-/// Winograd (3×3, stride 1, [`MIN_CHANNELS`]), else empty. `NETLENS_WINOGRAD=0` (or `off`)
-/// keeps every layer on im2col + gemm, `=2` uses F(2,3) (for A/B timing and accuracy checks).
-pub fn choose(weight: &[f32], cout: usize, cin: usize, k: usize, stride: usize) -> Vec<f32> {
+/// The tile size for a `[cout, cin, k, k]` dense kernel if the layer may run by Winograd
+/// (3×3, stride 1, [`MIN_CHANNELS`]), else `None`. `NETLENS_WINOGRAD=0` (or `off`) keeps
+/// every layer on im2col + gemm, `=2` uses F(2,3) (for A/B timing and accuracy checks).
+pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize> {
     if k != 3 || stride != 1 || cin < MIN_CHANNELS || cout < MIN_CHANNELS / 2 {
-        return Vec::new();
+        return None;
     }
-    if weight.len() != cout * cin * 9 {
-        return Vec::new();
+    match std::env::var("NETLENS_WINOGRAD").as_deref() {
+        Ok("0") | Ok("off") => None,
+        Ok("2") => Some(2),
+        _ => Some(TILE),
     }
-    let m = match std::env::var("NETLENS_WINOGRAD").as_deref() {
-        Ok("0") | Ok("off") => return Vec::new(),
-        Ok("2") => 2,
-        _ => TILE,
-    };
-    transform_weights(weight, cout, cin, m)
+}
+
+/// A layer's Winograd weights, transformed on the first pass that runs the layer by
+/// Winograd: a layer whose planes are always too small for it ([`eligible`]; ResNet-50's
+/// 7×7 stage, the largest kernels) never holds them (4× its kernel for F(4,3)).
+#[derive(Debug, Default, Clone)]
+pub struct LazyWeights {
+    /// Tile size, `None` where the layer never runs by Winograd.
+    tile: Option<usize>,
+    cell: std::sync::OnceLock<Vec<f32>>,
+}
+
+impl LazyWeights {
+    /// For a `[cout, cin, k, k]` kernel (see [`choose`]).
+    pub fn new(cout: usize, cin: usize, k: usize, stride: usize) -> Self {
+        Self {
+            tile: choose(cout, cin, k, stride),
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The transformed `weight` if a convolution of geometry `g` should run by Winograd.
+    pub fn get(&self, weight: &[f32], g: &ConvGeom) -> Option<&[f32]> {
+        let m = self.tile?;
+        if weight.len() != g.cout * g.cin * 9 || !eligible_with(g, m) {
+            return None;
+        }
+        let u = self
+            .cell
+            .get_or_init(|| transform_weights(weight, g.cout, g.cin, m));
+        Some(u)
+    }
 }
 
 /// The tile size a transformed weight set was made for.
@@ -702,11 +731,17 @@ mod tests {
 
     #[test]
     fn chooses_only_3x3_stride_1_wide_layers() {
+        assert_eq!(choose(32, 32, 3, 1), Some(TILE));
+        assert_eq!(choose(32, 32, 3, 2), None);
+        assert_eq!(choose(8, 32, 3, 1), None);
+        assert_eq!(choose(32, 16, 3, 1), None);
+        assert_eq!(choose(32, 32 * 9, 1, 1), None);
+        // Transformed on first use, and only for planes of enough tiles.
         let w = random(32 * 32 * 9, 1);
-        assert_eq!(choose(&w, 32, 32, 3, 1).len(), 36 * 32 * 32);
-        assert!(choose(&w, 32, 32, 3, 2).is_empty());
-        assert!(choose(&w[..8 * 32 * 9], 8, 32, 3, 1).is_empty());
-        assert!(choose(&w[..32 * 16 * 9], 32, 16, 3, 1).is_empty());
-        assert!(choose(&w, 32, 32 * 9, 1, 1).is_empty());
+        let lazy = LazyWeights::new(32, 32, 3, 1);
+        let small = geom(32, 32, 1, 7, 7);
+        assert!(lazy.get(&w, &small).is_none() && lazy.cell.get().is_none());
+        let big = geom(32, 32, 1, 16, 16);
+        assert_eq!(lazy.get(&w, &big).map(<[f32]>::len), Some(36 * 32 * 32));
     }
 }
