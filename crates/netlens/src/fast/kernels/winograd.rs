@@ -16,6 +16,9 @@
 //! `U[ξ][cout][cin]`. Accuracy (float32): F(2,3)'s matrices are exact in binary (0, ±½, ±1),
 //! F(4,3)'s have ¼, ⅙, 1/12, 1/24 and intermediate values up to ~8× larger, so its error
 //! is ~4–10× F(2,3)'s; the unit tests bound both against a float64 direct loop.
+//!
+//! Longer than 700 lines because a fifth of it is those unit tests, kept beside the kernels
+//! they check (as in `gemm_conv`).
 
 use super::gemm_conv::{matmul, ConvGeom, Mat};
 use super::{dispatch, Mac, SendPtr, Simd};
