@@ -456,6 +456,26 @@ fn blocks_pools_and_concatenation() {
     );
 }
 
+/// 3×3 stride-1 layers wide enough for Winograd F(4,3) (≥ 32 input channels, ≥ 16 output
+/// tiles per image), forward and backward-to-input (the backward is the flipped kernel's
+/// Winograd), with odd planes (partial tiles), paddings 1, 0 and 2, ReLU and ReLU6, batches
+/// 1–3: the fast path against the plain one at the same 1e-5 as every other layer. The
+/// 32 → 48 and 48 → 40 layers run by Winograd both ways; the 3 → 32 stem stays on im2col.
+#[test]
+fn winograd_convolutions() {
+    check(
+        "winograd",
+        &[
+            L::Conv(32, 3, 1, 1, Some(1), Act::Relu),
+            L::Conv(48, 3, 1, 1, Some(1), Act::Relu6),
+            L::Conv(40, 3, 1, 1, Some(0), Act::Relu),
+            L::Conv(36, 3, 1, 1, Some(2), Act::None),
+        ],
+        3,
+        &[[1, 3, 23, 21], [3, 3, 17, 30], [2, 3, 32, 32]],
+    );
+}
+
 /// Lite0 with its real weights on random inputs: logits to 1e-5; the input gradient to
 /// 1e-5 except for ReLU6-kink flips (pre-activations within float32 rounding of 0 or 6),
 /// which move it by at most 1e-3 here.

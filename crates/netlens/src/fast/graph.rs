@@ -2,6 +2,7 @@
 //! `graph/lower.rs`) describes, checked and with the weight layouts the backward kernels
 //! need precomputed.
 
+use super::kernels::winograd::LazyWeights;
 use super::kernels::Act;
 use std::collections::HashMap;
 
@@ -63,6 +64,10 @@ pub(super) enum Node {
         p: ConvParams,
         act: Act,
         weight_t: Vec<f32>,
+        /// The kernel and `weight_t` transformed for Winograd, on first use (never where
+        /// the layer runs as im2col + gemm; see `kernels::winograd::LazyWeights`).
+        winograd: LazyWeights,
+        winograd_t: LazyWeights,
     },
     /// Depthwise convolution; `flipped` holds every kernel rotated by 180°.
     Depthwise {
@@ -176,11 +181,19 @@ impl Graph {
                     }
                 }
             }
+            let winograd = LazyWeights::new(p.cout, p.cin, k, p.stride);
+            let winograd_t = if wt.is_empty() {
+                LazyWeights::default()
+            } else {
+                LazyWeights::new(p.cin, p.cout, k, 1)
+            };
             Ok(self.push(Node::Conv {
                 x,
                 p,
                 act,
                 weight_t: wt,
+                winograd,
+                winograd_t,
             }))
         } else if p.groups == p.cin && p.cin == p.cout {
             let kk = k * k;

@@ -62,12 +62,22 @@ pub(super) fn run_forward<'a>(
     let n = l.images;
     let size = l.size(v);
     match (node, geom) {
-        (Node::Conv { x, p, act, .. }, Geom::Conv(g)) => {
+        (
+            Node::Conv {
+                x,
+                p,
+                act,
+                winograd,
+                ..
+            },
+            Geom::Conv(g),
+        ) => {
             let layer = ConvLayer {
                 g,
                 weight: &p.weight,
                 bias: Some(&p.bias),
                 act: act.masked(),
+                winograd: winograd.get(&p.weight, g),
             };
             if act.is_smooth() {
                 // The activation and its derivative in the convolution's epilogue.
@@ -212,7 +222,16 @@ pub(super) fn run_backward(
     } = incoming;
     let n = l.images;
     match (node, geom) {
-        (Node::Conv { x, p, weight_t, .. }, Geom::Conv(cg)) => {
+        (
+            Node::Conv {
+                x,
+                p,
+                weight_t,
+                winograd_t,
+                ..
+            },
+            Geom::Conv(cg),
+        ) => {
             let (mut dx, acc) = slots.take(l, *x);
             if cg.k == 1 && cg.stride == 1 && cg.pt == 0 && cg.pl == 0 {
                 kernels::pointwise_backward(g, &mut dx, n, cg, &p.weight, acc);
@@ -235,6 +254,7 @@ pub(super) fn run_backward(
                     weight: weight_t,
                     bias: None,
                     act: Act::None,
+                    winograd: winograd_t.get(weight_t, &bg),
                 };
                 kernels::conv_forward(&layer, g, &mut dx, None, n, acc);
             } else {

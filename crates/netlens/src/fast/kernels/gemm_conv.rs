@@ -265,6 +265,9 @@ pub struct ConvLayer<'a> {
     pub weight: &'a [f32],
     pub bias: Option<&'a [f32]>,
     pub act: Act,
+    /// The kernel transformed for Winograd ([`super::winograd::transform_weights`]), when
+    /// the lowering chose it for this 3×3 stride-1 layer.
+    pub winograd: Option<&'a [f32]>,
 }
 
 /// Dense convolution of a batch: `y (+)= W ⋆ x`, then, in the same pass over each
@@ -316,10 +319,33 @@ fn forward(
         weight,
         bias,
         act,
+        winograd,
     } = layer;
     let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
     debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
     let pixels = g.oh * g.ow;
+    let epilogue = bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None;
+    if let Some(u) = winograd.filter(|u| super::winograd::eligible(g, u)) {
+        let yp = SendPtr(y.as_mut_ptr());
+        let epi = |n: usize, co: usize, r0: usize, rows: usize| {
+            if epilogue {
+                dispatch(EpilogueTile {
+                    y: yp,
+                    mask: mp,
+                    deriv: dp,
+                    smooth,
+                    base: n * out_sz + co * pixels + r0 * g.ow,
+                    stride: 0,
+                    rows: 1,
+                    len: rows * g.ow,
+                    bias: bias.map(|b| &b[co..co + 1]),
+                    act,
+                });
+            }
+        };
+        super::winograd::forward(g, u, x, y, images, accumulate, &epi);
+        return;
+    }
     let kdim = g.kdim();
     let pointwise = g.pointwise();
     let split = Split::new(pixels, kdim, g.cout, pointwise);
@@ -351,7 +377,7 @@ fn forward(
                 run(cols.as_ptr(), len);
             });
         }
-        if bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None {
+        if epilogue {
             dispatch(EpilogueTile {
                 y: yp,
                 mask: mp,
@@ -646,6 +672,7 @@ mod tests {
                     weight: &weight,
                     bias: Some(&bias),
                     act,
+                    winograd: None,
                 };
                 let y0 = random(images * osz, 30 + i as u64);
                 let (mut y, mut m) = (y0.clone(), vec![0u8; images * osz]);
@@ -688,6 +715,7 @@ mod tests {
                 weight: &weight,
                 bias: Some(&bias),
                 act: Act::None,
+                winograd: None,
             };
             for act in [Act::Silu, Act::HardSwish, Act::HardSigmoid, Act::Sigmoid] {
                 let (mut y, mut d) = (vec![0.0; images * osz], vec![0.0; images * osz]);

@@ -29,6 +29,7 @@ pub mod gemm_conv;
 pub mod pool;
 pub mod scale;
 pub mod smooth;
+pub mod winograd;
 
 pub use dense::{dense_backward, dense_forward, DenseLayer};
 pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_DEPTHWISE_KERNEL};
