@@ -17,9 +17,9 @@ pub struct DenseLayer<'a> {
     pub outputs: usize,
 }
 
-/// `Σ a[i]·b[i]` in sixteen running sums.
+/// `Σ a[i]·b[i]` in sixteen running sums (also the ViT's attention backward).
 #[inline(always)]
-fn dot<M: Mac>(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot<M: Mac>(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let (ra, rb) = (ca.remainder(), cb.remainder());

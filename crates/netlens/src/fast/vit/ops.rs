@@ -4,6 +4,7 @@
 //! softmax forward and backward — each one pass over its rows, compiled in the AVX2 + FMA
 //! copy of `fast::kernels` ([`dispatch`]) and shared out over the threads in blocks of rows.
 
+use crate::fast::kernels::dense::dot;
 use crate::fast::kernels::{dispatch, exp, flush, Mac, Simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -154,24 +155,6 @@ fn sum(v: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + r.iter().sum::<f32>()
-}
-
-/// `Σ a·b` in sixteen running sums.
-#[inline(always)]
-fn dot<M: Mac>(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..16 {
-            acc[l] = M::mac(acc[l], x[l], y[l]);
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (&x, &y) in ra.iter().zip(rb) {
-        s = M::mac(s, x, y);
-    }
-    s
 }
 
 /// A LayerNorm's parameters (PyTorch's `nn.LayerNorm`: biased variance, `eps` inside the
