@@ -1,5 +1,9 @@
 //! `netlens._core`: the native half of the netlens Python package (PyO3, abi3).
 //!
+//! About 690 lines: one thin binding per library entry point (the `Model` methods — classify,
+//! saliency, evaluate, ... — and the module's functions) with its argument conversions, kept
+//! together so the Python API reads as one list beside its stub `_core.pyi`.
+//!
 //! A thin layer over the `netlens` library that runs the very code the CLI runs, with the same
 //! defaults and seeds, so that its numbers and files are the CLI's bytes. It trades only in
 //! plain Python values: images come in as file paths or `(rgb_bytes, width, height)` tuples

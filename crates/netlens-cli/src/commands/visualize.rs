@@ -1,6 +1,10 @@
 //! `netlens visualize`: class visualization — an image the network finds maximally "gorilla",
 //! from noise or a photo, with the CS231n recipe (default) or Lucid's, snapshots, sweeps and a
 //! side-by-side figure of both recipes.
+//!
+//! About 610 lines: the flags with their ranges and help, and the jobs (one recipe, snapshots, a
+//! sweep, both recipes side by side), each with its figure; the recipes themselves are the
+//! library's (`netlens::synthesis`).
 
 use crate::class_names::ClassNames;
 use crate::common::{self, bar, check_outputs, is_onnx, save_image, ModelArgs};

@@ -1,4 +1,8 @@
 //! One node of the reference interpreter: ONNX semantics per operation.
+//!
+//! About 670 lines: one arm per supported ONNX operation (~100 arms of a few lines each) in
+//! one dispatch, so an operation's semantics are read in one place; the float and integer
+//! arithmetic they call live in `float_ops` / `int_ops`.
 
 use super::float_ops as f;
 use super::int_ops as i;
