@@ -11,7 +11,9 @@
 //! Every CNN is a [`graph::Graph`] of named values and ONNX operations: the zoo's are built
 //! from their weight files ([`models`]), a user's is imported from an ONNX file ([`onnx`]).
 //! [`graph::reference`] runs a graph as burn operations with autodiff (float32 or float64, the
-//! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can. Precision
+//! oracle), [`graph::lower`] maps it onto the [`fast`] path's kernels when it can (whole
+//! passes, and spans to and from a tapped layer for Grad-CAM); the zoo's ViT-B/16 is its own
+//! model with its own fast path ([`fast::vit`]). Precision
 //! and the fast path are chosen per model when it is loaded ([`engine::LoadOptions`]); every
 //! tensor made for a model is made in its [`engine::Precision`].
 //!
