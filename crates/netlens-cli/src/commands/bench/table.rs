@@ -339,8 +339,8 @@ pub(super) fn print_table(
             "%peak = the fast path's FLOP rate (convolutions and matrix products, 2 per \
              multiply-add; backward-to-input counted as one more forward) / this machine's \
              measured peak, {:.1} GFLOP/s on {} threads ({} fused multiply-adds); FLOPs are \
-             counted as a direct convolution does them, so a model whose 3×3 layers run by \
-             Winograd F(4,3) (4× fewer multiplies, e.g. VGG16) shows the equivalent rate",
+             counted as a direct convolution does them, so a model whose 3×3 layers run by Winograd \
+             (F(2,3): 2.25× fewer multiplies; e.g. VGG16) shows the equivalent rate",
             p.gflops, p.threads, p.isa
         );
     }

@@ -113,12 +113,14 @@ pub fn eligible(g: &ConvGeom, u: &[f32]) -> bool {
     tile_of(u.len(), g.cout, g.cin).is_some_and(|m| eligible_with(g, m))
 }
 
-fn eligible_with(g: &ConvGeom, m: usize) -> bool {
-    let tiles = g.oh.div_ceil(m) * g.ow.div_ceil(m);
+fn eligible_with(g: &ConvGeom, _m: usize) -> bool {
+    // Counted in 4×4 tiles whatever the tile size: the plane-size floor measured for F(4,3)
+    // (planes of at least 13×13), kept for F(2,3) so both run on the same layers.
+    let tiles = g.oh.div_ceil(4) * g.ow.div_ceil(4);
     g.k == 3 && g.stride == 1 && g.pt <= 2 && g.pl <= 2 && tiles >= MIN_TILES
 }
 
-/// Fewest output tiles per image for Winograd (see [`eligible`]).
+/// Fewest 4×4 output tiles per image for Winograd (see [`eligible`]).
 pub const MIN_TILES: usize = 16;
 
 /// `U[ξ][co][ci] = (G w[co][ci] Gᵀ)[ξ]` for F(`m`×`m`, 3×3) of a `[cout, cin, 3, 3]`
@@ -170,11 +172,16 @@ pub fn transform_weights(weight: &[f32], cout: usize, cin: usize, m: usize) -> V
 pub const MIN_CHANNELS: usize = 32;
 
 /// The output tile side the lowering uses (see the module doc for the accuracy of each).
-pub const TILE: usize = 4;
+/// F(2,3): F(4,3) is 1.1–1.25× faster on VGG16 (batch 8 / batch 1) but its float32 error
+/// (≤ 5.2e-6 against ≤ 2.2e-7) flips enough ReLU kinks that full-size ResNet-18's input
+/// gradient lands 7.2e-3 from float64 PyTorch, outside `tests/onnx_full.rs`'s bound (5e-3,
+/// PyTorch's own float32 is 1.1e-3); F(2,3) keeps every parity test at its tolerance.
+pub const TILE: usize = 2;
 
 /// The tile size for a `[cout, cin, k, k]` dense kernel if the layer may run by Winograd
 /// (3×3, stride 1, [`MIN_CHANNELS`]), else `None`. `NETLENS_WINOGRAD=0` (or `off`) keeps
-/// every layer on im2col + gemm, `=2` uses F(2,3) (for A/B timing and accuracy checks).
+/// every layer on im2col + gemm, `=4` uses F(4,3) (faster, less exact: see [`TILE`]), `=2`
+/// the default F(2,3) (for A/B timing and accuracy checks).
 pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize> {
     if k != 3 || stride != 1 || cin < MIN_CHANNELS || cout < MIN_CHANNELS / 2 {
         return None;
@@ -182,6 +189,7 @@ pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize>
     match std::env::var("NETLENS_WINOGRAD").as_deref() {
         Ok("0") | Ok("off") => None,
         Ok("2") => Some(2),
+        Ok("4") => Some(4),
         _ => Some(TILE),
     }
 }
@@ -745,6 +753,9 @@ mod tests {
         let small = geom(32, 32, 1, 7, 7);
         assert!(lazy.get(&w, &small).is_none() && lazy.cell.get().is_none());
         let big = geom(32, 32, 1, 16, 16);
-        assert_eq!(lazy.get(&w, &big).map(<[f32]>::len), Some(36 * 32 * 32));
+        assert_eq!(
+            lazy.get(&w, &big).map(<[f32]>::len),
+            Some((TILE + 2).pow(2) * 32 * 32)
+        );
     }
 }
