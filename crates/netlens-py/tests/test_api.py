@@ -183,8 +183,9 @@ def test_the_gil_is_released_while_the_network_runs(lite0, photos):
 
 def test_fool_is_the_cli_image(lite0, photos, tmp_path):
     out = tmp_path / "fooled.png"
-    line = run_cli("fool", "--method", "fgsm", "--target", "stingray", "--json", "-o", out, photos[0]).stdout
-    cli = json.loads(line)
+    lines = run_cli("fool", "--method", "fgsm", "--target", "stingray", "--json", "-o", out, photos[0]).stdout
+    cli, manifest = [json.loads(l) for l in lines.splitlines()]  # one result, then the run's manifest
+    assert [f["path"] for f in manifest["manifest"]["files"]] == [str(out)]
     py = lite0.fool(photos[0], target="stingray", method="fgsm")[0]
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), py["image"])
     for k in ("original_class", "final_class", "final_prob", "linf", "l2", "success", "iterations"):
