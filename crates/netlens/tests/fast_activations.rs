@@ -23,7 +23,7 @@ mod common;
 
 use common::graph_builder::{fast_and_plain, run, spec, G};
 use common::rel_l2;
-use netlens::engine::{LoadOptions, Precision};
+use netlens::engine::Precision;
 use netlens::gradients::{guided_input_gradient, ClassScore};
 use netlens::graph::{Graph, Op, Pads};
 use netlens::models::GraphModel;
@@ -189,15 +189,7 @@ fn full_size_mobilenet_and_efficientnet_run_on_the_fast_path() {
             eprintln!("{case}: not in {}", dir.display());
             continue;
         }
-        let load = |fast: bool| {
-            netlens::models::onnx_model::load_onnx_with(
-                &path,
-                &Default::default(),
-                LoadOptions::with_fast_path(fast),
-            )
-            .unwrap()
-        };
-        let (m, plain) = (load(true), load(false));
+        let (m, plain) = common::onnx_fast_and_plain(&path);
         assert_eq!(m.fast_path_unsupported(), None, "{case}");
         let input = common::fixture_input(&dir.join(case));
         let grads = |m: &GraphModel| {

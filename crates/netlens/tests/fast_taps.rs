@@ -246,15 +246,7 @@ fn onnx_exports_tap_the_fast_path() {
         "efficientnet_b0_tiny",
     ] {
         let path = fixture_dir("onnx").join(case).join("model.onnx");
-        let load = |fast: bool| {
-            netlens::models::onnx_model::load_onnx_with(
-                &path,
-                &Default::default(),
-                LoadOptions::with_fast_path(fast),
-            )
-            .unwrap()
-        };
-        let (fast, plain) = (load(true), load(false));
+        let (fast, plain) = onnx_fast_and_plain(&path);
         assert_eq!(fast.fast_path_unsupported(), None, "{case}");
         let (x, targets) = fixture_input(&fixture_dir("onnx").join(case));
         compare_cam(case, &fast, &plain, &x, &targets);

@@ -114,6 +114,20 @@ pub struct OnnxCheck {
     pub model: netlens::models::GraphModel,
 }
 
+/// An ONNX file loaded twice, with the fast path on and off (the pair the fast-path tests
+/// compare).
+pub fn onnx_fast_and_plain(path: &Path) -> (models::GraphModel, models::GraphModel) {
+    let load = |fast: bool| {
+        models::onnx_model::load_onnx_with(
+            path,
+            &Default::default(),
+            LoadOptions::with_fast_path(fast),
+        )
+        .unwrap()
+    };
+    (load(true), load(false))
+}
+
 /// The input batch and target classes of an `onnx_fixtures.py` case, in float32.
 pub fn fixture_input(dir: &Path) -> (burn::tensor::Tensor<4>, Vec<usize>) {
     fixture_input_in(dir, Precision::F32)
