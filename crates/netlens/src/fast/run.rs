@@ -2,7 +2,7 @@
 
 use super::buffers::Pool;
 use super::graph::{Node, Value};
-use super::kernels::{self, Act, ConvGeom, ConvLayer, DenseLayer, DepthwiseLayer};
+use super::kernels::{self, Act, ConvGeom, ConvLayer, DenseLayer, DepthwiseLayer, Transposed};
 use super::layout::{Geom, ShapePlan};
 
 /// Where a node's forward pass writes: its output value, and (when the pass is saved) its
@@ -227,14 +227,23 @@ pub(super) fn run_backward(
                 x,
                 p,
                 weight_t,
+                weight_tr,
                 winograd_t,
                 ..
             },
             Geom::Conv(cg),
         ) => {
             let (mut dx, acc) = slots.take(l, *x);
+            // Wᵀ for the product backward passes: the row-major copy where lowering made one
+            // (every layer but those with a flipped kernel, which use that one unless their
+            // padding is as large as the kernel).
+            let wt = if weight_tr.is_empty() {
+                Transposed::Strided(&p.weight)
+            } else {
+                Transposed::Copy(weight_tr)
+            };
             if cg.k == 1 && cg.stride == 1 && cg.pt == 0 && cg.pl == 0 {
-                kernels::pointwise_backward(g, &mut dx, n, cg, &p.weight, acc);
+                kernels::pointwise_backward(g, &mut dx, n, cg, wt, acc);
             } else if !weight_t.is_empty() && cg.pt < cg.k && cg.pl < cg.k {
                 // dx = conv(g, flipped Wᵀ) with padding k-1-p, back to the input size.
                 let bg = ConvGeom {
@@ -258,7 +267,7 @@ pub(super) fn run_backward(
                 };
                 kernels::conv_forward(&layer, g, &mut dx, None, n, acc);
             } else {
-                kernels::conv_backward_col2im(g, &mut dx, n, cg, &p.weight, acc);
+                kernels::conv_backward_col2im(g, &mut dx, n, cg, wt, acc);
             }
             slots.grads[*x] = Some(dx);
         }

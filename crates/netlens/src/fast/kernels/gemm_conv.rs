@@ -107,6 +107,15 @@ impl ConvGeom {
 /// `--threads 2` must give the same bytes). Batches give further tasks, one set per image.
 const SPLIT_TASKS: usize = 8;
 
+/// Largest im2col buffer (floats) of one image for which a layer runs one product per image.
+const WHOLE_FLOATS: usize = 1 << 18;
+
+/// Largest plane (output pixels) for which a layer runs one product per image.
+const WHOLE_PIXELS: usize = 256;
+
+/// Fewest multiply-adds of one image's product for which a layer runs one product per image.
+const WHOLE_MIN_MACS: usize = 32 << 20;
+
 /// Column-tile size for one image's `pixels`, so that the tiles give [`SPLIT_TASKS`] tasks
 /// and a tile's im2col block stays cache-sized.
 fn column_tile(pixels: usize, kdim: usize) -> usize {
@@ -149,6 +158,23 @@ impl Split {
             rows,
             blocks,
         }
+    }
+    /// One product per image (`m × pixels`), parallel inside when the images alone leave
+    /// threads idle.
+    fn whole(pixels: usize, m: usize) -> Self {
+        Self {
+            tile: pixels.max(1),
+            tiles: 1,
+            rows: m.max(1),
+            blocks: 1,
+        }
+    }
+    /// Whether a layer's products go one per image: always for 1×1 layers (no im2col
+    /// buffer), else while one image's im2col buffer stays small.
+    fn whole_ok(pixels: usize, kdim: usize, m: usize, pointwise: bool) -> bool {
+        pixels <= WHOLE_PIXELS
+            && m * pixels * kdim >= WHOLE_MIN_MACS
+            && (pointwise || pixels * kdim <= WHOLE_FLOATS)
     }
     fn tasks(&self, images: usize) -> usize {
         images * self.tiles * self.blocks
@@ -348,7 +374,11 @@ fn forward(
     }
     let kdim = g.kdim();
     let pointwise = g.pointwise();
-    let split = Split::new(pixels, kdim, g.cout, pointwise);
+    let split = if Split::whole_ok(pixels, kdim, g.cout, pointwise) {
+        Split::whole(pixels, g.cout)
+    } else {
+        Split::new(pixels, kdim, g.cout, pointwise)
+    };
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let yp = SendPtr(y.as_mut_ptr());
@@ -378,17 +408,26 @@ fn forward(
             });
         }
         if epilogue {
-            dispatch(EpilogueTile {
-                y: yp,
-                mask: mp,
-                deriv: dp,
-                smooth,
-                base: ybase,
-                stride: pixels,
-                rows,
-                len,
-                bias: bias.map(|b| &b[r0..r0 + rows]),
-                act,
+            // Row blocks in parallel when this product had the threads to itself.
+            let block = if matches!(par, Parallelism::None) {
+                rows
+            } else {
+                rows.div_ceil(4 * rayon::current_num_threads()).max(1)
+            };
+            (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
+                let (q0, qn) = (b * block, block.min(rows - b * block));
+                dispatch(EpilogueTile {
+                    y: yp,
+                    mask: mp,
+                    deriv: dp,
+                    smooth,
+                    base: ybase + q0 * pixels,
+                    stride: pixels,
+                    rows: qn,
+                    len,
+                    bias: bias.map(|b| &b[r0 + q0..r0 + q0 + qn]),
+                    act,
+                });
             });
         }
     });
@@ -463,20 +502,52 @@ fn epilogue_masked(row: &mut [f32], mask: &mut [u8], b: f32, act: Act) {
     }
 }
 
+/// `Wᵀ` of a `[cout, kdim]` kernel, as the backward products read it.
+#[derive(Debug, Clone, Copy)]
+pub enum Transposed<'a> {
+    /// A row-major `[kdim, cout]` copy (the fast one: see `Node::Conv::weight_tr`).
+    Copy(&'a [f32]),
+    /// The kernel itself, `[cout, kdim]`, read transposed.
+    Strided(&'a [f32]),
+}
+
+impl Transposed<'_> {
+    /// Rows `r0..` of `Wᵀ` (`kdim × cout`) as a matrix.
+    ///
+    /// # Panics
+    /// If the buffer does not hold `kdim · cout` floats.
+    fn rows_from(self, r0: usize, kdim: usize, cout: usize) -> Mat<*const f32> {
+        match self {
+            Transposed::Copy(w) => {
+                assert_eq!(w.len(), kdim * cout, "Wᵀ of the wrong size");
+                Mat::rows(w[r0 * cout..].as_ptr(), cout)
+            }
+            Transposed::Strided(w) => {
+                assert_eq!(w.len(), kdim * cout, "W of the wrong size");
+                Mat {
+                    ptr: w[r0..].as_ptr(),
+                    rs: 1,
+                    cs: kdim as isize,
+                }
+            }
+        }
+    }
+}
+
 /// Backward-data of a strided dense convolution: `dx (+)= col2im(Wᵀ · dy)`, image by image.
-/// `weight` is `[cout, cin·k·k]`.
 pub fn conv_backward_col2im(
     dy: &[f32],
     dx: &mut [f32],
     images: usize,
     g: &ConvGeom,
-    weight: &[f32],
+    weight_tr: Transposed,
     accumulate: bool,
 ) {
     let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
     let pixels = g.oh * g.ow;
     let kdim = g.kdim();
     let par = inner_parallelism(images);
+    weight_tr.rows_from(0, kdim, g.cout);
     dx[..images * in_sz]
         .par_chunks_mut(in_sz)
         .enumerate()
@@ -486,17 +557,13 @@ pub fn conv_backward_col2im(
             }
             let dyi = &dy[n * out_sz..(n + 1) * out_sz];
             with_scratch2(kdim * pixels, |cols| {
-                // SAFETY: cols is this task's scratch; weight is [cout, kdim], read as Wᵀ.
+                // SAFETY: cols is this task's scratch; wt is Wᵀ, [kdim, cout] (checked).
                 unsafe {
                     matmul(
                         (kdim, pixels, g.cout),
                         Mat::rows(cols.as_mut_ptr(), pixels),
                         false,
-                        Mat {
-                            ptr: weight.as_ptr(),
-                            rs: 1,
-                            cs: kdim as isize,
-                        },
+                        weight_tr.rows_from(0, kdim, g.cout),
                         Mat::rows(dyi.as_ptr(), pixels),
                         par,
                     );
@@ -518,18 +585,23 @@ pub fn conv_backward_col2im(
 
 /// Backward-data of a 1×1 convolution (`g` has `k = 1`, stride 1, no padding) or of a dense
 /// layer over pixels: `dx[ci, p] (+)= Σ_co W[co, ci] · dy[co, p]`, tiled like the forward
-/// pass. `weight` is `[cout, cin]`.
+/// pass.
 pub fn pointwise_backward(
     dy: &[f32],
     dx: &mut [f32],
     images: usize,
     g: &ConvGeom,
-    weight: &[f32],
+    weight_tr: Transposed,
     accumulate: bool,
 ) {
     let (cin, cout, pixels) = (g.cin, g.cout, g.oh * g.ow);
+    weight_tr.rows_from(0, cin, cout);
     debug_assert!(g.pointwise());
-    let split = Split::new(pixels, cout, cin, true);
+    let split = if Split::whole_ok(pixels, cout, cin, true) {
+        Split::whole(pixels, cin)
+    } else {
+        Split::new(pixels, cout, cin, true)
+    };
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
     let dxp = SendPtr(dx.as_mut_ptr());
@@ -541,11 +613,7 @@ pub fn pointwise_backward(
                 (rows, len, cout),
                 Mat::rows(dxp.at(n * cin * pixels + r0 * pixels + p0), pixels),
                 accumulate,
-                Mat {
-                    ptr: weight[r0..].as_ptr(),
-                    rs: 1,
-                    cs: cin as isize,
-                },
+                weight_tr.rows_from(r0, cin, cout),
                 Mat::rows(dy[n * cout * pixels + p0..].as_ptr(), pixels),
                 par,
             );
@@ -747,13 +815,47 @@ mod tests {
             let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
             let dy = random(images * osz, 40 + i as u64);
             let weight = random(cout * cin * k * k, 50 + i as u64);
+            let kdim = cin * k * k;
+            let mut weight_tr = vec![0.0; weight.len()];
+            for co in 0..cout {
+                for j in 0..kdim {
+                    weight_tr[j * cout + co] = weight[co * kdim + j];
+                }
+            }
             for acc in [false, true] {
                 let dx0 = random(images * isz, 60 + i as u64);
                 let mut dx = dx0.clone();
                 if g.pointwise() {
-                    pointwise_backward(&dy, &mut dx, images, &g, &weight, acc);
+                    pointwise_backward(&dy, &mut dx, images, &g, Transposed::Copy(&weight_tr), acc);
+                    let mut dx2 = dx0.clone();
+                    pointwise_backward(
+                        &dy,
+                        &mut dx2,
+                        images,
+                        &g,
+                        Transposed::Strided(&weight),
+                        acc,
+                    );
+                    assert_close(&dx2, &dx, 1e-5);
                 } else {
-                    conv_backward_col2im(&dy, &mut dx, images, &g, &weight, acc);
+                    conv_backward_col2im(
+                        &dy,
+                        &mut dx,
+                        images,
+                        &g,
+                        Transposed::Copy(&weight_tr),
+                        acc,
+                    );
+                    let mut dx2 = dx0.clone();
+                    conv_backward_col2im(
+                        &dy,
+                        &mut dx2,
+                        images,
+                        &g,
+                        Transposed::Strided(&weight),
+                        acc,
+                    );
+                    assert_close(&dx2, &dx, 1e-5);
                 }
                 for n in 0..images {
                     let mut want = dx0[n * isz..(n + 1) * isz].to_vec();
@@ -766,6 +868,91 @@ mod tests {
                     );
                     assert_close(&dx[n * isz..(n + 1) * isz], &want, 1e-5);
                 }
+            }
+        }
+    }
+
+    /// Layers that run one product per image (ResNet-50's 7×7- and 14×14-plane layers; the
+    /// gemm crate then shares the product among threads inside) give the same bytes for any
+    /// thread count, and an image the same bytes alone and in a batch: the crate splits the
+    /// output among threads, never the reduction, and its blocking follows the shape only.
+    #[test]
+    fn whole_products_same_bytes_for_any_threads_and_batch() {
+        // (cin, cout, k, stride, pad, side): 1×1 and strided 1×1, 3×3 and strided 3×3.
+        for &(cin, cout, k, s, p, side) in &[
+            (2048, 512, 1, 1, 0, 7),
+            (1024, 1024, 1, 2, 0, 14),
+            (512, 512, 3, 1, 1, 7),
+            (256, 512, 3, 2, 1, 14),
+        ] {
+            let g = geom(cin, cout, k, s, p, side, side);
+            let kdim = cin * k * k;
+            assert!(Split::whole_ok(g.oh * g.ow, kdim, cout, g.pointwise()));
+            let images = 3;
+            let (isz, osz) = (cin * side * side, cout * g.oh * g.ow);
+            let x = random(images * isz, 3);
+            let dy = random(images * osz, 4);
+            let weight = random(cout * kdim, 5);
+            let mut weight_tr = vec![0.0; weight.len()];
+            for co in 0..cout {
+                for j in 0..kdim {
+                    weight_tr[j * cout + co] = weight[co * kdim + j];
+                }
+            }
+            let bias = random(cout, 6);
+            let layer = ConvLayer {
+                g: &g,
+                weight: &weight,
+                bias: Some(&bias),
+                act: Act::Relu,
+                winograd: None,
+            };
+            let run = |threads: usize, n: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a thread pool");
+                pool.install(|| {
+                    let (mut y, mut dx) = (vec![0.0; n * osz], vec![0.0; n * isz]);
+                    conv_forward(&layer, &x[..n * isz], &mut y, None, n, false);
+                    if g.pointwise() {
+                        pointwise_backward(
+                            &dy[..n * osz],
+                            &mut dx,
+                            n,
+                            &g,
+                            Transposed::Copy(&weight_tr),
+                            false,
+                        );
+                    } else {
+                        conv_backward_col2im(
+                            &dy[..n * osz],
+                            &mut dx,
+                            n,
+                            &g,
+                            Transposed::Copy(&weight_tr),
+                            false,
+                        );
+                    }
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    (bits(&y), bits(&dx))
+                })
+            };
+            let (y1, dx1) = run(1, images);
+            for threads in [2, 3] {
+                let (y, dx) = run(threads, images);
+                assert!(
+                    y == y1 && dx == dx1,
+                    "{cin}→{cout} k{k} s{s}: {threads} threads differ"
+                );
+            }
+            // One image: the product shared among 2 and 3 threads inside gemm.
+            for threads in [2, 3] {
+                let (y, dx) = run(threads, 1);
+                assert!(
+                    y[..] == y1[..osz] && dx[..] == dx1[..isz],
+                    "{cin}→{cout} k{k} s{s}: an image alone ({threads} threads) differs"
+                );
             }
         }
     }

@@ -36,7 +36,7 @@ pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_D
 pub use elementwise::{add, add_into, apply_guided_mask, apply_mask};
 pub use gemm_conv::{
     conv_backward_col2im, conv_forward, conv_forward_smooth, pointwise_backward, ConvGeom,
-    ConvLayer,
+    ConvLayer, Transposed,
 };
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
 pub use scale::{scale_backward, scale_forward};
