@@ -296,12 +296,7 @@ impl VisionTransformer {
         let c = self.config.hidden;
         let dense = |l: &Linear, inputs: usize, outputs: usize| {
             let (w, bias) = l.values();
-            fast::Dense {
-                w,
-                bias,
-                inputs,
-                outputs,
-            }
+            fast::Dense::new(w, bias, inputs, outputs)
         };
         let norm = |l: &LayerNorm| {
             let (gamma, beta, eps) = l.values();
@@ -312,12 +307,7 @@ impl VisionTransformer {
         let (hw, hb) = self.head.values();
         let classes = self.config.num_classes;
         fast::Weights {
-            patch: fast::Dense {
-                w: transpose(&pw, c, k),
-                bias: pb,
-                inputs: k,
-                outputs: c,
-            },
+            patch: fast::Dense::new(transpose(&pw, c, k), pb, k, c),
             class_token: crate::engine::tensor_values(self.class_token.clone()),
             pos_embedding: crate::engine::tensor_values(self.pos_embedding.clone()),
             blocks: (self.blocks.iter())

@@ -183,7 +183,11 @@ impl VitNet {
         let (c, t, m) = (config.hidden, config.tokens(), config.mlp);
         let k = 3 * config.patch_size * config.patch_size;
         let dense_ok = |d: &Dense, i: usize, o: usize| {
-            d.inputs == i && d.outputs == o && d.w.len() == i * o && d.bias.len() == o
+            d.inputs == i
+                && d.outputs == o
+                && d.w.len() == i * o
+                && d.wt.len() == if i <= o { i * o } else { 0 }
+                && d.bias.len() == o
         };
         let norm_ok = |n: &Norm| n.gamma.len() == c && n.beta.len() == c;
         let ok = dense_ok(&w.patch, k, c)
