@@ -1,7 +1,8 @@
 //! Dense and 1×1 convolutions as `gemm` products: forward as tiled im2col (a 1×1 layer
 //! reads its input directly) with bias, activation and gradient mask fused into each
-//! cache-hot output tile; backward-data of a 1×1 layer as the transposed product, of a
-//! strided one as `col2im(Wᵀ · dy)`. (A stride-1 k×k backward is a forward convolution with
+//! cache-hot output tile (large products on small planes as one product per image, see
+//! [`Split::whole`]); backward-data of a 1×1 layer as the transposed product, of a strided one
+//! as `col2im(Wᵀ · dy)`, both from a row-major `Wᵀ` where the layer keeps one ([`Transposed`]). (A stride-1 k×k backward is a forward convolution with
 //! the flipped, transposed kernel; the runner sets that up.)
 //!
 //! Longer than 700 lines because a fifth of it is the unit tests against the plain
