@@ -1,0 +1,233 @@
+//! Unit tests of `gemm_conv` against the plain `reference` loops: forward with each fused
+//! activation, the smooth epilogue, backward (both `Wᵀ` layouts), and the byte identity of
+//! one-product-per-image layers across thread counts and batches.
+use super::super::testing::{assert_close, random};
+use super::*;
+
+fn geom(
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    h: usize,
+    w: usize,
+) -> ConvGeom {
+    let (oh, ow) = (
+        (h + 2 * pad - k) / stride + 1,
+        (w + 2 * pad - k) / stride + 1,
+    );
+    ConvGeom {
+        cin,
+        cout,
+        k,
+        stride,
+        pt: pad,
+        pl: pad,
+        h,
+        w,
+        oh,
+        ow,
+    }
+}
+
+const CASES: [(usize, usize, usize, usize, usize, usize, usize); 5] = [
+    (3, 5, 1, 1, 0, 7, 9),
+    (4, 6, 3, 1, 1, 9, 8),
+    (3, 7, 3, 2, 1, 11, 10),
+    (5, 4, 5, 2, 2, 13, 12),
+    (2, 3, 3, 2, 0, 8, 7),
+];
+
+#[test]
+fn forward_matches_reference() {
+    for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+        let g = geom(cin, cout, k, s, p, h, w);
+        let images = 3;
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let x = random(images * isz, i as u64);
+        let weight = random(cout * cin * k * k, 10 + i as u64);
+        let bias = random(cout, 20 + i as u64);
+        for (act, acc) in [(Act::Relu6, false), (Act::Relu, true), (Act::None, false)] {
+            let layer = ConvLayer {
+                g: &g,
+                weight: &weight,
+                bias: Some(&bias),
+                act,
+                winograd: None,
+            };
+            let y0 = random(images * osz, 30 + i as u64);
+            let (mut y, mut m) = (y0.clone(), vec![0u8; images * osz]);
+            conv_forward(&layer, &x, &mut y, Some(&mut m), images, acc);
+            for n in 0..images {
+                let (mut yr, mut mr) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
+                reference::conv_forward(&layer, &x[n * isz..(n + 1) * isz], &mut yr, &mut mr, acc);
+                assert_close(&y[n * osz..(n + 1) * osz], &yr, 1e-5);
+                if act == Act::None {
+                    assert!(m[n * osz..(n + 1) * osz].iter().all(|&v| v == 1));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn smooth_epilogue_matches_reference() {
+    // The reference convolution (no activation), then each smooth activation and its
+    // derivative from float64 definitions.
+    use super::super::smooth::reference::smooth;
+    for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+        let g = geom(cin, cout, k, s, p, h, w);
+        let images = 2;
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let x: Vec<f32> = random(images * isz, 70 + i as u64)
+            .iter()
+            .map(|v| 3.0 * v)
+            .collect();
+        let weight = random(cout * cin * k * k, 80 + i as u64);
+        let bias = random(cout, 90 + i as u64);
+        let layer = ConvLayer {
+            g: &g,
+            weight: &weight,
+            bias: Some(&bias),
+            act: Act::None,
+            winograd: None,
+        };
+        for act in [Act::Silu, Act::HardSwish, Act::HardSigmoid, Act::Sigmoid] {
+            let (mut y, mut d) = (vec![0.0; images * osz], vec![0.0; images * osz]);
+            conv_forward_smooth(&layer, act, &x, &mut y, Some(&mut d), images);
+            for n in 0..images {
+                let mut z = vec![0.0; osz];
+                let mut m = vec![0; osz];
+                reference::conv_forward(&layer, &x[n * isz..(n + 1) * isz], &mut z, &mut m, false);
+                let (want_y, want_d): (Vec<f32>, Vec<f32>) =
+                    z.iter().map(|&v| smooth(act, v)).unzip();
+                assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
+                assert_close(&d[n * osz..(n + 1) * osz], &want_d, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn backward_matches_reference() {
+    for (i, &(cin, cout, k, s, p, h, w)) in CASES.iter().enumerate() {
+        let g = geom(cin, cout, k, s, p, h, w);
+        let images = 2;
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let dy = random(images * osz, 40 + i as u64);
+        let weight = random(cout * cin * k * k, 50 + i as u64);
+        let kdim = cin * k * k;
+        let mut weight_tr = vec![0.0; weight.len()];
+        for co in 0..cout {
+            for j in 0..kdim {
+                weight_tr[j * cout + co] = weight[co * kdim + j];
+            }
+        }
+        for acc in [false, true] {
+            let dx0 = random(images * isz, 60 + i as u64);
+            let mut dx = dx0.clone();
+            if g.pointwise() {
+                pointwise_backward(&dy, &mut dx, images, &g, Transposed::Copy(&weight_tr), acc);
+                let mut dx2 = dx0.clone();
+                pointwise_backward(&dy, &mut dx2, images, &g, Transposed::Strided(&weight), acc);
+                assert_close(&dx2, &dx, 1e-5);
+            } else {
+                conv_backward_col2im(&dy, &mut dx, images, &g, Transposed::Copy(&weight_tr), acc);
+                let mut dx2 = dx0.clone();
+                conv_backward_col2im(&dy, &mut dx2, images, &g, Transposed::Strided(&weight), acc);
+                assert_close(&dx2, &dx, 1e-5);
+            }
+            for n in 0..images {
+                let mut want = dx0[n * isz..(n + 1) * isz].to_vec();
+                reference::conv_backward(&g, &weight, &dy[n * osz..(n + 1) * osz], &mut want, acc);
+                assert_close(&dx[n * isz..(n + 1) * isz], &want, 1e-5);
+            }
+        }
+    }
+}
+
+/// Layers that run one product per image (ResNet-50's 7×7- and 14×14-plane layers; the
+/// gemm crate then shares the product among threads inside) give the same bytes for any
+/// thread count, and an image the same bytes alone and in a batch: the crate splits the
+/// output among threads, never the reduction, and its blocking follows the shape only.
+#[test]
+fn whole_products_same_bytes_for_any_threads_and_batch() {
+    // (cin, cout, k, stride, pad, side): 1×1 and strided 1×1, 3×3 and strided 3×3.
+    for &(cin, cout, k, s, p, side) in &[
+        (2048, 512, 1, 1, 0, 7),
+        (1024, 1024, 1, 2, 0, 14),
+        (512, 512, 3, 1, 1, 7),
+        (256, 512, 3, 2, 1, 14),
+    ] {
+        let g = geom(cin, cout, k, s, p, side, side);
+        let kdim = cin * k * k;
+        assert!(Split::whole_ok(g.oh * g.ow, kdim, cout, g.pointwise()));
+        let images = 3;
+        let (isz, osz) = (cin * side * side, cout * g.oh * g.ow);
+        let x = random(images * isz, 3);
+        let dy = random(images * osz, 4);
+        let weight = random(cout * kdim, 5);
+        let mut weight_tr = vec![0.0; weight.len()];
+        for co in 0..cout {
+            for j in 0..kdim {
+                weight_tr[j * cout + co] = weight[co * kdim + j];
+            }
+        }
+        let bias = random(cout, 6);
+        let layer = ConvLayer {
+            g: &g,
+            weight: &weight,
+            bias: Some(&bias),
+            act: Act::Relu,
+            winograd: None,
+        };
+        let run = |threads: usize, n: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool");
+            pool.install(|| {
+                let (mut y, mut dx) = (vec![0.0; n * osz], vec![0.0; n * isz]);
+                conv_forward(&layer, &x[..n * isz], &mut y, None, n, false);
+                if g.pointwise() {
+                    pointwise_backward(
+                        &dy[..n * osz],
+                        &mut dx,
+                        n,
+                        &g,
+                        Transposed::Copy(&weight_tr),
+                        false,
+                    );
+                } else {
+                    conv_backward_col2im(
+                        &dy[..n * osz],
+                        &mut dx,
+                        n,
+                        &g,
+                        Transposed::Copy(&weight_tr),
+                        false,
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                (bits(&y), bits(&dx))
+            })
+        };
+        let (y1, dx1) = run(1, images);
+        for threads in [2, 3] {
+            let (y, dx) = run(threads, images);
+            assert!(
+                y == y1 && dx == dx1,
+                "{cin}→{cout} k{k} s{s}: {threads} threads differ"
+            );
+        }
+        // One image: the product shared among 2 and 3 threads inside gemm.
+        for threads in [2, 3] {
+            let (y, dx) = run(threads, 1);
+            assert!(
+                y[..] == y1[..osz] && dx[..] == dx1[..isz],
+                "{cin}→{cout} k{k} s{s}: an image alone ({threads} threads) differs"
+            );
+        }
+    }
+}
