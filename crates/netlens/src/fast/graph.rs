@@ -187,13 +187,11 @@ impl Graph {
                     }
                 }
             }
-            let kdim = p.cin * k * k;
-            let mut weight_tr = vec![0.0; if flipped_backward { 0 } else { p.weight.len() }];
-            for (co, row) in p.weight.chunks(kdim.max(1)).enumerate() {
-                for (j, &v) in row.iter().enumerate().filter(|_| !flipped_backward) {
-                    weight_tr[j * p.cout + co] = v;
-                }
-            }
+            let weight_tr = if flipped_backward {
+                Vec::new()
+            } else {
+                super::kernels::transpose(&p.weight, p.cout, p.cin * k * k)
+            };
             let winograd = LazyWeights::new(p.cout, p.cin, k, p.stride);
             let winograd_t = if wt.is_empty() {
                 LazyWeights::default()

@@ -45,6 +45,7 @@
 use super::layers::{LayerNorm, Linear, PatchConv};
 use crate::engine::Precision;
 use crate::error::{Error, Result};
+use crate::fast::kernels::transpose;
 use crate::fast::vit::{self as fast, VitNet};
 use crate::weights::StateDict;
 use burn::tensor::activation::{gelu, softmax};
@@ -527,17 +528,6 @@ impl VisionTransformer {
         };
         Ok(self.classify(out))
     }
-}
-
-/// `a` `[rows, cols]` row-major, transposed.
-fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0.0; a.len()];
-    for (r, row) in a.chunks_exact(cols).enumerate().take(rows) {
-        for (j, &v) in row.iter().enumerate() {
-            t[j * rows + r] = v;
-        }
-    }
-    t
 }
 
 #[cfg(test)]

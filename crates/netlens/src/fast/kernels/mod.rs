@@ -332,6 +332,17 @@ pub(crate) fn for_each_plane<T: Send>(
     }
 }
 
+/// `a` `[rows, cols]` row-major, transposed (the `Wᵀ` copies the backward products read).
+pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; a.len()];
+    for (r, row) in a.chunks_exact(cols).enumerate().take(rows) {
+        for (j, &v) in row.iter().enumerate() {
+            t[j * rows + r] = v;
+        }
+    }
+    t
+}
+
 /// Test data shared by the kernels' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {

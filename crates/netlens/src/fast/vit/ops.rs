@@ -108,13 +108,11 @@ pub struct Dense {
 impl Dense {
     /// The layer of `w` (`[inputs, outputs]` row-major) and `bias`, with its `Wᵀ` copy.
     pub fn new(w: Vec<f32>, bias: Vec<f32>, inputs: usize, outputs: usize) -> Self {
-        let mut wt = vec![0.0; if inputs <= outputs { w.len() } else { 0 }];
-        let rows = if wt.is_empty() { 0 } else { inputs };
-        for (i, row) in w.chunks_exact(outputs.max(1)).enumerate().take(rows) {
-            for (o, &v) in row.iter().enumerate() {
-                wt[o * inputs + i] = v;
-            }
-        }
+        let wt = if inputs <= outputs {
+            crate::fast::kernels::transpose(&w, inputs, outputs)
+        } else {
+            Vec::new()
+        };
         Self {
             w,
             wt,

@@ -118,12 +118,7 @@ fn backward_matches_reference() {
         let dy = random(images * osz, 40 + i as u64);
         let weight = random(cout * cin * k * k, 50 + i as u64);
         let kdim = cin * k * k;
-        let mut weight_tr = vec![0.0; weight.len()];
-        for co in 0..cout {
-            for j in 0..kdim {
-                weight_tr[j * cout + co] = weight[co * kdim + j];
-            }
-        }
+        let weight_tr = super::super::transpose(&weight, cout, kdim);
         for acc in [false, true] {
             let dx0 = random(images * isz, 60 + i as u64);
             let mut dx = dx0.clone();
@@ -168,12 +163,7 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
         let x = random(images * isz, 3);
         let dy = random(images * osz, 4);
         let weight = random(cout * kdim, 5);
-        let mut weight_tr = vec![0.0; weight.len()];
-        for co in 0..cout {
-            for j in 0..kdim {
-                weight_tr[j * cout + co] = weight[co * kdim + j];
-            }
-        }
+        let weight_tr = super::super::transpose(&weight, cout, kdim);
         let bias = random(cout, 6);
         let layer = ConvLayer {
             g: &g,
