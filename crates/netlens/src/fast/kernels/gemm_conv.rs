@@ -545,7 +545,6 @@ pub fn conv_backward_col2im(
     let pixels = g.oh * g.ow;
     let kdim = g.kdim();
     let par = inner_parallelism(images);
-    weight_tr.rows_from(0, kdim, g.cout);
     dx[..images * in_sz]
         .par_chunks_mut(in_sz)
         .enumerate()
@@ -593,7 +592,6 @@ pub fn pointwise_backward(
     accumulate: bool,
 ) {
     let (cin, cout, pixels) = (g.cin, g.cout, g.oh * g.ow);
-    weight_tr.rows_from(0, cin, cout);
     debug_assert!(g.pointwise());
     let split = if Split::whole_ok(pixels, cout, cin, true) {
         Split::whole(pixels, cin)
