@@ -4,10 +4,13 @@
 //! output to `(m+2)²/m²` (4 for F(2,3), 2.25 for F(4,3)), done as `(m+2)²` independent gemms
 //! `M[ξ] = U[ξ] · V[ξ]` (`[cout × cin] · [cin × tiles]`) per block of tile rows.
 //!
-//! Three phases per block, each split into a fixed number of tasks (never the thread count,
-//! so every thread count gives the same bytes): the input transform (tasks over input
-//! channels), the gemms (one task per transform position ξ), the output transform with the
-//! layer's epilogue (tasks over output channels). The transforms work on whole tile rows at
+//! Narrow layers run one task per block of an image's tile rows, all three phases of the
+//! block on one thread so that its transformed tiles stay in that core's L2 ([`fused`]).
+//! Wide layers run three phases per block, each split into a fixed number of tasks (never
+//! the thread count, so every thread count gives the same bytes): the input transform
+//! (tasks over input channels), the gemms (one task per transform position ξ), the output
+//! transform with the layer's epilogue (tasks over output channels) ([`phased`]). Both give
+//! the same bytes (unit-tested). The transforms work on whole tile rows at
 //! once, one contiguous vector per (tile entry, channel) over the row's tiles: an input row
 //! is split once into its `m` phases (`x[m·t + q]`), after which every tile's taps are
 //! contiguous loads and the arithmetic vectorizes across tiles.
@@ -16,7 +19,7 @@
 //! `U[ξ][cout][cin]`. Accuracy (float32): F(2,3)'s matrices are exact in binary (0, ±½, ±1),
 //! F(4,3)'s have ¼, ⅙, 1/12, 1/24 and intermediate values up to ~8× larger, so its error
 //! is ~4–10× F(2,3)'s; the unit tests bound both against a float64 direct loop.
-//! Unit tests in `winograd/tests.rs`.
+//! The transforms are in `winograd/transforms.rs`, the unit tests in `winograd/tests.rs`.
 
 use super::gemm_conv::{matmul, ConvGeom, Mat};
 use super::{dispatch, Mac, SendPtr, Simd};
@@ -248,11 +251,120 @@ pub(crate) type Epilogue<'a> = &'a (dyn Fn(usize, usize, usize, usize) + Sync);
 /// `y (+)= W ⋆ x` of a batch by F(`m`×`m`, 3×3) with `u` from [`transform_weights`], then
 /// `epilogue` on every block of output rows of every channel.
 ///
-/// The batch's tile rows are numbered image after image and cut into blocks of a fixed
-/// number of rows (set by the geometry alone), so a block may span images; the gemm crate's
-/// reduction blocking depends on `cin` only (`kc ≥ 512`, the whole reduction here), so
-/// every output is the same sum whatever block its tile falls in.
+/// Narrow layers run [`fused`], wide ones [`phased`]. Either way a tile's output is the
+/// same sum whatever block it falls in: the gemm crate's reduction blocking depends on
+/// `cin` only (`kc ≥ 512`, the whole reduction here), so the bytes do not depend on the
+/// batch, the block or the thread count.
 pub(crate) fn forward(
+    g: &ConvGeom,
+    u: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    images: usize,
+    accumulate: bool,
+    epilogue: Epilogue,
+) {
+    if g.cin + g.cout <= FUSED_CHANNELS {
+        fused(g, u, x, y, images, accumulate, epilogue)
+    } else {
+        phased(g, u, x, y, images, accumulate, epilogue)
+    }
+}
+
+/// Layers with at most this many input plus output channels run [`fused`]: their
+/// transforms cost as much as their products (VGG16's 64-channel layer at 224², phased:
+/// 5.3 ms input transform, 5.3 ms products, 3.9 ms output transform), and a block's `V`
+/// and `M` written by one thread and read by another travel through L3. Measured on VGG16
+/// (2 threads, batch 1, forward + backward): 191 → 185 ms fused, → 170–175 ms with
+/// [`XI_PAD`] too; ResNet-50 unchanged.
+pub const FUSED_CHANNELS: usize = 256;
+
+/// Floats a fused block's `V` and `M` hold together at most (1 MB: half a core's L2).
+const FUSED_FLOATS: usize = 256 << 10;
+
+/// [`forward`] one task per block of an image's tile rows, each running the input
+/// transform, the `α²` products and the output transform of its block on one thread,
+/// so that `V` and `M` stay in that core's L2. A tile's output is the same sum as in
+/// [`phased`] (the products reduce over all of `cin` in order whatever the block's width).
+pub(crate) fn fused(
+    g: &ConvGeom,
+    u: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    images: usize,
+    accumulate: bool,
+    epilogue: Epilogue,
+) {
+    let Some(m) = tile_of(u.len(), g.cout, g.cin) else {
+        unreachable!("Winograd weights of the wrong size")
+    };
+    let t = tiles(m);
+    let a = t.alpha();
+    let (ntx, nty) = (g.ow.div_ceil(m), g.oh.div_ceil(m));
+    let rows_per_block = (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx)).clamp(1, nty);
+    let per_image = nty.div_ceil(rows_per_block);
+    let yp = SendPtr(y.as_mut_ptr());
+    let in_sz = g.cin * g.h * g.w;
+    let x = &x[..images * in_sz];
+    (0..images * per_image).into_par_iter().for_each(|task| {
+        let (n, b) = (task / per_image, task % per_image);
+        let r0 = n * nty + b * rows_per_block;
+        let r1 = (r0 + rows_per_block).min((n + 1) * nty);
+        let tn = (r1 - r0) * ntx;
+        let blk = Block {
+            g,
+            t,
+            ntx,
+            nty,
+            r0,
+            r1,
+            tn,
+        };
+        super::with_scratch(a * a * blk.vs(), |v| {
+            super::with_scratch2(a * a * blk.ms(), |mm| {
+                let (vp, mp) = (SendPtr(v.as_mut_ptr()), SendPtr(mm.as_mut_ptr()));
+                dispatch(InputTransform {
+                    blk: &blk,
+                    x,
+                    cis: 0..g.cin,
+                    v: vp,
+                });
+                for xi in 0..a * a {
+                    // SAFETY: `v` and `mm` are this task's own, sized for the block.
+                    unsafe {
+                        matmul(
+                            (g.cout, tn, g.cin),
+                            Mat::rows(mp.at(xi * blk.ms()), tn),
+                            false,
+                            Mat::rows(u[xi * g.cout * g.cin..].as_ptr(), g.cin),
+                            Mat::rows(vp.at(xi * blk.vs()) as *const f32, tn),
+                            Parallelism::None,
+                        );
+                    }
+                }
+                dispatch(OutputTransform {
+                    blk: &blk,
+                    m: mp,
+                    cos: 0..g.cout,
+                    y: yp,
+                    accumulate,
+                });
+            })
+        });
+        let (y0, y1) = ((r0 - n * nty) * m, ((r1 - n * nty) * m).min(g.oh));
+        for co in 0..g.cout {
+            epilogue(n, co, y0, y1 - y0);
+        }
+    });
+}
+
+/// [`forward`] in three phases per block of tile rows, each phase split over the threads
+/// (the batch's tile rows numbered image after image and cut into blocks of a fixed number
+/// of rows set by the geometry alone, so a block may span images):
+/// input transform by input channels, products by transform position, output transform by
+/// output channels (for wide layers, whose products dominate and whose blocks would be
+/// too narrow for one thread's L2).
+pub(crate) fn phased(
     g: &ConvGeom,
     u: &[f32],
     x: &[f32],
@@ -275,10 +387,10 @@ pub(crate) fn forward(
     let total_rows = images * nty;
     let blocks = total_rows.div_ceil(rows_per_block);
     let yp = SendPtr(y.as_mut_ptr());
-    let cap = a * a * rows_per_block * ntx;
     let in_sz = g.cin * g.h * g.w;
-    super::with_scratch(cap * g.cin, |v| {
-        super::with_scratch2(cap * g.cout, |mm| {
+    let tn_max = rows_per_block * ntx;
+    super::with_scratch(a * a * (g.cin * tn_max + XI_PAD), |v| {
+        super::with_scratch2(a * a * (g.cout * tn_max + XI_PAD), |mm| {
             let (vp, mp) = (SendPtr(v.as_mut_ptr()), SendPtr(mm.as_mut_ptr()));
             for b in 0..blocks {
                 let r0 = b * rows_per_block;
@@ -308,10 +420,10 @@ pub(crate) fn forward(
                     unsafe {
                         matmul(
                             (g.cout, tn, g.cin),
-                            Mat::rows(mp.at(xi * g.cout * tn), tn),
+                            Mat::rows(mp.at(xi * blk.ms()), tn),
                             false,
                             Mat::rows(u[xi * g.cout * g.cin..].as_ptr(), g.cin),
-                            Mat::rows(vp.at(xi * g.cin * tn) as *const f32, tn),
+                            Mat::rows(vp.at(xi * blk.vs()) as *const f32, tn),
                             Parallelism::None,
                         );
                     }
@@ -357,221 +469,26 @@ struct Block<'a> {
     tn: usize,
 }
 
-/// `dst[t] += c · src[t]` over the shorter length.
-#[inline(always)]
-fn axpy(dst: &mut [f32], c: f32, src: &[f32]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += c * s;
+/// Floats between one transform position's `V[ξ]` (or `M[ξ]`) and the next beyond its
+/// `channels × tiles`: without them a block of 64 channels × 112 tiles puts all sixteen
+/// `V[ξ]` rows a multiple of 4 KiB apart, in the same L1 sets (measured on one thread: the
+/// F(2,3) input transform of VGG16's 224² layer 8.3 → 7.5 ms).
+const XI_PAD: usize = 16;
+
+impl Block<'_> {
+    /// Floats from `V[ξ]` to `V[ξ + 1]`.
+    fn vs(&self) -> usize {
+        self.g.cin * self.tn + XI_PAD
+    }
+
+    /// Floats from `M[ξ]` to `M[ξ + 1]`.
+    fn ms(&self) -> usize {
+        self.g.cout * self.tn + XI_PAD
     }
 }
 
-/// `dst[t] = Σ_k coef[k] · src(k)[t]` for the nonzero coefficients.
-#[inline(always)]
-fn combine<'s>(dst: &mut [f32], coef: &[f32], src: impl Fn(usize) -> &'s [f32]) {
-    let Some(first) = coef.iter().position(|&c| c != 0.0) else {
-        dst.fill(0.0);
-        return;
-    };
-    let c0 = coef[first];
-    for (d, &s) in dst.iter_mut().zip(src(first)) {
-        *d = c0 * s;
-    }
-    for (k, &c) in coef.iter().enumerate().skip(first + 1) {
-        if c == 1.0 {
-            for (d, &s) in dst.iter_mut().zip(src(k)) {
-                *d += s;
-            }
-        } else if c == -1.0 {
-            for (d, &s) in dst.iter_mut().zip(src(k)) {
-                *d -= s;
-            }
-        } else if c != 0.0 {
-            axpy(dst, c, src(k));
-        }
-    }
-}
-
-/// Input transform of channels `cis` over a block: `V[ξ][ci][tile]`.
-///
-/// The block's tile rows are processed together, as one vector per (tile entry) over all
-/// the block's tiles: tile row `r`'s phases sit at `r·np .. r·np + ntx + 1` (`np = ntx + 1`),
-/// so the shifted taps of the last tile of a row read into the next row's slot and the one
-/// result per row at `r·np + ntx` is garbage, dropped when `V` is written.
-struct InputTransform<'a> {
-    blk: &'a Block<'a>,
-    x: &'a [f32],
-    cis: std::ops::Range<usize>,
-    v: SendPtr<f32>,
-}
-
-impl Simd for InputTransform<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run<M: Mac>(self) {
-        let Self { blk, x, cis, v } = self;
-        let Block {
-            g,
-            t,
-            ntx,
-            nty,
-            r0,
-            r1,
-            tn,
-        } = *blk;
-        let (m, a) = (t.m, t.alpha());
-        let np = ntx + 1;
-        let nr = r1 - r0;
-        // Flattened length of one vector over the block (plus the phase shift's slack).
-        let len = nr * np;
-        // phases[i][q][r·np + t] = row i of tile row r at column m·t + q − pl.
-        let mut phases = vec![0.0f32; a * m * (len + 1)];
-        let mut rows = vec![0.0f32; a * a * len];
-        let mut out = vec![0.0f32; len];
-        // One padded input row: columns −pl .. m·np − pl.
-        let mut padded = vec![0.0f32; m * np];
-        for ci in cis {
-            for r in r0..r1 {
-                let (n, ty) = (r / nty, r % nty);
-                let plane = &x[(n * g.cin + ci) * g.h * g.w..][..g.h * g.w];
-                let slot = (r - r0) * np;
-                for i in 0..a {
-                    let iy = (ty * m + i) as isize - g.pt as isize;
-                    let ph = &mut phases[i * m * (len + 1)..][..m * (len + 1)];
-                    if iy < 0 || iy >= g.h as isize {
-                        for q in 0..m {
-                            ph[q * (len + 1) + slot..][..np].fill(0.0);
-                        }
-                        continue;
-                    }
-                    let src = &plane[iy as usize * g.w..][..g.w];
-                    let w = g.w.min(m * np - g.pl);
-                    padded[..g.pl].fill(0.0);
-                    padded[g.pl..g.pl + w].copy_from_slice(&src[..w]);
-                    padded[g.pl + w..].fill(0.0);
-                    for q in 0..m {
-                        let dst = &mut ph[q * (len + 1) + slot..][..np];
-                        for (d, &s) in dst.iter_mut().zip(padded[q..].iter().step_by(m)) {
-                            *d = s;
-                        }
-                    }
-                }
-            }
-            // Row pass: rows[i][j] = Σ_k Bᵀ[j][k] · d[i][k]; tap k of tile t is phase k % m
-            // at t + k / m.
-            for i in 0..a {
-                let ph = &phases[i * m * (len + 1)..][..m * (len + 1)];
-                for j in 0..a {
-                    let dst = &mut rows[(i * a + j) * len..][..len];
-                    combine(dst, &t.bt[j * a..][..a], |k| {
-                        &ph[(k % m) * (len + 1) + k / m..][..len]
-                    });
-                }
-            }
-            // Column pass: V[(p, j)] = Σ_i Bᵀ[p][i] · rows[i][j], written without the
-            // garbage column of each tile row.
-            for p in 0..a {
-                for j in 0..a {
-                    combine(&mut out, &t.bt[p * a..][..a], |i| {
-                        &rows[(i * a + j) * len..][..len]
-                    });
-                    let xi = p * a + j;
-                    // SAFETY: this task owns rows ci of every V[ξ] of the block.
-                    let dst =
-                        unsafe { std::slice::from_raw_parts_mut(v.at((xi * g.cin + ci) * tn), tn) };
-                    for (d, s) in dst.chunks_exact_mut(ntx).zip(out.chunks_exact(np)) {
-                        d.copy_from_slice(&s[..ntx]);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Output transform of channels `cos` over a block, from `M[ξ][co][tile]` into `y`
-/// (the batch's output), one vector per (tile entry) over all the block's tiles.
-struct OutputTransform<'a> {
-    blk: &'a Block<'a>,
-    m: SendPtr<f32>,
-    cos: std::ops::Range<usize>,
-    y: SendPtr<f32>,
-    accumulate: bool,
-}
-
-impl Simd for OutputTransform<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run<Mc: Mac>(self) {
-        let Self {
-            blk,
-            m: mp,
-            cos,
-            y,
-            accumulate,
-        } = self;
-        let Block {
-            g,
-            t,
-            ntx,
-            nty,
-            r0,
-            r1,
-            tn,
-        } = *blk;
-        let (m, a) = (t.m, t.alpha());
-        let mut s = vec![0.0f32; m * a * tn];
-        let mut o = vec![0.0f32; m * m * tn];
-        for co in cos {
-            // SAFETY: M is fully written by the gemm phase and only read here.
-            let mrow = |xi: usize| unsafe {
-                std::slice::from_raw_parts(mp.at((xi * g.cout + co) * tn) as *const f32, tn)
-            };
-            // S[r][j] = Σ_i Aᵀ[r][i] · M[(i, j)].
-            for r in 0..m {
-                for j in 0..a {
-                    let dst = &mut s[(r * a + j) * tn..][..tn];
-                    combine(dst, &t.at[r * a..][..a], |i| mrow(i * a + j));
-                }
-            }
-            // O[r][c] = Σ_j Aᵀ[c][j] · S[r][j].
-            for r in 0..m {
-                for c in 0..m {
-                    let dst = &mut o[(r * m + c) * tn..][..tn];
-                    combine(dst, &t.at[c * a..][..a], |j| &s[(r * a + j) * tn..][..tn]);
-                }
-            }
-            for row in r0..r1 {
-                let (n, ty) = (row / nty, row % nty);
-                let col0 = (row - r0) * ntx;
-                for r in 0..m {
-                    let oy = ty * m + r;
-                    if oy >= g.oh {
-                        break;
-                    }
-                    // SAFETY: this task owns channel co's rows of the block.
-                    let yrow = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            y.at(((n * g.cout + co) * g.oh + oy) * g.ow),
-                            g.ow,
-                        )
-                    };
-                    for c in 0..m {
-                        let src = &o[(r * m + c) * tn + col0..][..ntx];
-                        let dst = yrow[c..].iter_mut().step_by(m);
-                        if accumulate {
-                            for (d, &v) in dst.zip(src) {
-                                *d += v;
-                            }
-                        } else {
-                            for (d, &v) in dst.zip(src) {
-                                *d = v;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
+mod transforms;
+use transforms::{InputTransform, OutputTransform};
 
 #[cfg(test)]
 mod tests;

@@ -69,6 +69,8 @@ fn matches_direct_float64() {
         (21, 16, 0, 20, 17, 1),
         (18, 20, 2, 13, 11, 3),
         (64, 24, 1, 30, 29, 1),
+        // Wider than FUSED_CHANNELS: the phased path.
+        (150, 120, 1, 17, 15, 2),
     ];
     for (i, &(cin, cout, pad, h, w, images)) in cases.iter().enumerate() {
         let g = geom(cin, cout, pad, h, w);
@@ -132,7 +134,14 @@ fn matches_direct_float64() {
 /// (the blocks' gemms then have other column counts).
 #[test]
 fn batch_does_not_change_the_bytes() {
-    for (cin, cout, side) in [(40, 24, 23), (32, 48, 13), (64, 64, 56)] {
+    // The last two are wider than FUSED_CHANNELS (phased, blocks spanning images).
+    for (cin, cout, side) in [
+        (40, 24, 23),
+        (32, 48, 13),
+        (64, 64, 56),
+        (160, 128, 13),
+        (144, 144, 9),
+    ] {
         let g = geom(cin, cout, 1, side, side);
         let (isz, osz, images) = (cin * side * side, cout * side * side, 5);
         let x = random(images * isz, 7);
@@ -179,4 +188,38 @@ fn chooses_only_3x3_stride_1_wide_layers() {
         lazy.get(&w, &big).map(<[f32]>::len),
         Some((TILE + 2).pow(2) * 32 * 32)
     );
+}
+
+/// The fused and the phased path give the same bytes (each tile's sum over the input
+/// channels runs in the same order whatever its block), for F(2,3) and F(4,3), with and
+/// without accumulation; blocks of one image, of several rows with a short last one, and
+/// of the one-row floor (260 wide).
+#[test]
+fn fused_and_phased_give_the_same_bytes() {
+    for (i, &(cin, cout, h, w, images)) in [
+        (32, 16, 23, 17, 3),
+        (48, 40, 9, 30, 2),
+        (64, 64, 112, 20, 1),
+        (64, 64, 6, 260, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = geom(cin, cout, 1, h, w);
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let x = random(images * isz, 500 + i as u64);
+        let wt = random(cout * cin * 9, 600 + i as u64);
+        let y0 = random(images * osz, 700 + i as u64);
+        for m in [2, 4] {
+            let u = transform_weights(&wt, cout, cin, m);
+            for acc in [false, true] {
+                let (mut a, mut b) = (y0.clone(), y0.clone());
+                let none: Epilogue = &|_, _, _, _| {};
+                fused(&g, &u, &x, &mut a, images, acc, none);
+                phased(&g, &u, &x, &mut b, images, acc, none);
+                let same = a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(same, "case {i} F({m},3) acc {acc}: fused and phased differ");
+            }
+        }
+    }
 }
