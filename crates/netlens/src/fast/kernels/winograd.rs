@@ -173,10 +173,12 @@ pub fn transform_weights(weight: &[f32], cout: usize, cin: usize, m: usize) -> V
 pub const MIN_CHANNELS: usize = 32;
 
 /// The output tile side the lowering uses (see the module doc for the accuracy of each).
-/// F(2,3): F(4,3) is 1.1–1.25× faster on VGG16 (batch 8 / batch 1) but its float32 error
-/// (≤ 5.2e-6 against ≤ 2.2e-7) flips enough ReLU kinks that full-size ResNet-18's input
-/// gradient lands 7.2e-3 from float64 PyTorch, outside `tests/onnx_full.rs`'s bound (5e-3,
-/// PyTorch's own float32 is 1.1e-3); F(2,3) keeps every parity test at its tolerance.
+/// F(2,3): F(4,3) was 1.1–1.25× faster on VGG16 (batch 8 / batch 1) before the [`fused`]
+/// blocks and is no faster since (the narrow layers are bound by their transforms), and
+/// its float32 error (≤ 5.2e-6 against ≤ 2.2e-7) flips enough ReLU kinks that full-size
+/// ResNet-18's input gradient lands 7.2e-3 from float64 PyTorch, outside
+/// `tests/onnx_full.rs`'s bound (5e-3, PyTorch's own float32 is 1.1e-3); F(2,3) keeps every
+/// parity test at its tolerance.
 pub const TILE: usize = 2;
 
 /// The tile size for a `[cout, cin, k, k]` dense kernel if the layer may run by Winograd
