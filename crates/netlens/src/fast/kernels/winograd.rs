@@ -5,7 +5,7 @@
 //! `M[ξ] = U[ξ] · V[ξ]` (`[cout × cin] · [cin × tiles]`) per block of tile rows.
 //!
 //! Narrow layers run one task per block of an image's tile rows, all three phases of the
-//! block on one thread so that its transformed tiles stay in that core's L2 ([`fused`]).
+//! block on one thread so that its transformed tiles stay in that core's caches ([`fused`]).
 //! Wide layers run three phases per block, each split into a fixed number of tasks (never
 //! the thread count, so every thread count gives the same bytes): the input transform
 //! (tasks over input channels), the gemms (one task per transform position ξ), the output
@@ -276,17 +276,25 @@ pub(crate) fn forward(
 /// Layers with at most this many input plus output channels run [`fused`]: their
 /// transforms cost as much as their products (VGG16's 64-channel layer at 224², phased:
 /// 5.3 ms input transform, 5.3 ms products, 3.9 ms output transform), and a block's `V`
-/// and `M` written by one thread and read by another travel through L3. Measured on VGG16
-/// (2 threads, batch 1, forward + backward): 191 → 185 ms fused, → 170–175 ms with
-/// [`XI_PAD`] too; ResNet-50 unchanged.
+/// and `M` written by one thread and read by another travel through L3. Measured (2
+/// threads, forward + backward, batch 1 / 8): VGG16 191 → 155–164 / 1380–1400 → 1200–1230
+/// ms with [`XI_PAD`] and [`FUSED_FLOATS`]; ResNet-50 unchanged. Raising this to 512 or
+/// 1024 was slower (VGG16 up to +15 %, ResNet-50 +10 %): the wide layers' products
+/// dominate, and the phased path shares each product out over both threads.
 pub const FUSED_CHANNELS: usize = 256;
 
-/// Floats a fused block's `V` and `M` hold together at most (1 MB: half a core's L2).
-const FUSED_FLOATS: usize = 256 << 10;
+/// Floats a fused block's `V` and `M` hold together at most (4 MB, more than one core's
+/// 2 MB L2: wider blocks amortize packing `U[ξ]` once per block and product). VGG16 f+b at
+/// batch 1: 256 K floats 170 ms, 1 M 156–164 ms, 2 M 166 ms, 4 M 175 ms.
+const FUSED_FLOATS: usize = 1 << 20;
+
+/// Fewest blocks an image's tile rows are cut into on the fused path (when it has that many
+/// rows), so that one image keeps both threads busy; the bytes do not depend on the blocks.
+const MIN_FUSED_BLOCKS: usize = 4;
 
 /// [`forward`] one task per block of an image's tile rows, each running the input
 /// transform, the `α²` products and the output transform of its block on one thread,
-/// so that `V` and `M` stay in that core's L2. A tile's output is the same sum as in
+/// so that `V` and `M` stay in that core's caches. A tile's output is the same sum as in
 /// [`phased`] (the products reduce over all of `cin` in order whatever the block's width).
 pub(crate) fn fused(
     g: &ConvGeom,
@@ -303,7 +311,9 @@ pub(crate) fn fused(
     let t = tiles(m);
     let a = t.alpha();
     let (ntx, nty) = (g.ow.div_ceil(m), g.oh.div_ceil(m));
-    let rows_per_block = (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx)).clamp(1, nty);
+    let rows_per_block = (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx))
+        .min(nty.div_ceil(MIN_FUSED_BLOCKS))
+        .max(1);
     let per_image = nty.div_ceil(rows_per_block);
     let yp = SendPtr(y.as_mut_ptr());
     let in_sz = g.cin * g.h * g.w;

@@ -192,7 +192,7 @@ fn chooses_only_3x3_stride_1_wide_layers() {
 
 /// The fused and the phased path give the same bytes (each tile's sum over the input
 /// channels runs in the same order whatever its block), for F(2,3) and F(4,3), with and
-/// without accumulation; blocks of one image, of several rows with a short last one, and
+/// without accumulation; blocks of several rows with a short last one, and
 /// of the one-row floor (260 wide).
 #[test]
 fn fused_and_phased_give_the_same_bytes() {
