@@ -305,12 +305,8 @@ pub(crate) fn fused(
     accumulate: bool,
     epilogue: Epilogue,
 ) {
-    let Some(m) = tile_of(u.len(), g.cout, g.cin) else {
-        unreachable!("Winograd weights of the wrong size")
-    };
-    let t = tiles(m);
-    let a = t.alpha();
-    let (ntx, nty) = (g.ow.div_ceil(m), g.oh.div_ceil(m));
+    let (t, ntx, nty) = grid(g, u);
+    let (m, a) = (t.m, t.alpha());
     let rows_per_block = (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx))
         .min(nty.div_ceil(MIN_FUSED_BLOCKS))
         .max(1);
@@ -343,16 +339,7 @@ pub(crate) fn fused(
                 });
                 for xi in 0..a * a {
                     // SAFETY: `v` and `mm` are this task's own, sized for the block.
-                    unsafe {
-                        matmul(
-                            (g.cout, tn, g.cin),
-                            Mat::rows(mp.at(xi * blk.ms()), tn),
-                            false,
-                            Mat::rows(u[xi * g.cout * g.cin..].as_ptr(), g.cin),
-                            Mat::rows(vp.at(xi * blk.vs()) as *const f32, tn),
-                            Parallelism::None,
-                        );
-                    }
+                    unsafe { blk.product(u, vp, mp, xi) };
                 }
                 dispatch(OutputTransform {
                     blk: &blk,
@@ -385,12 +372,8 @@ pub(crate) fn phased(
     accumulate: bool,
     epilogue: Epilogue,
 ) {
-    let Some(m) = tile_of(u.len(), g.cout, g.cin) else {
-        unreachable!("Winograd weights of the wrong size")
-    };
-    let t = tiles(m);
-    let a = t.alpha();
-    let (ntx, nty) = (g.ow.div_ceil(m), g.oh.div_ceil(m));
+    let (t, ntx, nty) = grid(g, u);
+    let (m, a) = (t.m, t.alpha());
     let per_tile = a * a * g.cin.max(g.cout);
     let rows_per_block = BLOCK_TILES
         .div_ceil(ntx)
@@ -429,16 +412,7 @@ pub(crate) fn phased(
                 });
                 (0..a * a).into_par_iter().for_each(|xi| {
                     // SAFETY: task ξ writes only M[ξ]; V and U are read.
-                    unsafe {
-                        matmul(
-                            (g.cout, tn, g.cin),
-                            Mat::rows(mp.at(xi * blk.ms()), tn),
-                            false,
-                            Mat::rows(u[xi * g.cout * g.cin..].as_ptr(), g.cin),
-                            Mat::rows(vp.at(xi * blk.vs()) as *const f32, tn),
-                            Parallelism::None,
-                        );
-                    }
+                    unsafe { blk.product(u, vp, mp, xi) };
                 });
                 let co_chunk = g.cout.div_ceil(TRANSFORM_TASKS);
                 (0..g.cout.div_ceil(co_chunk))
@@ -487,7 +461,36 @@ struct Block<'a> {
 /// F(2,3) input transform of VGG16's 224² layer 8.3 → 7.5 ms).
 const XI_PAD: usize = 16;
 
+/// The tile set `u` was transformed for, and the output's tiles across and down.
+fn grid(g: &ConvGeom, u: &[f32]) -> (&'static Tiles, usize, usize) {
+    let Some(m) = tile_of(u.len(), g.cout, g.cin) else {
+        unreachable!("Winograd weights of the wrong size")
+    };
+    (tiles(m), g.ow.div_ceil(m), g.oh.div_ceil(m))
+}
+
 impl Block<'_> {
+    /// `M[ξ] = U[ξ] · V[ξ]` for the block, on the calling thread.
+    ///
+    /// # Safety
+    /// `v` and `mm` hold the block's `V` and `M` ([`Block::vs`], [`Block::ms`] apart), `V[ξ]`
+    /// is written, and nothing else touches `M[ξ]` meanwhile.
+    unsafe fn product(&self, u: &[f32], v: SendPtr<f32>, mm: SendPtr<f32>, xi: usize) {
+        let (g, tn) = (self.g, self.tn);
+        assert!(u.len() >= (xi + 1) * g.cout * g.cin);
+        // SAFETY: the caller's contract; `U[ξ]` was checked above.
+        unsafe {
+            matmul(
+                (g.cout, tn, g.cin),
+                Mat::rows(mm.at(xi * self.ms()), tn),
+                false,
+                Mat::rows(u[xi * g.cout * g.cin..].as_ptr(), g.cin),
+                Mat::rows(v.at(xi * self.vs()) as *const f32, tn),
+                Parallelism::None,
+            );
+        }
+    }
+
     /// Floats from `V[ξ]` to `V[ξ + 1]`.
     fn vs(&self) -> usize {
         self.g.cin * self.tn + XI_PAD
