@@ -414,21 +414,50 @@ impl FastNet {
                     kernels::apply_mask(&mut g, m);
                 }
             }
-            // A depthwise layer that is the only reader of a masked value applies that
-            // value's mask as it writes the gradient (not at `from`, whose gradient is
-            // returned as it is: the gradient of the activation's output).
-            let input_mask = match node {
-                Node::Depthwise { x, .. }
-                    if !guided && *x != from && l.readers[*x] == 1 && grads[*x].is_none() =>
-                {
-                    mask_of(*x).inspect(|_| premasked[*x] = true)
-                }
-                _ => None,
+            // A layer that is the only reader of a masked value applies that value's mask as
+            // it writes the gradient, in the same pass (not at `from`, whose gradient is
+            // returned as it is: the gradient of the activation's output). The guided rule
+            // is applied at the value instead, never inside a kernel.
+            let premask = |u: Value, grads: &[Option<Vec<f32>>]| {
+                !guided && u != from && l.readers[u] == 1 && grads[u].is_none()
             };
+            let input_masks: Vec<Option<&[u8]>> = match node {
+                Node::Depthwise { .. }
+                | Node::Conv { .. }
+                | Node::MaxPool { .. }
+                | Node::Concat(_) => node
+                    .inputs()
+                    .into_iter()
+                    .map(|u| {
+                        if premask(u, &grads) {
+                            mask_of(u).inspect(|_| premasked[u] = true)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            // A sum passes its gradient on unchanged: the first input with no gradient yet
+            // takes the buffer itself, the other a copy (or a sum into its own).
+            if let Node::Add { a, b, .. } = *node {
+                if a != b && (grads[a].is_none() || grads[b].is_none()) {
+                    let (own, other) = if grads[a].is_none() { (a, b) } else { (b, a) };
+                    let size = l.size(v);
+                    let (mut dx, acc) = match grads[other].take() {
+                        Some(d) => (d, true),
+                        None => (pool.get(l.size(other)), false),
+                    };
+                    kernels::add_into(&mut dx[..size], &g[..size], acc);
+                    grads[other] = Some(dx);
+                    grads[own] = Some(g);
+                    continue;
+                }
+            }
             let incoming = Incoming {
                 g: &g,
                 mask,
-                input_mask,
+                input_masks,
                 argmax: data.argmax.get(i),
                 floats: data.floats.get(i).map(|f| &f[..]),
             };

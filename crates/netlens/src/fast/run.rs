@@ -17,12 +17,14 @@ pub(super) struct Forward<'a> {
 
 /// What a node's backward pass reads: the gradient of its output, that output's activation
 /// mask (not yet applied to `g` only for a depthwise layer, whose kernel applies it), the
-/// mask of its input when the kernel is to apply it, a max-pool's argmax and a per-channel
-/// scale's saved inputs.
+/// masks of its inputs that the kernel is to apply as it writes their gradients (one entry
+/// per input of a convolution, depthwise layer, max-pool or concatenation whose only reader
+/// it is; empty for the other nodes), a max-pool's argmax and a per-channel scale's saved
+/// inputs.
 pub(super) struct Incoming<'a> {
     pub g: &'a [f32],
     pub mask: Option<&'a [u8]>,
-    pub input_mask: Option<&'a [u8]>,
+    pub input_masks: Vec<Option<&'a [u8]>>,
     pub argmax: Option<&'a Vec<u32>>,
     pub floats: Option<&'a [f32]>,
 }
@@ -102,8 +104,13 @@ pub(super) fn run_forward<'a>(
             activate_smooth(*act, &mut out[..size], floats);
         }
         (Node::Add { a, b, act }, _) => {
-            kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size]);
-            activate(*act, &mut out[..size], mask, floats);
+            if act.is_smooth() {
+                kernels::add(&get(*a)[..size], &get(*b)[..size], &mut out[..size]);
+                activate(*act, &mut out[..size], mask, floats);
+            } else {
+                // The sum, its ReLU-family activation and mask in one pass.
+                kernels::add_act(get(*a), get(*b), &mut out[..size], act.masked(), mask);
+            }
         }
         (Node::Scale { x, s }, _) => {
             let (xs, ss) = (&get(*x)[..size], &get(*s)[..l.size(*s)]);
@@ -216,10 +223,11 @@ pub(super) fn run_backward(
     let Incoming {
         g,
         mask,
-        input_mask,
+        input_masks,
         argmax,
         floats,
     } = incoming;
+    let input_mask = input_masks.first().copied().flatten();
     let n = l.images;
     match (node, geom) {
         (
@@ -243,7 +251,7 @@ pub(super) fn run_backward(
                 Transposed::Copy(weight_tr)
             };
             if cg.k == 1 && cg.stride == 1 && cg.pt == 0 && cg.pl == 0 {
-                kernels::pointwise_backward(g, &mut dx, n, cg, wt, acc);
+                kernels::pointwise_backward(g, &mut dx, n, cg, wt, acc, input_mask);
             } else if !weight_t.is_empty() && cg.pt < cg.k && cg.pl < cg.k {
                 // dx = conv(g, flipped Wᵀ) with padding k-1-p, back to the input size.
                 let bg = ConvGeom {
@@ -265,9 +273,12 @@ pub(super) fn run_backward(
                     act: Act::None,
                     winograd: winograd_t.get(weight_t, &bg),
                 };
-                kernels::conv_forward(&layer, g, &mut dx, None, n, acc);
+                match input_mask {
+                    Some(keep) => kernels::conv_forward_keep(&layer, g, &mut dx, keep, n),
+                    None => kernels::conv_forward(&layer, g, &mut dx, None, n, acc),
+                }
             } else {
-                kernels::conv_backward_col2im(g, &mut dx, n, cg, wt, acc);
+                kernels::conv_backward_col2im(g, &mut dx, n, cg, wt, acc, input_mask);
             }
             slots.grads[*x] = Some(dx);
         }
@@ -317,7 +328,7 @@ pub(super) fn run_backward(
             let (mut dx, acc) = slots.take(l, *x);
             let planes = n * l.shapes[*x].0;
             if let Some(am) = argmax {
-                kernels::max_pool_backward(g, am, &mut dx, planes, pg, acc);
+                kernels::max_pool_backward(g, am, &mut dx, planes, pg, acc, input_mask);
             } else if !acc {
                 dx.fill(0.0);
             }
@@ -326,13 +337,17 @@ pub(super) fn run_backward(
         (Node::Concat(vs), _) => {
             let v_size: usize = vs.iter().map(|&u| l.size(u) / n).sum();
             let mut off = 0;
-            for &u in vs {
+            for (j, &u) in vs.iter().enumerate() {
                 let sz = l.size(u) / n;
                 let (mut dx, acc) = slots.take(l, u);
+                // The input's activation mask, where this is its only reader.
+                let keep = input_masks.get(j).copied().flatten();
                 for img in 0..n {
                     let src = &g[img * v_size + off..img * v_size + off + sz];
                     let dst = &mut dx[img * sz..(img + 1) * sz];
-                    if acc {
+                    if let Some(k) = keep {
+                        kernels::masked_copy(dst, src, &k[img * sz..(img + 1) * sz]);
+                    } else if acc {
                         for (d, s) in dst.iter_mut().zip(src) {
                             *d += s;
                         }

@@ -1,12 +1,14 @@
 //! Dense and 1×1 convolutions as `gemm` products: forward as tiled im2col (a 1×1 layer
 //! reads its input directly) with bias, activation and gradient mask fused into each
-//! cache-hot output tile (large products on small planes as one product per image, see
-//! [`Split::whole`]); backward-data of a 1×1 layer as the transposed product, of a strided
-//! one as `col2im(Wᵀ · dy)`, both from a row-major `Wᵀ` where the layer keeps one
-//! ([`Transposed`]). (A stride-1 k×k backward is a forward convolution with the flipped,
-//! transposed kernel; the runner sets that up.) Unit tests in `gemm_conv/tests.rs`.
+//! cache-hot output tile (large products on small planes take all of an image's columns
+//! per product, see [`Split::whole`]); backward-data of a 1×1 layer as the transposed
+//! product, of a strided one as `col2im(Wᵀ · dy)`, both from a row-major `Wᵀ` where the
+//! layer keeps one ([`Transposed`]), each able to apply the input's activation mask as it
+//! writes the gradient. (A stride-1 k×k backward is a forward convolution with the
+//! flipped, transposed kernel; the runner sets that up.) Unit tests in
+//! `gemm_conv/tests.rs`.
 
-use super::{dispatch, with_scratch, with_scratch2, Act, Mac, SendPtr, Simd};
+use super::{dispatch, mask_slice, with_scratch, with_scratch2, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -105,13 +107,13 @@ impl ConvGeom {
 /// `--threads 2` must give the same bytes). Batches give further tasks, one set per image.
 const SPLIT_TASKS: usize = 8;
 
-/// Largest im2col buffer (floats) of one image for which a layer runs one product per image.
+/// Largest im2col buffer (floats) of one image for which a layer takes all of an image's columns per product.
 const WHOLE_FLOATS: usize = 1 << 18;
 
-/// Largest plane (output pixels) for which a layer runs one product per image.
+/// Largest plane (output pixels) for which a layer takes all of an image's columns per product.
 const WHOLE_PIXELS: usize = 256;
 
-/// Fewest multiply-adds of one image's product for which a layer runs one product per image.
+/// Fewest multiply-adds of one image's product for which a layer takes all of an image's columns per product.
 const WHOLE_MIN_MACS: usize = 32 << 20;
 
 /// Column-tile size for one image's `pixels`, so that the tiles give [`SPLIT_TASKS`] tasks
@@ -167,8 +169,9 @@ impl Split {
             blocks: 1,
         }
     }
-    /// Whether a layer's products go one per image: always for 1×1 layers (no im2col
-    /// buffer), else while one image's im2col buffer stays small.
+    /// Whether a layer's products take all of an image's columns ([`Split::whole`]): small
+    /// planes with large products, always for 1×1 layers (no im2col buffer), else while one
+    /// image's im2col buffer stays small.
     fn whole_ok(pixels: usize, kdim: usize, m: usize, pointwise: bool) -> bool {
         pixels <= WHOLE_PIXELS
             && m * pixels * kdim >= WHOLE_MIN_MACS
@@ -306,7 +309,27 @@ pub fn conv_forward(
     accumulate: bool,
 ) {
     let mp = mask.map(|m| SendPtr(m.as_mut_ptr()));
-    forward(layer, x, y, (mp, None, Act::None), images, accumulate);
+    forward(layer, x, y, (mp, None, Act::None, None), images, accumulate);
+}
+
+/// `y = W ⋆ x` (no bias, no activation), then `y *= keep` in the same pass over each
+/// cache-hot output tile: the backward-data pass of a stride-1 convolution (the flipped
+/// kernel over the output's gradient) writing the gradient of an input whose only reader it
+/// is with that input's activation mask already applied — the same values as
+/// [`apply_mask`](super::apply_mask) after it.
+pub fn conv_forward_keep(layer: &ConvLayer, x: &[f32], y: &mut [f32], keep: &[u8], images: usize) {
+    debug_assert!(layer.bias.is_none() && layer.act == Act::None);
+    let out = images * layer.g.cout * layer.g.oh * layer.g.ow;
+    assert!(keep.len() >= out, "mask shorter than the output");
+    let kp = SendPtr(keep.as_ptr().cast_mut());
+    forward(
+        layer,
+        x,
+        y,
+        (None, None, Act::None, Some(kp)),
+        images,
+        false,
+    );
 }
 
 /// [`conv_forward`] followed by a smooth activation (`smooth`, see [`Act::is_smooth`];
@@ -322,12 +345,18 @@ pub fn conv_forward_smooth(
 ) {
     debug_assert!(layer.act == Act::None && smooth.is_smooth());
     let dp = deriv.map(|d| SendPtr(d.as_mut_ptr()));
-    forward(layer, x, y, (None, dp, smooth), images, false);
+    forward(layer, x, y, (None, dp, smooth, None), images, false);
 }
 
 /// What an epilogue writes besides the output: a ReLU-family mask, or a smooth
-/// activation's derivative (and which smooth activation).
-type Side = (Option<SendPtr<u8>>, Option<SendPtr<f32>>, Act);
+/// activation's derivative (and which smooth activation); and a 0/1 mask that it
+/// multiplies the output by last (read only).
+type Side = (
+    Option<SendPtr<u8>>,
+    Option<SendPtr<f32>>,
+    Act,
+    Option<SendPtr<u8>>,
+);
 
 fn forward(
     layer: &ConvLayer,
@@ -337,7 +366,7 @@ fn forward(
     images: usize,
     accumulate: bool,
 ) {
-    let (mp, dp, smooth) = side;
+    let (mp, dp, smooth, kp) = side;
     let &ConvLayer {
         g,
         weight,
@@ -348,7 +377,8 @@ fn forward(
     let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
     debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
     let pixels = g.oh * g.ow;
-    let epilogue = bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None;
+    let epilogue =
+        bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None || kp.is_some();
     if let Some(u) = winograd.filter(|u| super::winograd::eligible(g, u)) {
         let yp = SendPtr(y.as_mut_ptr());
         let epi = |n: usize, co: usize, r0: usize, rows: usize| {
@@ -357,6 +387,7 @@ fn forward(
                     y: yp,
                     mask: mp,
                     deriv: dp,
+                    keep: kp,
                     smooth,
                     base: n * out_sz + co * pixels + r0 * g.ow,
                     stride: 0,
@@ -418,6 +449,7 @@ fn forward(
                     y: yp,
                     mask: mp,
                     deriv: dp,
+                    keep: kp,
                     smooth,
                     base: ybase + q0 * pixels,
                     stride: pixels,
@@ -431,12 +463,13 @@ fn forward(
     });
 }
 
-/// Bias, activation and mask (or a smooth activation and its derivative) over a
-/// `rows × len` tile of rows `stride` apart, from `base`.
+/// Bias, activation and mask (or a smooth activation and its derivative), then the product
+/// with `keep`, over a `rows × len` tile of rows `stride` apart, from `base`.
 struct EpilogueTile<'a> {
     y: SendPtr<f32>,
     mask: Option<SendPtr<u8>>,
     deriv: Option<SendPtr<f32>>,
+    keep: Option<SendPtr<u8>>,
     smooth: Act,
     base: usize,
     stride: usize,
@@ -454,6 +487,7 @@ impl Simd for EpilogueTile<'_> {
             y,
             mask,
             deriv,
+            keep,
             smooth,
             base,
             stride,
@@ -466,6 +500,15 @@ impl Simd for EpilogueTile<'_> {
             let off = base + r * stride;
             // SAFETY: the caller owns this tile of the output (and of the mask).
             let row = unsafe { std::slice::from_raw_parts_mut(y.at(off), len) };
+            if let Some(kp) = keep {
+                // Backward-data: no bias, no activation (see `conv_forward_keep`).
+                // SAFETY: the mask covers the output; this tile is only read.
+                let k = unsafe { std::slice::from_raw_parts(kp.at(off).cast_const(), len) };
+                for (v, &k) in row.iter_mut().zip(k) {
+                    *v *= f32::from(k); // as `mask_slice`, in this dispatched copy
+                }
+                continue;
+            }
             let b = bias.map_or(0.0, |b| b[r]);
             if smooth != Act::None {
                 // SAFETY: as for the output: this tile of the derivative is the caller's.
@@ -532,7 +575,9 @@ impl Transposed<'_> {
     }
 }
 
-/// Backward-data of a strided dense convolution: `dx (+)= col2im(Wᵀ · dy)`, image by image.
+/// Backward-data of a strided dense convolution: `dx (+)= col2im(Wᵀ · dy)`, image by image,
+/// then `dx *= keep` plane by plane when given (the input's activation mask; only without
+/// `accumulate`, see [`conv_forward_keep`]).
 pub fn conv_backward_col2im(
     dy: &[f32],
     dx: &mut [f32],
@@ -540,7 +585,9 @@ pub fn conv_backward_col2im(
     g: &ConvGeom,
     weight_tr: Transposed,
     accumulate: bool,
+    keep: Option<&[u8]>,
 ) {
+    assert!(keep.is_none_or(|k| !accumulate && k.len() >= images * g.cin * g.h * g.w));
     let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
     let pixels = g.oh * g.ow;
     let kdim = g.kdim();
@@ -567,14 +614,20 @@ pub fn conv_backward_col2im(
                 }
                 // One task per input channel when the images alone leave threads idle.
                 let plane = g.h * g.w;
+                let one = |ci: usize, p: &mut [f32]| {
+                    col2im_plane(p, ci, g, 0, pixels, cols);
+                    if let Some(k) = keep {
+                        mask_slice(p, &k[n * in_sz + ci * plane..][..plane]);
+                    }
+                };
                 if matches!(par, Parallelism::None) {
                     for (ci, p) in dxi.chunks_mut(plane).enumerate() {
-                        col2im_plane(p, ci, g, 0, pixels, cols);
+                        one(ci, p);
                     }
                 } else {
                     dxi.par_chunks_mut(plane)
                         .enumerate()
-                        .for_each(|(ci, p)| col2im_plane(p, ci, g, 0, pixels, cols));
+                        .for_each(|(ci, p)| one(ci, p));
                 }
             });
         });
@@ -582,7 +635,8 @@ pub fn conv_backward_col2im(
 
 /// Backward-data of a 1×1 convolution (`g` has `k = 1`, stride 1, no padding) or of a dense
 /// layer over pixels: `dx[ci, p] (+)= Σ_co W[co, ci] · dy[co, p]`, tiled like the forward
-/// pass.
+/// pass, then `dx *= keep` over each cache-hot tile when given (the input's activation
+/// mask; only without `accumulate`, see [`conv_forward_keep`]).
 pub fn pointwise_backward(
     dy: &[f32],
     dx: &mut [f32],
@@ -590,9 +644,11 @@ pub fn pointwise_backward(
     g: &ConvGeom,
     weight_tr: Transposed,
     accumulate: bool,
+    keep: Option<&[u8]>,
 ) {
     let (cin, cout, pixels) = (g.cin, g.cout, g.oh * g.ow);
     debug_assert!(g.pointwise());
+    assert!(keep.is_none_or(|k| !accumulate && k.len() >= images * cin * pixels));
     let split = if Split::whole_ok(pixels, cout, cin, true) {
         Split::whole(pixels, cin)
     } else {
@@ -613,6 +669,23 @@ pub fn pointwise_backward(
                 Mat::rows(dy[n * cout * pixels + p0..].as_ptr(), pixels),
                 par,
             );
+        }
+        if let Some(k) = keep {
+            let base = n * cin * pixels + r0 * pixels + p0;
+            // Row blocks in parallel when this product had the threads to itself.
+            let block = if matches!(par, Parallelism::None) {
+                rows
+            } else {
+                rows.div_ceil(4 * rayon::current_num_threads()).max(1)
+            };
+            (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
+                for r in b * block..(b * block + block).min(rows) {
+                    let off = base + r * pixels;
+                    // SAFETY: this task owns rows r0..r0+rows, columns p0..p0+len of image n.
+                    let row = unsafe { std::slice::from_raw_parts_mut(dxp.at(off), len) };
+                    mask_slice(row, &k[off..off + len]);
+                }
+            });
         }
     });
 }

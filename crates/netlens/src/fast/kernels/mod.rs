@@ -33,10 +33,11 @@ pub mod winograd;
 
 pub use dense::{dense_backward, dense_forward, DenseLayer};
 pub use depthwise::{depthwise_backward, depthwise_forward, DepthwiseLayer, MAX_DEPTHWISE_KERNEL};
-pub use elementwise::{add, add_into, apply_guided_mask, apply_mask};
+pub use elementwise::{add, add_act, add_into, apply_guided_mask, apply_mask};
+pub(crate) use elementwise::{mask_slice, masked_copy};
 pub use gemm_conv::{
-    conv_backward_col2im, conv_forward, conv_forward_smooth, pointwise_backward, ConvGeom,
-    ConvLayer, Transposed,
+    conv_backward_col2im, conv_forward, conv_forward_keep, conv_forward_smooth, pointwise_backward,
+    ConvGeom, ConvLayer, Transposed,
 };
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
 pub use scale::{scale_backward, scale_forward};

@@ -212,7 +212,9 @@ impl Simd for PoolRows<'_> {
     }
 }
 
-/// Routes each window's gradient to its saved argmax.
+/// Routes each window's gradient to its saved argmax, then multiplies each plane by `keep`
+/// when given (the input's activation mask, applied as the gradient is written; only
+/// without `accumulate`).
 pub fn max_pool_backward(
     dy: &[f32],
     argmax: &[u32],
@@ -220,8 +222,10 @@ pub fn max_pool_backward(
     planes: usize,
     g: &PoolGeom,
     accumulate: bool,
+    keep: Option<&[u8]>,
 ) {
     let (ip, op) = (g.h * g.w, g.oh * g.ow);
+    assert!(keep.is_none_or(|k| !accumulate && k.len() >= planes * ip));
     dx[..planes * ip]
         .par_chunks_mut(ip)
         .enumerate()
@@ -234,6 +238,9 @@ pub fn max_pool_backward(
                 .zip(&dy[i * op..(i + 1) * op])
             {
                 dxi[a as usize] += v;
+            }
+            if let Some(k) = keep {
+                super::elementwise::mask_slice(dxi, &k[i * ip..(i + 1) * ip]);
             }
         });
 }
@@ -344,7 +351,7 @@ mod tests {
             assert_eq!(am, ar);
             let dy = random(planes * op, 50 + i as u64);
             let mut dx = vec![1.0; planes * ip];
-            max_pool_backward(&dy, &am, &mut dx, planes, &g, false);
+            max_pool_backward(&dy, &am, &mut dx, planes, &g, false, None);
             let mut want = vec![0.0; planes * ip];
             for p in 0..planes {
                 for o in 0..op {
@@ -352,6 +359,12 @@ mod tests {
                 }
             }
             assert_eq!(dx, want);
+            // The input's activation mask applied as the gradient is written: the bytes of
+            // `apply_mask` after it.
+            let keep = super::super::testing::random_mask(planes * ip, 60 + i as u64);
+            super::super::apply_mask(&mut want, &keep);
+            max_pool_backward(&dy, &am, &mut dx, planes, &g, false, Some(&keep));
+            assert_eq!(bits(&dx), bits(&want));
         }
     }
 }

@@ -123,14 +123,46 @@ fn backward_matches_reference() {
             let dx0 = random(images * isz, 60 + i as u64);
             let mut dx = dx0.clone();
             if g.pointwise() {
-                pointwise_backward(&dy, &mut dx, images, &g, Transposed::Copy(&weight_tr), acc);
+                pointwise_backward(
+                    &dy,
+                    &mut dx,
+                    images,
+                    &g,
+                    Transposed::Copy(&weight_tr),
+                    acc,
+                    None,
+                );
                 let mut dx2 = dx0.clone();
-                pointwise_backward(&dy, &mut dx2, images, &g, Transposed::Strided(&weight), acc);
+                pointwise_backward(
+                    &dy,
+                    &mut dx2,
+                    images,
+                    &g,
+                    Transposed::Strided(&weight),
+                    acc,
+                    None,
+                );
                 assert_close(&dx2, &dx, 1e-5);
             } else {
-                conv_backward_col2im(&dy, &mut dx, images, &g, Transposed::Copy(&weight_tr), acc);
+                conv_backward_col2im(
+                    &dy,
+                    &mut dx,
+                    images,
+                    &g,
+                    Transposed::Copy(&weight_tr),
+                    acc,
+                    None,
+                );
                 let mut dx2 = dx0.clone();
-                conv_backward_col2im(&dy, &mut dx2, images, &g, Transposed::Strided(&weight), acc);
+                conv_backward_col2im(
+                    &dy,
+                    &mut dx2,
+                    images,
+                    &g,
+                    Transposed::Strided(&weight),
+                    acc,
+                    None,
+                );
                 assert_close(&dx2, &dx, 1e-5);
             }
             for n in 0..images {
@@ -188,6 +220,7 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
                         &g,
                         Transposed::Copy(&weight_tr),
                         false,
+                        None,
                     );
                 } else {
                     conv_backward_col2im(
@@ -197,6 +230,7 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
                         &g,
                         Transposed::Copy(&weight_tr),
                         false,
+                        None,
                     );
                 }
                 let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -218,6 +252,63 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
                 y[..] == y1[..osz] && dx[..] == dx1[..isz],
                 "{cin}→{cout} k{k} s{s}: an image alone ({threads} threads) differs"
             );
+        }
+    }
+}
+
+/// Writing an input's gradient with its activation mask applied in the same pass gives the
+/// bytes of the plain backward pass followed by `apply_mask`, on every backward path: 1×1
+/// products (tiled and whole), col2im (strided and padded), and the flipped-kernel
+/// convolution of a stride-1 layer by Winograd and by im2col.
+#[test]
+fn masking_as_the_gradient_is_written_keeps_the_bytes() {
+    use super::super::{apply_mask, testing::random_mask, winograd};
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let images = 2;
+    let mut cases = CASES.to_vec();
+    cases.push((2048, 512, 1, 1, 0, 7, 7)); // one whole product per image
+    for (i, &(cin, cout, k, s, p, h, w)) in cases.iter().enumerate() {
+        let g = geom(cin, cout, k, s, p, h, w);
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let mut dy = random(images * osz, 70 + i as u64);
+        dy[0] = -dy[0].abs(); // a negative value masked: −0.0, as apply_mask gives it
+        let weight = random(cout * cin * k * k, 80 + i as u64);
+        let weight_tr = super::super::transpose(&weight, cout, cin * k * k);
+        let keep = random_mask(images * isz, 90 + i as u64);
+        let (mut want, mut got) = (vec![0.0; images * isz], vec![0.0; images * isz]);
+        let wt = Transposed::Copy(&weight_tr);
+        if g.pointwise() {
+            pointwise_backward(&dy, &mut want, images, &g, wt, false, None);
+            pointwise_backward(&dy, &mut got, images, &g, wt, false, Some(&keep));
+        } else {
+            conv_backward_col2im(&dy, &mut want, images, &g, wt, false, None);
+            conv_backward_col2im(&dy, &mut got, images, &g, wt, false, Some(&keep));
+        }
+        apply_mask(&mut want, &keep);
+        assert_eq!(bits(&got), bits(&want), "case {i}");
+    }
+    // The flipped-kernel path: a 3×3 stride-1 layer's backward as a forward convolution,
+    // by Winograd (F(2,3) and F(4,3)) and without.
+    for (cin, cout, side) in [(16, 24, 13), (64, 32, 28)] {
+        let g = geom(cin, cout, 3, 1, 1, side, side);
+        let x = random(images * cin * side * side, 7);
+        let weight = random(cout * cin * 9, 8);
+        let keep = random_mask(images * cout * side * side, 9);
+        let osz = images * cout * side * side;
+        for m in [None, Some(2), Some(4)] {
+            let u = m.map(|m| winograd::transform_weights(&weight, cout, cin, m));
+            let layer = ConvLayer {
+                g: &g,
+                weight: &weight,
+                bias: None,
+                act: Act::None,
+                winograd: u.as_deref(),
+            };
+            let (mut want, mut got) = (vec![0.0; osz], vec![0.0; osz]);
+            conv_forward(&layer, &x, &mut want, None, images, false);
+            apply_mask(&mut want, &keep);
+            conv_forward_keep(&layer, &x, &mut got, &keep, images);
+            assert_eq!(bits(&got), bits(&want), "{cin}→{cout} {m:?}");
         }
     }
 }
