@@ -116,6 +116,13 @@ const WHOLE_PIXELS: usize = 256;
 /// Fewest multiply-adds of one image's product for which a layer takes all of an image's columns per product.
 const WHOLE_MIN_MACS: usize = 32 << 20;
 
+/// Row blocks of such a product, each its own gemm call on one thread (fixed, like
+/// [`SPLIT_TASKS`]). The gemm crate sharing one product among 2 threads reached 157–181
+/// GFLOP/s on ResNet-50's 7×7 and 14×14 layers (`[m × pixels × kdim]` = 512 × 49 × 4608,
+/// 512 × 49 × 2048, 256 × 196 × 1024, 256 × 196 × 2304), two half products side by side
+/// 219–253; ResNet-50 f+b at batch 1 went from 91 to 86–88 ms.
+const WHOLE_BLOCKS: usize = 2;
+
 /// Column-tile size for one image's `pixels`, so that the tiles give [`SPLIT_TASKS`] tasks
 /// and a tile's im2col block stays cache-sized.
 fn column_tile(pixels: usize, kdim: usize) -> usize {
@@ -159,14 +166,15 @@ impl Split {
             blocks,
         }
     }
-    /// One product per image (`m × pixels`), parallel inside when the images alone leave
-    /// threads idle.
+    /// All of an image's columns in each product, its rows in [`WHOLE_BLOCKS`] blocks, each
+    /// parallel inside only when the tasks leave threads idle.
     fn whole(pixels: usize, m: usize) -> Self {
+        let rows = m.div_ceil(WHOLE_BLOCKS).next_multiple_of(16).min(m.max(1));
         Self {
             tile: pixels.max(1),
             tiles: 1,
-            rows: m.max(1),
-            blocks: 1,
+            rows,
+            blocks: m.div_ceil(rows).max(1),
         }
     }
     /// Whether a layer's products take all of an image's columns ([`Split::whole`]): small

@@ -174,10 +174,11 @@ fn backward_matches_reference() {
     }
 }
 
-/// Layers that run one product per image (ResNet-50's 7×7- and 14×14-plane layers; the
-/// gemm crate then shares the product among threads inside) give the same bytes for any
-/// thread count, and an image the same bytes alone and in a batch: the crate splits the
-/// output among threads, never the reduction, and its blocking follows the shape only.
+/// Layers whose products take all of an image's columns (ResNet-50's 7×7- and 14×14-plane
+/// layers, in two fixed row blocks, each shared among threads inside by the gemm crate when
+/// threads are left over) give the same bytes for any thread count, and an image the same
+/// bytes alone and in a batch: the crate splits the output among threads, never the
+/// reduction, and its blocking follows the shape only.
 #[test]
 fn whole_products_same_bytes_for_any_threads_and_batch() {
     // (cin, cout, k, stride, pad, side): 1×1 and strided 1×1, 3×3 and strided 3×3.
@@ -245,7 +246,7 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
                 "{cin}→{cout} k{k} s{s}: {threads} threads differ"
             );
         }
-        // One image: the product shared among 2 and 3 threads inside gemm.
+        // One image: two row blocks on 2 threads, and on 3 (the third inside a block).
         for threads in [2, 3] {
             let (y, dx) = run(threads, 1);
             assert!(
