@@ -4,11 +4,11 @@
 //! per product, see [`Split::whole`]); backward-data of a 1×1 layer as the transposed
 //! product, of a strided one as `col2im(Wᵀ · dy)`, both from a row-major `Wᵀ` where the
 //! layer keeps one ([`Transposed`]), each able to apply the input's activation mask as it
-//! writes the gradient. (A stride-1 k×k backward is a forward convolution with the
-//! flipped, transposed kernel; the runner sets that up.) Unit tests in
+//! writes the gradient (in `gemm_conv/backward.rs`). (A stride-1 k×k backward is a forward
+//! convolution with the flipped, transposed kernel; the runner sets that up.) Unit tests in
 //! `gemm_conv/tests.rs`.
 
-use super::{dispatch, mask_slice, with_scratch, with_scratch2, Act, Mac, SendPtr, Simd};
+use super::{dispatch, with_scratch, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -107,13 +107,16 @@ impl ConvGeom {
 /// `--threads 2` must give the same bytes). Batches give further tasks, one set per image.
 const SPLIT_TASKS: usize = 8;
 
-/// Largest im2col buffer (floats) of one image for which a layer takes all of an image's columns per product.
+/// Largest im2col buffer (floats) of one image for which a layer's products take all of
+/// the image's columns ([`Split::whole`]).
 const WHOLE_FLOATS: usize = 1 << 18;
 
-/// Largest plane (output pixels) for which a layer takes all of an image's columns per product.
+/// Largest plane (output pixels) for which a layer's products take all of the image's
+/// columns.
 const WHOLE_PIXELS: usize = 256;
 
-/// Fewest multiply-adds of one image's product for which a layer takes all of an image's columns per product.
+/// Fewest multiply-adds of one image's product for which a layer's products take all of
+/// the image's columns.
 const WHOLE_MIN_MACS: usize = 32 << 20;
 
 /// Row blocks of such a product, each its own gemm call on one thread (fixed, like
@@ -253,43 +256,6 @@ fn tap_columns(g: &ConvGeom, kx: usize) -> (usize, usize) {
         0
     };
     (lo.min(hi), hi)
-}
-
-/// Adds the rows of `cols` (`kdim × len`, the gradient of an im2col block of output
-/// pixels `p0 .. p0 + len`) that belong to input channel `ci` back onto that channel's plane
-/// of the image gradient, output row by output row (no division per value).
-fn col2im_plane(plane: &mut [f32], ci: usize, g: &ConvGeom, p0: usize, len: usize, cols: &[f32]) {
-    let (k, s) = (g.k, g.stride);
-    for ky in 0..k {
-        for kx in 0..k {
-            let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
-            let (lo, hi) = tap_columns(g, kx);
-            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
-            let mut j = 0;
-            while j < len {
-                let run = (g.ow - ox0).min(len - j);
-                let iy = (oy * s + ky) as isize - g.pt as isize;
-                let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                if iy >= 0 && (iy as usize) < g.h && a < b {
-                    let dst = &mut plane[iy as usize * g.w..][..g.w];
-                    let src = &row[j + a - ox0..j + b - ox0];
-                    let x0 = a * s + kx - g.pl;
-                    if s == 1 {
-                        for (d, &v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    } else {
-                        for (d, &v) in dst[x0..].iter_mut().step_by(s).zip(src) {
-                            *d += v;
-                        }
-                    }
-                }
-                j += run;
-                oy += 1;
-                ox0 = 0;
-            }
-        }
-    }
 }
 
 /// A dense convolution (`groups = 1`) as [`conv_forward`] runs it.
@@ -551,153 +517,6 @@ fn epilogue_masked(row: &mut [f32], mask: &mut [u8], b: f32, act: Act) {
     }
 }
 
-/// `Wᵀ` of a `[cout, kdim]` kernel, as the backward products read it.
-#[derive(Debug, Clone, Copy)]
-pub enum Transposed<'a> {
-    /// A row-major `[kdim, cout]` copy (the fast one: see `Node::Conv::weight_tr`).
-    Copy(&'a [f32]),
-    /// The kernel itself, `[cout, kdim]`, read transposed.
-    Strided(&'a [f32]),
-}
-
-impl Transposed<'_> {
-    /// Rows `r0..` of `Wᵀ` (`kdim × cout`) as a matrix.
-    ///
-    /// # Panics
-    /// If the buffer does not hold `kdim · cout` floats.
-    fn rows_from(self, r0: usize, kdim: usize, cout: usize) -> Mat<*const f32> {
-        match self {
-            Transposed::Copy(w) => {
-                assert_eq!(w.len(), kdim * cout, "Wᵀ of the wrong size");
-                Mat::rows(w[r0 * cout..].as_ptr(), cout)
-            }
-            Transposed::Strided(w) => {
-                assert_eq!(w.len(), kdim * cout, "W of the wrong size");
-                Mat {
-                    ptr: w[r0..].as_ptr(),
-                    rs: 1,
-                    cs: kdim as isize,
-                }
-            }
-        }
-    }
-}
-
-/// Backward-data of a strided dense convolution: `dx (+)= col2im(Wᵀ · dy)`, image by image,
-/// then `dx *= keep` plane by plane when given (the input's activation mask; only without
-/// `accumulate`, see [`conv_forward_keep`]).
-pub fn conv_backward_col2im(
-    dy: &[f32],
-    dx: &mut [f32],
-    images: usize,
-    g: &ConvGeom,
-    weight_tr: Transposed,
-    accumulate: bool,
-    keep: Option<&[u8]>,
-) {
-    assert!(keep.is_none_or(|k| !accumulate && k.len() >= images * g.cin * g.h * g.w));
-    let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
-    let pixels = g.oh * g.ow;
-    let kdim = g.kdim();
-    let par = inner_parallelism(images);
-    dx[..images * in_sz]
-        .par_chunks_mut(in_sz)
-        .enumerate()
-        .for_each(|(n, dxi)| {
-            if !accumulate {
-                dxi.fill(0.0);
-            }
-            let dyi = &dy[n * out_sz..(n + 1) * out_sz];
-            with_scratch2(kdim * pixels, |cols| {
-                // SAFETY: cols is this task's scratch; wt is Wᵀ, [kdim, cout] (checked).
-                unsafe {
-                    matmul(
-                        (kdim, pixels, g.cout),
-                        Mat::rows(cols.as_mut_ptr(), pixels),
-                        false,
-                        weight_tr.rows_from(0, kdim, g.cout),
-                        Mat::rows(dyi.as_ptr(), pixels),
-                        par,
-                    );
-                }
-                // One task per input channel when the images alone leave threads idle.
-                let plane = g.h * g.w;
-                let one = |ci: usize, p: &mut [f32]| {
-                    col2im_plane(p, ci, g, 0, pixels, cols);
-                    if let Some(k) = keep {
-                        mask_slice(p, &k[n * in_sz + ci * plane..][..plane]);
-                    }
-                };
-                if matches!(par, Parallelism::None) {
-                    for (ci, p) in dxi.chunks_mut(plane).enumerate() {
-                        one(ci, p);
-                    }
-                } else {
-                    dxi.par_chunks_mut(plane)
-                        .enumerate()
-                        .for_each(|(ci, p)| one(ci, p));
-                }
-            });
-        });
-}
-
-/// Backward-data of a 1×1 convolution (`g` has `k = 1`, stride 1, no padding) or of a dense
-/// layer over pixels: `dx[ci, p] (+)= Σ_co W[co, ci] · dy[co, p]`, tiled like the forward
-/// pass, then `dx *= keep` over each cache-hot tile when given (the input's activation
-/// mask; only without `accumulate`, see [`conv_forward_keep`]).
-pub fn pointwise_backward(
-    dy: &[f32],
-    dx: &mut [f32],
-    images: usize,
-    g: &ConvGeom,
-    weight_tr: Transposed,
-    accumulate: bool,
-    keep: Option<&[u8]>,
-) {
-    let (cin, cout, pixels) = (g.cin, g.cout, g.oh * g.ow);
-    debug_assert!(g.pointwise());
-    assert!(keep.is_none_or(|k| !accumulate && k.len() >= images * cin * pixels));
-    let split = if Split::whole_ok(pixels, cout, cin, true) {
-        Split::whole(pixels, cin)
-    } else {
-        Split::new(pixels, cout, cin, true)
-    };
-    let tasks = split.tasks(images);
-    let par = inner_parallelism(tasks);
-    let dxp = SendPtr(dx.as_mut_ptr());
-    (0..tasks).into_par_iter().for_each(|t| {
-        let (n, p0, len, r0, rows) = split.task(t, pixels, cin);
-        // SAFETY: task t writes only rows r0..r0+rows, columns p0..p0+len of image n.
-        unsafe {
-            matmul(
-                (rows, len, cout),
-                Mat::rows(dxp.at(n * cin * pixels + r0 * pixels + p0), pixels),
-                accumulate,
-                weight_tr.rows_from(r0, cin, cout),
-                Mat::rows(dy[n * cout * pixels + p0..].as_ptr(), pixels),
-                par,
-            );
-        }
-        if let Some(k) = keep {
-            let base = n * cin * pixels + r0 * pixels + p0;
-            // Row blocks in parallel when this product had the threads to itself.
-            let block = if matches!(par, Parallelism::None) {
-                rows
-            } else {
-                rows.div_ceil(4 * rayon::current_num_threads()).max(1)
-            };
-            (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
-                for r in b * block..(b * block + block).min(rows) {
-                    let off = base + r * pixels;
-                    // SAFETY: this task owns rows r0..r0+rows, columns p0..p0+len of image n.
-                    let row = unsafe { std::slice::from_raw_parts_mut(dxp.at(off), len) };
-                    mask_slice(row, &k[off..off + len]);
-                }
-            });
-        }
-    });
-}
-
 /// Plain references for the unit tests: direct loops over every tap.
 pub mod reference {
     use super::{ConvGeom, ConvLayer};
@@ -761,6 +580,9 @@ pub mod reference {
         }
     }
 }
+
+mod backward;
+pub use backward::{conv_backward_col2im, pointwise_backward, Transposed};
 
 #[cfg(test)]
 mod tests;

@@ -121,50 +121,18 @@ fn backward_matches_reference() {
         let weight_tr = super::super::transpose(&weight, cout, kdim);
         for acc in [false, true] {
             let dx0 = random(images * isz, 60 + i as u64);
-            let mut dx = dx0.clone();
-            if g.pointwise() {
-                pointwise_backward(
-                    &dy,
-                    &mut dx,
-                    images,
-                    &g,
-                    Transposed::Copy(&weight_tr),
-                    acc,
-                    None,
-                );
-                let mut dx2 = dx0.clone();
-                pointwise_backward(
-                    &dy,
-                    &mut dx2,
-                    images,
-                    &g,
-                    Transposed::Strided(&weight),
-                    acc,
-                    None,
-                );
-                assert_close(&dx2, &dx, 1e-5);
-            } else {
-                conv_backward_col2im(
-                    &dy,
-                    &mut dx,
-                    images,
-                    &g,
-                    Transposed::Copy(&weight_tr),
-                    acc,
-                    None,
-                );
-                let mut dx2 = dx0.clone();
-                conv_backward_col2im(
-                    &dy,
-                    &mut dx2,
-                    images,
-                    &g,
-                    Transposed::Strided(&weight),
-                    acc,
-                    None,
-                );
-                assert_close(&dx2, &dx, 1e-5);
-            }
+            // Both layouts of Wᵀ, through the layer's backward path.
+            let run = |wt: Transposed| {
+                let mut dx = dx0.clone();
+                if g.pointwise() {
+                    pointwise_backward(&dy, &mut dx, images, &g, wt, acc, None);
+                } else {
+                    conv_backward_col2im(&dy, &mut dx, images, &g, wt, acc, None);
+                }
+                dx
+            };
+            let dx = run(Transposed::Copy(&weight_tr));
+            assert_close(&run(Transposed::Strided(&weight)), &dx, 1e-5);
             for n in 0..images {
                 let mut want = dx0[n * isz..(n + 1) * isz].to_vec();
                 reference::conv_backward(&g, &weight, &dy[n * osz..(n + 1) * osz], &mut want, acc);
