@@ -411,12 +411,7 @@ fn forward(
             });
         }
         if epilogue {
-            // Row blocks in parallel when this product had the threads to itself.
-            let block = if matches!(par, Parallelism::None) {
-                rows
-            } else {
-                rows.div_ceil(4 * rayon::current_num_threads()).max(1)
-            };
+            let block = epilogue_rows(rows, par);
             (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
                 let (q0, qn) = (b * block, block.min(rows - b * block));
                 dispatch(EpilogueTile {
@@ -435,6 +430,17 @@ fn forward(
             });
         }
     });
+}
+
+/// Rows per parallel block of a task's epilogue pass over its `rows` output rows: all of
+/// them when the product ran on this thread alone, else blocks that share the pass out
+/// among the threads the product had to itself.
+fn epilogue_rows(rows: usize, par: Parallelism) -> usize {
+    if matches!(par, Parallelism::None) {
+        rows
+    } else {
+        rows.div_ceil(4 * rayon::current_num_threads()).max(1)
+    }
 }
 
 /// Bias, activation and mask (or a smooth activation and its derivative), then the product

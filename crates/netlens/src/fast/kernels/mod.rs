@@ -347,6 +347,15 @@ pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// Test data shared by the kernels' unit tests.
 #[cfg(test)]
 pub(crate) mod testing {
+    /// `f` run on a rayon pool of exactly `threads` threads.
+    pub fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool")
+            .install(f)
+    }
+
     /// `n` pseudo-random values in `[-1, 1)` (a fixed xorshift sequence per `seed`).
     pub fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

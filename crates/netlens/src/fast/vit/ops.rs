@@ -612,11 +612,7 @@ mod tests {
             assert_eq!(layer.wt.is_empty(), k > n);
             let (x, dy) = (rnd(rows * k, 2), rnd(rows * n, 3));
             let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("a thread pool");
-                pool.install(|| {
+                crate::fast::kernels::testing::on_threads(threads, || {
                     let (mut y, mut dx) = (vec![0.0; rows * n], vec![0.0; rows * k]);
                     layer.forward(&x, rows, &mut y, false);
                     layer.backward(&dy, rows, &mut dx, false);

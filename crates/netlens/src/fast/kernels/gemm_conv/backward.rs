@@ -4,7 +4,7 @@
 //! ([`Transposed`]), and both able to multiply the gradient they write by the input's
 //! activation mask in the same pass.
 
-use super::{inner_parallelism, matmul, tap_columns, ConvGeom, Mat, SendPtr, Split};
+use super::{epilogue_rows, inner_parallelism, matmul, tap_columns, ConvGeom, Mat, SendPtr, Split};
 use crate::fast::kernels::{mask_slice, with_scratch2};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -138,12 +138,7 @@ pub fn pointwise_backward(
         }
         if let Some(k) = keep {
             let base = n * cin * pixels + r0 * pixels + p0;
-            // Row blocks in parallel when this product had the threads to itself.
-            let block = if matches!(par, Parallelism::None) {
-                rows
-            } else {
-                rows.div_ceil(4 * rayon::current_num_threads()).max(1)
-            };
+            let block = epilogue_rows(rows, par);
             (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
                 for r in b * block..(b * block + block).min(rows) {
                     let off = base + r * pixels;

@@ -1,7 +1,7 @@
 //! Unit tests of `gemm_conv` against the plain `reference` loops: forward with each fused
 //! activation, the smooth epilogue, backward (both `Wᵀ` layouts), and the byte identity of
 //! one-product-per-image layers across thread counts and batches.
-use super::super::testing::{assert_close, random};
+use super::super::testing::{assert_close, on_threads, random};
 use super::*;
 
 fn geom(
@@ -174,33 +174,14 @@ fn whole_products_same_bytes_for_any_threads_and_batch() {
             winograd: None,
         };
         let run = |threads: usize, n: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a thread pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 let (mut y, mut dx) = (vec![0.0; n * osz], vec![0.0; n * isz]);
                 conv_forward(&layer, &x[..n * isz], &mut y, None, n, false);
+                let (dy, wt) = (&dy[..n * osz], Transposed::Copy(&weight_tr));
                 if g.pointwise() {
-                    pointwise_backward(
-                        &dy[..n * osz],
-                        &mut dx,
-                        n,
-                        &g,
-                        Transposed::Copy(&weight_tr),
-                        false,
-                        None,
-                    );
+                    pointwise_backward(dy, &mut dx, n, &g, wt, false, None);
                 } else {
-                    conv_backward_col2im(
-                        &dy[..n * osz],
-                        &mut dx,
-                        n,
-                        &g,
-                        Transposed::Copy(&weight_tr),
-                        false,
-                        None,
-                    );
+                    conv_backward_col2im(dy, &mut dx, n, &g, wt, false, None);
                 }
                 let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 (bits(&y), bits(&dx))
