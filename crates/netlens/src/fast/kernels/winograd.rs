@@ -104,12 +104,13 @@ fn tiles(m: usize) -> &'static Tiles {
     }
 }
 
-/// Whether a convolution should run by Winograd with transformed weights `u`: 3×3, stride
+/// Whether a convolution can run by Winograd with transformed weights `u`: 3×3, stride
 /// 1, padding at most 2 (the transposed convolution of a padding-0 layer has padding 2),
 /// and at least [`MIN_TILES`] output tiles per image (below that, streaming `U` — 4× the
 /// kernel for F(4,3) — costs more than it saves: ResNet-50's 7×7 layers at batch 1,
 /// measured 2.6× slower than im2col + gemm). Per image, not per batch, so that an image
-/// gives the same bytes in any batch.
+/// gives the same bytes in any batch. Whether it pays on a layer's channels is
+/// [`LazyWeights::get`]'s call.
 pub fn eligible(g: &ConvGeom, u: &[f32]) -> bool {
     tile_of(u.len(), g.cout, g.cin).is_some_and(|m| eligible_with(g, m))
 }
@@ -117,12 +118,52 @@ pub fn eligible(g: &ConvGeom, u: &[f32]) -> bool {
 fn eligible_with(g: &ConvGeom, _m: usize) -> bool {
     // Counted in 4×4 tiles whatever the tile size: the plane-size floor measured for F(4,3)
     // (planes of at least 13×13), kept for F(2,3) so both run on the same layers.
-    let tiles = g.oh.div_ceil(4) * g.ow.div_ceil(4);
-    g.k == 3 && g.stride == 1 && g.pt <= 2 && g.pl <= 2 && tiles >= MIN_TILES
+    g.k == 3 && g.stride == 1 && g.pt <= 2 && g.pl <= 2 && tile_count(g) >= MIN_TILES
+}
+
+/// Output tiles of one image, counted in 4×4 tiles.
+fn tile_count(g: &ConvGeom) -> usize {
+    g.oh.div_ceil(4) * g.ow.div_ceil(4)
 }
 
 /// Fewest 4×4 output tiles per image for Winograd (see [`eligible`]).
 pub const MIN_TILES: usize = 16;
+
+/// Whether Winograd pays on a layer of this plane and these channels ([`MIN_WIDTH`],
+/// [`SMALL_TILES`]).
+fn pays(g: &ConvGeom) -> bool {
+    let min = if tile_count(g) < SMALL_TILES {
+        MIN_WIDTH_SMALL
+    } else {
+        MIN_WIDTH
+    };
+    width(g.cin, g.cout) >= min
+}
+
+/// `cin·cout / (cin + cout)`: what a layer's products save per tile by Winograd grows with
+/// `cin·cout`, what its transforms cost with `cin + cout`.
+fn width(cin: usize, cout: usize) -> usize {
+    cin * cout / (cin + cout).max(1)
+}
+
+/// Smallest [`width`] for Winograd: below it the transforms (per channel) outweigh the
+/// saved products (per channel pair). SqueezeNet's expand layers (16 → 64 on 55², 32 →
+/// 128 on 27²: widths 12 and 25) and their transposes run faster as im2col + gemm;
+/// ResNet-50's and VGG16's 64 → 64 layers (width 32, on 56² and 224²) faster by Winograd
+/// (ResNet-50 f+b batch 1 75–79 → 78–83 ms without it; VGG16 within noise). This replaced
+/// a floor of 32 input and 16 output channels, which let 32 → 128 and the transposes of
+/// 16 → 64 and 32 → 128 (64 → 16, 128 → 32) through.
+pub const MIN_WIDTH: usize = 26;
+
+/// Planes of fewer 4×4 tiles than this (13×13 to 16×16) need [`MIN_WIDTH_SMALL`]: there
+/// SqueezeNet's 48 → 192 layers (width 38, 16 tiles) took 0.40–0.43 ms by Winograd against
+/// 0.19–0.23 by im2col, its 64 → 256 layers (width 51) 0.33–0.36 against 0.32–0.37 (batch
+/// 1, 2 threads), and ResNet-50's 256 → 256 layers on 14² (width 128) run faster by
+/// Winograd (f+b batch 8 528 → 551–583 ms without it).
+const SMALL_TILES: usize = 32;
+
+/// See [`SMALL_TILES`].
+const MIN_WIDTH_SMALL: usize = 64;
 
 /// `U[ξ][co][ci] = (G w[co][ci] Gᵀ)[ξ]` for F(`m`×`m`, 3×3) of a `[cout, cin, 3, 3]`
 /// kernel, computed in float64, output channels in parallel (VGG16's 26 transforms, forward
@@ -166,12 +207,6 @@ pub fn transform_weights(weight: &[f32], cout: usize, cin: usize, m: usize) -> V
     u
 }
 
-/// Fewest input channels for Winograd (output channels: half that): below them the
-/// transforms (per channel) outweigh the saved products (per channel pair); measured on
-/// SqueezeNet's 16 → 64 expand layer, F(4,3) 1.4× slower than im2col + gemm, even at
-/// 32 → 128.
-pub const MIN_CHANNELS: usize = 32;
-
 /// The output tile side the lowering uses (see the module doc for the accuracy of each).
 /// F(2,3): F(4,3) was 1.1–1.25× faster on VGG16 (batch 8 / batch 1) before the [`fused`]
 /// blocks and is no faster since (the narrow layers are bound by their transforms), and
@@ -182,11 +217,11 @@ pub const MIN_CHANNELS: usize = 32;
 pub const TILE: usize = 2;
 
 /// The tile size for a `[cout, cin, k, k]` dense kernel if the layer may run by Winograd
-/// (3×3, stride 1, [`MIN_CHANNELS`]), else `None`. `NETLENS_WINOGRAD=0` (or `off`) keeps
+/// (3×3, stride 1, [`MIN_WIDTH`]), else `None`. `NETLENS_WINOGRAD=0` (or `off`) keeps
 /// every layer on im2col + gemm, `=4` uses F(4,3) (faster, less exact: see [`TILE`]), `=2`
 /// the default F(2,3) (for A/B timing and accuracy checks).
 pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize> {
-    if k != 3 || stride != 1 || cin < MIN_CHANNELS || cout < MIN_CHANNELS / 2 {
+    if k != 3 || stride != 1 || width(cin, cout) < MIN_WIDTH {
         return None;
     }
     match std::env::var("NETLENS_WINOGRAD").as_deref() {
@@ -198,8 +233,8 @@ pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize>
 }
 
 /// A layer's Winograd weights, transformed on the first pass that runs the layer by
-/// Winograd: a layer whose planes are always too small for it ([`eligible`]; ResNet-50's
-/// 7×7 stage, the largest kernels) never holds them (4× its kernel for F(4,3)).
+/// Winograd: a layer whose planes are always too small for it ([`eligible`], [`SMALL_TILES`];
+/// ResNet-50's 7×7 stage, the largest kernels) never holds them (4× its kernel for F(4,3)).
 #[derive(Debug, Default, Clone)]
 pub struct LazyWeights {
     /// Tile size, `None` where the layer never runs by Winograd.
@@ -216,10 +251,11 @@ impl LazyWeights {
         }
     }
 
-    /// The transformed `weight` if a convolution of geometry `g` should run by Winograd.
+    /// The transformed `weight` if a convolution of geometry `g` should run by Winograd:
+    /// it can ([`eligible`]) and it pays on that plane ([`SMALL_TILES`]).
     pub fn get(&self, weight: &[f32], g: &ConvGeom) -> Option<&[f32]> {
         let m = self.tile?;
-        if weight.len() != g.cout * g.cin * 9 || !eligible_with(g, m) {
+        if weight.len() != g.cout * g.cin * 9 || !eligible_with(g, m) || !pays(g) {
             return None;
         }
         let u = self

@@ -173,21 +173,31 @@ fn batch_does_not_change_the_bytes() {
 
 #[test]
 fn chooses_only_3x3_stride_1_wide_layers() {
-    assert_eq!(choose(32, 32, 3, 1), Some(TILE));
-    assert_eq!(choose(32, 32, 3, 2), None);
-    assert_eq!(choose(8, 32, 3, 1), None);
-    assert_eq!(choose(32, 16, 3, 1), None);
-    assert_eq!(choose(32, 32 * 9, 1, 1), None);
-    // Transformed on first use, and only for planes of enough tiles.
-    let w = random(32 * 32 * 9, 1);
-    let lazy = LazyWeights::new(32, 32, 3, 1);
-    let small = geom(32, 32, 1, 7, 7);
-    assert!(lazy.get(&w, &small).is_none() && lazy.cell.get().is_none());
-    let big = geom(32, 32, 1, 16, 16);
+    assert_eq!(choose(64, 64, 3, 1), Some(TILE));
+    assert_eq!(choose(64, 64, 3, 2), None);
+    assert_eq!(choose(64, 64, 1, 1), None);
+    // Widths (cin·cout / (cin + cout)) below MIN_WIDTH: SqueezeNet's 16 → 64 and 32 → 128
+    // expand layers and their transposes.
+    assert_eq!(choose(64, 16, 3, 1), None);
+    assert_eq!(choose(16, 64, 3, 1), None);
+    assert_eq!(choose(128, 32, 3, 1), None);
+    assert_eq!(choose(32, 128, 3, 1), None);
+    assert_eq!(choose(192, 48, 3, 1), Some(TILE));
+    // Transformed on first use, and only for planes of enough tiles: 7×7 never, 16×16
+    // (16 tiles, under SMALL_TILES) only from width MIN_WIDTH_SMALL on, 24×24 from MIN_WIDTH.
+    let w = random(64 * 64 * 9, 1);
+    let lazy = LazyWeights::new(64, 64, 3, 1);
+    for side in [7, 16] {
+        assert!(lazy.get(&w, &geom(64, 64, 1, side, side)).is_none());
+    }
+    assert!(lazy.cell.get().is_none());
     assert_eq!(
-        lazy.get(&w, &big).map(<[f32]>::len),
-        Some((TILE + 2).pow(2) * 32 * 32)
+        lazy.get(&w, &geom(64, 64, 1, 24, 24)).map(<[f32]>::len),
+        Some((TILE + 2).pow(2) * 64 * 64)
     );
+    let w = random(128 * 128 * 9, 2);
+    let wide = LazyWeights::new(128, 128, 3, 1);
+    assert!(wide.get(&w, &geom(128, 128, 1, 16, 16)).is_some());
 }
 
 /// The fused and the phased path give the same bytes (each tile's sum over the input
