@@ -1,8 +1,9 @@
 //! Max-pooling with a saved argmax, and its backward pass (each window's gradient routed
 //! to its argmax). A 2×2, stride-2 pool whose windows lie inside the plane takes a
-//! branch-free vectorized kernel; any other window (SqueezeNet's and ResNet's 3×3 stride-2
-//! pools, padded or ceil-mode) the general row kernel [`PoolRows`], which gives the same bits
-//! as the plain window loop [`reference::plane`] (that loop took 28 % of SqueezeNet's pass).
+//! branch-free vectorized kernel; a 3×3 window (SqueezeNet's and ResNet's 3×3 stride-2
+//! pools, padded or ceil-mode) the two-pass [`Pool3`]; any other the general row kernel
+//! [`PoolRows`]. All give the same bits as the plain window loop [`reference::plane`]
+//! (that loop took 28 % of SqueezeNet's pass).
 
 use super::{dispatch, for_each_plane, with_scratch, Mac, Simd};
 use rayon::prelude::*;
@@ -34,6 +35,16 @@ pub fn max_pool_forward(
         let xi = &x[i * ip..(i + 1) * ip];
         if pairs {
             dispatch(Pool2Plane { g, xi, yo, am })
+        } else if g.k == 3 {
+            with_scratch(pool3_scratch(g), |scratch| {
+                dispatch(Pool3 {
+                    g,
+                    xi,
+                    yo,
+                    am,
+                    scratch,
+                })
+            })
         } else {
             let len = 2 * g.stride * phase_len(g);
             with_scratch(len, |phases| {
@@ -212,6 +223,155 @@ impl Simd for PoolRows<'_> {
     }
 }
 
+/// Scratch floats [`Pool3`] needs: a padded row, its phases, every input row's window
+/// maxima and their columns (as `u32` bits), and a row of −∞.
+fn pool3_scratch(g: &PoolGeom) -> usize {
+    let wd = g.ow.next_multiple_of(8);
+    2 * g.stride * (wd + 2 / g.stride + 1) + 2 * g.h * wd + wd
+}
+
+/// A 3×3 max-pool (any stride and padding: SqueezeNet's and ResNet's 3×3 stride-2 pools) in
+/// two passes with no loop-carried state, so that both vectorize across a row's windows:
+/// across, every input row's three taps per window (phases as in [`PoolRows`]), once per
+/// row; then down, each output row's three window rows (a row outside the plane reads a row
+/// of −∞). Same rule and bits as [`reference::plane`]: within a row the first maximum, or
+/// the last NaN, wins; down the rows the same, so a window's first maximum in row-major
+/// order (its last NaN) wins; −∞ never does, and the argmax starts at the window's first
+/// element inside the plane. [`PoolRows`] updated each output row in memory once per tap
+/// (nine conditional stores per window) and split each input row once per window row.
+struct Pool3<'a> {
+    g: &'a PoolGeom,
+    xi: &'a [f32],
+    yo: &'a mut [f32],
+    am: Option<&'a mut [u32]>,
+    /// Scratch, [`pool3_scratch`] floats.
+    scratch: &'a mut [f32],
+}
+
+/// `(b, a)` after tap `(v, i)`: the tap wins if larger, or a NaN.
+#[inline(always)]
+fn take(b: f32, a: u32, v: f32, i: u32) -> (f32, u32) {
+    let t = (v > b) | v.is_nan();
+    (if t { v } else { b }, if t { i } else { a })
+}
+
+impl Simd for Pool3<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<M: Mac>(self) {
+        let Self {
+            g,
+            xi,
+            yo,
+            mut am,
+            scratch,
+        } = self;
+        let (s, p) = (g.stride, g.pad);
+        let wd = g.ow.next_multiple_of(8);
+        let len = wd + 2 / s + 1;
+        let (rowbuf, rest) = scratch.split_at_mut(2 * s * len);
+        let (maxima, rest) = rest.split_at_mut(g.h * wd);
+        let (cols, ninf) = rest.split_at_mut(g.h * wd);
+        ninf.fill(f32::NEG_INFINITY);
+        let (padded, split) = rowbuf.split_at_mut(s * len);
+        for iy in 0..g.h {
+            let row = &xi[iy * g.w..(iy + 1) * g.w];
+            let lo = p.min(s * len);
+            let hi = (p + g.w).min(s * len);
+            padded[..lo].fill(f32::NEG_INFINITY);
+            padded[hi..].fill(f32::NEG_INFINITY);
+            padded[lo..hi].copy_from_slice(&row[..hi - lo]);
+            if s == 2 {
+                let (even, odd) = split.split_at_mut(len);
+                for ((e, o), pair) in even.iter_mut().zip(odd).zip(padded.chunks_exact(2)) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+            } else if s > 1 {
+                for (t, chunk) in padded.chunks_exact(s).enumerate() {
+                    for (q, &v) in chunk.iter().enumerate() {
+                        split[q * len + t] = v;
+                    }
+                }
+            }
+            // Stride 1: the padded row is its only phase.
+            let phases: &[f32] = if s == 1 { padded } else { split };
+            let tap = |j: usize| &phases[(j % s) * len + j / s..][..wd];
+            let (t0, t1, t2) = (tap(0), tap(1), tap(2));
+            let m = &mut maxima[iy * wd..(iy + 1) * wd];
+            let c = &mut cols[iy * wd..(iy + 1) * wd];
+            for (ox, (((m, c), (&v0, &v1)), &v2)) in m
+                .iter_mut()
+                .zip(c)
+                .zip(t0.iter().zip(t1))
+                .zip(t2)
+                .enumerate()
+            {
+                // Columns of the taps (wrapping below zero: padding, never taken) and of
+                // the window's first element inside the plane.
+                let x0 = (s * ox) as u32;
+                let first = x0.saturating_sub(p as u32);
+                let (b, a) = take(f32::NEG_INFINITY, first, v0, x0.wrapping_sub(p as u32));
+                let (b, a) = take(b, a, v1, x0.wrapping_add(1).wrapping_sub(p as u32));
+                let (b, a) = take(b, a, v2, x0.wrapping_add(2).wrapping_sub(p as u32));
+                *m = b;
+                *c = f32::from_bits(a);
+            }
+        }
+        let (maxima, cols, ninf) = (&*maxima, &*cols, &*ninf);
+        for oy in 0..g.oh {
+            let y0 = (oy * s) as isize - p as isize;
+            let ya = y0.max(0) as usize;
+            // The window's three rows: a row outside the plane is −∞ (never taken).
+            let rows: [(&[f32], &[f32], u32); 3] = std::array::from_fn(|d| {
+                let iy = y0 + d as isize;
+                if iy >= 0 && (iy as usize) < g.h {
+                    let iy = iy as usize;
+                    (
+                        &maxima[iy * wd..][..g.ow],
+                        &cols[iy * wd..][..g.ow],
+                        (iy * g.w) as u32,
+                    )
+                } else {
+                    (&ninf[..g.ow], &ninf[..g.ow], 0)
+                }
+            });
+            let y = &mut yo[oy * g.ow..(oy + 1) * g.ow];
+            let top = (ya * g.w) as u32;
+            let (r0, r1, r2) = (rows[0], rows[1], rows[2]);
+            match am.as_deref_mut() {
+                Some(am) => {
+                    let a = &mut am[oy * g.ow..(oy + 1) * g.ow];
+                    for (ox, (y, a)) in y.iter_mut().zip(a).enumerate() {
+                        // The window's first element inside the plane: its first row's
+                        // first column (the column is the same in every row).
+                        let x0 = (s * ox) as u32;
+                        let f = top + x0.saturating_sub(p as u32);
+                        let (b, i) = take(
+                            f32::NEG_INFINITY,
+                            f,
+                            r0.0[ox],
+                            r0.2.wrapping_add(r0.1[ox].to_bits()),
+                        );
+                        let (b, i) = take(b, i, r1.0[ox], r1.2.wrapping_add(r1.1[ox].to_bits()));
+                        let (b, i) = take(b, i, r2.0[ox], r2.2.wrapping_add(r2.1[ox].to_bits()));
+                        *y = b;
+                        *a = i;
+                    }
+                }
+                None => {
+                    for (ox, y) in y.iter_mut().enumerate() {
+                        let b = f32::NEG_INFINITY;
+                        let b = take(b, 0, r0.0[ox], 0).0;
+                        let b = take(b, 0, r1.0[ox], 0).0;
+                        *y = take(b, 0, r2.0[ox], 0).0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Routes each window's gradient to its saved argmax, then multiplies each plane by `keep`
 /// when given (the input's activation mask, applied as the gradient is written; only
 /// without `accumulate`).
@@ -295,6 +455,7 @@ mod tests {
             (3, 2, 1, 112, 112, false),
             (3, 2, 1, 9, 10, true),
             (3, 1, 1, 6, 5, false),
+            (3, 3, 1, 14, 16, false),
             (5, 3, 2, 17, 11, true),
             (4, 1, 0, 4, 7, false),
         ]
