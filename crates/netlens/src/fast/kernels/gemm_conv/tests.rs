@@ -262,3 +262,76 @@ fn masking_as_the_gradient_is_written_keeps_the_bytes() {
         }
     }
 }
+
+/// A 1×1 layer's backward on an output gradient that reaches few channels (a class score
+/// through SqueezeNet's convolutional classifier) sums over those channels only: the same
+/// values as the reference (1e-5), with and without accumulation, both layouts of `Wᵀ`, an
+/// all-zero image, a dense image beside the sparse ones, the input's mask applied as
+/// `apply_mask` would; and an image gives the same bytes alone and in the batch.
+#[test]
+fn sparse_output_gradients_sum_over_their_channels() {
+    use super::super::{apply_mask, testing::random_mask};
+    for &(cin, cout, side) in &[(40, 96, 13), (512, 1000, 13), (24, 200, 30)] {
+        let g = geom(cin, cout, 1, 1, 0, side, side);
+        let (pixels, images) = (side * side, 4);
+        let (isz, osz) = (cin * pixels, cout * pixels);
+        let weight = random(cout * cin, 1);
+        let weight_tr = super::super::transpose(&weight, cout, cin);
+        // Image 0: one live channel; 1: two (one a NaN-free row with a negative zero
+        // elsewhere); 2: none; 3: every channel.
+        let mut dy = vec![0.0f32; images * osz];
+        dy[5 * pixels..6 * pixels].copy_from_slice(&random(pixels, 2));
+        dy[osz + 3 * pixels..osz + 4 * pixels].copy_from_slice(&random(pixels, 3));
+        dy[osz + (cout - 1) * pixels + 1] = 0.5;
+        dy[osz + 7 * pixels] = -0.0;
+        dy[3 * osz..].copy_from_slice(&random(osz, 4));
+        let live = |n: usize| super::backward::live_channels(&dy[n * osz..][..osz], cout, pixels);
+        assert_eq!(
+            (live(0), live(1), live(2), live(3)),
+            (Some(vec![5]), Some(vec![3, cout - 1]), Some(vec![]), None)
+        );
+        let keep = random_mask(images * isz, 5);
+        for acc in [false, true] {
+            let dx0 = random(images * isz, 6);
+            let run = |wt: Transposed, n0: usize, n: usize, keep: Option<&[u8]>| {
+                let mut dx = dx0[n0 * isz..(n0 + n) * isz].to_vec();
+                let dyn_ = &dy[n0 * osz..(n0 + n) * osz];
+                pointwise_backward(dyn_, &mut dx, n, &g, wt, acc, keep);
+                dx
+            };
+            let dx = run(Transposed::Copy(&weight_tr), 0, images, None);
+            assert_close(
+                &run(Transposed::Strided(&weight), 0, images, None),
+                &dx,
+                1e-5,
+            );
+            for n in 0..images {
+                let mut want = dx0[n * isz..(n + 1) * isz].to_vec();
+                reference::conv_backward(&g, &weight, &dy[n * osz..(n + 1) * osz], &mut want, acc);
+                assert_close(&dx[n * isz..(n + 1) * isz], &want, 1e-5);
+                let alone = run(Transposed::Copy(&weight_tr), n, 1, None);
+                let same = alone
+                    .iter()
+                    .zip(&dx[n * isz..])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{cin}→{cout}: image {n} differs alone and in the batch"
+                );
+            }
+            if !acc {
+                let masked = run(Transposed::Copy(&weight_tr), 0, images, Some(&keep));
+                let mut want = dx.clone();
+                apply_mask(&mut want, &keep);
+                let same = masked
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{cin}→{cout}: the mask as the gradient is written differs"
+                );
+            }
+        }
+    }
+}
