@@ -127,6 +127,39 @@ fn phase_len(g: &PoolGeom) -> usize {
     g.ow + (g.k - 1) / g.stride + 1
 }
 
+/// `row` padded with −∞ into `padded` (`s·len` entries from column −`p`: left padding, the
+/// ceil-mode overhang and the lanes past the last window), then split into its `s` phases
+/// in `split` (`phase q [t] = padded[s·t + q]`, each `len` long; for stride 1 a copy).
+/// Stride 2 by pairs, so that it vectorizes.
+#[inline(always)]
+fn pad_and_split(
+    row: &[f32],
+    p: usize,
+    s: usize,
+    len: usize,
+    padded: &mut [f32],
+    split: &mut [f32],
+) {
+    let lo = p.min(s * len);
+    let hi = (p + row.len()).min(s * len);
+    padded[..lo].fill(f32::NEG_INFINITY);
+    padded[hi..].fill(f32::NEG_INFINITY);
+    padded[lo..hi].copy_from_slice(&row[..hi - lo]);
+    if s == 2 {
+        let (even, odd) = split.split_at_mut(len);
+        for ((e, o), pair) in even.iter_mut().zip(odd).zip(padded.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
+        }
+    } else {
+        for (t, chunk) in padded.chunks_exact(s).enumerate() {
+            for (q, &v) in chunk.iter().enumerate() {
+                split[q * len + t] = v;
+            }
+        }
+    }
+}
+
 /// A max-pool of one plane with any window, stride and padding, output row by output row.
 ///
 /// Each input row of a window is padded with −∞ (left padding, and the ceil-mode overhang on
@@ -176,24 +209,7 @@ impl Simd for PoolRows<'_> {
                 // The row padded with −∞ (`s·len` entries from column −p), then split into
                 // its phases.
                 let (padded, split) = phases.split_at_mut(s * len);
-                let lo = p.min(s * len);
-                let hi = (p + g.w).min(s * len);
-                padded[..lo].fill(f32::NEG_INFINITY);
-                padded[hi..].fill(f32::NEG_INFINITY);
-                padded[lo..hi].copy_from_slice(&row[..hi - lo]);
-                if s == 2 {
-                    let (even, odd) = split.split_at_mut(len);
-                    for ((e, o), pair) in even.iter_mut().zip(odd).zip(padded.chunks_exact(2)) {
-                        *e = pair[0];
-                        *o = pair[1];
-                    }
-                } else {
-                    for (t, chunk) in padded.chunks_exact(s).enumerate() {
-                        for (q, &v) in chunk.iter().enumerate() {
-                            split[q * len + t] = v;
-                        }
-                    }
-                }
+                pad_and_split(row, p, s, len, padded, split);
                 let phases = &*split;
                 for j in 0..k {
                     let tap = &phases[(j % s) * len + j / s..][..g.ow];
@@ -276,27 +292,8 @@ impl Simd for Pool3<'_> {
         let (padded, split) = rowbuf.split_at_mut(s * len);
         for iy in 0..g.h {
             let row = &xi[iy * g.w..(iy + 1) * g.w];
-            let lo = p.min(s * len);
-            let hi = (p + g.w).min(s * len);
-            padded[..lo].fill(f32::NEG_INFINITY);
-            padded[hi..].fill(f32::NEG_INFINITY);
-            padded[lo..hi].copy_from_slice(&row[..hi - lo]);
-            if s == 2 {
-                let (even, odd) = split.split_at_mut(len);
-                for ((e, o), pair) in even.iter_mut().zip(odd).zip(padded.chunks_exact(2)) {
-                    *e = pair[0];
-                    *o = pair[1];
-                }
-            } else if s > 1 {
-                for (t, chunk) in padded.chunks_exact(s).enumerate() {
-                    for (q, &v) in chunk.iter().enumerate() {
-                        split[q * len + t] = v;
-                    }
-                }
-            }
-            // Stride 1: the padded row is its only phase.
-            let phases: &[f32] = if s == 1 { padded } else { split };
-            let tap = |j: usize| &phases[(j % s) * len + j / s..][..wd];
+            pad_and_split(row, p, s, len, padded, split);
+            let tap = |j: usize| &split[(j % s) * len + j / s..][..wd];
             let (t0, t1, t2) = (tap(0), tap(1), tap(2));
             let m = &mut maxima[iy * wd..(iy + 1) * wd];
             let c = &mut cols[iy * wd..(iy + 1) * wd];
