@@ -25,6 +25,40 @@ pub(super) struct ShapePlan {
     pub last_use: Vec<usize>,
     /// How many nodes read each value.
     pub readers: Vec<usize>,
+    /// Values a convolution writes straight into its place in a concatenation (see
+    /// [`InPlace`]); `None` for the others.
+    pub in_place: Vec<Option<InPlace>>,
+}
+
+/// Where a value lives inside the concatenation that is its only reader: SqueezeNet's
+/// fires concatenate two convolutions of the same input, and with one image per group each
+/// input is one contiguous stretch of the concatenation, so the convolutions can write
+/// their outputs there (and their backward passes read their gradients from there) with no
+/// copy either way. Every input of such a concatenation is a convolution's output read by
+/// nothing else; the concatenation of a batch of several images interleaves them, so only
+/// one-image layouts have any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InPlace {
+    /// The concatenation's value.
+    pub concat: Value,
+    /// Where this value starts in it (elements).
+    pub offset: usize,
+    /// Its first input value: a pass that starts at or after it runs the concatenation
+    /// from values it was given, so it copies as before.
+    pub first: Value,
+}
+
+impl ShapePlan {
+    /// Where value `v` is written in place, for a pass from value `from` to value `to`:
+    /// only when the pass computes every input of the concatenation and the concatenation
+    /// itself.
+    pub fn in_place(&self, v: Value, from: Value, to: Value) -> Option<InPlace> {
+        self.in_place
+            .get(v)
+            .copied()
+            .flatten()
+            .filter(|p| p.first > from && p.concat <= to)
+    }
 }
 
 impl ShapePlan {
@@ -198,11 +232,88 @@ pub(super) fn lay_out(nodes: &[Node], shape: [usize; 4]) -> Result<ShapePlan, Un
         }
     }
     last_use[nodes.len()] = usize::MAX;
+    let mut in_place = vec![None; nodes.len() + 1];
+    for (i, n) in nodes.iter().enumerate() {
+        let Node::Concat(vs) = n else { continue };
+        let qualifies =
+            |u: Value| u > 0 && readers[u] == 1 && matches!(nodes[u - 1], Node::Conv { .. });
+        if images != 1 || !vs.iter().all(|&u| qualifies(u)) {
+            continue;
+        }
+        let first = vs.iter().copied().min().unwrap_or(0);
+        let mut offset = 0;
+        for &u in vs {
+            let (c, h, w) = shapes[u];
+            in_place[u] = Some(InPlace {
+                concat: i + 1,
+                offset,
+                first,
+            });
+            offset += c * h * w;
+        }
+    }
     Ok(ShapePlan {
         images,
         shapes,
         geoms,
         last_use,
         readers,
+        in_place,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::graph::{ConvParams, Graph, Pad};
+    use super::super::kernels::Act;
+    use super::*;
+
+    fn conv(g: &mut Graph, x: Value, cin: usize, cout: usize, k: usize) -> Value {
+        let p = ConvParams {
+            weight: vec![0.5; cout * cin * k * k],
+            bias: vec![0.0; cout],
+            cin,
+            cout,
+            k,
+            stride: 1,
+            groups: 1,
+            pad: Pad::Explicit(k / 2),
+        };
+        g.conv(x, p, Act::Relu).expect("valid convolution")
+    }
+
+    /// A fire's two expand convolutions are written into their concatenation in place at
+    /// one image per layout (how every pass runs), one after the other; not at two images
+    /// (interleaved), and not where another node also reads an input.
+    #[test]
+    fn fire_expands_are_written_into_their_concatenation() {
+        let mut g = Graph::new();
+        let s = conv(&mut g, 0, 3, 4, 1);
+        let a = conv(&mut g, s, 4, 5, 1);
+        let b = conv(&mut g, s, 4, 6, 3);
+        let c = g.concat(vec![a, b]);
+        let shared = conv(&mut g, c, 11, 2, 1);
+        let d = conv(&mut g, shared, 2, 3, 3);
+        let e = g.concat(vec![shared, d]);
+        let l = lay_out(&g.nodes, [1, 3, 7, 9]).expect("lays out");
+        let at = |offset| {
+            Some(InPlace {
+                concat: c,
+                offset,
+                first: a,
+            })
+        };
+        assert_eq!((l.in_place[a], l.in_place[b]), (at(0), at(5 * 63)));
+        assert_eq!(l.in_place(b, 0, e), at(5 * 63));
+        // A pass that starts at the first input, or ends before the concatenation, copies.
+        assert_eq!(l.in_place(b, a, e), None);
+        assert_eq!(l.in_place(a, 0, b), None);
+        // `shared` is read by `d` too, so `e` copies; `s` is no concatenation's input.
+        assert_eq!(
+            (l.in_place[shared], l.in_place[d], l.in_place[s]),
+            (None, None, None)
+        );
+        let two = lay_out(&g.nodes, [2, 3, 7, 9]).expect("lays out");
+        assert!(two.in_place.iter().all(Option::is_none));
+    }
 }

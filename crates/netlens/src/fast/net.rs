@@ -281,7 +281,22 @@ impl FastNet {
         let Span { from, to } = span;
         for (i, node) in nodes.iter().enumerate().take(to).skip(from) {
             let v = i + 1;
-            let mut out = pool.get(l.size(v));
+            // A concatenation whose inputs were written into it in place has nothing left
+            // to do; such an input is written into the concatenation's buffer.
+            if matches!(node, Node::Concat(_)) && vals[v].is_some() {
+                continue;
+            }
+            let place = l.in_place(v, from, to);
+            let mut out = match place {
+                Some(p) => vals[p.concat]
+                    .take()
+                    .unwrap_or_else(|| pool.get(l.size(p.concat))),
+                None => pool.get(l.size(v)),
+            };
+            let window = match place {
+                Some(p) => p.offset..p.offset + l.size(v),
+                None => 0..out.len(),
+            };
             let mask = match masks.as_deref_mut() {
                 Some(ms) if node.act().has_mask() => {
                     let m = &mut ms[i];
@@ -301,14 +316,17 @@ impl FastNet {
                     }
                 };
                 let to = Forward {
-                    out: &mut out,
+                    out: &mut out[window],
                     mask,
                     argmax,
                     floats: saved_floats,
                 };
                 run_forward(node, &l.geoms[i], l, v, get, to);
             }
-            vals[v] = Some(out);
+            match place {
+                Some(p) => vals[p.concat] = Some(out),
+                None => vals[v] = Some(out),
+            }
             for u in node.inputs() {
                 if u != from && l.last_use[u] == i {
                     if let Some(b) = vals[u].take() {
@@ -390,17 +408,43 @@ impl FastNet {
             }
             data.masks.get(i).map(|m| &m[..]).filter(|m| !m.is_empty())
         };
+        // The gradient of a concatenation whose inputs were written into it in place, kept
+        // whole while its inputs' backward passes read their parts of it, and how many of
+        // them have yet to.
+        let mut held: Vec<Option<Vec<f32>>> = (0..=nodes.len()).map(|_| None).collect();
+        let mut pending = vec![0usize; nodes.len() + 1];
         for (i, node) in nodes.iter().enumerate().take(to).skip(from).rev() {
             let v = i + 1;
-            let Some(mut g) = grads[v].take() else {
-                continue;
+            let place = l.in_place(v, from, to);
+            // `window`: where this value's gradient is in `g`; `shared`: the concatenation
+            // whose gradient `g` is, when this value was written into it in place.
+            let (mut g, window, shared) = match (grads[v].take(), place) {
+                (Some(g), _) => {
+                    let n = g.len();
+                    (g, 0..n, None)
+                }
+                (None, Some(p)) => match held[p.concat].take() {
+                    Some(g) => (g, p.offset..p.offset + l.size(v), Some(p.concat)),
+                    None => continue,
+                },
+                (None, None) => continue,
             };
+            if let Node::Concat(vs) = node {
+                if vs
+                    .first()
+                    .is_some_and(|&u| l.in_place(u, from, to).is_some())
+                {
+                    pending[v] = vs.len();
+                    held[v] = Some(g);
+                    continue;
+                }
+            }
             let mut mask = mask_of(v);
             // A smooth activation's derivative is applied first, guided or not (guided
             // backpropagation's rule is for the ReLU family, as on the plain path).
             if node.act().is_smooth() {
                 if let Some(d) = data.floats.get(i).filter(|d| !d.is_empty()) {
-                    kernels::smooth::apply_derivative(&mut g[..l.size(v)], d);
+                    kernels::smooth::apply_derivative(&mut g[window.clone()][..l.size(v)], d);
                 }
             }
             // Depthwise reads its mask inside the kernel; everything else masks first. The
@@ -408,10 +452,10 @@ impl FastNet {
             let depthwise = matches!(node, Node::Depthwise { .. }) && !guided;
             if let (Some(m), false, false) = (mask, depthwise, premasked[v]) {
                 if guided {
-                    kernels::apply_guided_mask(&mut g, m);
+                    kernels::apply_guided_mask(&mut g[window.clone()], m);
                     mask = None;
                 } else {
-                    kernels::apply_mask(&mut g, m);
+                    kernels::apply_mask(&mut g[window.clone()], m);
                 }
             }
             // A layer that is the only reader of a masked value applies that value's mask as
@@ -455,7 +499,7 @@ impl FastNet {
                 }
             }
             let incoming = Incoming {
-                g: &g,
+                g: &g[window],
                 mask,
                 input_masks,
                 argmax: data.argmax.get(i),
@@ -466,7 +510,13 @@ impl FastNet {
                 pool: &mut pool,
             };
             run_backward(node, &l.geoms[i], l, incoming, &mut slots);
-            pool.put(g);
+            match shared {
+                Some(c) if pending[c] > 1 => {
+                    pending[c] -= 1;
+                    held[c] = Some(g);
+                }
+                _ => pool.put(g),
+            }
         }
         match grads[from].take() {
             Some(dx) => {
@@ -476,7 +526,7 @@ impl FastNet {
             // Nothing in the span read `from` (a tap the output does not depend on).
             None => out.fill(0.0),
         }
-        for b in grads.into_iter().flatten() {
+        for b in grads.into_iter().chain(held).flatten() {
             pool.put(b);
         }
         self.return_pool(pool);
