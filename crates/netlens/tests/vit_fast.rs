@@ -3,7 +3,8 @@
 //! weights: the real ViT-B/16 shape (224 px, 197 tokens, 12 blocks of width 768, 12 heads,
 //! MLP 3072) at batches 1 and 2, and a small odd configuration (64 px → 17 tokens, width 42
 //! in 3 heads of 14 — neither a multiple of 16 nor of 8 —, MLP 100, 10 classes) at batches
-//! 1 and 3.
+//! 1 and 3, and with one block only (the last block, whose queries, attention and MLP run
+//! for the class token alone, is then the whole encoder).
 //!
 //! Tolerances: logits and input gradients to 1e-5 relative (L2), the bound the CNN fast path
 //! is held to. Both sides compute in float32 in a different order (`gemm` blocking, fused
@@ -180,6 +181,9 @@ const ODD: vit::Config = vit::Config {
 #[test]
 fn odd_vit_fast_matches_plain() {
     compare("vit_odd", ODD, &[1, 3], 11);
+    // One block: the last block (class-token queries only) is the whole encoder.
+    let one = vit::Config { layers: 1, ..ODD };
+    compare("vit_odd_one_block", one, &[2], 12);
 }
 
 #[test]

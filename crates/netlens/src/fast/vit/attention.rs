@@ -3,6 +3,10 @@
 //! the context `P V` (forward), and `dP = dC Vᵀ`, `dV = Pᵀ dC`, `dQ = dS K`, `dK = dSᵀ Q`
 //! (backward) are `gemm` products that read the heads in place by strides (no transposes,
 //! no per-head copies); the softmax and its backward run on each score row in between.
+//!
+//! The queries may be the first few tokens of each image only ([`Heads::queries`]): the
+//! last encoder block's output is read only at the class token, so there every key and value
+//! is needed but one query.
 
 use super::ops::{matmul, SoftmaxBackRows, SoftmaxRows, View};
 use crate::fast::kernels::{dispatch, with_scratch, SendPtr};
@@ -14,6 +18,8 @@ use rayon::prelude::*;
 pub(super) struct Heads {
     pub images: usize,
     pub tokens: usize,
+    /// Query rows per image, from its first token on (`tokens` for every token).
+    pub queries: usize,
     pub heads: usize,
     /// Width of one head.
     pub dim: usize,
@@ -35,15 +41,17 @@ impl Heads {
     }
 }
 
-/// Attention probabilities `probs` `[images, heads, T, T]` and the context `ctx`
-/// `[images · T, heads · dim]` (heads side by side, as `out_proj` reads it) of `qkv`
-/// `[images · T, 3 · heads · dim]`.
+/// Attention probabilities `probs` `[images, heads, Q, T]` and the context `ctx`
+/// `[images · Q, heads · dim]` (heads side by side, as `out_proj` reads it) of `qkv`
+/// `[images · T, 3 · heads · dim]`, for the first `Q` = [`Heads::queries`] tokens of each
+/// image (their Q rows are all this reads of the queries).
 pub(super) fn forward(s: &Heads, qkv: &[f32], probs: &mut [f32], ctx: &mut [f32]) {
-    let (t, d, c) = (s.tokens, s.dim, s.width());
+    let (t, q_n, d, c) = (s.tokens, s.queries, s.dim, s.width());
     assert!(
-        qkv.len() >= s.images * t * 3 * c
-            && probs.len() >= s.images * s.heads * t * t
-            && ctx.len() >= s.images * t * c
+        q_n <= t
+            && qkv.len() >= s.images * t * 3 * c
+            && probs.len() >= s.images * s.heads * q_n * t
+            && ctx.len() >= s.images * q_n * c
     );
     let ctx = SendPtr(ctx.as_mut_ptr());
     let packed = |off: usize| View {
@@ -51,8 +59,8 @@ pub(super) fn forward(s: &Heads, qkv: &[f32], probs: &mut [f32], ctx: &mut [f32]
         rs: 3 * c as isize,
         cs: 1,
     };
-    probs[..s.images * s.heads * t * t]
-        .par_chunks_mut(t * t)
+    probs[..s.images * s.heads * q_n * t]
+        .par_chunks_mut((q_n * t).max(1))
         .enumerate()
         .for_each(|(i, p)| {
             let (b, h) = (i / s.heads, i % s.heads);
@@ -70,7 +78,7 @@ pub(super) fn forward(s: &Heads, qkv: &[f32], probs: &mut [f32], ctx: &mut [f32]
             // probability plane and its head's columns of the context rows of image `b`.
             unsafe {
                 matmul(
-                    (t, t, d),
+                    (q_n, t, d),
                     p.as_mut_ptr(),
                     t,
                     false,
@@ -80,9 +88,9 @@ pub(super) fn forward(s: &Heads, qkv: &[f32], probs: &mut [f32], ctx: &mut [f32]
                     Parallelism::None,
                 );
                 dispatch(SoftmaxRows { s: p, width: t });
-                let dst = ctx.at(b * t * c + h * d);
+                let dst = ctx.at(b * q_n * c + h * d);
                 matmul(
-                    (t, d, t),
+                    (q_n, d, t),
                     dst,
                     c,
                     false,
@@ -95,15 +103,18 @@ pub(super) fn forward(s: &Heads, qkv: &[f32], probs: &mut [f32], ctx: &mut [f32]
         });
 }
 
-/// Gradient `dqkv` `[images · T, 3 · heads · dim]` (overwritten) from the context's `dctx`,
-/// with the forward's `qkv` and `probs`.
+/// Gradient `dqkv` `[images · T, 3 · heads · dim]` from the context's `dctx`
+/// `[images · Q, heads · dim]`, with the forward's `qkv` and `probs`: every K and V row and
+/// the first `Q` Q rows of each image are overwritten; the Q rows after them, whose
+/// gradient is zero, are left as they were.
 pub(super) fn backward(s: &Heads, qkv: &[f32], probs: &[f32], dctx: &[f32], dqkv: &mut [f32]) {
-    let (t, d, c) = (s.tokens, s.dim, s.width());
+    let (t, q_n, d, c) = (s.tokens, s.queries, s.dim, s.width());
     assert!(
-        qkv.len() >= s.images * t * 3 * c
+        q_n <= t
+            && qkv.len() >= s.images * t * 3 * c
             && dqkv.len() >= s.images * t * 3 * c
-            && probs.len() >= s.images * s.heads * t * t
-            && dctx.len() >= s.images * t * c
+            && probs.len() >= s.images * s.heads * q_n * t
+            && dctx.len() >= s.images * q_n * c
     );
     let out = SendPtr(dqkv.as_mut_ptr());
     let packed = |off: usize| View {
@@ -113,14 +124,14 @@ pub(super) fn backward(s: &Heads, qkv: &[f32], probs: &[f32], dctx: &[f32], dqkv
     };
     (0..s.images * s.heads).into_par_iter().for_each(|i| {
         let (b, h) = (i / s.heads, i % s.heads);
-        let p = &probs[i * t * t..][..t * t];
+        let p = &probs[i * q_n * t..][..q_n * t];
         let (q, k, v) = (
             packed(s.at(b, h, 0)),
             packed(s.at(b, h, 1)),
             packed(s.at(b, h, 2)),
         );
         let dc = View {
-            ptr: dctx[b * t * c + h * d..].as_ptr(),
+            ptr: dctx[b * q_n * c + h * d..].as_ptr(),
             rs: c as isize,
             cs: 1,
         };
@@ -130,15 +141,15 @@ pub(super) fn backward(s: &Heads, qkv: &[f32], probs: &[f32], dctx: &[f32], dqkv
             cs: m.rs,
         };
         let none = Parallelism::None;
-        with_scratch(t * t, |dp| {
+        with_scratch(q_n * t, |dp| {
             // SAFETY: every view lies inside its buffer (asserted sizes); this task alone
             // writes `dp` and its head's Q, K and V columns of image `b`'s gradient rows.
             unsafe {
                 let dpp = dp.as_mut_ptr();
-                matmul((t, t, d), dpp, t, false, dc, tr(v), 1.0, none);
+                matmul((q_n, t, d), dpp, t, false, dc, tr(v), 1.0, none);
                 let pt = View::cols(p, t);
                 matmul(
-                    (t, d, t),
+                    (t, d, q_n),
                     out.at(s.at(b, h, 2)),
                     3 * c,
                     false,
@@ -155,7 +166,7 @@ pub(super) fn backward(s: &Heads, qkv: &[f32], probs: &[f32], dctx: &[f32], dqkv
                 });
                 let (ds, dst) = (View::rows(dp, t), View::cols(dp, t));
                 matmul(
-                    (t, d, t),
+                    (q_n, d, t),
                     out.at(s.at(b, h, 0)),
                     3 * c,
                     false,
@@ -165,7 +176,7 @@ pub(super) fn backward(s: &Heads, qkv: &[f32], probs: &[f32], dctx: &[f32], dqkv
                     none,
                 );
                 matmul(
-                    (t, d, t),
+                    (t, d, q_n),
                     out.at(s.at(b, h, 1)),
                     3 * c,
                     false,

@@ -9,6 +9,7 @@ use crate::fast::kernels::dense::dot;
 use crate::fast::kernels::{dispatch, exp, flush, Mac, Simd};
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// A strided read-only matrix view: first element, row stride, column stride (elements).
 #[derive(Clone, Copy)]
@@ -37,6 +38,14 @@ impl View {
     fn skip_cols(self, c0: usize) -> Self {
         Self {
             ptr: self.ptr.wrapping_offset(c0 as isize * self.cs),
+            ..self
+        }
+    }
+
+    /// The same matrix from row `r0` on.
+    fn skip_rows(self, r0: usize) -> Self {
+        Self {
+            ptr: self.ptr.wrapping_offset(r0 as isize * self.rs),
             ..self
         }
     }
@@ -180,16 +189,44 @@ impl Dense {
     /// `y (+)= x W` for `rows` rows (the bias is added by the caller's next row pass).
     pub(super) fn forward(&self, x: &[f32], rows: usize, y: &mut [f32], accumulate: bool) {
         let (k, n) = (self.inputs, self.outputs);
-        assert!(x.len() >= rows * k && y.len() >= rows * n && self.w.len() >= k * n);
+        self.forward_part(x, k, rows, 0..n, y, n, accumulate)
+    }
+
+    /// `y (+)= x W[:, cols]`: the output columns `cols` of `rows` rows of `x`, whose rows
+    /// are `x_rs` apart, into `y`, whose rows are `y_rs` apart (`y` starts at the first
+    /// column written).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward_part(
+        &self,
+        x: &[f32],
+        x_rs: usize,
+        rows: usize,
+        cols: Range<usize>,
+        y: &mut [f32],
+        y_rs: usize,
+        accumulate: bool,
+    ) {
+        let (k, n) = (self.inputs, self.outputs);
+        if rows == 0 || cols.is_empty() {
+            return;
+        }
+        assert!(
+            x_rs >= k
+                && y_rs >= cols.len()
+                && cols.end <= n
+                && x.len() >= (rows - 1) * x_rs + k
+                && y.len() >= (rows - 1) * y_rs + cols.len()
+                && self.w.len() >= k * n
+        );
         // SAFETY: the sizes were just checked; `y` is borrowed mutably, so it is not an input.
         unsafe {
             blocked_matmul(
-                (rows, n, k),
+                (rows, cols.len(), k),
                 y.as_mut_ptr(),
-                n,
+                y_rs,
                 accumulate,
-                View::rows(x, k),
-                View::rows(&self.w, n),
+                View::rows(x, x_rs),
+                View::rows(&self.w, n).skip_cols(cols.start),
             )
         }
     }
@@ -197,21 +234,51 @@ impl Dense {
     /// Backward-data: `dx (+)= dy Wᵀ`.
     pub(super) fn backward(&self, dy: &[f32], rows: usize, dx: &mut [f32], accumulate: bool) {
         let (k, n) = (self.inputs, self.outputs);
-        assert!(dy.len() >= rows * n && dx.len() >= rows * k && self.w.len() >= k * n);
+        self.backward_part(dy, n, rows, 0..n, dx, k, accumulate)
+    }
+
+    /// Backward-data of the output columns `cols` alone: `dx (+)= dy W[:, cols]ᵀ` for
+    /// `rows` rows, `dy` (starting at its first column of `cols`) with rows `dy_rs` apart,
+    /// `dx` with rows `dx_rs` apart.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn backward_part(
+        &self,
+        dy: &[f32],
+        dy_rs: usize,
+        rows: usize,
+        cols: Range<usize>,
+        dx: &mut [f32],
+        dx_rs: usize,
+        accumulate: bool,
+    ) {
+        let (k, n) = (self.inputs, self.outputs);
+        if rows == 0 || k == 0 {
+            return;
+        }
+        assert!(
+            dy_rs >= cols.len()
+                && dx_rs >= k
+                && cols.end <= n
+                && dy.len() >= (rows - 1) * dy_rs + cols.len()
+                && dx.len() >= (rows - 1) * dx_rs + k
+                && self.w.len() >= k * n
+        );
+        // Rows `cols` of `Wᵀ`: from the row-major copy where there is one, else `W` read
+        // transposed.
         let wt = if self.wt.is_empty() {
-            View::cols(&self.w, n)
+            View::cols(&self.w, n).skip_rows(cols.start)
         } else {
             assert!(self.wt.len() >= k * n);
-            View::rows(&self.wt, k)
+            View::rows(&self.wt, k).skip_rows(cols.start)
         };
-        // SAFETY: as in `forward`.
+        // SAFETY: as in `forward_part`.
         unsafe {
             blocked_matmul(
-                (rows, k, n),
+                (rows, k, cols.len()),
                 dx.as_mut_ptr(),
-                k,
+                dx_rs,
                 accumulate,
-                View::rows(dy, n),
+                View::rows(dy, dy_rs),
                 wt,
             )
         }
