@@ -1,7 +1,7 @@
 //! `netlens bench` end to end, in its smallest form: one model, batch 1, one run, no PyTorch;
 //! the JSON must carry positive fast-path and plain-path figures for every measurement, timed
-//! on the published weights (fetched into the cache if missing); and the method table's
-//! Grad-CAM row.
+//! on the published weights (fetched into the cache if missing), in two rounds whose runs
+//! are merged; and the method table's Grad-CAM row.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,6 +21,8 @@ fn bench_json_has_fast_and_plain_figures() {
             "1",
             "--warmup",
             "0",
+            "--rounds",
+            "2",
             "--no-torch",
             "--classviz-iterations",
             "2",
@@ -71,6 +73,11 @@ fn bench_json_has_fast_and_plain_figures() {
     assert!(v["peak_gflops"].as_f64().unwrap_or(-1.0) > 0.0, "{v}");
     let share = rows[0]["fast_peak_fraction"].as_f64().unwrap_or(-1.0);
     assert!(share > 0.0 && share < 1.5, "share of peak {share}");
+    // Two rounds of one timed run each for the fast path; the plain path runs once.
+    assert_eq!(v["rounds"], 2, "{v}");
+    assert_eq!(m["netlens_fast"]["results"][0]["runs"], 2, "{m}");
+    assert_eq!(m["netlens_plain"]["results"][0]["runs"], 1, "{m}");
+    assert_eq!(v["methods"][0]["netlens_runs"], 2, "{v}");
     for key in ["netlens_fast", "netlens_plain"] {
         let rss = m["peak_rss_mb"][key].as_f64().unwrap_or(-1.0);
         assert!(rss > 0.0, "peak RSS of {key} missing: {m}");

@@ -529,6 +529,7 @@ fn numeric_flags_are_range_checked_by_name() {
             "--sigmas",
         ),
         (vec!["bench", "--budget", "NaN"], "--budget"),
+        (vec!["bench", "--rounds", "0"], "--rounds"),
         (
             vec!["saliency", "--method", "occlusion", "--window", "0", PHOTO],
             "--window",

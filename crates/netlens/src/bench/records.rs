@@ -91,6 +91,54 @@ impl EngineRecord {
             .find(|r| r.name == name && r.variant == variant && r.batch == batch)
             .map(|r| r.timing.median_ms)
     }
+
+    /// One record for several rounds of the same measurements by one engine (`netlens bench
+    /// --rounds`): each measurement's median is the median of the rounds' medians, its
+    /// minimum and maximum those over every round, its runs their sum; peak memory is the
+    /// largest round's, everything else the first round's. A measurement missing from any
+    /// round is left out. `None` for no rounds.
+    pub fn merge_rounds(rounds: &[EngineRecord]) -> Option<EngineRecord> {
+        let first = rounds.first()?;
+        let most = |f: fn(&EngineRecord) -> Option<f64>| {
+            rounds.iter().filter_map(f).max_by(f64::total_cmp)
+        };
+        let results = first
+            .results
+            .iter()
+            .filter_map(|r| {
+                let same: Vec<&PassRecord> = rounds
+                    .iter()
+                    .filter_map(|e| {
+                        e.results.iter().find(|q| {
+                            q.name == r.name && q.variant == r.variant && q.batch == r.batch
+                        })
+                    })
+                    .collect();
+                if same.len() != rounds.len() {
+                    return None;
+                }
+                let mut medians: Vec<f64> = same.iter().map(|q| q.timing.median_ms).collect();
+                let median = Timing::of(&mut medians).median_ms;
+                let min = same.iter().map(|q| q.timing.min_ms);
+                let max = same.iter().filter_map(|q| q.timing.max_ms);
+                Some(PassRecord {
+                    timing: Timing {
+                        median_ms: median,
+                        min_ms: min.fold(f64::INFINITY, f64::min),
+                        max_ms: max.max_by(f64::total_cmp),
+                        runs: same.iter().map(|q| q.timing.runs).sum(),
+                    },
+                    ..r.clone()
+                })
+            })
+            .collect();
+        Some(EngineRecord {
+            setup_rss_mb: most(|e| e.setup_rss_mb),
+            peak_rss_mb: most(|e| e.peak_rss_mb),
+            results,
+            ..first.clone()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +157,49 @@ mod tests {
         assert_eq!(r.torch_version.as_deref(), Some("2.5.1"));
         let back: EngineRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn rounds_merge_into_the_median_of_their_medians() {
+        let record = |medians: &[(usize, f64)], peak: f64| EngineRecord {
+            model: "m".into(),
+            threads: 2,
+            setup_rss_mb: Some(10.0),
+            peak_rss_mb: Some(peak),
+            fast_path_active: Some(true),
+            torch_version: None,
+            forward_flops: Some(7),
+            anchor: None,
+            classviz: None,
+            results: medians
+                .iter()
+                .map(|&(batch, m)| PassRecord {
+                    name: "forward".into(),
+                    variant: "fast".into(),
+                    batch,
+                    timing: Timing {
+                        median_ms: m,
+                        min_ms: m - 1.0,
+                        max_ms: Some(m + 1.0),
+                        runs: 10,
+                    },
+                })
+                .collect(),
+        };
+        let rounds = [
+            record(&[(1, 10.0), (8, 80.0)], 100.0),
+            record(&[(1, 30.0), (8, 70.0)], 120.0),
+            record(&[(1, 20.0)], 110.0),
+        ];
+        let m = EngineRecord::merge_rounds(&rounds).unwrap();
+        assert_eq!(m.median("forward", "fast", 1), Some(20.0));
+        // Batch 8 is missing from the third round: left out, not a median of two.
+        assert_eq!(m.median("forward", "fast", 8), None);
+        let t = m.results[0].timing;
+        assert_eq!((t.min_ms, t.max_ms, t.runs), (9.0, Some(31.0), 30));
+        assert_eq!(m.peak_rss_mb, Some(120.0));
+        assert_eq!(m.forward_flops, Some(7));
+        assert_eq!(EngineRecord::merge_rounds(&rounds[..1]).unwrap(), rounds[0]);
+        assert!(EngineRecord::merge_rounds(&[]).is_none());
     }
 }

@@ -5,7 +5,8 @@
 //! every figure carries its own peak memory.
 
 use super::{
-    find_script, load_worker_model, run_python, run_worker_command, worker_record, Args, EnginePath,
+    find_script, load_worker_model, merged, run_python, run_worker_command, worker_record, Args,
+    EnginePath,
 };
 use crate::common::ALLOCATOR_ENV;
 use anyhow::{Context, Result};
@@ -56,6 +57,8 @@ pub(super) struct MethodReport {
     name: String,
     netlens: Result<EngineRecord>,
     anchor: Option<Result<EngineRecord>>,
+    /// netlens/anchor ratio of each round (`--rounds`) where both ran.
+    round_ratios: Vec<f64>,
 }
 
 /// `assets/photos` under the current folder or the source tree netlens was built from.
@@ -71,14 +74,26 @@ fn photos_dir() -> Result<PathBuf> {
     )
 }
 
-/// Times every method of `--methods`, netlens then the anchor, one process each.
+/// Times every method of `--methods`, netlens then the anchor, one process each, `--rounds`
+/// times taking turns.
 pub(super) fn bench_methods(a: &Args, threads: usize, weights: Option<&Path>) -> Vec<MethodReport> {
     a.methods
         .iter()
-        .map(|name| MethodReport {
-            name: name.clone(),
-            netlens: run_method_worker(a, name, threads, weights),
-            anchor: (!a.no_torch).then(|| run_anchor(a, name, threads)),
+        .map(|name| {
+            let (mut ours, mut theirs, mut round_ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..a.rounds.max(1) {
+                let n = run_method_worker(a, name, threads, weights);
+                let t = (!a.no_torch).then(|| run_anchor(a, name, threads));
+                round_ratios.extend(ratio(median(&n), t.as_ref().and_then(median)));
+                ours.push(n);
+                theirs.extend(t);
+            }
+            MethodReport {
+                name: name.clone(),
+                netlens: merged(ours).unwrap_or_else(|| Err(anyhow::anyhow!("no rounds ran"))),
+                anchor: merged(theirs),
+                round_ratios,
+            }
         })
         .collect()
 }
@@ -166,9 +181,11 @@ pub(super) fn to_json(reports: &[MethodReport]) -> Value {
                 "method": r.name,
                 "model": MODEL,
                 "netlens_ms": median(&r.netlens),
+                "netlens_runs": r.netlens.as_ref().ok().and_then(|e| e.results.first()).map(|p| p.timing.runs),
                 "anchor_ms": anchor_ms,
                 "anchor": r.anchor.as_ref().and_then(|a| a.as_ref().ok()).and_then(|e| e.anchor.clone()),
                 "ratio": ratio(median(&r.netlens), anchor_ms),
+                "ratio_rounds": r.round_ratios,
                 "peak_rss_mb": { "netlens": peak(Some(&r.netlens)), "anchor": peak(r.anchor.as_ref()) },
                 "errors": {
                     "netlens": r.netlens.as_ref().err().map(crate::common::one_line),
@@ -199,8 +216,17 @@ pub(super) fn print(reports: &[MethodReport]) {
             .and_then(|a| a.as_ref().ok())
             .and_then(|e| e.anchor.clone())
             .unwrap_or_else(|| "-".into());
+        let rounds = match (
+            r.round_ratios.iter().copied().reduce(f64::min),
+            r.round_ratios.iter().copied().reduce(f64::max),
+        ) {
+            (Some(lo), Some(hi)) if r.round_ratios.len() > 1 => {
+                format!("  (rounds' ratios {lo:.2}–{hi:.2})")
+            }
+            _ => String::new(),
+        };
         println!(
-            "{:<13} {:>10} {:>10} {:>7} {:>16}  {name}",
+            "{:<13} {:>10} {:>10} {:>7} {:>16}  {name}{rounds}",
             r.name,
             f(median(&r.netlens), 0),
             f(anchor_ms, 0),

@@ -200,6 +200,13 @@ pub struct Args {
     /// Internal: with --worker, time this method of the method table instead of the passes
     #[arg(long, value_name = "METHOD", hide = true)]
     pub worker_method: Option<String>,
+    /// Measure each model this many times, netlens's fast path and PyTorch taking turns
+    /// (fast, PyTorch, fast, PyTorch, ...), 1–20. Each round's fast/PyTorch ratio then compares
+    /// runs at most a few minutes apart, and the table gives the median of the rounds' medians
+    /// with the range of the rounds' ratios: on a shared machine whose speed drifts from minute
+    /// to minute, 3 rounds say how far a ratio can be trusted. The plain path runs once
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 fn is_lite(spec: &ModelSpec) -> bool {
@@ -367,6 +374,21 @@ struct ModelReport<'a> {
     fast: Option<Result<EngineRecord>>,
     plain: Option<Result<EngineRecord>>,
     torch: Option<Result<EngineRecord>>,
+    /// Each round's fast-path and PyTorch records (`--rounds`), where they ran.
+    rounds: Vec<(Option<EngineRecord>, Option<EngineRecord>)>,
+}
+
+/// One engine's record over the rounds: the rounds' medians merged
+/// ([`EngineRecord::merge_rounds`]) where at least one round ran, else the first error.
+pub(super) fn merged(runs: Vec<Result<EngineRecord>>) -> Option<Result<EngineRecord>> {
+    let ok: Vec<EngineRecord> = runs
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    match EngineRecord::merge_rounds(&ok) {
+        Some(m) => Some(Ok(m)),
+        None => runs.into_iter().next(),
+    }
 }
 
 fn bench_model<'a>(
@@ -381,32 +403,40 @@ fn bench_model<'a>(
         None => Ok(Weights::Onnx),
     };
     let name = target.name.as_str();
-    let (mut fast, mut plain) = (None, None);
-    if let Ok(w) = &weights {
-        fast = Some(run_worker(a, name, w.file(), EnginePath::Fast, threads));
-        if !a.no_plain {
-            plain = Some(run_worker(a, name, w.file(), EnginePath::Plain, threads));
-        }
-        if let Weights::Random(p) = w {
-            // VGG16's is half a gigabyte: gone as soon as the workers are done with it.
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    let torch = match target.spec {
-        Some(spec) if !a.no_torch => Some(run_torch(a, spec.name, is_lite(spec), threads)),
-        None if !a.no_torch => a
-            .torch_model
-            .as_deref()
-            .map(|m| run_torch(a, m, false, threads)),
+    let torch_name = match target.spec {
+        Some(spec) if !a.no_torch => Some((spec.name, is_lite(spec))),
+        None if !a.no_torch => a.torch_model.as_deref().map(|m| (m, false)),
         _ => None,
     };
+    let (mut fast, mut torch, mut rounds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut plain = None;
+    for round in 0..a.rounds.max(1) {
+        let mut f = None;
+        if let Ok(w) = &weights {
+            f = Some(run_worker(a, name, w.file(), EnginePath::Fast, threads));
+            if round == 0 && !a.no_plain {
+                plain = Some(run_worker(a, name, w.file(), EnginePath::Plain, threads));
+            }
+        }
+        let t = torch_name.map(|(m, lite)| run_torch(a, m, lite, threads));
+        let ok =
+            |r: &Option<Result<EngineRecord>>| r.as_ref().and_then(|r| r.as_ref().ok()).cloned();
+        rounds.push((ok(&f), ok(&t)));
+        fast.extend(f);
+        torch.extend(t);
+    }
+    if let Ok(Weights::Random(p)) = &weights {
+        // VGG16's is half a gigabyte: gone as soon as the workers are done with it.
+        let _ = std::fs::remove_file(p);
+    }
     ModelReport {
         spec: target,
         busy_before,
         weights,
-        fast,
+        fast: merged(fast),
         plain,
-        torch,
+        torch: merged(torch),
+        rounds,
     }
 }
 

@@ -20,9 +20,18 @@ struct Row {
     folded: Option<f64>,
     /// Floating-point operations of the measurement (10⁹), when the model counts them.
     gflop: Option<f64>,
+    /// fast/module ratio of each round (`--rounds`) where both engines ran.
+    round_ratios: Vec<f64>,
 }
 
 impl Row {
+    /// The rounds' fast/module ratios as `lowest–highest`, with more than one round.
+    fn round_range(&self) -> Option<String> {
+        let lo = self.round_ratios.iter().copied().reduce(f64::min)?;
+        let hi = self.round_ratios.iter().copied().reduce(f64::max)?;
+        (self.round_ratios.len() > 1).then(|| format!("{lo:.2}–{hi:.2}"))
+    }
+
     /// The fast path's share of the machine's measured peak on this measurement.
     fn fast_peak_share(&self, peak: Option<&Peak>) -> Option<f64> {
         match (self.gflop, self.fast, peak) {
@@ -79,6 +88,14 @@ fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
                 };
                 Some(f as f64 * batch as f64 * passes / 1e9)
             }),
+            round_ratios: r
+                .rounds
+                .iter()
+                .filter_map(|(f, t)| {
+                    let f = f.as_ref()?.median(&name, "fast", batch);
+                    ratio(f, t.as_ref()?.median(&name, "module", batch))
+                })
+                .collect(),
             fast: median(r.fast.as_ref(), &name, "fast", batch),
             plain: median(r.plain.as_ref(), &name, "plain", batch),
             module: median(r.torch.as_ref(), &name, "module", batch),
@@ -122,6 +139,7 @@ pub(super) fn to_json(
                         "torch_module_ms": row.module,
                         "torch_folded_ms": row.folded,
                         "ratio_fast_module": ratio4(row.fast, row.module),
+                        "ratio_fast_module_rounds": row.round_ratios.iter().map(|&q| (q * 1e4).round() / 1e4).collect::<Vec<_>>(),
                         "ratio_fast_folded": ratio4(row.fast, row.folded),
                         "ratio_plain_module": ratio4(row.plain, row.module),
                         "ratio_plain_folded": ratio4(row.plain, row.folded),
@@ -183,6 +201,7 @@ pub(super) fn to_json(
         "allocator": allocator,
         "loadavg_1min": load,
         "repeats": a.repeats,
+        "rounds": a.rounds,
         "warmup": a.warmup,
         "budget_s": a.budget,
         "classviz_iterations": a.classviz_iterations,
@@ -237,8 +256,13 @@ pub(super) fn print_table(
         if r.weights.is_err() {
             continue;
         }
+        let by_round = if a.rounds > 1 {
+            "  rounds' fast/module"
+        } else {
+            ""
+        };
         println!(
-            "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}",
+            "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}{by_round}",
             "pass (median ms)",
             "batch",
             "fast",
@@ -251,8 +275,12 @@ pub(super) fn print_table(
             "%peak"
         );
         for row in rows(a, r) {
+            let range = match row.round_range() {
+                Some(r) => format!("  {r:>20}"),
+                None => String::new(),
+            };
             println!(
-                "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}",
+                "{:<18} {:>5} {:>10} {:>10} {:>13} {:>13} {:>12} {:>12} {:>7} {:>6}{range}",
                 row.name,
                 row.batch,
                 fmt(row.fast),
@@ -313,6 +341,14 @@ pub(super) fn print_table(
          whole run(s)",
         a.repeats, a.warmup, a.classviz_repeats
     );
+    if a.rounds > 1 {
+        println!(
+            "rounds: {} per model, the fast path and PyTorch taking turns; fast, torch module and \
+             fast/module are the median of the rounds' medians, and the last column the lowest and \
+             highest of the rounds' own fast/module ratios (the plain path ran once)",
+            a.rounds
+        );
+    }
     println!(
         "peak RSS: netlens = VmHWM of the worker process that loaded the model and ran its \
          column (largest batch {}); PyTorch = ru_maxrss of its whole run (both variants where there \
