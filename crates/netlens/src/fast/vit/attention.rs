@@ -8,7 +8,8 @@
 //! last encoder block's output is read only at the class token, so there every key and value
 //! is needed but one query.
 
-use super::ops::{matmul, SoftmaxBackRows, SoftmaxRows, View};
+use super::ops::{SoftmaxBackRows, SoftmaxRows};
+use super::products::{matmul, View};
 use crate::fast::kernels::{dispatch, with_scratch, SendPtr};
 use gemm::Parallelism;
 use rayon::prelude::*;

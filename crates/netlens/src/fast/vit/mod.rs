@@ -26,8 +26,10 @@
 
 mod attention;
 mod ops;
+mod products;
 
-pub use ops::{Dense, Norm};
+pub use ops::Norm;
+pub use products::Dense;
 
 use crate::error::{Error, Result};
 use crate::fast::kernels::{dense_backward, dense_forward, DenseLayer};
