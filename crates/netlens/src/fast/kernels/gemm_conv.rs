@@ -6,7 +6,9 @@
 //! layer keeps one ([`Transposed`]), each able to apply the input's activation mask as it
 //! writes the gradient (in `gemm_conv/backward.rs`). (A stride-1 k×k backward is a forward
 //! convolution with the flipped, transposed kernel; the runner sets that up.) Unit tests in
-//! `gemm_conv/tests.rs`.
+//! `gemm_conv/tests.rs`. On small planes a batch's images share one product per layer
+//! (`gemm_conv/grouped.rs`), and every product blocks its reduction by `k` alone
+//! ([`matmul`]), so an image gives the same bytes alone and in any batch.
 
 use super::{dispatch, with_scratch, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
@@ -32,7 +34,17 @@ impl<P> Mat<P> {
     }
 }
 
+/// Most terms of the reduction in one call of the gemm crate (see [`matmul`]).
+const REDUCTION_BLOCK: usize = 512;
+
 /// `dst (+)= lhs · rhs` for `m×k` times `k×n`.
+///
+/// The reduction runs in `⌈k / 512⌉` equal blocks, one call each, the later ones adding
+/// to `dst`: the crate blocks it itself by `min(k, 512)` when both sides of the output are
+/// at most 64, else by what it derives from the L1 cache (512 on Zen 3, so `⌈k / 512⌉`
+/// equal blocks), so that an output value's bits would follow the product's shape, and a
+/// product spanning a batch's images (`gemm_conv/grouped.rs`) would differ from one image's.
+/// A call of at most 512 terms is one block on every path and machine.
 ///
 /// # Safety
 /// The matrices must lie inside live buffers, and `dst` must not overlap the inputs or be
@@ -58,10 +70,32 @@ pub(crate) unsafe fn matmul(
         }
         return;
     }
-    gemm::gemm(
-        m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
-        rhs.rs, 1.0, 1.0, false, false, false, par,
-    )
+    let blocks = k.div_ceil(REDUCTION_BLOCK);
+    let kc = k.div_ceil(blocks);
+    for b in 0..blocks {
+        let (k0, kb) = (b * kc, kc.min(k - b * kc));
+        gemm::gemm(
+            m,
+            n,
+            kb,
+            dst.ptr,
+            dst.cs,
+            dst.rs,
+            accumulate || b > 0,
+            lhs.ptr.offset(k0 as isize * lhs.cs),
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr.offset(k0 as isize * rhs.rs),
+            rhs.cs,
+            rhs.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
 /// Parallelism for a single large product when there are too few tasks to share out.
@@ -101,10 +135,10 @@ impl ConvGeom {
 }
 
 /// Tasks one image's product is split into at most, for parallelism within an image. A fixed
-/// number, not the thread count: the split sets the shapes of the gemm calls, and the gemm
-/// crate's blocking over the reduction (its `kc`) follows those shapes, so a split that followed
-/// the thread count would give other bits on a machine with other cores (`--threads 1` and
-/// `--threads 2` must give the same bytes). Batches give further tasks, one set per image.
+/// number, chosen when the gemm crate's blocking of the reduction still followed the calls'
+/// shapes; since [`matmul`] pins that blocking the bytes no longer depend on the split (the
+/// grouped products of `gemm_conv/grouped.rs` follow the thread count). Batches give
+/// further tasks, one set per image.
 const SPLIT_TASKS: usize = 8;
 
 /// Largest im2col buffer (floats) of one image for which a layer's products take all of
@@ -132,7 +166,10 @@ fn column_tile(pixels: usize, kdim: usize) -> usize {
     let tasks = SPLIT_TASKS;
     let by_tasks = pixels.div_ceil(tasks);
     let by_cache = (96 * 1024 / kdim.max(1)).max(32);
-    by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024)
+    let tile = by_tasks.min(by_cache).clamp(16.min(pixels.max(1)), 1024);
+    // Whole micro-kernel panels of 16 columns (see `gemm_conv/grouped.rs`): a 28×28 plane
+    // in eight tiles of 98 filled each tile's last panel to 2 of 16; seven of 112 fill all.
+    tile.next_multiple_of(16).min(pixels.max(1))
 }
 
 /// How the products `[m × pixels]` of each image are shared out among tasks: column tiles
@@ -377,6 +414,49 @@ fn forward(
     }
     let kdim = g.kdim();
     let pointwise = g.pointwise();
+    let yp = SendPtr(y.as_mut_ptr());
+    // The epilogue over `rows` output rows `pixels` apart from `base`, `len` values each,
+    // the first of them output channel `co`.
+    let tile = |base: usize, co: usize, rows: usize, len: usize| {
+        dispatch(EpilogueTile {
+            y: yp,
+            mask: mp,
+            deriv: dp,
+            keep: kp,
+            smooth,
+            base,
+            stride: pixels,
+            rows,
+            len,
+            bias: bias.map(|b| &b[co..co + rows]),
+            act,
+        })
+    };
+    if pointwise && grouped::grouped_ok(pixels, images) {
+        let all: Vec<usize> = (0..images).collect();
+        let ops = grouped::Operands {
+            src: x,
+            src_size: in_sz,
+            dst: yp,
+            dst_size: out_sz,
+        };
+        // SAFETY: y holds every image's output (checked above) and is written here alone.
+        unsafe {
+            grouped::grouped_product(
+                &all,
+                (g.cout, kdim, pixels),
+                &ops,
+                accumulate,
+                |r0| Mat::rows(weight[r0 * kdim..].as_ptr(), kdim),
+                |n, r0, rows| {
+                    if epilogue {
+                        tile(n * out_sz + r0 * pixels, r0, rows, pixels);
+                    }
+                },
+            );
+        }
+        return;
+    }
     let split = if Split::whole_ok(pixels, kdim, g.cout, pointwise) {
         Split::whole(pixels, g.cout)
     } else {
@@ -384,7 +464,6 @@ fn forward(
     };
     let tasks = split.tasks(images);
     let par = inner_parallelism(tasks);
-    let yp = SendPtr(y.as_mut_ptr());
     (0..tasks).into_par_iter().for_each(|t| {
         let (n, p0, len, r0, rows) = split.task(t, pixels, g.cout);
         let xi = &x[n * in_sz..(n + 1) * in_sz];
@@ -414,19 +493,7 @@ fn forward(
             let block = epilogue_rows(rows, par);
             (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
                 let (q0, qn) = (b * block, block.min(rows - b * block));
-                dispatch(EpilogueTile {
-                    y: yp,
-                    mask: mp,
-                    deriv: dp,
-                    keep: kp,
-                    smooth,
-                    base: ybase + q0 * pixels,
-                    stride: pixels,
-                    rows: qn,
-                    len,
-                    bias: bias.map(|b| &b[r0 + q0..r0 + q0 + qn]),
-                    act,
-                });
+                tile(ybase + q0 * pixels, r0 + q0, qn, len);
             });
         }
     });
@@ -588,6 +655,7 @@ pub mod reference {
 }
 
 mod backward;
+mod grouped;
 pub use backward::{conv_backward_col2im, pointwise_backward, Transposed};
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! ([`Transposed`]), and both able to multiply the gradient they write by the input's
 //! activation mask in the same pass.
 
-use super::{epilogue_rows, inner_parallelism, matmul, tap_columns, ConvGeom, Mat, SendPtr, Split};
+use super::{
+    epilogue_rows, grouped, inner_parallelism, matmul, tap_columns, ConvGeom, Mat, SendPtr, Split,
+};
 use crate::fast::kernels::{mask_slice, with_scratch2};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -132,6 +134,48 @@ pub fn pointwise_backward(
             )
         })
         .collect();
+    let dense: Vec<usize> = (0..images).filter(|&n| live[n].is_none()).collect();
+    if grouped::grouped_ok(pixels, dense.len()) {
+        let dxp = SendPtr(dx.as_mut_ptr());
+        let ops = grouped::Operands {
+            src: dy,
+            src_size: cout * pixels,
+            dst: dxp,
+            dst_size: cin * pixels,
+        };
+        // SAFETY: dx holds every image's gradient, written here alone (the sparse images
+        // after the dense ones); Wᵀ's size is checked by `rows_from`.
+        unsafe {
+            grouped::grouped_product(
+                &dense,
+                (cin, cout, pixels),
+                &ops,
+                accumulate,
+                |r0| weight_tr.rows_from(r0, cin, cout),
+                |n, r0, rows| {
+                    if let Some(k) = keep {
+                        let off = n * cin * pixels + r0 * pixels;
+                        let d = std::slice::from_raw_parts_mut(dxp.at(off), rows * pixels);
+                        mask_slice(d, &k[off..off + rows * pixels]);
+                    }
+                },
+            );
+        }
+        let sparse: Vec<(usize, &Vec<usize>)> = live
+            .iter()
+            .enumerate()
+            .filter_map(|(n, l)| l.as_ref().map(|l| (n, l)))
+            .collect();
+        sparse.into_par_iter().for_each(|(n, channels)| {
+            // SAFETY: only this task writes image n (a sparse one, not in the groups).
+            let dxi =
+                unsafe { std::slice::from_raw_parts_mut(dxp.at(n * cin * pixels), cin * pixels) };
+            let dyi = &dy[n * cout * pixels..(n + 1) * cout * pixels];
+            let ki = keep.map(|k| &k[n * cin * pixels..(n + 1) * cin * pixels]);
+            sparse_image(dyi, dxi, g, weight_tr, channels, accumulate, ki);
+        });
+        return;
+    }
     let split = if Split::whole_ok(pixels, cout, cin, true) {
         Split::whole(pixels, cin)
     } else {

@@ -335,3 +335,86 @@ fn sparse_output_gradients_sum_over_their_channels() {
         }
     }
 }
+
+/// 1×1 layers on small planes run the images of a batch side by side in one product
+/// (`grouped.rs`): the values match the reference (1e-5), and every image gives the same
+/// bytes alone and in the batch, on 1 and 2 threads — forward with an activation and its
+/// mask, accumulating or not; backward with the input's mask, beside an image whose
+/// gradient reaches one channel (summed apart). 1152 inputs take the crate's reduction in
+/// several blocks; 7 images on a 10×10 plane make groups of 5 and 2.
+#[test]
+fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
+    use super::super::testing::random_mask;
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for &(cin, cout, side, images) in &[(1152, 192, 7, 3), (192, 1152, 7, 2), (24, 40, 10, 7)] {
+        let g = geom(cin, cout, 1, 1, 0, side, side);
+        let pixels = side * side;
+        assert!(super::grouped::grouped_ok(pixels, images));
+        let (isz, osz) = (cin * pixels, cout * pixels);
+        let x = random(images * isz, 11);
+        let weight = random(cout * cin, 12);
+        let weight_tr = super::super::transpose(&weight, cout, cin);
+        let bias = random(cout, 13);
+        let y0 = random(images * osz, 14);
+        let dx0 = random(images * isz, 15);
+        let mut dy = random(images * osz, 16);
+        // Image 1's gradient reaches channel 3 only.
+        dy[osz..2 * osz].fill(0.0);
+        dy[osz + 3 * pixels..osz + 4 * pixels].copy_from_slice(&random(pixels, 17));
+        let keep = random_mask(images * isz, 18);
+        let layer = ConvLayer {
+            g: &g,
+            weight: &weight,
+            bias: Some(&bias),
+            act: Act::Relu,
+            winograd: None,
+        };
+        // Forward and backward of images n0 .. n0 + n.
+        let run = |threads: usize, n0: usize, n: usize, acc: bool| {
+            on_threads(threads, || {
+                let (mut y, mut m) = (y0[n0 * osz..(n0 + n) * osz].to_vec(), vec![0; n * osz]);
+                conv_forward(
+                    &layer,
+                    &x[n0 * isz..(n0 + n) * isz],
+                    &mut y,
+                    Some(&mut m),
+                    n,
+                    acc,
+                );
+                let mut dx = dx0[n0 * isz..(n0 + n) * isz].to_vec();
+                let dyn_ = &dy[n0 * osz..(n0 + n) * osz];
+                let wt = Transposed::Copy(&weight_tr);
+                let k = (!acc).then(|| &keep[n0 * isz..(n0 + n) * isz]);
+                pointwise_backward(dyn_, &mut dx, n, &g, wt, acc, k);
+                (y, m, dx)
+            })
+        };
+        for acc in [false, true] {
+            let (y, m, dx) = run(1, 0, images, acc);
+            for n in 0..images {
+                let (mut want_y, mut want_m) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
+                reference::conv_forward(&layer, &x[n * isz..], &mut want_y, &mut want_m, acc);
+                assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
+                assert_eq!(m[n * osz..(n + 1) * osz], want_m[..]);
+                let mut want_dx = dx0[n * isz..(n + 1) * isz].to_vec();
+                reference::conv_backward(&g, &weight, &dy[n * osz..], &mut want_dx, acc);
+                if !acc {
+                    super::super::apply_mask(&mut want_dx, &keep[n * isz..(n + 1) * isz]);
+                }
+                assert_close(&dx[n * isz..(n + 1) * isz], &want_dx, 1e-5);
+                let (ya, ma, dxa) = run(1, n, 1, acc);
+                assert!(
+                    bits(&ya) == bits(&y[n * osz..(n + 1) * osz])
+                        && ma[..] == m[n * osz..(n + 1) * osz]
+                        && bits(&dxa) == bits(&dx[n * isz..(n + 1) * isz]),
+                    "{cin}→{cout} on {side}²: image {n} differs alone and in the batch ({acc})"
+                );
+            }
+            let (y2, m2, dx2) = run(2, 0, images, acc);
+            assert!(
+                bits(&y2) == bits(&y) && m2 == m && bits(&dx2) == bits(&dx),
+                "{cin}→{cout} on {side}²: 2 threads differ ({acc})"
+            );
+        }
+    }
+}
