@@ -242,6 +242,9 @@ impl Split {
 /// Fills `cols` (`kdim × len`, row-major) with the im2col block of output pixels
 /// `p0..p0+len` of one image.
 fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
+    if g.stride == 2 {
+        return im2col_stride2(x, g, p0, len, cols);
+    }
     let (k, s) = (g.k, g.stride);
     for ci in 0..g.cin {
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
@@ -277,6 +280,57 @@ fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
                     oy += 1;
                     ox0 = 0;
                 }
+            }
+        }
+    }
+}
+
+/// [`im2col`] of a stride-2 layer: each input row an output row reads is split once into
+/// its even and odd columns, and every tap then copies a contiguous run of one of them.
+/// (One float at a time per tap, SqueezeNet's and Lite0's first layers, 3 → 64 and 3 → 32
+/// on 224², ran at 27 GFLOP/s with their products.) The same values as the general loop.
+fn im2col_stride2(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
+    let k = g.k;
+    let half = g.w.div_ceil(2);
+    let mut phases = vec![0.0f32; 2 * half];
+    let (even, odd) = phases.split_at_mut(half);
+    let taps: Vec<(usize, usize)> = (0..k).map(|kx| tap_columns(g, kx)).collect();
+    for ci in 0..g.cin {
+        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        for ky in 0..k {
+            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
+            let mut j = 0;
+            while j < len {
+                let run = (g.ow - ox0).min(len - j);
+                let iy = (oy * 2 + ky) as isize - g.pt as isize;
+                let inside = iy >= 0 && iy < g.h as isize;
+                if inside {
+                    let src = &plane[iy as usize * g.w..][..g.w];
+                    let pairs = src.chunks_exact(2);
+                    if let [last] = pairs.remainder() {
+                        even[half - 1] = *last;
+                    }
+                    for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                        (*e, *o) = (p[0], p[1]);
+                    }
+                }
+                for (kx, &(lo, hi)) in taps.iter().enumerate() {
+                    let row = &mut cols[((ci * k + ky) * k + kx) * len + j..][..run];
+                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                    if !inside || a >= b {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    row[..a - ox0].fill(0.0);
+                    row[b - ox0..].fill(0.0);
+                    // Input column 2·ox + kx − pl: even column (ox + (kx − pl)/2) or odd.
+                    let x0 = 2 * a + kx - g.pl;
+                    let phase: &[f32] = if x0.is_multiple_of(2) { even } else { odd };
+                    row[a - ox0..b - ox0].copy_from_slice(&phase[x0 / 2..x0 / 2 + (b - a)]);
+                }
+                j += run;
+                oy += 1;
+                ox0 = 0;
             }
         }
     }
