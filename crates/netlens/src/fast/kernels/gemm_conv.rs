@@ -5,10 +5,11 @@
 //! product, of a strided one as `col2im(Wᵀ · dy)`, both from a row-major `Wᵀ` where the
 //! layer keeps one ([`Transposed`]), each able to apply the input's activation mask as it
 //! writes the gradient (in `gemm_conv/backward.rs`). (A stride-1 k×k backward is a forward
-//! convolution with the flipped, transposed kernel; the runner sets that up.) Unit tests in
-//! `gemm_conv/tests.rs`. On small planes a batch's images share one product per layer
-//! (`gemm_conv/grouped.rs`), and every product blocks its reduction by `k` alone
-//! ([`matmul`]), so an image gives the same bytes alone and in any batch.
+//! convolution with the flipped, transposed kernel; the runner sets that up.) im2col and
+//! col2im are in `gemm_conv/columns.rs`, unit tests in `gemm_conv/tests.rs`. On small
+//! planes a batch's images share one product per layer (`gemm_conv/grouped.rs`), and every
+//! product blocks its reduction by `k` alone ([`matmul`]), so an image gives the same bytes
+//! alone and in any batch.
 
 use super::{dispatch, with_scratch, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
@@ -239,116 +240,6 @@ impl Split {
     }
 }
 
-/// Fills `cols` (`kdim × len`, row-major) with the im2col block of output pixels
-/// `p0..p0+len` of one image.
-fn im2col(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
-    if g.stride == 2 {
-        return im2col_stride2(x, g, p0, len, cols);
-    }
-    let (k, s) = (g.k, g.stride);
-    for ci in 0..g.cin {
-        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = &mut cols[((ci * k + ky) * k + kx) * len..][..len];
-                let (lo, hi) = tap_columns(g, kx);
-                let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
-                let mut j = 0;
-                while j < len {
-                    let run = (g.ow - ox0).min(len - j);
-                    let out = &mut row[j..j + run];
-                    let iy = (oy * s + ky) as isize - g.pt as isize;
-                    // Output columns ox0 .. ox0 + run; those in lo .. hi read the plane.
-                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                    if iy < 0 || iy >= g.h as isize || a >= b {
-                        out.fill(0.0);
-                    } else {
-                        let src = &plane[iy as usize * g.w..][..g.w];
-                        out[..a - ox0].fill(0.0);
-                        out[b - ox0..].fill(0.0);
-                        let x0 = a * s + kx - g.pl;
-                        let dst = &mut out[a - ox0..b - ox0];
-                        if s == 1 {
-                            dst.copy_from_slice(&src[x0..x0 + dst.len()]);
-                        } else {
-                            for (d, &v) in dst.iter_mut().zip(src[x0..].iter().step_by(s)) {
-                                *d = v;
-                            }
-                        }
-                    }
-                    j += run;
-                    oy += 1;
-                    ox0 = 0;
-                }
-            }
-        }
-    }
-}
-
-/// [`im2col`] of a stride-2 layer: each input row an output row reads is split once into
-/// its even and odd columns, and every tap then copies a contiguous run of one of them.
-/// (One float at a time per tap, SqueezeNet's and Lite0's first layers, 3 → 64 and 3 → 32
-/// on 224², ran at 27 GFLOP/s with their products.) The same values as the general loop.
-fn im2col_stride2(x: &[f32], g: &ConvGeom, p0: usize, len: usize, cols: &mut [f32]) {
-    let k = g.k;
-    let half = g.w.div_ceil(2);
-    let mut phases = vec![0.0f32; 2 * half];
-    let (even, odd) = phases.split_at_mut(half);
-    let taps: Vec<(usize, usize)> = (0..k).map(|kx| tap_columns(g, kx)).collect();
-    for ci in 0..g.cin {
-        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for ky in 0..k {
-            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
-            let mut j = 0;
-            while j < len {
-                let run = (g.ow - ox0).min(len - j);
-                let iy = (oy * 2 + ky) as isize - g.pt as isize;
-                let inside = iy >= 0 && iy < g.h as isize;
-                if inside {
-                    let src = &plane[iy as usize * g.w..][..g.w];
-                    let pairs = src.chunks_exact(2);
-                    if let [last] = pairs.remainder() {
-                        even[half - 1] = *last;
-                    }
-                    for ((e, o), p) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                        (*e, *o) = (p[0], p[1]);
-                    }
-                }
-                for (kx, &(lo, hi)) in taps.iter().enumerate() {
-                    let row = &mut cols[((ci * k + ky) * k + kx) * len + j..][..run];
-                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                    if !inside || a >= b {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    row[..a - ox0].fill(0.0);
-                    row[b - ox0..].fill(0.0);
-                    // Input column 2·ox + kx − pl: even column (ox + (kx − pl)/2) or odd.
-                    let x0 = 2 * a + kx - g.pl;
-                    let phase: &[f32] = if x0.is_multiple_of(2) { even } else { odd };
-                    row[a - ox0..b - ox0].copy_from_slice(&phase[x0 / 2..x0 / 2 + (b - a)]);
-                }
-                j += run;
-                oy += 1;
-                ox0 = 0;
-            }
-        }
-    }
-}
-
-/// The output columns `lo .. hi` whose kernel column `kx` falls inside the input
-/// (`0 ≤ ox·s + kx − pl < w`).
-fn tap_columns(g: &ConvGeom, kx: usize) -> (usize, usize) {
-    let s = g.stride;
-    let lo = g.pl.saturating_sub(kx).div_ceil(s);
-    let hi = if g.w + g.pl > kx {
-        ((g.w + g.pl - kx - 1) / s + 1).min(g.ow)
-    } else {
-        0
-    };
-    (lo.min(hi), hi)
-}
-
 /// A dense convolution (`groups = 1`) as [`conv_forward`] runs it.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvLayer<'a> {
@@ -539,7 +430,7 @@ fn forward(
             run(xi[p0..].as_ptr(), pixels);
         } else {
             with_scratch(kdim * len, |cols| {
-                im2col(xi, g, p0, len, cols);
+                columns::im2col(xi, g, p0, len, cols);
                 run(cols.as_ptr(), len);
             });
         }
@@ -709,6 +600,7 @@ pub mod reference {
 }
 
 mod backward;
+mod columns;
 mod grouped;
 pub use backward::{conv_backward_col2im, pointwise_backward, Transposed};
 

@@ -5,7 +5,8 @@
 //! activation mask in the same pass.
 
 use super::{
-    epilogue_rows, grouped, inner_parallelism, matmul, tap_columns, ConvGeom, Mat, SendPtr, Split,
+    columns::col2im_plane, epilogue_rows, grouped, inner_parallelism, matmul, ConvGeom, Mat,
+    SendPtr, Split,
 };
 use crate::fast::kernels::{mask_slice, with_scratch2};
 use gemm::Parallelism;
@@ -292,106 +293,5 @@ fn sparse_image(
     }
     if let Some(keep) = keep {
         mask_slice(dx, keep);
-    }
-}
-
-/// Adds the rows of `cols` (`kdim × len`, the gradient of an im2col block of output
-/// pixels `p0 .. p0 + len`) that belong to input channel `ci` back onto that channel's plane
-/// of the image gradient, output row by output row (no division per value).
-fn col2im_plane(plane: &mut [f32], ci: usize, g: &ConvGeom, p0: usize, len: usize, cols: &[f32]) {
-    if g.stride == 2 {
-        return col2im_plane_stride2(plane, ci, g, p0, len, cols);
-    }
-    let (k, s) = (g.k, g.stride);
-    for ky in 0..k {
-        for kx in 0..k {
-            let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
-            let (lo, hi) = tap_columns(g, kx);
-            let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
-            let mut j = 0;
-            while j < len {
-                let run = (g.ow - ox0).min(len - j);
-                let iy = (oy * s + ky) as isize - g.pt as isize;
-                let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                if iy >= 0 && (iy as usize) < g.h && a < b {
-                    let dst = &mut plane[iy as usize * g.w..][..g.w];
-                    let src = &row[j + a - ox0..j + b - ox0];
-                    let x0 = a * s + kx - g.pl;
-                    if s == 1 {
-                        for (d, &v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    } else {
-                        for (d, &v) in dst[x0..].iter_mut().step_by(s).zip(src) {
-                            *d += v;
-                        }
-                    }
-                }
-                j += run;
-                oy += 1;
-                ox0 = 0;
-            }
-        }
-    }
-}
-
-/// [`col2im_plane`] of a stride-2 layer: for each input row an output row reaches, the
-/// taps add contiguous runs into the row's even and odd columns kept apart, which are then
-/// interleaved into the row in one pass (the general loop added every tap to every other
-/// float of the row). Each input value gets the same terms, its taps summed before they
-/// join the row's value.
-fn col2im_plane_stride2(
-    plane: &mut [f32],
-    ci: usize,
-    g: &ConvGeom,
-    p0: usize,
-    len: usize,
-    cols: &[f32],
-) {
-    let k = g.k;
-    let half = g.w.div_ceil(2);
-    let mut phases = vec![0.0f32; 2 * half];
-    let taps: Vec<(usize, usize)> = (0..k).map(|kx| tap_columns(g, kx)).collect();
-    for ky in 0..k {
-        let (mut oy, mut ox0) = (p0 / g.ow, p0 % g.ow);
-        let mut j = 0;
-        while j < len {
-            let run = (g.ow - ox0).min(len - j);
-            let iy = (oy * 2 + ky) as isize - g.pt as isize;
-            if iy >= 0 && (iy as usize) < g.h {
-                phases.fill(0.0);
-                let (even, odd) = phases.split_at_mut(half);
-                let mut any = false;
-                for (kx, &(lo, hi)) in taps.iter().enumerate() {
-                    let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                    if a >= b {
-                        continue;
-                    }
-                    any = true;
-                    let row = &cols[((ci * k + ky) * k + kx) * len..][..len];
-                    let src = &row[j + a - ox0..j + b - ox0];
-                    // Input column 2·ox + kx − pl: even column (x0 / 2 + i) or odd.
-                    let x0 = 2 * a + kx - g.pl;
-                    let phase: &mut [f32] = if x0.is_multiple_of(2) { even } else { odd };
-                    for (d, &v) in phase[x0 / 2..x0 / 2 + src.len()].iter_mut().zip(src) {
-                        *d += v;
-                    }
-                }
-                if any {
-                    let dst = &mut plane[iy as usize * g.w..][..g.w];
-                    let mut pairs = dst.chunks_exact_mut(2);
-                    for ((p, &e), &o) in (&mut pairs).zip(even.iter()).zip(odd.iter()) {
-                        p[0] += e;
-                        p[1] += o;
-                    }
-                    if let [last] = pairs.into_remainder() {
-                        *last += even[half - 1];
-                    }
-                }
-            }
-            j += run;
-            oy += 1;
-            ox0 = 0;
-        }
     }
 }
