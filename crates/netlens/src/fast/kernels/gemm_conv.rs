@@ -335,34 +335,10 @@ fn forward(
     let pixels = g.oh * g.ow;
     let epilogue =
         bias.is_some() || act != Act::None || mp.is_some() || smooth != Act::None || kp.is_some();
-    if let Some(u) = winograd.filter(|u| super::winograd::eligible(g, u)) {
-        let yp = SendPtr(y.as_mut_ptr());
-        let epi = |n: usize, co: usize, r0: usize, rows: usize| {
-            if epilogue {
-                dispatch(EpilogueTile {
-                    y: yp,
-                    mask: mp,
-                    deriv: dp,
-                    keep: kp,
-                    smooth,
-                    base: n * out_sz + co * pixels + r0 * g.ow,
-                    stride: 0,
-                    rows: 1,
-                    len: rows * g.ow,
-                    bias: bias.map(|b| &b[co..co + 1]),
-                    act,
-                });
-            }
-        };
-        super::winograd::forward(g, u, x, y, images, accumulate, &epi);
-        return;
-    }
-    let kdim = g.kdim();
-    let pointwise = g.pointwise();
     let yp = SendPtr(y.as_mut_ptr());
-    // The epilogue over `rows` output rows `pixels` apart from `base`, `len` values each,
+    // The epilogue over `rows` output rows `stride` apart from `base`, `len` values each,
     // the first of them output channel `co`.
-    let tile = |base: usize, co: usize, rows: usize, len: usize| {
+    let tile = |base: usize, co: usize, rows: usize, stride: usize, len: usize| {
         dispatch(EpilogueTile {
             y: yp,
             mask: mp,
@@ -370,13 +346,25 @@ fn forward(
             keep: kp,
             smooth,
             base,
-            stride: pixels,
+            stride,
             rows,
             len,
             bias: bias.map(|b| &b[co..co + rows]),
             act,
         })
     };
+    if let Some(u) = winograd.filter(|u| super::winograd::eligible(g, u)) {
+        // Output rows r0 .. r0 + rows of channel co of image n, one contiguous run.
+        let epi = |n: usize, co: usize, r0: usize, rows: usize| {
+            if epilogue {
+                tile(n * out_sz + co * pixels + r0 * g.ow, co, 1, 0, rows * g.ow);
+            }
+        };
+        super::winograd::forward(g, u, x, y, images, accumulate, &epi);
+        return;
+    }
+    let kdim = g.kdim();
+    let pointwise = g.pointwise();
     if pointwise && grouped::grouped_ok(pixels, images) {
         let all: Vec<usize> = (0..images).collect();
         let ops = grouped::Operands {
@@ -395,7 +383,7 @@ fn forward(
                 |r0| Mat::rows(weight[r0 * kdim..].as_ptr(), kdim),
                 |n, r0, rows| {
                     if epilogue {
-                        tile(n * out_sz + r0 * pixels, r0, rows, pixels);
+                        tile(n * out_sz + r0 * pixels, r0, rows, pixels, pixels);
                     }
                 },
             );
@@ -438,7 +426,7 @@ fn forward(
             let block = epilogue_rows(rows, par);
             (0..rows.div_ceil(block)).into_par_iter().for_each(|b| {
                 let (q0, qn) = (b * block, block.min(rows - b * block));
-                tile(ybase + q0 * pixels, r0 + q0, qn, len);
+                tile(ybase + q0 * pixels, r0 + q0, qn, pixels, len);
             });
         }
     });
