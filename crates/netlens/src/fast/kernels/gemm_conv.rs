@@ -6,10 +6,11 @@
 //! layer keeps one ([`Transposed`]), each able to apply the input's activation mask as it
 //! writes the gradient (in `gemm_conv/backward.rs`). (A stride-1 k×k backward is a forward
 //! convolution with the flipped, transposed kernel; the runner sets that up.) im2col and
-//! col2im are in `gemm_conv/columns.rs`, unit tests in `gemm_conv/tests.rs`. On small
-//! planes a batch's images share one product per layer (`gemm_conv/grouped.rs`), and every
-//! product blocks its reduction by `k` alone ([`matmul`]), so an image gives the same bytes
-//! alone and in any batch.
+//! col2im are in `gemm_conv/columns.rs`, unit tests in `gemm_conv/tests.rs`. Stride-1
+//! layers with many inputs and few outputs on small planes skip im2col for shifted
+//! products (`gemm_conv/shifted.rs`). On small planes a batch's images share one product
+//! per 1×1 layer (`gemm_conv/grouped.rs`), and every product blocks its reduction by `k`
+//! alone ([`matmul`]), so an image gives the same bytes alone and in any batch.
 
 use super::{dispatch, with_scratch, Act, Mac, SendPtr, Simd};
 use gemm::Parallelism;
@@ -390,6 +391,16 @@ fn forward(
         }
         return;
     }
+    if shifted::shifted_ok(g) {
+        let epi = |n: usize, r0: usize, rows: usize| {
+            if epilogue {
+                tile(n * out_sz + r0 * g.ow, 0, g.cout, pixels, rows * g.ow);
+            }
+        };
+        // SAFETY: y holds every image's output (checked above) and is written here alone.
+        unsafe { shifted::forward(g, weight, x, yp, images, accumulate, &epi) };
+        return;
+    }
     let split = if Split::whole_ok(pixels, kdim, g.cout, pointwise) {
         Split::whole(pixels, g.cout)
     } else {
@@ -590,6 +601,7 @@ pub mod reference {
 mod backward;
 mod columns;
 mod grouped;
+mod shifted;
 pub use backward::{conv_backward_col2im, pointwise_backward, Transposed};
 
 #[cfg(test)]

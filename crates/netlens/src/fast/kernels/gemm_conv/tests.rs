@@ -418,3 +418,75 @@ fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
         }
     }
 }
+
+#[test]
+fn shifted_products_match_reference_and_keep_the_bytes() {
+    use super::super::testing::random_mask;
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    // SqueezeNet's transposed 3×3 on 13² (padding 1), a valid 3×3 (no padding), a 5×5
+    // with padding 2 on a non-square plane, and a kernel wider than tall planes need.
+    for &(cin, cout, k, pad, h, w, images) in &[
+        (96, 24, 3, 1, 13, 13, 3),
+        (64, 16, 3, 0, 9, 11, 2),
+        (80, 8, 5, 2, 6, 10, 5),
+    ] {
+        let g = geom(cin, cout, k, 1, pad, h, w);
+        assert!(super::shifted::shifted_ok(&g), "{g:?}");
+        let (isz, osz) = (cin * h * w, cout * g.oh * g.ow);
+        let x = random(images * isz, 21);
+        let weight = random(cout * cin * k * k, 22);
+        let bias = random(cout, 23);
+        let y0 = random(images * osz, 24);
+        let keep = random_mask(images * osz, 25);
+        let layer = ConvLayer {
+            g: &g,
+            weight: &weight,
+            bias: Some(&bias),
+            act: Act::Relu,
+            winograd: None,
+        };
+        let plain = ConvLayer {
+            bias: None,
+            act: Act::None,
+            ..layer
+        };
+        // Forward (with bias, ReLU and mask; accumulating or not) and the masked form the
+        // backward passes use, of images n0 .. n0 + n.
+        let run = |threads: usize, n0: usize, n: usize, acc: bool| {
+            on_threads(threads, || {
+                let xs = &x[n0 * isz..(n0 + n) * isz];
+                let (mut y, mut m) = (y0[n0 * osz..(n0 + n) * osz].to_vec(), vec![0; n * osz]);
+                conv_forward(&layer, xs, &mut y, Some(&mut m), n, acc);
+                let mut yk = vec![0.0; n * osz];
+                conv_forward_keep(&plain, xs, &mut yk, &keep[n0 * osz..(n0 + n) * osz], n);
+                (y, m, yk)
+            })
+        };
+        for acc in [false, true] {
+            let (y, m, yk) = run(1, 0, images, acc);
+            for n in 0..images {
+                let (mut want_y, mut want_m) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
+                reference::conv_forward(&layer, &x[n * isz..], &mut want_y, &mut want_m, acc);
+                assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
+                assert_eq!(m[n * osz..(n + 1) * osz], want_m[..]);
+                let (mut want_k, mut unused) = (vec![0.0; osz], vec![0; osz]);
+                reference::conv_forward(&plain, &x[n * isz..], &mut want_k, &mut unused, false);
+                super::super::apply_mask(&mut want_k, &keep[n * osz..(n + 1) * osz]);
+                assert_close(&yk[n * osz..(n + 1) * osz], &want_k, 1e-5);
+                // Alone on two threads: its rows in two blocks (one block in the batch).
+                let (ya, ma, yka) = run(2, n, 1, acc);
+                assert!(
+                    bits(&ya) == bits(&y[n * osz..(n + 1) * osz])
+                        && ma[..] == m[n * osz..(n + 1) * osz]
+                        && bits(&yka) == bits(&yk[n * osz..(n + 1) * osz]),
+                    "{g:?}: image {n} differs alone and in the batch ({acc})"
+                );
+            }
+            let (y2, m2, yk2) = run(2, 0, images, acc);
+            assert!(
+                bits(&y2) == bits(&y) && m2 == m && bits(&yk2) == bits(&yk),
+                "{g:?}: 2 threads differ ({acc})"
+            );
+        }
+    }
+}
