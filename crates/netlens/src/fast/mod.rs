@@ -19,7 +19,8 @@
 //!
 //! The files: `graph` (building the layer graph), `layout` (shapes and geometry at one
 //! input shape), `buffers` (the pools), `net` ([`FastNet`]: the forward and backward passes
-//! over a batch), `run` (each layer's kernel calls), and [`kernels`].
+//! over a batch), `run` (each layer's kernel calls), `warm` (a pass on the pool with its
+//! threads kept awake), and [`kernels`].
 
 mod buffers;
 mod graph;
@@ -28,6 +29,7 @@ mod layout;
 mod net;
 mod run;
 pub mod vit;
+mod warm;
 
 pub use graph::{ConvParams, Graph, LinearParams, Pad, Unsupported, Value};
 pub use net::{FastNet, Saved, Span};

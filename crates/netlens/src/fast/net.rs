@@ -11,6 +11,7 @@ use super::graph::{Graph, Node, Unsupported, Value};
 use super::kernels;
 use super::layout::{lay_out, ShapePlan};
 use super::run::{run_backward, run_forward, Forward, Gradients, Incoming};
+use super::warm::on_warm_pool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -177,7 +178,8 @@ impl FastNet {
     ) -> Result<(Vec<f32>, Option<Saved>), Unsupported> {
         // The whole pass runs on pool threads, so that each layer's parallel loop is shared
         // out by work stealing rather than injected from outside the pool (one sleeping
-        // caller and two wake-ups per layer). A batch is split into groups of one image,
+        // caller and two wake-ups per layer), with the other threads kept awake on it
+        // (`fast/warm.rs`). A batch is split into groups of one image,
         // each run through the whole network: the threads then meet only when a group runs
         // out of work, not at every layer. A group's activations then stay in the shared
         // cache (Lite0's largest is 4.8 MB per image; a group of four images per thread
@@ -201,19 +203,15 @@ impl FastNet {
                 n * img
             )));
         }
-        let results: Vec<Result<GroupOutput, Unsupported>> = rayon::join(
-            || {
-                use rayon::prelude::*;
-                ranges
-                    .par_iter()
-                    .map(|&(a, b)| {
-                        self.forward_group(&x[a * img..b * img], [b - a, c, h, w], span, save)
-                    })
-                    .collect()
-            },
-            || (),
-        )
-        .0;
+        let results: Vec<Result<GroupOutput, Unsupported>> = on_warm_pool(|| {
+            use rayon::prelude::*;
+            ranges
+                .par_iter()
+                .map(|&(a, b)| {
+                    self.forward_group(&x[a * img..b * img], [b - a, c, h, w], span, save)
+                })
+                .collect()
+        });
         let mut out = Vec::new();
         let mut parts = Vec::new();
         for r in results {
@@ -358,25 +356,21 @@ impl FastNet {
         let img = c * h * w;
         let classes = dlogits.len() / n.max(1);
         let mut dx = vec![0.0; n * img];
-        rayon::join(
-            || {
-                use rayon::prelude::*;
-                let mut rest = &mut dx[..];
-                let mut first = 0;
-                let mut jobs = Vec::new();
-                for part in &saved.parts {
-                    let k = part.layout.images;
-                    let (mine, tail) = rest.split_at_mut(k * img);
-                    jobs.push((part, mine, &dlogits[first * classes..(first + k) * classes]));
-                    rest = tail;
-                    first += k;
-                }
-                jobs.into_par_iter().for_each(|(part, out, dl)| {
-                    self.backward_group(part, saved.span, dl, out, guided)
-                });
-            },
-            || (),
-        );
+        on_warm_pool(|| {
+            use rayon::prelude::*;
+            let mut rest = &mut dx[..];
+            let mut first = 0;
+            let mut jobs = Vec::new();
+            for part in &saved.parts {
+                let k = part.layout.images;
+                let (mine, tail) = rest.split_at_mut(k * img);
+                jobs.push((part, mine, &dlogits[first * classes..(first + k) * classes]));
+                rest = tail;
+                first += k;
+            }
+            jobs.into_par_iter()
+                .for_each(|(part, out, dl)| self.backward_group(part, saved.span, dl, out, guided));
+        });
         dx
     }
 

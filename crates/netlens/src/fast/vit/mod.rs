@@ -33,6 +33,7 @@ pub use products::Dense;
 
 use crate::error::{Error, Result};
 use crate::fast::kernels::{dense_backward, dense_forward, DenseLayer};
+use crate::fast::warm::on_warm_pool;
 use crate::models::vit::Config;
 use attention::Heads;
 use rayon::prelude::*;
@@ -256,8 +257,17 @@ impl VitNet {
     }
 
     /// Logits `[N, classes]` of `x` `[N, 3, S, S]`, and what the backward pass needs if
-    /// `save`.
+    /// `save`. Runs on the thread pool with its threads kept awake (`fast/warm.rs`).
     pub fn forward(
+        &self,
+        x: &[f32],
+        shape: [usize; 4],
+        save: bool,
+    ) -> Result<(Vec<f32>, Option<VitSaved>)> {
+        on_warm_pool(|| self.forward_on_pool(x, shape, save))
+    }
+
+    fn forward_on_pool(
         &self,
         x: &[f32],
         shape: [usize; 4],
@@ -459,8 +469,12 @@ impl VitNet {
     }
 
     /// Gradient of `Σ dlogits · logits` with respect to the input of the pass that saved
-    /// `saved`, `[N, 3, S, S]` flattened.
+    /// `saved`, `[N, 3, S, S]` flattened. Runs on the thread pool like [`VitNet::forward`].
     pub fn backward(&self, saved: &VitSaved, dlogits: &[f32]) -> Vec<f32> {
+        on_warm_pool(|| self.backward_on_pool(saved, dlogits))
+    }
+
+    fn backward_on_pool(&self, saved: &VitSaved, dlogits: &[f32]) -> Vec<f32> {
         let cfg = &self.config;
         let pool = &*self.pool;
         let n = saved.images;
