@@ -345,7 +345,6 @@ fn sparse_output_gradients_sum_over_their_channels() {
 #[test]
 fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
     use super::super::testing::random_mask;
-    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for &(cin, cout, side, images) in &[(1152, 192, 7, 3), (192, 1152, 7, 2), (24, 40, 10, 7)] {
         let g = geom(cin, cout, 1, 1, 0, side, side);
         let pixels = side * side;
@@ -402,19 +401,9 @@ fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
                     super::super::apply_mask(&mut want_dx, &keep[n * isz..(n + 1) * isz]);
                 }
                 assert_close(&dx[n * isz..(n + 1) * isz], &want_dx, 1e-5);
-                let (ya, ma, dxa) = run(1, n, 1, acc);
-                assert!(
-                    bits(&ya) == bits(&y[n * osz..(n + 1) * osz])
-                        && ma[..] == m[n * osz..(n + 1) * osz]
-                        && bits(&dxa) == bits(&dx[n * isz..(n + 1) * isz]),
-                    "{cin}→{cout} on {side}²: image {n} differs alone and in the batch ({acc})"
-                );
             }
-            let (y2, m2, dx2) = run(2, 0, images, acc);
-            assert!(
-                bits(&y2) == bits(&y) && m2 == m && bits(&dx2) == bits(&dx),
-                "{cin}→{cout} on {side}²: 2 threads differ ({acc})"
-            );
+            let what = format!("{cin}→{cout} on {side}² ({acc})");
+            assert_same_bytes(&what, |t, n0, n| run(t, n0, n, acc), images, (osz, isz), 1);
         }
     }
 }
@@ -422,7 +411,6 @@ fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
 #[test]
 fn shifted_products_match_reference_and_keep_the_bytes() {
     use super::super::testing::random_mask;
-    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     // SqueezeNet's transposed 3×3 on 13² (padding 1), a valid 3×3 (no padding), a 5×5
     // with padding 2 on a non-square plane, and a kernel wider than tall planes need.
     for &(cin, cout, k, pad, h, w, images) in &[
@@ -473,20 +461,39 @@ fn shifted_products_match_reference_and_keep_the_bytes() {
                 reference::conv_forward(&plain, &x[n * isz..], &mut want_k, &mut unused, false);
                 super::super::apply_mask(&mut want_k, &keep[n * osz..(n + 1) * osz]);
                 assert_close(&yk[n * osz..(n + 1) * osz], &want_k, 1e-5);
-                // Alone on two threads: its rows in two blocks (one block in the batch).
-                let (ya, ma, yka) = run(2, n, 1, acc);
-                assert!(
-                    bits(&ya) == bits(&y[n * osz..(n + 1) * osz])
-                        && ma[..] == m[n * osz..(n + 1) * osz]
-                        && bits(&yka) == bits(&yk[n * osz..(n + 1) * osz]),
-                    "{g:?}: image {n} differs alone and in the batch ({acc})"
-                );
             }
-            let (y2, m2, yk2) = run(2, 0, images, acc);
-            assert!(
-                bits(&y2) == bits(&y) && m2 == m && bits(&yk2) == bits(&yk),
-                "{g:?}: 2 threads differ ({acc})"
-            );
+            // Alone on two threads: an image's rows in two blocks (one block in the batch).
+            let what = format!("{g:?} ({acc})");
+            assert_same_bytes(&what, |t, n0, n| run(t, n0, n, acc), images, (osz, osz), 2);
         }
     }
+}
+
+/// Checks that `run(threads, n0, n)` — a layer's outputs `(values, mask, second values)` for
+/// images `n0 .. n0 + n`, `sizes` floats of each output per image — gives every image the same
+/// bytes alone (on `alone_threads` threads) as in the whole batch on one thread, and the whole
+/// batch the same bytes on two threads.
+fn assert_same_bytes(
+    what: &str,
+    run: impl Fn(usize, usize, usize) -> (Vec<f32>, Vec<u8>, Vec<f32>),
+    images: usize,
+    (a, b): (usize, usize),
+    alone_threads: usize,
+) {
+    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let (y, m, z) = run(1, 0, images);
+    for n in 0..images {
+        let (ya, ma, za) = run(alone_threads, n, 1);
+        assert!(
+            bits(&ya) == bits(&y[n * a..(n + 1) * a])
+                && ma[..] == m[n * a..(n + 1) * a]
+                && bits(&za) == bits(&z[n * b..(n + 1) * b]),
+            "{what}: image {n} differs alone and in the batch"
+        );
+    }
+    let (y2, m2, z2) = run(2, 0, images);
+    assert!(
+        bits(&y2) == bits(&y) && m2 == m && bits(&z2) == bits(&z),
+        "{what}: 2 threads differ"
+    );
 }
