@@ -391,10 +391,7 @@ fn grouped_small_planes_same_bytes_alone_and_in_a_batch() {
         for acc in [false, true] {
             let (y, m, dx) = run(1, 0, images, acc);
             for n in 0..images {
-                let (mut want_y, mut want_m) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
-                reference::conv_forward(&layer, &x[n * isz..], &mut want_y, &mut want_m, acc);
-                assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
-                assert_eq!(m[n * osz..(n + 1) * osz], want_m[..]);
+                check_forward(&layer, (&x, &y0, &y, &m), n, acc);
                 let mut want_dx = dx0[n * isz..(n + 1) * isz].to_vec();
                 reference::conv_backward(&g, &weight, &dy[n * osz..], &mut want_dx, acc);
                 if !acc {
@@ -453,10 +450,7 @@ fn shifted_products_match_reference_and_keep_the_bytes() {
         for acc in [false, true] {
             let (y, m, yk) = run(1, 0, images, acc);
             for n in 0..images {
-                let (mut want_y, mut want_m) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
-                reference::conv_forward(&layer, &x[n * isz..], &mut want_y, &mut want_m, acc);
-                assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
-                assert_eq!(m[n * osz..(n + 1) * osz], want_m[..]);
+                check_forward(&layer, (&x, &y0, &y, &m), n, acc);
                 let (mut want_k, mut unused) = (vec![0.0; osz], vec![0; osz]);
                 reference::conv_forward(&plain, &x[n * isz..], &mut want_k, &mut unused, false);
                 super::super::apply_mask(&mut want_k, &keep[n * osz..(n + 1) * osz]);
@@ -496,4 +490,20 @@ fn assert_same_bytes(
         bits(&y2) == bits(&y) && m2 == m && bits(&z2) == bits(&z),
         "{what}: 2 threads differ"
     );
+}
+
+/// Checks image `n`'s forward output and mask (`y`, `m`: the batch's, started from `y0`)
+/// against the reference loop on its input in `x`.
+fn check_forward(
+    layer: &ConvLayer,
+    (x, y0, y, m): (&[f32], &[f32], &[f32], &[u8]),
+    n: usize,
+    acc: bool,
+) {
+    let g = layer.g;
+    let (isz, osz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
+    let (mut want_y, mut want_m) = (y0[n * osz..(n + 1) * osz].to_vec(), vec![0; osz]);
+    reference::conv_forward(layer, &x[n * isz..], &mut want_y, &mut want_m, acc);
+    assert_close(&y[n * osz..(n + 1) * osz], &want_y, 1e-5);
+    assert_eq!(m[n * osz..(n + 1) * osz], want_m[..]);
 }
