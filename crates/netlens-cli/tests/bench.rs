@@ -97,3 +97,74 @@ fn bench_json_has_fast_and_plain_figures() {
         "{g}"
     );
 }
+
+/// `bench --profile`: Lite0's forward + backward pass node by node, at two batch sizes: every
+/// layer of the graph gets a row with positive times (its stem, a depthwise layer, the
+/// classifier), and the rows' shares add up to the whole.
+#[test]
+fn bench_profile_times_every_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_netlens"))
+        .args([
+            "bench",
+            "--profile",
+            "--models",
+            "efficientnet_lite0",
+            "--batches",
+            "1,2",
+            "--repeats",
+            "2",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("run netlens bench --profile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for batch in ["batch 1: 2 passes", "batch 2: 2 passes"] {
+        assert!(stdout.contains(batch), "no {batch:?} in:\n{stdout}");
+    }
+    let rows = |label: &str| -> Vec<Vec<String>> {
+        stdout
+            .lines()
+            .filter(|l| l.contains(label))
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect()
+    };
+    for label in [
+        "conv 3→32 3×3/2 112×112",
+        "depthwise 32 3×3/1 112×112",
+        "dense 1280→1000",
+    ] {
+        let found = rows(label);
+        assert_eq!(found.len(), 2, "{label}: one row per batch:\n{stdout}");
+        for r in found {
+            // node, label words..., fwd ms, bwd ms, fwd GF/s, bwd GF/s, share
+            let n = r.len();
+            let ms = |i: usize| r[i].parse::<f64>().unwrap_or(-1.0);
+            // The classifier's backward pass reads one live output at batch 1: ~0.00 ms.
+            let dense = label.starts_with("dense");
+            assert!(ms(n - 5) > 0.0, "{label}: {r:?}");
+            assert!(
+                ms(n - 4) > 0.0 || (dense && ms(n - 4) == 0.0),
+                "{label}: {r:?}"
+            );
+            assert!(ms(n - 3) > 0.0, "{label}: no forward FLOP rate: {r:?}");
+        }
+    }
+    // Every row's share, per batch: together the whole pass (rounded to 0.1 %).
+    for part in stdout.split("passes, ").skip(1) {
+        let total: f64 = part
+            .lines()
+            .filter_map(|l| l.trim().strip_suffix('%'))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum();
+        assert!(
+            (total - 100.0).abs() < 3.0,
+            "shares sum to {total}:\n{part}"
+        );
+    }
+}

@@ -10,6 +10,7 @@
 //!   measurements of one loaded model;
 //! - [`methods`]: whole methods (SmoothGrad-50, IG-64, Grad-CAM, PGD-20, class visualization
 //!   200) on the sample photos, each beside the library a user would otherwise run;
+//! - [`profile`]: one model's forward + backward pass timed node by node (`--profile`);
 //! - [`peak`]: the machine's measured FMA peak, against which each pass's FLOP rate is read;
 //! - [`system`]: what the machine says about itself (`/proc`): peak memory, how busy the CPUs
 //!   were with other work.
@@ -22,6 +23,7 @@ pub mod measure;
 pub mod methods;
 pub mod passes;
 pub mod peak;
+pub mod profile;
 pub mod records;
 pub mod system;
 

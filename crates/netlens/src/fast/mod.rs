@@ -19,7 +19,8 @@
 //!
 //! The files: `graph` (building the layer graph), `layout` (shapes and geometry at one
 //! input shape), `buffers` (the pools), `net` ([`FastNet`]: the forward and backward passes
-//! over a batch), `run` (each layer's kernel calls), `warm` (a pass on the pool with its
+//! over a batch), `run` (each layer's kernel calls), `profile` (per-node timing for
+//! `netlens bench --profile`), `warm` (a pass on the pool with its
 //! threads kept awake), and [`kernels`].
 
 mod buffers;
@@ -27,6 +28,7 @@ mod graph;
 pub mod kernels;
 mod layout;
 mod net;
+pub mod profile;
 mod run;
 pub mod vit;
 mod warm;

@@ -10,6 +10,7 @@ use super::buffers::{Pool, SavedData};
 use super::graph::{Graph, Node, Unsupported, Value};
 use super::kernels;
 use super::layout::{lay_out, ShapePlan};
+use super::profile;
 use super::run::{run_backward, run_forward, Forward, Gradients, Incoming};
 use super::warm::on_warm_pool;
 use std::collections::HashMap;
@@ -319,7 +320,9 @@ impl FastNet {
                     argmax,
                     floats: saved_floats,
                 };
+                let t0 = profile::begin();
                 run_forward(node, &l.geoms[i], l, v, get, to);
+                profile::end(t0, i, node, l, false);
             }
             match place {
                 Some(p) => vals[p.concat] = Some(out),
@@ -503,7 +506,9 @@ impl FastNet {
                 grads: &mut grads,
                 pool: &mut pool,
             };
+            let t0 = profile::begin();
             run_backward(node, &l.geoms[i], l, incoming, &mut slots);
+            profile::end(t0, i, node, l, true);
             match shared {
                 Some(c) if pending[c] > 1 => {
                     pending[c] -= 1;

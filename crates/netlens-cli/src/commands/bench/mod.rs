@@ -6,7 +6,8 @@
 //!
 //! The protocol — inputs, timing rule, the passes, the typed records every engine prints —
 //! is the library's [`netlens::bench`]; this command chooses weights, starts the processes
-//! and reads their records; [`table`] prints them.
+//! and reads their records; [`table`] prints them; `--profile` instead times one model node
+//! by node in this process ([`profile`]).
 //!
 //! Each model is measured in child processes of this same binary (`bench --worker fast|plain`),
 //! one per engine path, so that each path's peak RSS is its own and not what an earlier model
@@ -18,12 +19,15 @@
 //! temporary file that netlens loads, so that both engines time the same network.
 
 mod methods;
+mod profile;
 mod table;
 mod workers;
 
 use workers::*;
 
-use crate::common::{is_onnx, load_model, load_model_with, model_list, spinner, ALLOCATOR_ENV};
+use crate::common::{
+    bar, is_onnx, load_model, load_model_with, model_list, spinner, ALLOCATOR_ENV,
+};
 use anyhow::{Context, Result};
 use netlens::bench::passes::{time_classviz, time_passes};
 use netlens::bench::peak::measure_peak;
@@ -207,6 +211,13 @@ pub struct Args {
     /// to minute, 3 rounds say how far a ratio can be trusted. The plain path runs once
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// Instead of the comparison, profile each model's forward + backward-to-input pass on the
+    /// fast path node by node in this process: --repeats passes (after two untimed ones) at
+    /// each of --batches, printing every layer's forward and backward time per pass, its FLOP
+    /// rate and its share of the pass. No PyTorch, no child processes; zoo models need their
+    /// weights in the cache or --weights (ONNX files hold their own)
+    #[arg(long)]
+    pub profile: bool,
 }
 
 fn is_lite(spec: &ModelSpec) -> bool {
@@ -245,6 +256,9 @@ pub fn run(a: Args) -> Result<()> {
             return methods::worker(&a, path, m);
         }
         return worker(&a, path);
+    }
+    if a.profile {
+        return profile::run(&a);
     }
     let specs: Vec<Target> = model_list(a.models.iter().map(String::as_str), "--models")?
         .into_iter()
