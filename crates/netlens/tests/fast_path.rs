@@ -476,6 +476,25 @@ fn winograd_convolutions() {
     );
 }
 
+/// The backward passes that run by F(4,3) (`winograd::Tiling::ByPlane`): a wide layer (160
+/// → 144, over 256 channels) on planes of at least 32 4×4 tiles, and a narrow one (48 → 160)
+/// on a plane whose blocks hold 125 tiles (113×97), with odd planes and partial tiles; the
+/// forward passes stay on F(2,3). The fast path against the plain one at 1e-5, as above.
+#[test]
+fn winograd_f43_backward() {
+    check(
+        "winograd F(4,3) backward",
+        &[
+            L::Conv(48, 3, 1, 1, Some(1), Act::Relu),
+            L::Conv(160, 3, 1, 1, Some(1), Act::Relu),
+            L::Conv(144, 3, 1, 1, Some(1), Act::Relu6),
+            L::Conv(40, 3, 1, 1, Some(0), Act::Relu),
+        ],
+        3,
+        &[[1, 3, 23, 25], [2, 3, 21, 22], [1, 3, 113, 97]],
+    );
+}
+
 /// Lite0 with its real weights on random inputs: logits to 1e-5; the input gradient to
 /// 1e-5 except for ReLU6-kink flips (pre-activations within float32 rounding of 0 or 6),
 /// which move it by at most 1e-3 here.

@@ -2,7 +2,7 @@
 //! `graph/lower.rs`) describes, checked and with the weight layouts the backward kernels
 //! need precomputed.
 
-use super::kernels::winograd::LazyWeights;
+use super::kernels::winograd::{LazyWeights, Pass};
 use super::kernels::Act;
 use std::collections::HashMap;
 
@@ -192,11 +192,11 @@ impl Graph {
             } else {
                 super::kernels::transpose(&p.weight, p.cout, p.cin * k * k)
             };
-            let winograd = LazyWeights::new(p.cout, p.cin, k, p.stride);
+            let winograd = LazyWeights::new(p.cout, p.cin, k, p.stride, Pass::Forward);
             let winograd_t = if wt.is_empty() {
                 LazyWeights::default()
             } else {
-                LazyWeights::new(p.cin, p.cout, k, 1)
+                LazyWeights::new(p.cin, p.cout, k, 1, Pass::Backward)
             };
             Ok(self.push(Node::Conv {
                 x,

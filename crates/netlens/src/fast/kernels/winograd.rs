@@ -18,7 +18,9 @@
 //! Weights are transformed once, at lowering ([`transform_weights`], in float64), into
 //! `U[ξ][cout][cin]`. Accuracy (float32): F(2,3)'s matrices are exact in binary (0, ±½, ±1),
 //! F(4,3)'s have ¼, ⅙, 1/12, 1/24 and intermediate values up to ~8× larger, so its error
-//! is ~4–10× F(2,3)'s; the unit tests bound both against a float64 direct loop.
+//! is ~4–10× F(2,3)'s; the unit tests bound both against a float64 direct loop. So the
+//! forward pass, whose output decides the ReLU masks, uses F(2,3), and the backward pass,
+//! linear once the masks are fixed, F(4,3) on planes large enough for it ([`Tiling`]).
 //! The transforms are in `winograd/transforms.rs`, the unit tests in `winograd/tests.rs`.
 
 use super::gemm_conv::{matmul, ConvGeom, Mat};
@@ -207,59 +209,116 @@ pub fn transform_weights(weight: &[f32], cout: usize, cin: usize, m: usize) -> V
     u
 }
 
-/// The output tile side the lowering uses (see the module doc for the accuracy of each).
-/// F(2,3): F(4,3) was 1.1–1.25× faster on VGG16 (batch 8 / batch 1) before the [`fused`]
-/// blocks and is no faster since (the narrow layers are bound by their transforms), and
-/// its float32 error (≤ 5.2e-6 against ≤ 2.2e-7) flips enough ReLU kinks that full-size
-/// ResNet-18's input gradient lands 7.2e-3 from float64 PyTorch, outside
-/// `tests/onnx_full.rs`'s bound (5e-3, PyTorch's own float32 is 1.1e-3); F(2,3) keeps every
-/// parity test at its tolerance.
+/// The output tile side of a forward pass (see the module doc for the accuracy of each).
+/// F(2,3): F(4,3)'s float32 error (≤ 5.2e-6 against ≤ 2.2e-7) in the forward pass flips
+/// enough ReLU kinks that full-size ResNet-18's input gradient lands 7.2e-3 from float64
+/// PyTorch, outside `tests/onnx_full.rs`'s bound (5e-3, PyTorch's own float32 is 1.1e-3);
+/// F(2,3) keeps every parity test at its tolerance (2.4e-3 there).
 pub const TILE: usize = 2;
 
-/// The tile size for a `[cout, cin, k, k]` dense kernel if the layer may run by Winograd
-/// (3×3, stride 1, [`MIN_WIDTH`]), else `None`. `NETLENS_WINOGRAD=0` (or `off`) keeps
-/// every layer on im2col + gemm, `=4` uses F(4,3) (faster, less exact: see [`TILE`]), `=2`
-/// the default F(2,3) (for A/B timing and accuracy checks).
-pub fn choose(cout: usize, cin: usize, k: usize, stride: usize) -> Option<usize> {
+/// Which pass of a layer a set of Winograd weights is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The layer's forward pass: its output decides the ReLU masks.
+    Forward,
+    /// The stride-1 backward-data pass (the flipped, transposed kernel over the output's
+    /// gradient): linear in that gradient once the masks are fixed.
+    Backward,
+}
+
+/// The tile sizes a layer's pass runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tiling {
+    /// F(`m`×`m`, 3×3) on every plane.
+    Fixed(usize),
+    /// F(4,3) where it is faster ([`f4_pays`]: planes of enough tiles), F(2,3) elsewhere:
+    /// the default of the backward pass. Its error cannot flip a ReLU kink (the masks come from the forward
+    /// pass, F(2,3)), so it stays at F(4,3)'s per-layer float32 level: full-size ResNet-18's
+    /// input gradient moved from 2.406873e-3 to 2.406876e-3 from float64 PyTorch, VGG16's
+    /// from 3.401621e-3 to 3.401665e-3.
+    ByPlane,
+}
+
+impl Tiling {
+    /// The tile side on a layer of geometry `g`.
+    fn tile(self, g: &ConvGeom) -> usize {
+        match self {
+            Tiling::Fixed(m) => m,
+            Tiling::ByPlane if f4_pays(g) => 4,
+            Tiling::ByPlane => 2,
+        }
+    }
+}
+
+/// Fewest tiles a [`fused`] block of F(4,3) needs for [`Tiling::ByPlane`] to pick it: each
+/// block packs every `U[ξ]` once for its products. Measured per layer, backward passes,
+/// 2 threads, F(4,3) against F(2,3): VGG16's fused layers at 224² and 112² (blocks of
+/// 112–224 F(4,3) tiles) 4–18 % faster at batch 1, and faster at batch 8; ResNet-50's at batch 8, 64 → 64
+/// on 56² (blocks of 56) 0–25 % slower, 128 → 128 on 28² (blocks of 14) 2× slower.
+const F4_BLOCK_TILES: usize = 96;
+
+/// Whether F(4,3) beats F(2,3) on a layer of geometry `g` ([`Tiling::ByPlane`]): on the
+/// [`phased`] path (wide layers, whose blocks span whole planes) from [`SMALL_TILES`] on
+/// (VGG16's 256- and 512-channel layers at batch 1 on 56² and 28²: 2–24 % faster; on 14²,
+/// 16 tiles, 1.7× slower); on the [`fused`] path where its blocks hold [`F4_BLOCK_TILES`].
+fn f4_pays(g: &ConvGeom) -> bool {
+    if g.cin + g.cout > FUSED_CHANNELS {
+        tile_count(g) >= SMALL_TILES
+    } else {
+        let (ntx, nty) = (g.ow.div_ceil(4), g.oh.div_ceil(4));
+        ntx * fused_rows(g, 4, ntx, nty) >= F4_BLOCK_TILES
+    }
+}
+
+/// The tiles for `pass` of a `[cout, cin, k, k]` dense kernel if the layer may run by
+/// Winograd (3×3, stride 1, [`MIN_WIDTH`]), else `None`: forward F(2,3) ([`TILE`]),
+/// backward [`Tiling::ByPlane`]. `NETLENS_WINOGRAD=0` (or `off`) keeps every layer on
+/// im2col + gemm, `=4` uses F(4,3) in both passes on every plane (faster on VGG16, less
+/// exact: see [`TILE`]), `=2` F(2,3) in both (for A/B timing and accuracy checks).
+pub fn choose(cout: usize, cin: usize, k: usize, stride: usize, pass: Pass) -> Option<Tiling> {
     if k != 3 || stride != 1 || width(cin, cout) < MIN_WIDTH {
         return None;
     }
     match std::env::var("NETLENS_WINOGRAD").as_deref() {
         Ok("0") | Ok("off") => None,
-        Ok("2") => Some(2),
-        Ok("4") => Some(4),
-        _ => Some(TILE),
+        Ok("2") => Some(Tiling::Fixed(2)),
+        Ok("4") => Some(Tiling::Fixed(4)),
+        _ => Some(match pass {
+            Pass::Forward => Tiling::Fixed(TILE),
+            Pass::Backward => Tiling::ByPlane,
+        }),
     }
 }
 
 /// A layer's Winograd weights, transformed on the first pass that runs the layer by
-/// Winograd: a layer whose planes are always too small for it ([`eligible`], [`SMALL_TILES`];
-/// ResNet-50's 7×7 stage, the largest kernels) never holds them (4× its kernel for F(4,3)).
+/// Winograd with each tile size: a layer whose planes are always too small for it
+/// ([`eligible`], [`SMALL_TILES`]; ResNet-50's 7×7 stage, the largest kernels) never holds
+/// them (4× its kernel for F(4,3)), and one that always runs at one input size holds one set.
 #[derive(Debug, Default, Clone)]
 pub struct LazyWeights {
-    /// Tile size, `None` where the layer never runs by Winograd.
-    tile: Option<usize>,
-    cell: std::sync::OnceLock<Vec<f32>>,
+    /// Tile sizes, `None` where the layer never runs by Winograd.
+    tiling: Option<Tiling>,
+    /// The F(2,3) and the F(4,3) weights.
+    cells: [std::sync::OnceLock<Vec<f32>>; 2],
 }
 
 impl LazyWeights {
-    /// For a `[cout, cin, k, k]` kernel (see [`choose`]).
-    pub fn new(cout: usize, cin: usize, k: usize, stride: usize) -> Self {
+    /// For `pass` of a `[cout, cin, k, k]` kernel (see [`choose`]).
+    pub fn new(cout: usize, cin: usize, k: usize, stride: usize, pass: Pass) -> Self {
         Self {
-            tile: choose(cout, cin, k, stride),
-            cell: std::sync::OnceLock::new(),
+            tiling: choose(cout, cin, k, stride, pass),
+            cells: Default::default(),
         }
     }
 
     /// The transformed `weight` if a convolution of geometry `g` should run by Winograd:
     /// it can ([`eligible`]) and it pays on that plane ([`SMALL_TILES`]).
     pub fn get(&self, weight: &[f32], g: &ConvGeom) -> Option<&[f32]> {
-        let m = self.tile?;
+        let m = self.tiling?.tile(g);
         if weight.len() != g.cout * g.cin * 9 || !eligible_with(g, m) || !pays(g) {
             return None;
         }
-        let u = self
-            .cell
+        let u = self.cells[usize::from(m == 4)]
             .get_or_init(|| transform_weights(weight, g.cout, g.cin, m));
         Some(u)
     }
@@ -328,6 +387,14 @@ const FUSED_FLOATS: usize = 1 << 20;
 /// rows), so that one image keeps both threads busy; the bytes do not depend on the blocks.
 const MIN_FUSED_BLOCKS: usize = 4;
 
+/// Tile rows per block of [`fused`] for F(`m`×`m`, 3×3) on a grid of `ntx × nty` tiles.
+fn fused_rows(g: &ConvGeom, m: usize, ntx: usize, nty: usize) -> usize {
+    let a = m + 2;
+    (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx.max(1)))
+        .min(nty.div_ceil(MIN_FUSED_BLOCKS))
+        .max(1)
+}
+
 /// [`forward`] one task per block of an image's tile rows, each running the input
 /// transform, the `α²` products and the output transform of its block on one thread,
 /// so that `V` and `M` stay in that core's caches. A tile's output is the same sum as in
@@ -343,9 +410,7 @@ pub(crate) fn fused(
 ) {
     let (t, ntx, nty) = grid(g, u);
     let (m, a) = (t.m, t.alpha());
-    let rows_per_block = (FUSED_FLOATS / (a * a * (g.cin + g.cout) * ntx))
-        .min(nty.div_ceil(MIN_FUSED_BLOCKS))
-        .max(1);
+    let rows_per_block = fused_rows(g, m, ntx, nty);
     let per_image = nty.div_ceil(rows_per_block);
     let yp = SendPtr(y.as_mut_ptr());
     let in_sz = g.cin * g.h * g.w;

@@ -173,31 +173,52 @@ fn batch_does_not_change_the_bytes() {
 
 #[test]
 fn chooses_only_3x3_stride_1_wide_layers() {
-    assert_eq!(choose(64, 64, 3, 1), Some(TILE));
-    assert_eq!(choose(64, 64, 3, 2), None);
-    assert_eq!(choose(64, 64, 1, 1), None);
+    let fwd = |cout, cin, k, stride| choose(cout, cin, k, stride, Pass::Forward);
+    assert_eq!(fwd(64, 64, 3, 1), Some(Tiling::Fixed(TILE)));
+    assert_eq!(choose(64, 64, 3, 1, Pass::Backward), Some(Tiling::ByPlane));
+    assert_eq!(fwd(64, 64, 3, 2), None);
+    assert_eq!(fwd(64, 64, 1, 1), None);
     // Widths (cin·cout / (cin + cout)) below MIN_WIDTH: SqueezeNet's 16 → 64 and 32 → 128
     // expand layers and their transposes.
-    assert_eq!(choose(64, 16, 3, 1), None);
-    assert_eq!(choose(16, 64, 3, 1), None);
-    assert_eq!(choose(128, 32, 3, 1), None);
-    assert_eq!(choose(32, 128, 3, 1), None);
-    assert_eq!(choose(192, 48, 3, 1), Some(TILE));
+    assert_eq!(fwd(64, 16, 3, 1), None);
+    assert_eq!(fwd(16, 64, 3, 1), None);
+    assert_eq!(fwd(128, 32, 3, 1), None);
+    assert_eq!(choose(32, 128, 3, 1, Pass::Backward), None);
+    assert_eq!(fwd(192, 48, 3, 1), Some(Tiling::Fixed(TILE)));
     // Transformed on first use, and only for planes of enough tiles: 7×7 never, 16×16
     // (16 tiles, under SMALL_TILES) only from width MIN_WIDTH_SMALL on, 24×24 from MIN_WIDTH.
     let w = random(64 * 64 * 9, 1);
-    let lazy = LazyWeights::new(64, 64, 3, 1);
+    let lazy = LazyWeights::new(64, 64, 3, 1, Pass::Forward);
     for side in [7, 16] {
         assert!(lazy.get(&w, &geom(64, 64, 1, side, side)).is_none());
     }
-    assert!(lazy.cell.get().is_none());
+    assert!(lazy.cells.iter().all(|c| c.get().is_none()));
     assert_eq!(
         lazy.get(&w, &geom(64, 64, 1, 24, 24)).map(<[f32]>::len),
         Some((TILE + 2).pow(2) * 64 * 64)
     );
     let w = random(128 * 128 * 9, 2);
-    let wide = LazyWeights::new(128, 128, 3, 1);
+    let wide = LazyWeights::new(128, 128, 3, 1, Pass::Forward);
     assert!(wide.get(&w, &geom(128, 128, 1, 16, 16)).is_some());
+    // The backward pass, wide (phased) layers: F(2,3) on 16×16 (16 tiles, under
+    // SMALL_TILES), F(4,3) on 24×24 (36 tiles); each set transformed once, on first use.
+    let w = random(160 * 160 * 9, 3);
+    let back = LazyWeights::new(160, 160, 3, 1, Pass::Backward);
+    let len = |side: usize| {
+        back.get(&w, &geom(160, 160, 1, side, side))
+            .map(<[f32]>::len)
+    };
+    assert_eq!(len(16), Some(16 * 160 * 160));
+    assert!(back.cells[1].get().is_none());
+    assert_eq!(len(24), Some(36 * 160 * 160));
+    assert_eq!(len(16), Some(16 * 160 * 160));
+    // Narrow (fused) layers: F(4,3) only where its blocks hold F4_BLOCK_TILES tiles: on
+    // 112² (7 rows of 28 tiles), not on 56² (4 rows of 14).
+    let w = random(64 * 64 * 9, 4);
+    let back = LazyWeights::new(64, 64, 3, 1, Pass::Backward);
+    let len = |side: usize| back.get(&w, &geom(64, 64, 1, side, side)).map(<[f32]>::len);
+    assert_eq!(len(56), Some(16 * 64 * 64));
+    assert_eq!(len(112), Some(36 * 64 * 64));
 }
 
 /// The fused and the phased path give the same bytes (each tile's sum over the input
