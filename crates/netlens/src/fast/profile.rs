@@ -1,7 +1,8 @@
 //! Per-node timing of the CNN fast path, for `netlens bench --profile`: while switched on,
 //! every node's forward and backward kernel calls are timed (wall clock on the thread that
 //! runs the node; the pool's other threads help inside it) and summed by node. Off by
-//! default: then a pass pays one relaxed atomic load per node and nothing else.
+//! default: then a pass pays one relaxed atomic load per node and nothing else. Rows are kept by
+//! node position, process-wide: profile one network at a time (as `bench --profile` does).
 
 use super::graph::Node;
 use super::layout::{Geom, ShapePlan};
