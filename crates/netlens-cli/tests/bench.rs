@@ -3,36 +3,32 @@
 //! on the published weights (fetched into the cache if missing), in two rounds whose runs
 //! are merged; and the method table's Grad-CAM row.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+
+use common::netlens;
 
 #[test]
 fn bench_json_has_fast_and_plain_figures() {
     // The bench fetches Lite0's published weights into the cache when they are missing.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(env!("CARGO_BIN_EXE_netlens"))
-        .args([
-            "bench",
-            "--models",
-            "efficientnet_lite0",
-            "--batches",
-            "1",
-            "--repeats",
-            "1",
-            "--warmup",
-            "0",
-            "--rounds",
-            "2",
-            "--no-torch",
-            "--classviz-iterations",
-            "2",
-            "--methods",
-            "gradcam",
-            "--json",
-        ])
-        .current_dir(&root)
-        .output()
-        .expect("run netlens bench");
+    let out = netlens(&[
+        "bench",
+        "--models",
+        "efficientnet_lite0",
+        "--batches",
+        "1",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--rounds",
+        "2",
+        "--no-torch",
+        "--classviz-iterations",
+        "2",
+        "--methods",
+        "gradcam",
+        "--json",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -103,21 +99,16 @@ fn bench_json_has_fast_and_plain_figures() {
 /// classifier), and the rows' shares add up to the whole.
 #[test]
 fn bench_profile_times_every_layer() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(env!("CARGO_BIN_EXE_netlens"))
-        .args([
-            "bench",
-            "--profile",
-            "--models",
-            "efficientnet_lite0",
-            "--batches",
-            "1,2",
-            "--repeats",
-            "2",
-        ])
-        .current_dir(&root)
-        .output()
-        .expect("run netlens bench --profile");
+    let out = netlens(&[
+        "bench",
+        "--profile",
+        "--models",
+        "efficientnet_lite0",
+        "--batches",
+        "1,2",
+        "--repeats",
+        "2",
+    ]);
     assert!(
         out.status.success(),
         "{}",
