@@ -70,6 +70,7 @@ pub(super) fn run_forward<'a>(
                 p,
                 act,
                 winograd,
+                direct,
                 ..
             },
             Geom::Conv(g),
@@ -80,6 +81,7 @@ pub(super) fn run_forward<'a>(
                 bias: Some(&p.bias),
                 act: act.masked(),
                 winograd: winograd.get(&p.weight, g),
+                direct: direct[0].get(&p.weight, g),
             };
             if act.is_smooth() {
                 // The activation and its derivative in the convolution's epilogue.
@@ -237,6 +239,7 @@ pub(super) fn run_backward(
                 weight_t,
                 weight_tr,
                 winograd_t,
+                direct,
                 ..
             },
             Geom::Conv(cg),
@@ -272,6 +275,7 @@ pub(super) fn run_backward(
                     bias: None,
                     act: Act::None,
                     winograd: winograd_t.get(weight_t, &bg),
+                    direct: direct[1].get(weight_t, &bg),
                 };
                 match input_mask {
                     Some(keep) => kernels::conv_forward_keep(&layer, g, &mut dx, keep, n),
