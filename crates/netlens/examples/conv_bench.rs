@@ -128,7 +128,6 @@ fn run(images: usize, reps: usize, net: Option<&str>, only: Option<usize>) {
                 bias: Some(&bias),
                 act: Act::Relu,
                 winograd: u.as_deref(),
-                direct: None,
             };
             let s = time(reps, || {
                 conv_forward(&layer, &x, &mut y, Some(&mut mask), images, false)

@@ -2,7 +2,6 @@
 //! `graph/lower.rs`) describes, checked and with the weight layouts the backward kernels
 //! need precomputed.
 
-use super::kernels::gemm_conv::direct::LazyPacked;
 use super::kernels::winograd::{LazyWeights, Pass};
 use super::kernels::Act;
 use std::collections::HashMap;
@@ -75,9 +74,6 @@ pub(super) enum Node {
         /// the layer runs as im2col + gemm; see `kernels::winograd::LazyWeights`).
         winograd: LazyWeights,
         winograd_t: LazyWeights,
-        /// The kernel and `weight_t` packed for the direct loops, on first use (see
-        /// `kernels::gemm_conv::direct::LazyPacked`; boxed, so that the node stays small).
-        direct: Box<[LazyPacked; 2]>,
     },
     /// Depthwise convolution; `flipped` holds every kernel rotated by 180°.
     Depthwise {
@@ -210,7 +206,6 @@ impl Graph {
                 weight_tr,
                 winograd,
                 winograd_t,
-                direct: Box::default(),
             }))
         } else if p.groups == p.cin && p.cin == p.cout {
             let kk = k * k;

@@ -70,7 +70,6 @@ pub(super) fn run_forward<'a>(
                 p,
                 act,
                 winograd,
-                direct,
                 ..
             },
             Geom::Conv(g),
@@ -81,7 +80,6 @@ pub(super) fn run_forward<'a>(
                 bias: Some(&p.bias),
                 act: act.masked(),
                 winograd: winograd.get(&p.weight, g),
-                direct: direct[0].get(&p.weight, g),
             };
             if act.is_smooth() {
                 // The activation and its derivative in the convolution's epilogue.
@@ -239,7 +237,6 @@ pub(super) fn run_backward(
                 weight_t,
                 weight_tr,
                 winograd_t,
-                direct,
                 ..
             },
             Geom::Conv(cg),
@@ -275,7 +272,6 @@ pub(super) fn run_backward(
                     bias: None,
                     act: Act::None,
                     winograd: winograd_t.get(weight_t, &bg),
-                    direct: direct[1].get(weight_t, &bg),
                 };
                 match input_mask {
                     Some(keep) => kernels::conv_forward_keep(&layer, g, &mut dx, keep, n),

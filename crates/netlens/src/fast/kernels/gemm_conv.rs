@@ -7,10 +7,8 @@
 //! writes the gradient (in `gemm_conv/backward.rs`). (A stride-1 k×k backward is a forward
 //! convolution with the flipped, transposed kernel; the runner sets that up.) im2col and
 //! col2im are in `gemm_conv/columns.rs`, unit tests in `gemm_conv/tests.rs`. Stride-1
-//! k×k layers with few input channels (SqueezeNet's 3×3 layers and their backward passes)
-//! skip im2col and gemm for direct register-blocked loops (`gemm_conv/direct.rs`); of the
-//! rest, those with many inputs and few outputs on small planes run as shifted products
-//! (`gemm_conv/shifted.rs`). On small planes a batch's images share one product
+//! layers with many inputs and few outputs on small planes skip im2col for shifted
+//! products (`gemm_conv/shifted.rs`). On small planes a batch's images share one product
 //! per 1×1 layer (`gemm_conv/grouped.rs`), and every product blocks its reduction by `k`
 //! alone ([`matmul`]), so an image gives the same bytes alone and in any batch.
 
@@ -254,9 +252,6 @@ pub struct ConvLayer<'a> {
     /// The kernel transformed for Winograd ([`super::winograd::transform_weights`]), when
     /// the lowering chose it for this 3×3 stride-1 layer.
     pub winograd: Option<&'a [f32]>,
-    /// The kernel packed for the direct loops ([`direct::LazyPacked`]), when the layer
-    /// keeps a copy; a layer that runs there without one is packed on each call.
-    pub direct: Option<&'a [f32]>,
 }
 
 /// Dense convolution of a batch: `y (+)= W ⋆ x`, then, in the same pass over each
@@ -335,7 +330,6 @@ fn forward(
         bias,
         act,
         winograd,
-        direct,
     } = layer;
     let (in_sz, out_sz) = (g.cin * g.h * g.w, g.cout * g.oh * g.ow);
     debug_assert!(x.len() >= images * in_sz && y.len() >= images * out_sz);
@@ -395,32 +389,6 @@ fn forward(
                 },
             );
         }
-        return;
-    }
-    if direct::direct_ok(g) {
-        let epi = |n: usize, co: usize, cos: usize, r0: usize, rows: usize| {
-            if epilogue {
-                tile(
-                    n * out_sz + co * pixels + r0 * g.ow,
-                    co,
-                    cos,
-                    pixels,
-                    rows * g.ow,
-                );
-            }
-        };
-        let tier = direct::Tier::detect();
-        let kdim = g.cin * g.k * g.k;
-        let fresh;
-        let packed = match direct {
-            Some(p) => p,
-            None => {
-                fresh = direct::pack(weight, g.cout, kdim);
-                &fresh
-            }
-        };
-        // SAFETY: y holds every image's output (checked above) and is written here alone.
-        unsafe { direct::forward(g, packed, x, yp, images, accumulate, &epi, tier) };
         return;
     }
     if shifted::shifted_ok(g) {
@@ -632,7 +600,6 @@ pub mod reference {
 
 mod backward;
 mod columns;
-pub(crate) mod direct;
 mod grouped;
 mod shifted;
 pub use backward::{conv_backward_col2im, pointwise_backward, Transposed};

@@ -1,8 +1,7 @@
 //! The CPU kernels of the fast path, on row-major float32 NCHW buffers, one file per kind:
 //!
-//! - [`gemm_conv`]: dense and 1×1 convolutions as `gemm` products (tiled im2col), or as
-//!   direct register-blocked loops where the reduction is short, with a fused bias +
-//!   activation + mask epilogue, and their backward-data;
+//! - [`gemm_conv`]: dense and 1×1 convolutions as `gemm` products (tiled im2col) with a
+//!   fused bias + activation + mask epilogue, and their backward-data;
 //! - [`depthwise`]: direct whole-plane depthwise convolution, forward and backward-data
 //!   (stride 2 split into phases instead of zero-filling);
 //! - [`depthwise_lanes`]: the same on small planes, eight channels interleaved per vector

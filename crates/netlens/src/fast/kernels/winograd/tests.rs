@@ -88,7 +88,6 @@ fn matches_direct_float64() {
                     bias: Some(&bias),
                     act,
                     winograd: Some(&u),
-                    direct: None,
                 };
                 let y0 = random(images * osz, 400 + i as u64);
                 let mut y = y0.clone();
@@ -154,7 +153,6 @@ fn batch_does_not_change_the_bytes() {
             bias: None,
             act: Act::None,
             winograd: Some(&u),
-            direct: None,
         };
         let mut all = vec![0.0; images * osz];
         conv_forward(&layer, &x, &mut all, None, images, false);
