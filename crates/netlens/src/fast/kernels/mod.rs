@@ -277,6 +277,26 @@ pub(crate) fn dispatch<K: Simd>(kernel: K) -> K::Output {
     kernel.run::<Separate>()
 }
 
+/// Runs `kernel` like [`dispatch`], but in an AVX-512 compiled copy (16 lanes) where the CPU
+/// has AVX-512F: only for kernels whose results cannot depend on the vector width — no
+/// arithmetic that rounds, only comparisons and copies (the max-pools: each value and argmax
+/// is one of the inputs, chosen by the same rule in every lane), so that every machine
+/// gives the same bytes.
+pub(crate) fn dispatch_exact<K: Simd>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        unsafe fn wide512<K: Simd>(kernel: K) -> K::Output {
+            kernel.run::<Fused>()
+        }
+        if has_avx2_fma() && std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU features were just detected.
+            return unsafe { wide512(kernel) };
+        }
+    }
+    dispatch(kernel)
+}
+
 /// Runs `f` with a thread-local scratch buffer of at least `n` floats (contents arbitrary).
 /// The buffer is taken out of its thread-local slot and put back afterwards, so that `f` is
 /// called (and inlined) right here — inside the kernel's AVX2 + FMA copy — rather than

@@ -5,7 +5,7 @@
 //! [`PoolRows`]. All give the same bits as the plain window loop [`reference::plane`]
 //! (that loop took 28 % of SqueezeNet's pass).
 
-use super::{dispatch, for_each_plane, with_scratch, Mac, Simd};
+use super::{dispatch_exact, for_each_plane, with_scratch, Mac, Simd};
 use rayon::prelude::*;
 
 /// Geometry of a max-pool on one plane.
@@ -34,10 +34,10 @@ pub fn max_pool_forward(
     let plane = |i: usize, yo: &mut [f32], am: Option<&mut [u32]>| {
         let xi = &x[i * ip..(i + 1) * ip];
         if pairs {
-            dispatch(Pool2Plane { g, xi, yo, am })
+            dispatch_exact(Pool2Plane { g, xi, yo, am })
         } else if g.k == 3 {
             with_scratch(pool3_scratch(g), |scratch| {
-                dispatch(Pool3 {
+                dispatch_exact(Pool3 {
                     g,
                     xi,
                     yo,
@@ -48,7 +48,7 @@ pub fn max_pool_forward(
         } else {
             let len = 2 * g.stride * phase_len(g);
             with_scratch(len, |phases| {
-                dispatch(PoolRows {
+                dispatch_exact(PoolRows {
                     g,
                     xi,
                     yo,
