@@ -9,7 +9,7 @@
 use super::buffers::{Pool, SavedData};
 use super::graph::{Graph, Node, Unsupported, Value};
 use super::kernels;
-use super::layout::{lay_out, Geom, ShapePlan};
+use super::layout::{lay_out, ShapePlan};
 use super::profile;
 use super::run::{run_backward, run_forward, Forward, Gradients, Incoming};
 use super::warm::on_warm_pool;
@@ -436,23 +436,6 @@ impl FastNet {
                     continue;
                 }
             }
-            // A first convolution, its activation and a strided max-pool: the pool's
-            // gradient goes straight to the image in one scatter, and the convolution's own
-            // backward pass is skipped (its output gets no gradient of its own).
-            if let Some((stem, u)) = first_stage(nodes, i, l, from, guided, &grads) {
-                if let (Some(am), Some(m), None) = (data.argmax.get(i), mask_of(u), shared) {
-                    let (mut dx, acc) = match grads[from].take() {
-                        Some(b) => (b, true),
-                        None => (pool.get(l.size(from)), false),
-                    };
-                    let t0 = profile::begin();
-                    kernels::stem_backward(&stem, &g[window], am, m, &mut dx, l.images, acc);
-                    profile::end(t0, u - 1, &nodes[u - 1], l, true);
-                    grads[from] = Some(dx);
-                    pool.put(g);
-                    continue;
-                }
-            }
             let mut mask = mask_of(v);
             // A smooth activation's derivative is applied first, guided or not (guided
             // backpropagation's rule is for the ReLU family, as on the plain path).
@@ -547,42 +530,6 @@ impl FastNet {
         }
         self.return_pool(pool);
     }
-}
-
-/// The first stage [`kernels::stem_backward`] can run at node `i`, if it is one, and the
-/// value between: a strided max-pool (`i`) of a dense convolution of the span's input with a
-/// ReLU-family activation, its output read by nothing else, outside guided backpropagation
-/// (whose rule needs each activation's summed gradient).
-fn first_stage<'a>(
-    nodes: &'a [Node],
-    i: usize,
-    l: &'a ShapePlan,
-    from: Value,
-    guided: bool,
-    grads: &[Option<Vec<f32>>],
-) -> Option<(kernels::StemLayer<'a>, Value)> {
-    let Node::MaxPool { x: u, .. } = nodes[i] else {
-        return None;
-    };
-    let j = u.checked_sub(1)?;
-    let (Node::Conv { x, p, act, .. }, Geom::Conv(cg), Geom::Pool(pg)) =
-        (&nodes[j], &l.geoms[j], &l.geoms[i])
-    else {
-        return None;
-    };
-    let stem = kernels::StemLayer {
-        conv: cg,
-        pool: pg,
-        weight: &p.weight,
-    };
-    let ok = *x == from
-        && act.has_mask()
-        && !guided
-        && l.readers[u] == 1
-        && grads[u].is_none()
-        && pg.stride >= 2
-        && stem.fits();
-    ok.then_some((stem, u))
 }
 
 impl Saved {

@@ -8,7 +8,6 @@
 //!   (chosen by [`depthwise`]);
 //! - [`dense`]: weight-streaming dense layers;
 //! - [`pool`]: max-pooling with saved argmax;
-//! - [`stem_backward`]: a first convolution, its ReLU and a max-pool backward in one scatter;
 //! - [`elementwise`]: activation masks, residual adds;
 //! - [`smooth`]: SiLU, sigmoid, hardswish and hardsigmoid with their float derivatives;
 //! - [`scale`]: squeeze-excitation's per-channel scale, forward and backward into both inputs.
@@ -30,7 +29,6 @@ pub mod gemm_conv;
 pub mod pool;
 pub mod scale;
 pub mod smooth;
-pub mod stem_backward;
 pub mod winograd;
 
 pub use dense::{dense_backward, dense_forward, DenseLayer};
@@ -43,7 +41,6 @@ pub use gemm_conv::{
 };
 pub use pool::{max_pool_backward, max_pool_forward, PoolGeom};
 pub use scale::{scale_backward, scale_forward};
-pub use stem_backward::{stem_backward, StemLayer};
 
 use rayon::prelude::*;
 use std::cell::RefCell;
