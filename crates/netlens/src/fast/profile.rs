@@ -1,8 +1,10 @@
-//! Per-node timing of the CNN fast path, for `netlens bench --profile`: while switched on,
-//! every node's forward and backward kernel calls are timed (wall clock on the thread that
-//! runs the node; the pool's other threads help inside it) and summed by node. Off by
-//! default: then a pass pays one relaxed atomic load per node and nothing else. Rows are kept by
-//! node position, process-wide: profile one network at a time (as `bench --profile` does).
+//! Per-node timing of the fast path, for `netlens bench --profile`: while switched on,
+//! every CNN node's forward and backward kernel calls are timed (wall clock on the thread
+//! that runs the node; the pool's other threads help inside it) and summed by node, and the
+//! ViT's passes by stage (`fast::vit::stages`: its LayerNorms, each kind of product,
+//! attention, GELU, summed over the blocks). Off by default: then a pass pays one relaxed
+//! atomic load per node or stage and nothing else. Rows are kept by node or stage position,
+//! process-wide: profile one network at a time (as `bench --profile` does).
 
 use super::graph::Node;
 use super::layout::{Geom, ShapePlan};
@@ -24,13 +26,11 @@ pub struct NodeTime {
     pub backward_ms: f64,
     pub forward_calls: u64,
     pub backward_calls: u64,
-    /// Multiply-add FLOPs (2 per multiply-add) of one image's forward pass through the node;
-    /// the backward-to-input pass of a convolution or dense layer has as many. 0 for the
-    /// nodes that do no products.
-    pub flops_per_image: u64,
-    /// Images summed over the forward calls and over the backward calls.
-    pub forward_images: u64,
-    pub backward_images: u64,
+    /// Multiply-add FLOPs (2 per multiply-add) of the products, summed over the forward
+    /// calls and over the backward calls (a convolution's or dense layer's backward-to-input
+    /// has as many as its forward). 0 for the nodes that do no products.
+    pub forward_flops: u64,
+    pub backward_flops: u64,
 }
 
 /// Clears the table and starts timing every pass of every fast network in this process.
@@ -51,12 +51,44 @@ pub fn stop() -> Vec<NodeTime> {
 }
 
 /// The time a node's kernel call starts, when timing is on.
-pub(super) fn begin() -> Option<Instant> {
+pub(crate) fn begin() -> Option<Instant> {
     ON.load(Ordering::Relaxed).then(Instant::now)
 }
 
 /// Adds the call that started at `since` to node `i`'s row (forward or backward).
 pub(super) fn end(since: Option<Instant>, i: usize, node: &Node, l: &ShapePlan, backward: bool) {
+    if since.is_none() {
+        return;
+    }
+    let flops = flops(node, &l.geoms[i]) * l.images as u64;
+    record(
+        since,
+        i,
+        || label(node, &l.geoms[i], l.shapes[i + 1]),
+        flops,
+        backward,
+    );
+}
+
+/// Adds the call that started at `since` to row `i` (labelled by `label` when new), with
+/// the `flops` of its products: the ViT's stages.
+pub(crate) fn end_stage(
+    since: Option<Instant>,
+    i: usize,
+    label: impl FnOnce() -> String,
+    flops: u64,
+    backward: bool,
+) {
+    record(since, i, label, flops, backward);
+}
+
+fn record(
+    since: Option<Instant>,
+    i: usize,
+    label: impl FnOnce() -> String,
+    flops: u64,
+    backward: bool,
+) {
     let Some(t0) = since else { return };
     let ms = t0.elapsed().as_secs_f64() * 1e3;
     let Ok(mut t) = TABLE.lock() else { return };
@@ -66,18 +98,16 @@ pub(super) fn end(since: Option<Instant>, i: usize, node: &Node, l: &ShapePlan, 
     let row = &mut t[i];
     if row.label.is_empty() {
         row.node = i;
-        row.label = label(node, &l.geoms[i], l.shapes[i + 1]);
-        row.flops_per_image = flops(node, &l.geoms[i]);
+        row.label = label();
     }
-    let images = l.images as u64;
     if backward {
         row.backward_ms += ms;
         row.backward_calls += 1;
-        row.backward_images += images;
+        row.backward_flops += flops;
     } else {
         row.forward_ms += ms;
         row.forward_calls += 1;
-        row.forward_images += images;
+        row.forward_flops += flops;
     }
 }
 

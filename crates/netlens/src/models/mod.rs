@@ -416,6 +416,9 @@ impl Classifier for Vit {
     fn forward_flops(&self) -> Option<u64> {
         Some(self.net.config().forward_flops())
     }
+    fn classes(&self) -> usize {
+        self.net.config().num_classes
+    }
     fn fast_path_unsupported(&self) -> Option<String> {
         (!self.net.fast_path_on()).then(|| {
             "the ViT runs on burn operations (loaded with the fast path off, or in float64)".into()

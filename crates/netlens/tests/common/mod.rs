@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod graph_builder;
+pub mod seeded_vit;
 
 use ndarray::ArrayD;
 use netlens::engine::{LoadOptions, Precision};

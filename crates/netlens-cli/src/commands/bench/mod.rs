@@ -212,9 +212,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
     /// Instead of the comparison, profile each model's forward + backward-to-input pass on the
-    /// fast path node by node in this process: --repeats passes (after two untimed ones) at
-    /// each of --batches, printing every layer's forward and backward time per pass, its FLOP
-    /// rate and its share of the pass. No PyTorch, no child processes; zoo models need their
+    /// fast path node by node (the ViT: stage by stage — LayerNorms, each product, attention,
+    /// GELU — summed over its blocks) in this process: --repeats passes (after two untimed
+    /// ones) at each of --batches, printing every layer's forward and backward time per pass,
+    /// its FLOP rate and its share of the pass. No PyTorch, no child processes; zoo models need their
     /// weights in the cache or --weights (ONNX files hold their own)
     #[arg(long)]
     pub profile: bool,

@@ -1,5 +1,6 @@
 //! `netlens bench --profile`: each model's forward + backward-to-input pass on the fast path,
-//! node by node (time per pass, FLOP rate, share of the pass), in this process.
+//! node by node (a ViT: stage by stage), with time per pass, FLOP rate and share of the
+//! pass, in this process.
 
 use super::*;
 use netlens::bench::profile::{profile_passes, PassProfile};
@@ -13,7 +14,7 @@ pub(super) fn run(a: &Args) -> Result<()> {
     for name in &names {
         let model = load_worker_model(a, EnginePath::Fast, name)?;
         if !model.fast_path_on() {
-            println!("{name}: not on the fast path (nothing to profile node by node)\n");
+            println!("{name}: not on the fast path (nothing to profile)\n");
             continue;
         }
         for &b in &a.batches {
@@ -43,18 +44,18 @@ fn print_profile(name: &str, p: &PassProfile) {
         p.batch, p.passes
     );
     if p.nodes.is_empty() {
-        println!("  (no CNN fast-path nodes ran: the ViT's passes are not profiled by node)\n");
+        println!("  (no fast-path node or stage ran)\n");
         return;
     }
     println!(
         "  {:>4}  {:<34} {:>9} {:>9} {:>8} {:>8} {:>6}",
         "node", "layer", "fwd ms", "bwd ms", "fwd GF/s", "bwd GF/s", "share"
     );
-    let rate = |flops: u64, images: u64, ms: f64| {
+    let rate = |flops: u64, ms: f64| {
         if flops == 0 || ms <= 0.0 {
             "-".to_string()
         } else {
-            format!("{:.0}", (flops * images) as f64 / (ms * 1e6))
+            format!("{:.0}", flops as f64 / (ms * 1e6))
         }
     };
     for r in &p.nodes {
@@ -65,15 +66,17 @@ fn print_profile(name: &str, p: &PassProfile) {
             r.label,
             f,
             b,
-            rate(r.flops_per_image, r.forward_images, r.forward_ms),
-            rate(r.flops_per_image, r.backward_images, r.backward_ms),
+            rate(r.forward_flops, r.forward_ms),
+            rate(r.backward_flops, r.backward_ms),
             100.0 * (f + b) / total.max(1e-9),
         );
     }
     println!(
-        "  Times are wall clock on the thread that ran each node (the pool's other threads help \
-         inside it); at batches above 1 images run side by side, so the nodes' sum can exceed \
-         the wall time. GF/s: the node's multiply-add FLOPs (2 per multiply-add; its backward \
-         to the input has as many) per second of its time.\n"
+        "  Times are wall clock on the thread that ran each node or stage (the pool's other \
+         threads help inside it); at batches above 1 a CNN's images run side by side, so the \
+         nodes' sum can exceed the wall time; a ViT's rows are kinds of work summed over its \
+         blocks. GF/s: the multiply-add FLOPs of the row's products (2 per multiply-add; a \
+         backward to the input has as many as its forward, attention's twice) per second of \
+         its time.\n"
     );
 }

@@ -27,6 +27,7 @@
 mod attention;
 mod ops;
 mod products;
+mod stages;
 
 pub use ops::Norm;
 pub use products::Dense;
@@ -37,6 +38,7 @@ use crate::fast::warm::on_warm_pool;
 use crate::models::vit::Config;
 use attention::Heads;
 use rayon::prelude::*;
+use stages::{product, timed, Stage};
 use std::sync::{Arc, Mutex};
 
 /// One pre-norm encoder block's weights.
@@ -284,7 +286,8 @@ impl VitNet {
         }
         let (t, c, rows) = (cfg.tokens(), cfg.hidden, n * cfg.tokens());
         let pool = &*self.pool;
-        let mut stream = self.embed(x, n);
+        let embed_flops = product(n * cfg.grid() * cfg.grid(), 3 * cfg.patch_size.pow(2), c);
+        let mut stream = timed(cfg, Stage::Embed, embed_flops, false, || self.embed(x, n));
         let mut h = pool.take(rows * c);
         let mut ctx = pool.take(rows * c);
         let mut u = pool.take(rows * cfg.mlp);
@@ -298,19 +301,41 @@ impl VitNet {
                 Some(s) => s,
                 None => BlockSaved::take(pool, cfg, n),
             };
-            ops::norm_forward(&b.ln_1, &stream, &mut h, &mut s.xhat1, &mut s.rstd1, rows);
-            b.qkv.forward(&h, rows, &mut s.qkv, false);
-            ops::bias_act(&b.qkv.bias, &mut s.qkv, false, None, rows);
-            attention::forward(&heads, &s.qkv, &mut s.probs, &mut ctx);
-            b.out.forward(&ctx, rows, &mut stream, true);
-            ops::bias_act(&b.out.bias, &mut stream, false, None, rows);
-            ops::norm_forward(&b.ln_2, &stream, &mut h, &mut s.xhat2, &mut s.rstd2, rows);
-            b.fc1.forward(&h, rows, &mut u, false);
+            timed(cfg, Stage::Norm, 0, false, || {
+                ops::norm_forward(&b.ln_1, &stream, &mut h, &mut s.xhat1, &mut s.rstd1, rows)
+            });
+            timed(cfg, Stage::Qkv, product(rows, c, 3 * c), false, || {
+                b.qkv.forward(&h, rows, &mut s.qkv, false)
+            });
+            timed(cfg, Stage::Bias, 0, false, || {
+                ops::bias_act(&b.qkv.bias, &mut s.qkv, false, None, rows)
+            });
+            timed(cfg, Stage::Attention, 4 * rows * t * c, false, || {
+                attention::forward(&heads, &s.qkv, &mut s.probs, &mut ctx)
+            });
+            timed(cfg, Stage::OutProj, product(rows, c, c), false, || {
+                b.out.forward(&ctx, rows, &mut stream, true)
+            });
+            timed(cfg, Stage::Bias, 0, false, || {
+                ops::bias_act(&b.out.bias, &mut stream, false, None, rows)
+            });
+            timed(cfg, Stage::Norm, 0, false, || {
+                ops::norm_forward(&b.ln_2, &stream, &mut h, &mut s.xhat2, &mut s.rstd2, rows)
+            });
+            timed(cfg, Stage::Fc1, product(rows, c, cfg.mlp), false, || {
+                b.fc1.forward(&h, rows, &mut u, false)
+            });
             // The GELU's derivative only when a backward pass will read it.
             let deriv = save.then_some(&mut s.gelu_deriv[..]);
-            ops::bias_act(&b.fc1.bias, &mut u, true, deriv, rows);
-            b.fc2.forward(&u, rows, &mut stream, true);
-            ops::bias_act(&b.fc2.bias, &mut stream, false, None, rows);
+            timed(cfg, Stage::Gelu, 0, false, || {
+                ops::bias_act(&b.fc1.bias, &mut u, true, deriv, rows)
+            });
+            timed(cfg, Stage::Fc2, product(rows, cfg.mlp, c), false, || {
+                b.fc2.forward(&u, rows, &mut stream, true)
+            });
+            timed(cfg, Stage::Bias, 0, false, || {
+                ops::bias_act(&b.fc2.bias, &mut stream, false, None, rows)
+            });
             if save {
                 saved.push(s);
             } else {
@@ -336,9 +361,14 @@ impl VitNet {
             }
         }
         let (mut xhat, mut rstd) = (pool.take(n * c), pool.take(n));
-        ops::norm_forward(&self.w.ln, &cls, &mut h, &mut xhat, &mut rstd, n);
+        timed(cfg, Stage::Norm, 0, false, || {
+            ops::norm_forward(&self.w.ln, &cls, &mut h, &mut xhat, &mut rstd, n)
+        });
         let mut logits = vec![0.0; n * cfg.num_classes];
-        dense_forward(&self.head(), &h, &mut logits, n);
+        let head_flops = product(n, c, cfg.num_classes);
+        timed(cfg, Stage::Head, head_flops, false, || {
+            dense_forward(&self.head(), &h, &mut logits, n)
+        });
         pool.give([stream, h, ctx, u, cls]);
         if let Some(s) = scratch {
             pool.give(s.buffers());
@@ -375,24 +405,48 @@ impl VitNet {
         n: usize,
         save: bool,
     ) {
-        let (t, c) = (self.config.tokens(), self.config.hidden);
+        let cfg = &self.config;
+        let (t, c, m) = (cfg.tokens(), cfg.hidden, cfg.mlp);
         let rows = n * t;
-        ops::norm_forward(&b.ln_1, stream, h, &mut s.xhat1, &mut s.rstd1, rows);
+        timed(cfg, Stage::Norm, 0, false, || {
+            ops::norm_forward(&b.ln_1, stream, h, &mut s.xhat1, &mut s.rstd1, rows)
+        });
         // Keys and values of every token, queries of the class tokens (rows `t` apart).
-        b.qkv
-            .forward_part(h, c, rows, c..3 * c, &mut s.qkv[c..], 3 * c, false);
-        b.qkv
-            .forward_part(h, t * c, n, 0..c, &mut s.qkv, t * 3 * c, false);
-        ops::bias_act(&b.qkv.bias, &mut s.qkv, false, None, rows);
-        attention::forward(&self.heads(n, 1), &s.qkv, &mut s.probs, ctx);
-        b.out.forward(ctx, n, cls, true);
-        ops::bias_act(&b.out.bias, cls, false, None, n);
-        ops::norm_forward(&b.ln_2, cls, h, &mut s.xhat2, &mut s.rstd2, n);
-        b.fc1.forward(h, n, u, false);
+        let qkv_flops = product(rows, c, 2 * c) + product(n, c, c);
+        timed(cfg, Stage::Qkv, qkv_flops, false, || {
+            b.qkv
+                .forward_part(h, c, rows, c..3 * c, &mut s.qkv[c..], 3 * c, false);
+            b.qkv
+                .forward_part(h, t * c, n, 0..c, &mut s.qkv, t * 3 * c, false);
+        });
+        timed(cfg, Stage::Bias, 0, false, || {
+            ops::bias_act(&b.qkv.bias, &mut s.qkv, false, None, rows)
+        });
+        timed(cfg, Stage::Attention, 4 * n * t * c, false, || {
+            attention::forward(&self.heads(n, 1), &s.qkv, &mut s.probs, ctx)
+        });
+        timed(cfg, Stage::OutProj, product(n, c, c), false, || {
+            b.out.forward(ctx, n, cls, true)
+        });
+        timed(cfg, Stage::Bias, 0, false, || {
+            ops::bias_act(&b.out.bias, cls, false, None, n)
+        });
+        timed(cfg, Stage::Norm, 0, false, || {
+            ops::norm_forward(&b.ln_2, cls, h, &mut s.xhat2, &mut s.rstd2, n)
+        });
+        timed(cfg, Stage::Fc1, product(n, c, m), false, || {
+            b.fc1.forward(h, n, u, false)
+        });
         let deriv = save.then_some(&mut s.gelu_deriv[..]);
-        ops::bias_act(&b.fc1.bias, u, true, deriv, n);
-        b.fc2.forward(u, n, cls, true);
-        ops::bias_act(&b.fc2.bias, cls, false, None, n);
+        timed(cfg, Stage::Gelu, 0, false, || {
+            ops::bias_act(&b.fc1.bias, u, true, deriv, n)
+        });
+        timed(cfg, Stage::Fc2, product(n, m, c), false, || {
+            b.fc2.forward(u, n, cls, true)
+        });
+        timed(cfg, Stage::Bias, 0, false, || {
+            ops::bias_act(&b.fc2.bias, cls, false, None, n)
+        });
     }
 
     /// Backward of [`last_block_forward`](Self::last_block_forward): from `g_cls`
@@ -407,23 +461,41 @@ impl VitNet {
         (da, dh, dctx, dqkv): (&mut [f32], &mut [f32], &mut [f32], &mut [f32]),
         n: usize,
     ) {
-        let (t, c, m) = (self.config.tokens(), self.config.hidden, self.config.mlp);
+        let cfg = &self.config;
+        let (t, c, m) = (cfg.tokens(), cfg.hidden, cfg.mlp);
         let rows = n * t;
-        b.fc2.backward(g_cls, n, da, false);
-        ops::times(&mut da[..n * m], &s.gelu_deriv);
-        b.fc1.backward(da, n, dh, false);
-        ops::norm_backward(&b.ln_2, dh, &s.xhat2, &s.rstd2, g_cls, n);
-        b.out.backward(g_cls, n, dctx, false);
-        attention::backward(&self.heads(n, 1), &s.qkv, &s.probs, dctx, dqkv);
+        timed(cfg, Stage::Fc2, product(n, m, c), true, || {
+            b.fc2.backward(g_cls, n, da, false)
+        });
+        timed(cfg, Stage::Gelu, 0, true, || {
+            ops::times(&mut da[..n * m], &s.gelu_deriv)
+        });
+        timed(cfg, Stage::Fc1, product(n, c, m), true, || {
+            b.fc1.backward(da, n, dh, false)
+        });
+        timed(cfg, Stage::Norm, 0, true, || {
+            ops::norm_backward(&b.ln_2, dh, &s.xhat2, &s.rstd2, g_cls, n)
+        });
+        timed(cfg, Stage::OutProj, product(n, c, c), true, || {
+            b.out.backward(g_cls, n, dctx, false)
+        });
+        timed(cfg, Stage::Attention, 8 * n * t * c, true, || {
+            attention::backward(&self.heads(n, 1), &s.qkv, &s.probs, dctx, dqkv)
+        });
         // Every token's keys and values, then the class tokens' queries (rows `t` apart).
-        b.qkv
-            .backward_part(&dqkv[c..], 3 * c, rows, c..3 * c, dh, c, false);
-        b.qkv
-            .backward_part(dqkv, t * 3 * c, n, 0..c, dh, t * c, true);
+        let qkv_flops = product(rows, c, 2 * c) + product(n, c, c);
+        timed(cfg, Stage::Qkv, qkv_flops, true, || {
+            b.qkv
+                .backward_part(&dqkv[c..], 3 * c, rows, c..3 * c, dh, c, false);
+            b.qkv
+                .backward_part(dqkv, t * 3 * c, n, 0..c, dh, t * c, true);
+        });
         for (i, row) in g_cls.chunks_exact(c).enumerate() {
             g[i * t * c..][..c].copy_from_slice(row);
         }
-        ops::norm_backward(&b.ln_1, dh, &s.xhat1, &s.rstd1, g, rows);
+        timed(cfg, Stage::Norm, 0, true, || {
+            ops::norm_backward(&b.ln_1, dh, &s.xhat1, &s.rstd1, g, rows)
+        });
     }
 
     /// The token stream entering block 0: patch embeddings (the stride-p convolution as one
@@ -481,10 +553,15 @@ impl VitNet {
         let (t, c, m, rows) = (cfg.tokens(), cfg.hidden, cfg.mlp, n * cfg.tokens());
         // Head and final LayerNorm, into the class-token rows of the stream's gradient.
         let mut dcls = pool.take(n * c);
-        dense_backward(&self.head(), dlogits, &mut dcls, n, false);
+        let head_flops = product(n, c, cfg.num_classes);
+        timed(cfg, Stage::Head, head_flops, true, || {
+            dense_backward(&self.head(), dlogits, &mut dcls, n, false)
+        });
         let mut dnorm = pool.take(n * c);
         dnorm.fill(0.0);
-        ops::norm_backward(&self.w.ln, &dcls, &saved.xhat, &saved.rstd, &mut dnorm, n);
+        timed(cfg, Stage::Norm, 0, true, || {
+            ops::norm_backward(&self.w.ln, &dcls, &saved.xhat, &saved.rstd, &mut dnorm, n)
+        });
         let mut g = pool.take(rows * c);
         g.fill(0.0);
         let (mut da, mut dh) = (pool.take(rows * m), pool.take(rows * c));
@@ -503,16 +580,33 @@ impl VitNet {
         }
         let heads = self.heads(n, t);
         for (b, s) in body.iter().zip(&saved.blocks).rev() {
-            b.fc2.backward(&g, rows, &mut da, false);
-            ops::times(&mut da, &s.gelu_deriv);
-            b.fc1.backward(&da, rows, &mut dh, false);
-            ops::norm_backward(&b.ln_2, &dh, &s.xhat2, &s.rstd2, &mut g, rows);
-            b.out.backward(&g, rows, &mut dctx, false);
-            attention::backward(&heads, &s.qkv, &s.probs, &dctx, &mut dqkv);
-            b.qkv.backward(&dqkv, rows, &mut dh, false);
-            ops::norm_backward(&b.ln_1, &dh, &s.xhat1, &s.rstd1, &mut g, rows);
+            timed(cfg, Stage::Fc2, product(rows, m, c), true, || {
+                b.fc2.backward(&g, rows, &mut da, false)
+            });
+            timed(cfg, Stage::Gelu, 0, true, || {
+                ops::times(&mut da, &s.gelu_deriv)
+            });
+            timed(cfg, Stage::Fc1, product(rows, c, m), true, || {
+                b.fc1.backward(&da, rows, &mut dh, false)
+            });
+            timed(cfg, Stage::Norm, 0, true, || {
+                ops::norm_backward(&b.ln_2, &dh, &s.xhat2, &s.rstd2, &mut g, rows)
+            });
+            timed(cfg, Stage::OutProj, product(rows, c, c), true, || {
+                b.out.backward(&g, rows, &mut dctx, false)
+            });
+            timed(cfg, Stage::Attention, 8 * rows * t * c, true, || {
+                attention::backward(&heads, &s.qkv, &s.probs, &dctx, &mut dqkv)
+            });
+            timed(cfg, Stage::Qkv, product(rows, c, 3 * c), true, || {
+                b.qkv.backward(&dqkv, rows, &mut dh, false)
+            });
+            timed(cfg, Stage::Norm, 0, true, || {
+                ops::norm_backward(&b.ln_1, &dh, &s.xhat1, &s.rstd1, &mut g, rows)
+            });
         }
-        let dx = self.unembed(&g, n);
+        let embed_flops = product(n * cfg.grid() * cfg.grid(), 3 * cfg.patch_size.pow(2), c);
+        let dx = timed(cfg, Stage::Embed, embed_flops, true, || self.unembed(&g, n));
         pool.give([dcls, dnorm, g, da, dh, dctx, dqkv]);
         dx
     }
