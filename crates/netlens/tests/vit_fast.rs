@@ -18,7 +18,7 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::rel_l2;
-use common::seeded_vit::{spec, state_dict, uniform};
+use common::seeded_vit::{spec, state_dict, uniform, ODD};
 use netlens::engine::tensor_values;
 use netlens::engine::{LoadOptions, Precision};
 use netlens::gradients::{input_gradient, ClassScore, Objective};
@@ -86,18 +86,6 @@ fn compare(name: &'static str, cfg: vit::Config, batches: &[usize], seed: u64) {
         assert_eq!(untracked, tracked, "{name}: untracked forward differs");
     }
 }
-
-/// 64 px, patch 16: a 4×4 grid and 17 tokens; width 42 in 3 heads of 14.
-const ODD: vit::Config = vit::Config {
-    image_size: 64,
-    patch_size: 16,
-    layers: 2,
-    heads: 3,
-    hidden: 42,
-    mlp: 100,
-    num_classes: 10,
-    ln_eps: 1e-6,
-};
 
 #[test]
 fn odd_vit_fast_matches_plain() {

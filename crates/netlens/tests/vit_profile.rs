@@ -6,22 +6,13 @@
 
 mod common;
 
-use common::seeded_vit::{spec, state_dict};
+use common::seeded_vit::{spec, state_dict, ODD};
 use netlens::bench::profile::profile_passes;
 use netlens::engine::LoadOptions;
 use netlens::models::{self, vit};
 
-/// 64 px, patch 16: 17 tokens; width 42 in 3 heads, MLP 100, 3 blocks.
-const CFG: vit::Config = vit::Config {
-    image_size: 64,
-    patch_size: 16,
-    layers: 3,
-    heads: 3,
-    hidden: 42,
-    mlp: 100,
-    num_classes: 10,
-    ln_eps: 1e-6,
-};
+/// `ODD` (17 tokens, width 42 in 3 heads, MLP 100) with 3 blocks.
+const CFG: vit::Config = vit::Config { layers: 3, ..ODD };
 
 #[test]
 fn every_vit_stage_is_timed_with_its_flops() {

@@ -61,7 +61,7 @@ pub(super) fn end(since: Option<Instant>, i: usize, node: &Node, l: &ShapePlan, 
         return;
     }
     let flops = flops(node, &l.geoms[i]) * l.images as u64;
-    record(
+    end_stage(
         since,
         i,
         || label(node, &l.geoms[i], l.shapes[i + 1]),
@@ -71,18 +71,8 @@ pub(super) fn end(since: Option<Instant>, i: usize, node: &Node, l: &ShapePlan, 
 }
 
 /// Adds the call that started at `since` to row `i` (labelled by `label` when new), with
-/// the `flops` of its products: the ViT's stages.
+/// the `flops` of its products: a node's, or one of the ViT's stages.
 pub(crate) fn end_stage(
-    since: Option<Instant>,
-    i: usize,
-    label: impl FnOnce() -> String,
-    flops: u64,
-    backward: bool,
-) {
-    record(since, i, label, flops, backward);
-}
-
-fn record(
     since: Option<Instant>,
     i: usize,
     label: impl FnOnce() -> String,

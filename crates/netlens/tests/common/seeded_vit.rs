@@ -84,3 +84,15 @@ pub fn spec(name: &'static str, cfg: vit::Config) -> &'static ModelSpec {
     s.input_size = cfg.image_size as _;
     Box::leak(Box::new(s))
 }
+
+/// 64 px, patch 16: a 4×4 grid and 17 tokens; width 42 in 3 heads of 14.
+pub const ODD: vit::Config = vit::Config {
+    image_size: 64,
+    patch_size: 16,
+    layers: 2,
+    heads: 3,
+    hidden: 42,
+    mlp: 100,
+    num_classes: 10,
+    ln_eps: 1e-6,
+};
