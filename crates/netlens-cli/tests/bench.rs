@@ -1,7 +1,7 @@
 //! `netlens bench` end to end, in its smallest form: one model, batch 1, one run, no PyTorch;
 //! the JSON must carry positive fast-path and plain-path figures for every measurement, timed
 //! on the published weights (fetched into the cache if missing), in two rounds whose runs
-//! are merged; and the method table's Grad-CAM row.
+//! are merged; and the method table's Grad-CAM row, with the FLOPs it counted.
 
 mod common;
 
@@ -69,6 +69,14 @@ fn bench_json_has_fast_and_plain_figures() {
     assert!(v["peak_gflops"].as_f64().unwrap_or(-1.0) > 0.0, "{v}");
     let share = rows[0]["fast_peak_fraction"].as_f64().unwrap_or(-1.0);
     assert!(share > 0.0 && share < 1.5, "share of peak {share}");
+    // A class visualization's FLOPs are counted on the fast path as it ran: two iterations of
+    // forward + backward, and the forwards of its start and final probabilities — six
+    // forwards, to the operation (the counts are integers; 1e-12 covers the division by 1e9).
+    let classviz = gflop("classviz2").flatten().unwrap_or(-1.0);
+    assert!(
+        (classviz - 6.0 * fwd).abs() <= 1e-12 * classviz,
+        "classviz2 GFLOP {classviz}, forward {fwd}"
+    );
     // Two rounds of one timed run each for the fast path; the plain path runs once.
     assert_eq!(v["rounds"], 2, "{v}");
     assert_eq!(m["netlens_fast"]["results"][0]["runs"], 2, "{m}");
@@ -91,6 +99,19 @@ fn bench_json_has_fast_and_plain_figures() {
     assert!(
         g["anchor_ms"].is_null() && g["errors"]["netlens"].is_null(),
         "{g}"
+    );
+    // Grad-CAM's FLOPs: the five photos' forwards, and the classifier's backward (1280 → 1000)
+    // to the head activation it taps, nothing below it.
+    let g_gflop = g["gflop"].as_f64().unwrap_or(-1.0);
+    let want = 5.0 * fwd + 5.0 * 2.0 * 1280.0 * 1000.0 / 1e9;
+    assert!(
+        (g_gflop - want).abs() <= 1e-12 * want,
+        "Grad-CAM GFLOP {g_gflop}, want {want}: {g}"
+    );
+    let share = g["fast_peak_fraction"].as_f64().unwrap_or(-1.0);
+    assert!(
+        share > 0.0 && share < 1.5,
+        "Grad-CAM's share of peak {share}"
     );
 }
 

@@ -10,10 +10,12 @@
 //! | `classviz200` | 200 iterations of `visualize`'s default recipe, class 366 | the practical's loop |
 //!
 //! Every method explains (or attacks) each photo's top-1 class. One untimed forward+backward of
-//! the batch warms the engine up; then the median of whole runs.
+//! the batch warms the engine up, one untimed whole run counts the method's FLOPs on the fast
+//! path ([`super::profile::count_flops`]); then the median of whole runs.
 
 use super::inputs::CLASS;
 use super::measure::{measure, Budget};
+use super::profile::count_flops;
 use super::records::PassRecord;
 use crate::adversarial::pgd::Pgd;
 use crate::adversarial::{attack, Attack, AttackMethod, Goal};
@@ -89,63 +91,46 @@ pub fn time_method(
         )?;
         Ok(())
     };
-    let timing = match name {
-        "smoothgrad50" => measure(
-            || {
-                let settings = Settings {
-                    smoothgrad: SmoothGradConfig {
-                        samples: 50,
-                        noise: 0.15,
-                        ..SmoothGradConfig::default()
-                    },
-                    ..Settings::default()
-                };
-                saliency(Method::SmoothGrad, settings, PER_PASS)
-            },
-            budget,
-        )?,
-        "ig64" => measure(
-            || {
-                let settings = Settings {
-                    integrated_gradients: IntegratedGradientsConfig {
-                        steps: 64,
-                        baseline: Baseline::Black,
-                    },
-                    ..Settings::default()
-                };
-                saliency(Method::IntegratedGradients, settings, PER_PASS)
-            },
-            budget,
-        )?,
-        "gradcam" => measure(
-            || saliency(Method::GradCam, Settings::default(), photos.len()),
-            budget,
-        )?,
-        "pgd20" => {
-            let a = Attack {
-                method: AttackMethod::Pgd(Pgd {
-                    steps: 20,
-                    step_size: Some(2.0),
-                    full_steps: true,
-                    ..Pgd::linf(8.0)
-                }),
-                goal: Goal::Untargeted,
-                batch: photos.len(),
+    let pgd = Attack {
+        method: AttackMethod::Pgd(Pgd {
+            steps: 20,
+            step_size: Some(2.0),
+            full_steps: true,
+            ..Pgd::linf(8.0)
+        }),
+        goal: Goal::Untargeted,
+        batch: photos.len(),
+    };
+    let recipe = Cs231nRecipe {
+        iterations: 200,
+        ..Cs231nRecipe::default()
+    };
+    let mut once: Box<dyn FnMut() -> Result<()> + '_> = match name {
+        "smoothgrad50" => Box::new(|| {
+            let settings = Settings {
+                smoothgrad: SmoothGradConfig {
+                    samples: 50,
+                    noise: 0.15,
+                    ..SmoothGradConfig::default()
+                },
+                ..Settings::default()
             };
-            measure(
-                || attack(model, photos, &a, &mut |_, _| {}).map(|_| ()),
-                budget,
-            )?
-        }
+            saliency(Method::SmoothGrad, settings, PER_PASS)
+        }),
+        "ig64" => Box::new(|| {
+            let settings = Settings {
+                integrated_gradients: IntegratedGradientsConfig {
+                    steps: 64,
+                    baseline: Baseline::Black,
+                },
+                ..Settings::default()
+            };
+            saliency(Method::IntegratedGradients, settings, PER_PASS)
+        }),
+        "gradcam" => Box::new(|| saliency(Method::GradCam, Settings::default(), photos.len())),
+        "pgd20" => Box::new(|| attack(model, photos, &pgd, &mut |_, _| {}).map(|_| ())),
         "classviz200" => {
-            let recipe = Cs231nRecipe {
-                iterations: 200,
-                ..Cs231nRecipe::default()
-            };
-            measure(
-                || cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {}).map(|_| ()),
-                budget,
-            )?
+            Box::new(|| cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {}).map(|_| ()))
         }
         other => {
             return Err(Error::Invalid(format!(
@@ -154,6 +139,8 @@ pub fn time_method(
             )))
         }
     };
+    let flops = count_flops(&mut once)?;
+    let timing = measure(once, budget)?;
     Ok(PassRecord {
         name: name.to_string(),
         variant: variant.to_string(),
@@ -163,5 +150,6 @@ pub fn time_method(
             photos.len()
         },
         timing,
+        flops,
     })
 }

@@ -5,10 +5,12 @@
 //! - `forward_backward`: the gradient of each image's target score with respect to the input
 //!   batch (weights frozen), as every attribution method takes it;
 //! - `classviz<N>` (when asked): `N` iterations of `netlens visualize`'s default recipe
-//!   ([`crate::synthesis::cs231n`]) for class [`super::inputs::CLASS`], timed as one whole run.
+//!   ([`crate::synthesis::cs231n`]) for class [`super::inputs::CLASS`], timed as one whole run,
+//!   its FLOPs counted on an untimed run before ([`super::profile::count_flops`]).
 
 use super::inputs::{inputs, targets, CLASS};
 use super::measure::{measure, Budget};
+use super::profile::count_flops;
 use super::records::{ClassvizRecord, PassRecord};
 use crate::error::Result;
 use crate::gradients::{input_gradient, logits, ClassScore};
@@ -51,6 +53,7 @@ pub fn time_passes(
                 variant: variant.into(),
                 batch: b,
                 timing,
+                flops: None,
             });
         }
     }
@@ -58,7 +61,7 @@ pub fn time_passes(
 }
 
 /// `iterations` of the default class-visualization recipe, `repeats` whole runs (no warm-up:
-/// the passes before warmed the model up).
+/// the passes before warmed the model up), after one untimed run that counts its FLOPs.
 pub fn time_classviz(
     model: &dyn Classifier,
     iterations: usize,
@@ -69,6 +72,8 @@ pub fn time_classviz(
         iterations,
         ..Cs231nRecipe::default()
     };
+    let flops =
+        count_flops(|| cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {}).map(|_| ()))?;
     let mut probs = (0.0, 0.0);
     let timing = measure(
         || {
@@ -88,6 +93,7 @@ pub fn time_classviz(
             variant: variant.into(),
             batch: 1,
             timing,
+            flops,
         },
         ClassvizRecord {
             class: CLASS,

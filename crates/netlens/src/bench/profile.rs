@@ -1,5 +1,6 @@
 //! `netlens bench --profile`: where one model's forward + backward-to-input pass spends its
-//! time, node by node, on the fast path ([`crate::fast::profile`]).
+//! time, node by node, on the fast path ([`crate::fast::profile`]); and the FLOPs a whole
+//! method does there, counted the same way ([`count_flops`]).
 
 use super::inputs::{inputs, targets};
 use crate::error::Result;
@@ -7,6 +8,23 @@ use crate::fast::profile::{self, NodeTime};
 use crate::gradients::{input_gradient, ClassScore};
 use crate::models::Classifier;
 use std::time::Instant;
+
+/// The floating-point operations of `run` on the fast path (convolutions and matrix
+/// products, 2 per multiply-add, a backward-to-input call counted as its forward: the pass
+/// table's convention), summed node by node as its kernels run ([`crate::fast::profile`]);
+/// `None` where nothing ran on the fast path. The profile is process-wide and times every
+/// call while on: count an untimed run, one at a time.
+pub fn count_flops(run: impl FnOnce() -> Result<()>) -> Result<Option<u64>> {
+    profile::start();
+    let ran = run();
+    let nodes = profile::stop();
+    ran?;
+    let total: u64 = nodes
+        .iter()
+        .map(|n| n.forward_flops + n.backward_flops)
+        .sum();
+    Ok((total > 0).then_some(total))
+}
 
 /// A profile of `passes` forward + backward-to-input passes of one batch.
 #[derive(Debug, Clone)]

@@ -45,6 +45,10 @@ pub struct PassRecord {
     pub batch: usize,
     #[serde(flatten)]
     pub timing: Timing,
+    /// Floating-point operations of one run, where netlens counted them on an untimed run
+    /// ([`super::profile::count_flops`]: the method table, class visualization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flops: Option<u64>,
 }
 
 /// Where a class-visualization run went: the class's probability at the start and the end.
@@ -90,6 +94,15 @@ impl EngineRecord {
             .iter()
             .find(|r| r.name == name && r.variant == variant && r.batch == batch)
             .map(|r| r.timing.median_ms)
+    }
+
+    /// The floating-point operations counted for one run of measurement `name` at `batch`
+    /// on `variant`, where they were.
+    pub fn flops(&self, name: &str, variant: &str, batch: usize) -> Option<u64> {
+        self.results
+            .iter()
+            .find(|r| r.name == name && r.variant == variant && r.batch == batch)
+            .and_then(|r| r.flops)
     }
 
     /// One record for several rounds of the same measurements by one engine (`netlens bench
@@ -183,6 +196,7 @@ mod tests {
                         max_ms: Some(m + 1.0),
                         runs: 10,
                     },
+                    flops: None,
                 })
                 .collect(),
         };

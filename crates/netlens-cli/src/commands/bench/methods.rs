@@ -12,6 +12,7 @@ use crate::common::ALLOCATOR_ENV;
 use anyhow::{Context, Result};
 use image::RgbImage;
 use netlens::bench::methods::{describe, time_method, METHODS};
+use netlens::bench::peak::Peak;
 use netlens::bench::system::proc_status_mb;
 use netlens::bench::EngineRecord;
 use netlens::imaging;
@@ -160,7 +161,27 @@ fn median(r: &Result<EngineRecord>) -> Option<f64> {
         .map(|p| p.timing.median_ms)
 }
 
-fn peak(r: Option<&Result<EngineRecord>>) -> Option<f64> {
+/// Floating-point operations (10⁹) of one run of the method, as netlens's worker counted
+/// them on the fast path.
+fn gflop(r: &Result<EngineRecord>) -> Option<f64> {
+    r.as_ref()
+        .ok()
+        .and_then(|e| e.results.first())
+        .and_then(|p| p.flops)
+        .map(|f| f as f64 / 1e9)
+}
+
+/// netlens's share of the machine's measured peak over a whole run of the method.
+fn peak_share(r: &Result<EngineRecord>, peak: Option<&Peak>) -> Option<f64> {
+    match (gflop(r), median(r), peak) {
+        (Some(g), Some(ms), Some(p)) if ms > 0.0 && p.gflops > 0.0 => {
+            Some(g / (ms / 1e3) / p.gflops)
+        }
+        _ => None,
+    }
+}
+
+fn peak_rss(r: Option<&Result<EngineRecord>>) -> Option<f64> {
     r.and_then(|r| r.as_ref().ok()).and_then(|e| e.peak_rss_mb)
 }
 
@@ -172,7 +193,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 /// The method table as JSON rows.
-pub(super) fn to_json(reports: &[MethodReport]) -> Value {
+pub(super) fn to_json(reports: &[MethodReport], peak: Option<&Peak>) -> Value {
     reports
         .iter()
         .map(|r| {
@@ -186,7 +207,9 @@ pub(super) fn to_json(reports: &[MethodReport]) -> Value {
                 "anchor": r.anchor.as_ref().and_then(|a| a.as_ref().ok()).and_then(|e| e.anchor.clone()),
                 "ratio": ratio(median(&r.netlens), anchor_ms),
                 "ratio_rounds": r.round_ratios,
-                "peak_rss_mb": { "netlens": peak(Some(&r.netlens)), "anchor": peak(r.anchor.as_ref()) },
+                "gflop": gflop(&r.netlens),
+                "fast_peak_fraction": peak_share(&r.netlens, peak).map(|f| (f * 1e4).round() / 1e4),
+                "peak_rss_mb": { "netlens": peak_rss(Some(&r.netlens)), "anchor": peak_rss(r.anchor.as_ref()) },
                 "errors": {
                     "netlens": r.netlens.as_ref().err().map(crate::common::one_line),
                     "anchor": r.anchor.as_ref().and_then(|a| a.as_ref().err()).map(crate::common::one_line),
@@ -197,15 +220,15 @@ pub(super) fn to_json(reports: &[MethodReport]) -> Value {
 }
 
 /// The method table on the terminal.
-pub(super) fn print(reports: &[MethodReport]) {
+pub(super) fn print(reports: &[MethodReport], peak: Option<&Peak>) {
     if reports.is_empty() {
         return;
     }
     println!();
     println!("{MODEL} — whole methods on the five sample photos (fast path; median ms)");
     println!(
-        "{:<13} {:>10} {:>10} {:>7} {:>16}  anchor",
-        "method", "netlens", "anchor", "ratio", "peak RSS (MB)"
+        "{:<13} {:>10} {:>10} {:>7} {:>16} {:>7} {:>6}  anchor",
+        "method", "netlens", "anchor", "ratio", "peak RSS (MB)", "GFLOP", "%peak"
     );
     let f = |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "-".into());
     for r in reports {
@@ -226,16 +249,20 @@ pub(super) fn print(reports: &[MethodReport]) {
             _ => String::new(),
         };
         println!(
-            "{:<13} {:>10} {:>10} {:>7} {:>16}  {name}{rounds}",
+            "{:<13} {:>10} {:>10} {:>7} {:>16} {:>7} {:>6}  {name}{rounds}",
             r.name,
             f(median(&r.netlens), 0),
             f(anchor_ms, 0),
             f(ratio(median(&r.netlens), anchor_ms), 2),
             format!(
                 "{} / {}",
-                f(peak(Some(&r.netlens)), 0),
-                f(peak(r.anchor.as_ref()), 0)
+                f(peak_rss(Some(&r.netlens)), 0),
+                f(peak_rss(r.anchor.as_ref()), 0)
             ),
+            f(gflop(&r.netlens), 0),
+            peak_share(&r.netlens, peak)
+                .map(|s| format!("{:.0}%", s * 100.0))
+                .unwrap_or_else(|| "-".into()),
         );
         if let Err(e) = &r.netlens {
             println!("  netlens failed: {}", crate::common::one_line(e));
@@ -249,4 +276,10 @@ pub(super) fn print(reports: &[MethodReport]) {
             println!("  {:<13} {d}", r.name);
         }
     }
+    println!(
+        "  GFLOP: one whole run's convolutions and matrix products (2 per multiply-add, a \
+         backward-to-input call counted as its forward), counted on the fast path by netlens's \
+         worker in an untimed run; %peak: that over netlens's median time, against the \
+         machine's measured peak"
+    );
 }

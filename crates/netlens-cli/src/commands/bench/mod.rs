@@ -67,11 +67,14 @@ the five sample photos (assets/photos), each photo's top-1 class, each in its ow
   classviz200   200 iterations of the default recipe          vs the practical's PyTorch loop
 netlens = netlens::bench::methods on the fast path; anchor = tools/reference/bench_methods.py
 (needs captum, grad-cam and torchattacks from PyPI in --python). One forward+backward warms
-each engine up, then the median of --method-repeats whole runs; peak RSS is each process's own.
+each engine up, one untimed run counts netlens's FLOPs (every forward and backward call on the
+fast path, as it ran), then the median of --method-repeats whole runs; peak RSS is each
+process's own.
 
 GFLOP and %peak: the pass's floating-point operations (convolutions and matrix products, 2 per
 multiply-add, counted on the model's graph: netlens::graph::flops; the ViT's from its shape;
-forward+backward-to-input = 2 x forward) and the fast path's FLOP rate as a share of this
+forward+backward-to-input = 2 x forward; a class visualization's and a method's whole run as
+the fast path counted it in an untimed run) and the fast path's FLOP rate as a share of this
 machine's peak, measured before the first model by fused multiply-add loops on every thread
 (netlens::bench::peak; printed under the table).
 
@@ -310,11 +313,11 @@ pub fn run(a: Args) -> Result<()> {
     };
     if a.json {
         let mut v = table::to_json(&a, threads, load, &reports, Some(&peak));
-        v["methods"] = methods::to_json(&method_reports);
+        v["methods"] = methods::to_json(&method_reports, Some(&peak));
         println!("{v}");
     } else {
         table::print_table(&a, threads, load, &reports, Some(&peak));
-        methods::print(&method_reports);
+        methods::print(&method_reports, Some(&peak));
     }
     Ok(())
 }

@@ -80,14 +80,16 @@ fn rows(a: &Args, r: &ModelReport) -> Vec<Row> {
         .and_then(|e| e.forward_flops);
     keys.into_iter()
         .map(|(name, batch)| Row {
-            gflop: flops.and_then(|f| {
-                let passes = match name.as_str() {
-                    "forward" => 1.0,
-                    "forward_backward" => 2.0,
-                    _ => return None,
-                };
-                Some(f as f64 * batch as f64 * passes / 1e9)
-            }),
+            gflop: match name.as_str() {
+                "forward" | "forward_backward" => flops.map(|f| {
+                    let passes = if name == "forward" { 1.0 } else { 2.0 };
+                    f as f64 * batch as f64 * passes / 1e9
+                }),
+                // A whole run, counted by the fast path's worker as it ran.
+                _ => ok(r.fast.as_ref())
+                    .and_then(|e| e.flops(&name, "fast", batch))
+                    .map(|f| f as f64 / 1e9),
+            },
             round_ratios: r
                 .rounds
                 .iter()
@@ -376,7 +378,9 @@ pub(super) fn print_table(
              multiply-add; backward-to-input counted as one more forward) / this machine's \
              measured peak, {:.1} GFLOP/s on {} threads ({} fused multiply-adds); FLOPs are \
              counted as a direct convolution does them, so a model whose 3×3 layers run by Winograd \
-             (F(2,3): 2.25× fewer multiplies; e.g. VGG16) shows the equivalent rate",
+             (F(2,3): 2.25× fewer multiplies; e.g. VGG16) shows the equivalent rate; a class \
+             visualization's GFLOP are those its fast-path worker counted in one untimed run, \
+             every forward and backward call as it ran",
             p.gflops, p.threads, p.isa
         );
     }
