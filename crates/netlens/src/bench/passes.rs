@@ -72,15 +72,15 @@ pub fn time_classviz(
         iterations,
         ..Cs231nRecipe::default()
     };
-    let flops =
-        count_flops(|| cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {}).map(|_| ()))?;
     let mut probs = (0.0, 0.0);
+    let mut once = || {
+        let v = cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {})?;
+        probs = (v.start_prob, v.prob);
+        Ok(())
+    };
+    let flops = count_flops(&mut once)?;
     let timing = measure(
-        || {
-            let v = cs231n::visualize(model, CLASS, &recipe, 0, &mut |_| {})?;
-            probs = (v.start_prob, v.prob);
-            Ok(())
-        },
+        once,
         Budget {
             warmup: 0,
             repeats,

@@ -173,12 +173,7 @@ fn gflop(r: &Result<EngineRecord>) -> Option<f64> {
 
 /// netlens's share of the machine's measured peak over a whole run of the method.
 fn peak_share(r: &Result<EngineRecord>, peak: Option<&Peak>) -> Option<f64> {
-    match (gflop(r), median(r), peak) {
-        (Some(g), Some(ms), Some(p)) if ms > 0.0 && p.gflops > 0.0 => {
-            Some(g / (ms / 1e3) / p.gflops)
-        }
-        _ => None,
-    }
+    super::table::peak_share(gflop(r), median(r), peak)
 }
 
 fn peak_rss(r: Option<&Result<EngineRecord>>) -> Option<f64> {
@@ -260,9 +255,7 @@ pub(super) fn print(reports: &[MethodReport], peak: Option<&Peak>) {
                 f(peak_rss(r.anchor.as_ref()), 0)
             ),
             f(gflop(&r.netlens), 0),
-            peak_share(&r.netlens, peak)
-                .map(|s| format!("{:.0}%", s * 100.0))
-                .unwrap_or_else(|| "-".into()),
+            super::table::percent(peak_share(&r.netlens, peak)),
         );
         if let Err(e) = &r.netlens {
             println!("  netlens failed: {}", crate::common::one_line(e));

@@ -34,13 +34,26 @@ impl Row {
 
     /// The fast path's share of the machine's measured peak on this measurement.
     fn fast_peak_share(&self, peak: Option<&Peak>) -> Option<f64> {
-        match (self.gflop, self.fast, peak) {
-            (Some(g), Some(ms), Some(p)) if ms > 0.0 && p.gflops > 0.0 => {
-                Some(g / (ms / 1e3) / p.gflops)
-            }
-            _ => None,
-        }
+        peak_share(self.gflop, self.fast, peak)
     }
+}
+
+/// The share of the machine's measured `peak` that `gflop` (10⁹ operations) in `ms`
+/// milliseconds reaches: the pass table's and the method table's `%peak`.
+pub(super) fn peak_share(gflop: Option<f64>, ms: Option<f64>, peak: Option<&Peak>) -> Option<f64> {
+    match (gflop, ms, peak) {
+        (Some(g), Some(ms), Some(p)) if ms > 0.0 && p.gflops > 0.0 => {
+            Some(g / (ms / 1e3) / p.gflops)
+        }
+        _ => None,
+    }
+}
+
+/// A share of peak as the tables print it (`23%`, or `-`).
+pub(super) fn percent(share: Option<f64>) -> String {
+    share
+        .map(|f| format!("{:.0}%", f * 100.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -292,9 +305,7 @@ pub(super) fn print_table(
                 fmtr(ratio(row.fast, row.module)),
                 fmtr(ratio(row.fast, row.folded)),
                 fmtr(row.gflop),
-                row.fast_peak_share(peak)
-                    .map(|f| format!("{:.0}%", f * 100.0))
-                    .unwrap_or_else(|| "-".into()),
+                percent(row.fast_peak_share(peak)),
             );
         }
         let mb = |v: Option<f64>| {
